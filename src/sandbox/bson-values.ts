@@ -1,0 +1,213 @@
+import { EJSON } from 'bson';
+
+/** MongoDB's cross-type sort order (https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/). */
+enum TypeRank {
+  MinKey = 1,
+  Null = 2,
+  Number = 3,
+  String = 4,
+  Object = 5,
+  Array = 6,
+  Binary = 7,
+  ObjectId = 8,
+  Boolean = 9,
+  Date = 10,
+  Timestamp = 11,
+  RegExp = 12,
+  MaxKey = 13,
+}
+
+type BsonTagged = { _bsontype?: string };
+
+function bsonType(value: unknown): string | undefined {
+  return typeof value === 'object' && value !== null ? (value as BsonTagged)._bsontype : undefined;
+}
+
+export function typeRank(value: unknown): TypeRank {
+  if (value === null || value === undefined) return TypeRank.Null;
+  switch (typeof value) {
+    case 'number':
+    case 'bigint':
+      return TypeRank.Number;
+    case 'string':
+      return TypeRank.String;
+    case 'boolean':
+      return TypeRank.Boolean;
+  }
+  if (Array.isArray(value)) return TypeRank.Array;
+  if (value instanceof Date) return TypeRank.Date;
+  if (value instanceof RegExp) return TypeRank.RegExp;
+  switch (bsonType(value)) {
+    case 'Long':
+    case 'Double':
+    case 'Int32':
+    case 'Decimal128':
+      return TypeRank.Number;
+    case 'BSONSymbol':
+      return TypeRank.String;
+    case 'ObjectId':
+      return TypeRank.ObjectId;
+    case 'Binary':
+      return TypeRank.Binary;
+    case 'Timestamp':
+      return TypeRank.Timestamp;
+    case 'BSONRegExp':
+      return TypeRank.RegExp;
+    case 'MinKey':
+      return TypeRank.MinKey;
+    case 'MaxKey':
+      return TypeRank.MaxKey;
+  }
+  return TypeRank.Object;
+}
+
+function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  const tagged = value as { toNumber?: () => number; valueOf: () => unknown; toString: () => string };
+  if (bsonType(value) === 'Decimal128') return Number(tagged.toString());
+  if (typeof tagged.toNumber === 'function') return tagged.toNumber();
+  return Number(tagged.valueOf());
+}
+
+function compareScalars(a: number | string, b: number | string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/** Compares two BSON values the way MongoDB sorts them: by type rank first, then by value. */
+export function compareBson(a: unknown, b: unknown): number {
+  const ra = typeRank(a);
+  const rb = typeRank(b);
+  if (ra !== rb) return ra - rb;
+  switch (ra) {
+    case TypeRank.Null:
+    case TypeRank.MinKey:
+    case TypeRank.MaxKey:
+      return 0;
+    case TypeRank.Number: {
+      const x = toNumber(a);
+      const y = toNumber(b);
+      if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : -1;
+      if (Number.isNaN(y)) return 1;
+      return compareScalars(x, y);
+    }
+    case TypeRank.String:
+      return compareScalars(String(a), String(b));
+    case TypeRank.ObjectId:
+      return compareBytes((a as { id: Uint8Array }).id, (b as { id: Uint8Array }).id);
+    case TypeRank.Boolean:
+      return Number(a) - Number(b);
+    case TypeRank.Date:
+      return (a as Date).getTime() - (b as Date).getTime();
+    case TypeRank.Timestamp:
+      return compareScalars(toNumber(a), toNumber(b));
+    case TypeRank.Binary:
+      return compareBytes((a as { buffer: Uint8Array }).buffer, (b as { buffer: Uint8Array }).buffer);
+    case TypeRank.Array: {
+      const x = a as unknown[];
+      const y = b as unknown[];
+      for (let i = 0; i < Math.min(x.length, y.length); i++) {
+        const c = compareBson(x[i], y[i]);
+        if (c !== 0) return c;
+      }
+      return x.length - y.length;
+    }
+    case TypeRank.RegExp:
+      return compareScalars(String(a), String(b));
+    default: {
+      const ka = Object.keys(a as object);
+      const kb = Object.keys(b as object);
+      for (let i = 0; i < Math.min(ka.length, kb.length); i++) {
+        const c =
+          typeRank((a as Record<string, unknown>)[ka[i]]) - typeRank((b as Record<string, unknown>)[kb[i]]) ||
+          compareScalars(ka[i], kb[i]) ||
+          compareBson((a as Record<string, unknown>)[ka[i]], (b as Record<string, unknown>)[kb[i]]);
+        if (c !== 0) return c;
+      }
+      return ka.length - kb.length;
+    }
+  }
+}
+
+/**
+ * A string that is equal for two values exactly when MongoDB's equality match treats them as equal:
+ * numbers compare by value across int/long/double, a string never equals an ObjectId.
+ */
+export function indexKey(value: unknown): string {
+  if (value === null || value === undefined) return 'z';
+  switch (typeof value) {
+    case 'string':
+      return `s${value}`;
+    case 'number':
+      return `n${Object.is(value, -0) ? 0 : value}`;
+    case 'boolean':
+      return value ? 'b1' : 'b0';
+    case 'bigint':
+      return `n${Number.isSafeInteger(Number(value)) ? Number(value) : value}`;
+  }
+  if (value instanceof Date) return `d${value.getTime()}`;
+  switch (bsonType(value)) {
+    case 'ObjectId':
+      return `o${(value as { toHexString(): string }).toHexString()}`;
+    case 'Long':
+    case 'Int32':
+    case 'Double': {
+      const n = toNumber(value);
+      return Number.isSafeInteger(n) || !Number.isInteger(n) ? `n${n}` : `n${value.toString()}`;
+    }
+    case 'BSONSymbol':
+      return `s${value.toString()}`;
+  }
+  return `x${typeRank(value)}:${EJSON.stringify(value as object, { relaxed: false })}`;
+}
+
+/**
+ * Every value found at a dotted path, descending into arrays the way MongoDB does.
+ * A missing path gives an empty list; an array at the end contributes its elements.
+ */
+export function valuesAtPath(doc: unknown, path: string): unknown[] {
+  const out: unknown[] = [];
+  collect(doc, path.split('.'), 0, out);
+  return out;
+}
+
+function collect(value: unknown, parts: string[], i: number, out: unknown[]): void {
+  if (i === parts.length) {
+    if (Array.isArray(value)) {
+      if (value.length === 0) out.push(undefined);
+      for (const v of value) out.push(v);
+    } else out.push(value);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    const asIndex = Number(parts[i]);
+    if (Number.isInteger(asIndex) && String(asIndex) === parts[i]) {
+      collect(value[asIndex], parts, i + 1, out);
+      return;
+    }
+    for (const element of value) collect(element, parts, i, out);
+    return;
+  }
+  const next = (value as Record<string, unknown>)[parts[i]];
+  if (next === undefined) return;
+  collect(next, parts, i + 1, out);
+}
+
+/** The value a sort on `path` uses: the smallest element ascending, the largest descending. */
+export function sortKeyAt(doc: unknown, path: string, direction: 1 | -1): unknown {
+  const values = valuesAtPath(doc, path);
+  if (values.length === 0) return null;
+  let best = values[0];
+  for (let i = 1; i < values.length; i++) {
+    const c = compareBson(values[i], best);
+    if ((direction === 1 && c < 0) || (direction === -1 && c > 0)) best = values[i];
+  }
+  return best;
+}

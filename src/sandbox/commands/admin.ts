@@ -1,0 +1,296 @@
+import { hostname } from 'node:os';
+import { BSON, type Document } from 'bson';
+import { CommandError, ErrorCodes } from '../command-error.ts';
+import type { IndexSpec } from '../storage.ts';
+import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
+import {
+  type CommandContext,
+  type CommandHandler,
+  collectionName,
+  existingCollection,
+  optionalDocument,
+} from './context.ts';
+
+/** The version the sandbox reports: MongoDB 7.0's wire version, marked as the sandbox in gitVersion. */
+export const SANDBOX_VERSION = '7.0.0';
+export const SANDBOX_GIT_VERSION = 'orphan-cleanup-sandbox';
+
+function helloReply(ctx: CommandContext, legacyField: boolean): Document {
+  return {
+    ...(ctx.body.helloOk ? { helloOk: true } : {}),
+    ...(legacyField ? { ismaster: true } : { isWritablePrimary: true }),
+    maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
+    maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
+    maxWriteBatchSize: MAX_WRITE_BATCH_SIZE,
+    localTime: new Date(),
+    logicalSessionTimeoutMinutes: 30,
+    connectionId: ctx.connectionId,
+    minWireVersion: 0,
+    maxWireVersion: 21,
+    readOnly: false,
+    ok: 1,
+  };
+}
+
+const buildInfo: CommandHandler = () => ({
+  version: SANDBOX_VERSION,
+  gitVersion: SANDBOX_GIT_VERSION,
+  versionArray: [7, 0, 0, 0],
+  bits: 64,
+  debug: false,
+  maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
+  storageEngines: ['memory'],
+  modules: [],
+  javascriptEngine: 'none',
+  ok: 1,
+});
+
+function dataSize(docs: Iterable<Document>): number {
+  let size = 0;
+  for (const doc of docs) size += BSON.calculateObjectSize(doc);
+  return size;
+}
+
+const listDatabases: CommandHandler = (ctx) => {
+  const databases = [...ctx.server.store.databases.values()].map((db) => {
+    let size = 0;
+    for (const coll of db.collections.values()) size += dataSize(coll.docs.values());
+    return { name: db.name, sizeOnDisk: size, empty: size === 0 };
+  });
+  if (ctx.body.nameOnly) return { databases: databases.map(({ name }) => ({ name })), ok: 1 };
+  return {
+    databases,
+    totalSize: databases.reduce((sum, db) => sum + db.sizeOnDisk, 0),
+    totalSizeMb: 0,
+    ok: 1,
+  };
+};
+
+const serverStatus: CommandHandler = (ctx) => ({
+  host: hostname(),
+  version: SANDBOX_VERSION,
+  process: 'mongod',
+  pid: process.pid,
+  uptime: Math.floor((Date.now() - ctx.server.startedAt.getTime()) / 1000),
+  localTime: new Date(),
+  connections: { current: ctx.server.openConnections(), available: 10_000 },
+  mem: { bits: 64, resident: Math.round(process.memoryUsage().rss / 1024 / 1024) },
+  metrics: { cursor: { open: { total: ctx.server.cursors.openCount } } },
+  ok: 1,
+});
+
+const listCollections: CommandHandler = (ctx) => {
+  const db = ctx.server.store.database(ctx.db, false);
+  const filter = optionalDocument(ctx.body, 'filter') ?? {};
+  const wanted = typeof filter.name === 'string' ? filter.name : undefined;
+  const docs: Document[] = [];
+  for (const coll of db?.collections.values() ?? []) {
+    if (wanted !== undefined && coll.name !== wanted) continue;
+    docs.push(
+      ctx.body.nameOnly
+        ? { name: coll.name, type: 'collection' }
+        : {
+            name: coll.name,
+            type: 'collection',
+            options: coll.options,
+            info: { readOnly: false, uuid: coll.uuid },
+            idIndex: { v: 2, key: { _id: 1 }, name: '_id_' },
+          },
+    );
+  }
+  const cursor = ctx.server.cursors.open(`${ctx.db}.$cmd.listCollections`, docs);
+  return { kind: 'cursorBatch', cursor, field: 'firstBatch', batchSize: undefined, single: false };
+};
+
+const create: CommandHandler = (ctx) => {
+  const name = collectionName(ctx);
+  if (existingCollection(ctx, name))
+    throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ctx.db}.${name} already exists.`);
+  const coll = ctx.server.store.collection(ctx.db, name, true)!;
+  const { create: _name, $db, lsid, writeConcern, ...options } = ctx.body;
+  Object.assign(coll.options, options);
+  ctx.server.store.touch();
+  return { ok: 1 };
+};
+
+const drop: CommandHandler = (ctx) => {
+  const name = collectionName(ctx);
+  const db = ctx.server.store.database(ctx.db, false);
+  const coll = db?.collections.get(name);
+  if (coll) {
+    db!.collections.delete(name);
+    ctx.server.store.touch();
+  }
+  return { ns: `${ctx.db}.${name}`, nIndexesWas: coll ? coll.indexSpecs.length : 0, ok: 1 };
+};
+
+const dropDatabase: CommandHandler = (ctx) => {
+  ctx.server.store.databases.delete(ctx.db);
+  ctx.server.store.touch();
+  return { dropped: ctx.db, ok: 1 };
+};
+
+function defaultIndexName(key: Document): string {
+  return Object.entries(key)
+    .map(([field, dir]) => `${field}_${dir}`)
+    .join('_');
+}
+
+const createIndexes: CommandHandler = (ctx) => {
+  const specs = ctx.body.indexes;
+  if (!Array.isArray(specs) || specs.length === 0)
+    throw new CommandError(ErrorCodes.BadValue, "'indexes' must be a non-empty array");
+  const createdCollectionAutomatically = !existingCollection(ctx);
+  const coll = ctx.server.store.collection(ctx.db, collectionName(ctx), true)!;
+  const before = coll.indexSpecs.length;
+  for (const raw of specs as Document[]) {
+    const key = optionalDocument(raw, 'key');
+    if (!key || Object.keys(key).length === 0)
+      throw new CommandError(ErrorCodes.BadValue, 'index key pattern must be a non-empty object');
+    const spec: IndexSpec = {
+      v: 2,
+      ...raw,
+      key,
+      name: typeof raw.name === 'string' ? raw.name : defaultIndexName(key),
+    };
+    if (JSON.stringify(key) === '{"_id":1}') continue;
+    const sameName = coll.findIndex(spec.name);
+    const sameKey = coll.findIndex(key);
+    if (sameName || sameKey) {
+      const existing = (sameName ?? sameKey)!.spec;
+      if (JSON.stringify(existing) === JSON.stringify(spec)) continue;
+      if (sameName && JSON.stringify(sameName.spec.key) !== JSON.stringify(key)) {
+        throw new CommandError(
+          ErrorCodes.IndexKeySpecsConflict,
+          `An existing index has the same name as the requested index: ${spec.name}`,
+        );
+      }
+      throw new CommandError(
+        ErrorCodes.IndexOptionsConflict,
+        `An equivalent index already exists with a different name or options: ${existing.name}`,
+      );
+    }
+    coll.addIndex(spec);
+  }
+  ctx.server.store.touch();
+  return {
+    numIndexesBefore: before,
+    numIndexesAfter: coll.indexSpecs.length,
+    createdCollectionAutomatically,
+    ok: 1,
+  };
+};
+
+const listIndexes: CommandHandler = (ctx) => {
+  const coll = existingCollection(ctx);
+  if (!coll)
+    throw new CommandError(
+      ErrorCodes.NamespaceNotFound,
+      `ns does not exist: ${ctx.db}.${collectionName(ctx)}`,
+    );
+  const cursor = ctx.server.cursors.open(
+    `${ctx.db}.${coll.name}`,
+    coll.indexSpecs.map((spec) => ({ ...spec })),
+  );
+  return { kind: 'cursorBatch', cursor, field: 'firstBatch', batchSize: undefined, single: false };
+};
+
+const dropIndexes: CommandHandler = (ctx) => {
+  const coll = existingCollection(ctx);
+  if (!coll)
+    throw new CommandError(ErrorCodes.NamespaceNotFound, `ns not found ${ctx.db}.${collectionName(ctx)}`);
+  const before = coll.indexSpecs.length;
+  const target = ctx.body.index;
+  if (target === '*') coll.indexes.splice(0);
+  else if (typeof target === 'string') {
+    if (target === '_id_') throw new CommandError(72, 'cannot drop _id index');
+    coll.dropIndex(target);
+  } else if (Array.isArray(target)) for (const name of target) coll.dropIndex(String(name));
+  else if (target && typeof target === 'object') {
+    const index = coll.findIndex(target as Document);
+    if (!index)
+      throw new CommandError(
+        ErrorCodes.IndexNotFound,
+        `can't find index with key: ${JSON.stringify(target)}`,
+      );
+    coll.dropIndex(index.spec.name);
+  } else
+    throw new CommandError(ErrorCodes.TypeMismatch, "'index' must be a name, a key pattern, an array or '*'");
+  ctx.server.store.touch();
+  return { nIndexesWas: before, ok: 1 };
+};
+
+const collStats: CommandHandler = (ctx) => {
+  const coll = existingCollection(ctx);
+  const ns = `${ctx.db}.${collectionName(ctx)}`;
+  if (!coll) throw new CommandError(ErrorCodes.NamespaceNotFound, `Collection [${ns}] not found.`);
+  const size = dataSize(coll.docs.values());
+  const count = coll.docs.size;
+  const indexSizes = Object.fromEntries(coll.indexSpecs.map((spec) => [spec.name, count * 16]));
+  return {
+    ns,
+    count,
+    size,
+    avgObjSize: count ? Math.round(size / count) : 0,
+    storageSize: size,
+    nindexes: coll.indexSpecs.length,
+    totalIndexSize: count * 16 * coll.indexSpecs.length,
+    indexSizes,
+    ok: 1,
+  };
+};
+
+const dbStats: CommandHandler = (ctx) => {
+  const db = ctx.server.store.database(ctx.db, false);
+  let objects = 0;
+  let size = 0;
+  let indexes = 0;
+  for (const coll of db?.collections.values() ?? []) {
+    objects += coll.docs.size;
+    size += dataSize(coll.docs.values());
+    indexes += coll.indexSpecs.length;
+  }
+  const collections = db?.collections.size ?? 0;
+  return {
+    db: ctx.db,
+    collections,
+    objects,
+    avgObjSize: objects ? size / objects : 0,
+    dataSize: size,
+    storageSize: size,
+    indexes,
+    ok: 1,
+  };
+};
+
+const refuseTransaction: CommandHandler = () => {
+  throw new CommandError(
+    ErrorCodes.IllegalOperation,
+    'Transaction numbers are only allowed on a replica set member or mongos',
+  );
+};
+
+export const adminCommands: Record<string, CommandHandler> = {
+  hello: (ctx) => helloReply(ctx, false),
+  isMaster: (ctx) => helloReply(ctx, true),
+  ismaster: (ctx) => helloReply(ctx, true),
+  ping: () => ({ ok: 1 }),
+  buildInfo,
+  buildinfo: buildInfo,
+  listDatabases,
+  serverStatus,
+  listCollections,
+  create,
+  drop,
+  dropDatabase,
+  createIndexes,
+  listIndexes,
+  dropIndexes,
+  collStats,
+  dbStats,
+  endSessions: () => ({ ok: 1 }),
+  configureFailPoint: (ctx) => ctx.server.faults.configure(ctx.body),
+  commitTransaction: refuseTransaction,
+  abortTransaction: refuseTransaction,
+  getParameter: () => ({ featureCompatibilityVersion: { version: '7.0' }, ok: 1 }),
+};

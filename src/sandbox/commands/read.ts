@@ -1,0 +1,271 @@
+import { randomInt } from 'node:crypto';
+import { BSON, type Document } from 'bson';
+import { Aggregator } from 'mingo';
+import { indexKey, valuesAtPath } from '../bson-values.ts';
+import { CommandError, ErrorCodes } from '../command-error.ts';
+import { cursorIdOf } from '../cursors.ts';
+import {
+  compileFilter,
+  compileProjection,
+  MINGO_OPTIONS,
+  matchDocuments,
+  parseSort,
+  sortDocuments,
+  type WorkBudget,
+} from '../query.ts';
+import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
+import {
+  type CommandContext,
+  type CommandHandler,
+  type CursorBatch,
+  collectionName,
+  existingCollection,
+  optionalDocument,
+  optionalNumber,
+} from './context.ts';
+
+const DEFAULT_FIRST_BATCH = 101;
+
+function cursorReply(
+  ctx: CommandContext,
+  ns: string,
+  docs: Document[],
+  options: { projection?: unknown; batchSize?: number; single?: boolean },
+): CursorBatch {
+  const cursor = ctx.server.cursors.open(ns, docs, compileProjection(options.projection));
+  return {
+    kind: 'cursorBatch',
+    cursor,
+    field: 'firstBatch',
+    batchSize: options.batchSize ?? DEFAULT_FIRST_BATCH,
+    single: options.single ?? false,
+  };
+}
+
+function nonNegative(body: Document, field: string): number | undefined {
+  const n = optionalNumber(body, field);
+  if (n !== undefined && n < 0)
+    throw new CommandError(51024, `BSON field '${field}' value must be >= 0, actual value '${n}'`);
+  return n;
+}
+
+const find: CommandHandler = async (ctx) => {
+  const name = collectionName(ctx);
+  const { body } = ctx;
+  const filter = optionalDocument(body, 'filter');
+  const sort = parseSort(body.sort);
+  const skip = nonNegative(body, 'skip') ?? 0;
+  const rawLimit = optionalNumber(body, 'limit') ?? 0;
+  const limit = Math.abs(rawLimit);
+  const batchSize = nonNegative(body, 'batchSize');
+  const coll = existingCollection(ctx, name);
+  let docs: Document[] = [];
+  if (coll) {
+    const earlyStop = !sort && limit > 0 ? skip + limit : undefined;
+    docs = await matchDocuments(coll, filter, ctx.budget, earlyStop);
+    if (sort) docs = await sortDocuments(docs, sort, ctx.budget);
+    if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
+  }
+  return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
+    projection: body.projection,
+    batchSize: rawLimit < 0 ? limit : batchSize,
+    single: Boolean(body.singleBatch) || rawLimit < 0,
+  });
+};
+
+const getMore: CommandHandler = (ctx) => {
+  const id = cursorIdOf(ctx.body.getMore);
+  const name = ctx.body.collection;
+  if (typeof name !== 'string')
+    throw new CommandError(ErrorCodes.TypeMismatch, "getMore needs a 'collection' string");
+  const cursor = ctx.server.cursors.get(id, `${ctx.db}.${name}`);
+  return {
+    kind: 'cursorBatch',
+    cursor,
+    field: 'nextBatch',
+    batchSize: nonNegative(ctx.body, 'batchSize') || undefined,
+    single: false,
+  };
+};
+
+const killCursors: CommandHandler = (ctx) => {
+  const ids = ctx.body.cursors;
+  if (!Array.isArray(ids))
+    throw new CommandError(ErrorCodes.TypeMismatch, "killCursors needs a 'cursors' array");
+  const killed: unknown[] = [];
+  const notFound: unknown[] = [];
+  for (const raw of ids) (ctx.server.cursors.kill(cursorIdOf(raw)) ? killed : notFound).push(raw);
+  return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+};
+
+const count: CommandHandler = async (ctx) => {
+  const coll = existingCollection(ctx);
+  if (!coll) return { n: 0, ok: 1 };
+  const query = optionalDocument(ctx.body, 'query');
+  const skip = nonNegative(ctx.body, 'skip') ?? 0;
+  const limit = Math.abs(optionalNumber(ctx.body, 'limit') ?? 0);
+  let n =
+    !query || Object.keys(query).length === 0
+      ? coll.docs.size
+      : (await matchDocuments(coll, query, ctx.budget)).length;
+  n = Math.max(0, n - skip);
+  if (limit) n = Math.min(n, limit);
+  return { n, ok: 1 };
+};
+
+const distinct: CommandHandler = async (ctx) => {
+  const key = ctx.body.key;
+  if (typeof key !== 'string')
+    throw new CommandError(ErrorCodes.TypeMismatch, "distinct needs a 'key' string");
+  const coll = existingCollection(ctx);
+  if (!coll) return { values: [], ok: 1 };
+  const docs = await matchDocuments(coll, optionalDocument(ctx.body, 'query'), ctx.budget);
+  const seen = new Set<string>();
+  const values: unknown[] = [];
+  let bytes = 0;
+  for (const doc of docs) {
+    for (const value of valuesAtPath(doc, key)) {
+      if (value === undefined) continue;
+      const k = indexKey(value);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      values.push(value);
+      bytes += BSON.calculateObjectSize({ v: value }) - 4;
+      if (bytes > MAX_BSON_OBJECT_SIZE) {
+        throw new CommandError(ErrorCodes.DistinctTooBig, 'distinct too big, 16mb cap');
+      }
+    }
+    await ctx.budget.tick();
+  }
+  return { values, ok: 1 };
+};
+
+/** Stages mingo applies document by document, so they can run over slices of the input. */
+const STREAMING_STAGES = new Set([
+  '$match',
+  '$project',
+  '$addFields',
+  '$set',
+  '$unset',
+  '$unwind',
+  '$replaceRoot',
+  '$replaceWith',
+]);
+const REFUSED_STAGES = new Set(['$out', '$merge', '$currentOp', '$listSessions', '$changeStream']);
+const SLICE = 2000;
+
+async function runMingo(
+  ctx: CommandContext,
+  docs: Document[],
+  stages: Document[],
+  streaming: boolean,
+): Promise<Document[]> {
+  const aggregator = new Aggregator(stages, {
+    ...MINGO_OPTIONS,
+    collectionResolver: (name: string) => [
+      ...(ctx.server.store.collection(ctx.db, name, false)?.docs.values() ?? []),
+    ],
+  });
+  try {
+    if (!streaming) return aggregator.run(docs) as Document[];
+    const out: Document[] = [];
+    for (let start = 0; start < docs.length; start += SLICE) {
+      for (const doc of aggregator.run(docs.slice(start, start + SLICE))) out.push(doc as Document);
+      ctx.budget.check();
+      await ctx.budget.tick();
+    }
+    return out;
+  } catch (error) {
+    if (error instanceof CommandError) throw error;
+    throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+  }
+}
+
+/** `$sample` without replacement (mingo's picks with replacement): a partial Fisher-Yates shuffle. */
+function sampleWithoutReplacement(docs: Document[], size: number): Document[] {
+  const pool = [...docs];
+  const n = Math.min(size, pool.length);
+  for (let i = 0; i < n; i++) {
+    const j = i + randomInt(pool.length - i);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, n);
+}
+
+async function runPipeline(
+  ctx: CommandContext,
+  input: Document[],
+  pipeline: Document[],
+  budget: WorkBudget,
+): Promise<Document[]> {
+  let docs = input;
+  let pending: Document[] = [];
+  let pendingStreaming = true;
+  const flush = async () => {
+    if (pending.length) docs = await runMingo(ctx, docs, pending, pendingStreaming);
+    pending = [];
+    pendingStreaming = true;
+  };
+  for (const stage of pipeline) {
+    const op = Object.keys(stage)[0];
+    if (REFUSED_STAGES.has(op))
+      throw new CommandError(ErrorCodes.NotImplemented, `${op} is not supported by the sandbox`);
+    if (op === '$sample' || op === '$sort' || op === '$limit' || op === '$skip') {
+      await flush();
+      if (op === '$sample') docs = sampleWithoutReplacement(docs, Number(stage.$sample?.size ?? 0));
+      else if (op === '$sort') docs = await sortDocuments(docs, parseSort(stage.$sort) ?? [], budget);
+      else if (op === '$limit') docs = docs.slice(0, Number(stage.$limit));
+      else docs = docs.slice(Number(stage.$skip));
+      continue;
+    }
+    pending.push(stage);
+    if (!STREAMING_STAGES.has(op)) pendingStreaming = false;
+  }
+  await flush();
+  return docs;
+}
+
+const aggregate: CommandHandler = async (ctx) => {
+  const { body } = ctx;
+  const pipeline = body.pipeline;
+  if (!Array.isArray(pipeline))
+    throw new CommandError(ErrorCodes.TypeMismatch, "'pipeline' must be an array");
+  const cursorOptions = optionalDocument(body, 'cursor');
+  if (!cursorOptions && !body.explain) {
+    throw new CommandError(
+      ErrorCodes.FailedToParse,
+      "The 'cursor' option is required, except for aggregate with the explain argument",
+    );
+  }
+  if (typeof body.aggregate !== 'string') {
+    throw new CommandError(
+      ErrorCodes.InvalidNamespace,
+      'collection-less aggregate is not supported by the sandbox',
+    );
+  }
+  const name = body.aggregate;
+  const coll = existingCollection(ctx, name);
+  let input: Document[] = [];
+  let stages = pipeline as Document[];
+  if (coll) {
+    const first = stages[0];
+    if (first && Object.keys(first)[0] === '$match') {
+      compileFilter(first.$match);
+      input = await matchDocuments(coll, first.$match, ctx.budget);
+      stages = stages.slice(1);
+    } else input = [...coll.docs.values()];
+  }
+  const docs = await runPipeline(ctx, input, stages, ctx.budget);
+  return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
+    batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
+  });
+};
+
+export const readCommands: Record<string, CommandHandler> = {
+  find,
+  getMore,
+  killCursors,
+  count,
+  distinct,
+  aggregate,
+};

@@ -1,0 +1,304 @@
+import { BSON, type Document, ObjectId } from 'bson';
+import { Aggregator, update as applyOperators } from 'mingo';
+import { indexKey } from '../bson-values.ts';
+import { CommandError, ErrorCodes } from '../command-error.ts';
+import { compileProjection, MINGO_OPTIONS, matchDocuments, parseSort, sortDocuments } from '../query.ts';
+import type { Collection } from '../storage.ts';
+import { MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
+import { type CommandContext, type CommandHandler, collectionName, optionalDocument } from './context.ts';
+
+function statements(ctx: CommandContext, field: string): Document[] {
+  const list = ctx.body[field];
+  if (!Array.isArray(list)) throw new CommandError(ErrorCodes.TypeMismatch, `'${field}' must be an array`);
+  if (list.length > MAX_WRITE_BATCH_SIZE) {
+    throw new CommandError(
+      ErrorCodes.InvalidOptions,
+      `Write batch sizes must be between 1 and ${MAX_WRITE_BATCH_SIZE}. Got ${list.length} operations.`,
+    );
+  }
+  return list as Document[];
+}
+
+function writableCollection(ctx: CommandContext): Collection {
+  return ctx.server.store.collection(ctx.db, collectionName(ctx), true)!;
+}
+
+/** mongod stores `_id` first and generates an ObjectId when it is missing. */
+function withIdFirst(doc: Document): Document {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new CommandError(ErrorCodes.TypeMismatch, 'each document must be an object');
+  }
+  const keys = Object.keys(doc);
+  if (keys[0] === '_id') return doc;
+  const out: Document = { _id: doc._id ?? new ObjectId() };
+  for (const key of keys) if (key !== '_id') out[key] = doc[key];
+  return out;
+}
+
+function assertSize(doc: Document): void {
+  if (BSON.calculateObjectSize(doc) > MAX_BSON_OBJECT_SIZE) {
+    throw new CommandError(
+      ErrorCodes.BSONObjectTooLarge,
+      'object to insert exceeds the maximum BSON object size',
+    );
+  }
+}
+
+interface WriteError {
+  index: number;
+  code: number;
+  codeName: string;
+  errmsg: string;
+  [extra: string]: unknown;
+}
+
+function writeErrorOf(index: number, error: unknown): WriteError {
+  if (!(error instanceof CommandError)) throw error;
+  return { index, code: error.code, codeName: error.codeName, errmsg: error.message, ...error.extra };
+}
+
+function reply(fields: Document, writeErrors: WriteError[]): Document {
+  return writeErrors.length ? { ...fields, writeErrors, ok: 1 } : { ...fields, ok: 1 };
+}
+
+const insert: CommandHandler = async (ctx) => {
+  const docs = statements(ctx, 'documents');
+  const ordered = ctx.body.ordered !== false;
+  const coll = writableCollection(ctx);
+  const writeErrors: WriteError[] = [];
+  let n = 0;
+  for (let i = 0; i < docs.length; i++) {
+    try {
+      const doc = withIdFirst(docs[i]);
+      assertSize(doc);
+      coll.insert(doc);
+      n++;
+    } catch (error) {
+      writeErrors.push(writeErrorOf(i, error));
+      if (ordered) break;
+    }
+    await ctx.budget.tick();
+  }
+  if (n) ctx.server.store.touch();
+  return reply({ n }, writeErrors);
+};
+
+function cloneDocument(doc: Document): Document {
+  return BSON.deserialize(BSON.serialize(doc));
+}
+
+function isOperatorUpdate(u: Document): boolean {
+  const keys = Object.keys(u);
+  return keys.length > 0 && keys[0].startsWith('$');
+}
+
+/** The updated copy of `doc`, or undefined when the update changes nothing. */
+function updatedCopy(
+  doc: Document,
+  u: unknown,
+  arrayFilters: Document[] | undefined,
+  inserting: boolean,
+): Document | undefined {
+  if (Array.isArray(u)) {
+    const [next] = new Aggregator(u as Document[], MINGO_OPTIONS).run([cloneDocument(doc)]) as Document[];
+    return withIdFirst({ ...next, _id: doc._id });
+  }
+  if (!u || typeof u !== 'object')
+    throw new CommandError(ErrorCodes.FailedToParse, 'update must be an object or a pipeline');
+  const spec = u as Document;
+  if (!isOperatorUpdate(spec)) {
+    if (Object.keys(spec).some((key) => key.startsWith('$'))) {
+      throw new CommandError(ErrorCodes.BadValue, 'a replacement document cannot mix update operators');
+    }
+    if (spec._id !== undefined && indexKey(spec._id) !== indexKey(doc._id)) {
+      throw new CommandError(
+        66,
+        "After applying the update, the (immutable) field '_id' was found to have been altered",
+      );
+    }
+    return withIdFirst({ ...spec, _id: doc._id });
+  }
+  const operators: Document = { ...spec };
+  if (operators.$setOnInsert) {
+    if (inserting) operators.$set = { ...(operators.$set ?? {}), ...operators.$setOnInsert };
+    delete operators.$setOnInsert;
+  }
+  if (Object.keys(operators).length === 0) return inserting ? doc : undefined;
+  const copy = cloneDocument(doc);
+  let changed: string[];
+  try {
+    changed = applyOperators(copy, operators, arrayFilters, undefined, {
+      cloneMode: 'none',
+      queryOptions: MINGO_OPTIONS,
+    });
+  } catch (error) {
+    throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+  }
+  return changed.length || inserting ? withIdFirst(copy) : undefined;
+}
+
+/** The document an upsert starts from: the query's equality fields. */
+function upsertSeed(query: Document | undefined): Document {
+  const seed: Document = {};
+  const take = (clause: Document) => {
+    for (const [key, value] of Object.entries(clause)) {
+      if (key === '$and' && Array.isArray(value)) value.forEach(take);
+      else if (key.startsWith('$') || key.includes('.')) continue;
+      else if (
+        value &&
+        typeof value === 'object' &&
+        !Array.isArray(value) &&
+        Object.keys(value)[0]?.startsWith('$')
+      ) {
+        if ('$eq' in value) seed[key] = value.$eq;
+      } else seed[key] = value;
+    }
+  };
+  if (query) take(query);
+  return seed;
+}
+
+function arrayFiltersOf(statement: Document): Document[] | undefined {
+  return Array.isArray(statement.arrayFilters) ? statement.arrayFilters : undefined;
+}
+
+const updateCommand: CommandHandler = async (ctx) => {
+  const updates = statements(ctx, 'updates');
+  const ordered = ctx.body.ordered !== false;
+  const coll = writableCollection(ctx);
+  const writeErrors: WriteError[] = [];
+  const upserted: Document[] = [];
+  let n = 0;
+  let nModified = 0;
+  for (let i = 0; i < updates.length; i++) {
+    const statement = updates[i];
+    try {
+      const targets = await matchDocuments(
+        coll,
+        optionalDocument(statement, 'q'),
+        ctx.budget,
+        statement.multi ? undefined : 1,
+      );
+      if (statement.multi && !Array.isArray(statement.u) && !isOperatorUpdate(statement.u ?? {})) {
+        throw new CommandError(
+          ErrorCodes.FailedToParse,
+          'multi update is not supported for replacement-style update',
+        );
+      }
+      for (const doc of targets) {
+        const next = updatedCopy(doc, statement.u, arrayFiltersOf(statement), false);
+        if (next) {
+          assertSize(next);
+          coll.replace(doc, next);
+          nModified++;
+        }
+        n++;
+      }
+      if (targets.length === 0 && statement.upsert) {
+        const doc = upsertedDocument(statement.q, statement.u, arrayFiltersOf(statement));
+        coll.insert(doc);
+        upserted.push({ index: i, _id: doc._id });
+        n++;
+      }
+    } catch (error) {
+      writeErrors.push(writeErrorOf(i, error));
+      if (ordered) break;
+    }
+  }
+  if (n) ctx.server.store.touch();
+  return reply(upserted.length ? { n, nModified, upserted } : { n, nModified }, writeErrors);
+};
+
+function upsertedDocument(
+  query: Document | undefined,
+  u: unknown,
+  arrayFilters: Document[] | undefined,
+): Document {
+  const seed = withIdFirst(upsertSeed(query));
+  const doc = updatedCopy(seed, u, arrayFilters, true)!;
+  assertSize(doc);
+  return doc;
+}
+
+const deleteCommand: CommandHandler = async (ctx) => {
+  const deletes = statements(ctx, 'deletes');
+  const ordered = ctx.body.ordered !== false;
+  const coll = ctx.server.store.collection(ctx.db, collectionName(ctx), false);
+  const writeErrors: WriteError[] = [];
+  let n = 0;
+  for (let i = 0; i < deletes.length; i++) {
+    const statement = deletes[i];
+    try {
+      const limit = Number(statement.limit ?? 0);
+      if (limit !== 0 && limit !== 1)
+        throw new CommandError(ErrorCodes.FailedToParse, 'The limit field in delete objects must be 0 or 1');
+      if (!coll) continue;
+      const targets = await matchDocuments(
+        coll,
+        optionalDocument(statement, 'q'),
+        ctx.budget,
+        limit === 1 ? 1 : undefined,
+      );
+      for (const doc of targets) if (coll.remove(doc)) n++;
+    } catch (error) {
+      writeErrors.push(writeErrorOf(i, error));
+      if (ordered) break;
+    }
+  }
+  if (n) ctx.server.store.touch();
+  return reply({ n }, writeErrors);
+};
+
+const findAndModify: CommandHandler = async (ctx) => {
+  const { body } = ctx;
+  const coll = writableCollection(ctx);
+  const query = optionalDocument(body, 'query');
+  const sort = parseSort(body.sort);
+  let candidates = await matchDocuments(coll, query, ctx.budget, sort ? undefined : 1);
+  if (sort) candidates = await sortDocuments(candidates, sort, ctx.budget);
+  const target = candidates[0];
+  const project = compileProjection(body.fields ?? body.projection);
+  const shown = (doc: Document | undefined) => (doc && project ? project(doc) : (doc ?? null));
+  if (body.remove) {
+    if (body.update !== undefined)
+      throw new CommandError(ErrorCodes.FailedToParse, 'Cannot specify both an update and remove=true');
+    if (target) {
+      coll.remove(target);
+      ctx.server.store.touch();
+    }
+    return { lastErrorObject: { n: target ? 1 : 0 }, value: shown(target), ok: 1 };
+  }
+  if (body.update === undefined)
+    throw new CommandError(ErrorCodes.FailedToParse, 'Either an update or remove=true must be specified');
+  const arrayFilters = Array.isArray(body.arrayFilters) ? body.arrayFilters : undefined;
+  if (target) {
+    const next = updatedCopy(target, body.update, arrayFilters, false);
+    if (next) {
+      assertSize(next);
+      coll.replace(target, next);
+      ctx.server.store.touch();
+    }
+    return {
+      lastErrorObject: { n: 1, updatedExisting: true },
+      value: shown(body.new ? (next ?? target) : target),
+      ok: 1,
+    };
+  }
+  if (!body.upsert) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
+  const doc = upsertedDocument(query, body.update, arrayFilters);
+  coll.insert(doc);
+  ctx.server.store.touch();
+  return {
+    lastErrorObject: { n: 1, updatedExisting: false, upserted: doc._id },
+    value: body.new ? shown(doc) : null,
+    ok: 1,
+  };
+};
+
+export const writeCommands: Record<string, CommandHandler> = {
+  insert,
+  update: updateCommand,
+  delete: deleteCommand,
+  findAndModify,
+  findandmodify: findAndModify,
+};

@@ -1,0 +1,83 @@
+import type { Document } from 'bson';
+import { CommandError, ErrorCodes } from './command-error.ts';
+
+/**
+ * Test fault injection through mongod's own `configureFailPoint: "failCommand"` command, so the same test
+ * drives the sandbox and a real mongod started with enableTestCommands. As an extension, a mode may give
+ * both `skip` and `times` ("fail the Nth command": `{skip: N-1, times: 1}`).
+ */
+export interface FailCommandData {
+  failCommands: string[];
+  errorCode?: number;
+  closeConnection?: boolean;
+  blockConnection?: boolean;
+  blockTimeMS?: number;
+  appName?: string;
+  errorLabels?: string[];
+}
+
+export interface FaultAction {
+  delayMs: number;
+  closeConnection: boolean;
+  error?: CommandError;
+}
+
+interface ActiveFailPoint {
+  data: FailCommandData;
+  skip: number;
+  times: number;
+}
+
+export class FailPoints {
+  private failCommand: ActiveFailPoint | undefined;
+
+  configure(body: Document): Document {
+    if (body.configureFailPoint !== 'failCommand') {
+      throw new CommandError(ErrorCodes.BadValue, `unknown fail point ${String(body.configureFailPoint)}`);
+    }
+    const mode = body.mode;
+    if (mode === 'off') {
+      this.failCommand = undefined;
+      return { count: 0, ok: 1 };
+    }
+    const data = body.data as FailCommandData | undefined;
+    if (!data || !Array.isArray(data.failCommands)) {
+      throw new CommandError(ErrorCodes.BadValue, 'failCommand requires data.failCommands');
+    }
+    let skip = 0;
+    let times = Number.POSITIVE_INFINITY;
+    if (mode && typeof mode === 'object') {
+      if (mode.skip !== undefined) skip = Number(mode.skip);
+      if (mode.times !== undefined) times = Number(mode.times);
+    } else if (mode !== 'alwaysOn') {
+      throw new CommandError(ErrorCodes.BadValue, `unsupported fail point mode ${JSON.stringify(mode)}`);
+    }
+    this.failCommand = { data, skip, times };
+    return { count: 0, ok: 1 };
+  }
+
+  /** What to do for this command, counting it against the fail point's skip/times. */
+  match(commandName: string, appName: string | undefined): FaultAction | undefined {
+    const point = this.failCommand;
+    if (!point?.data.failCommands.includes(commandName)) return undefined;
+    if (point.data.appName !== undefined && point.data.appName !== appName) return undefined;
+    if (point.skip > 0) {
+      point.skip--;
+      return undefined;
+    }
+    if (point.times <= 0) return undefined;
+    point.times--;
+    if (point.times <= 0) this.failCommand = undefined;
+    const { data } = point;
+    return {
+      delayMs: data.blockConnection ? Number(data.blockTimeMS ?? 0) : 0,
+      closeConnection: Boolean(data.closeConnection),
+      error:
+        data.errorCode !== undefined
+          ? new CommandError(data.errorCode, `Failing command ${commandName} due to failCommand failpoint`, {
+              ...(data.errorLabels ? { errorLabels: data.errorLabels } : {}),
+            })
+          : undefined,
+    };
+  }
+}

@@ -1,0 +1,298 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Document } from 'bson';
+import { Query } from 'mingo';
+import { compareBson, sortKeyAt } from './bson-values.ts';
+import { CommandError, ErrorCodes } from './command-error.ts';
+import type { Collection } from './storage.ts';
+
+/** mingo with scripting off: `$where`, `$function` and `$accumulator` are refused, as on a locked-down mongod. */
+export const MINGO_OPTIONS = { scriptEnabled: false, useStrictMode: true } as const;
+
+const SLICE_MS = 20;
+
+/**
+ * Lets long work share the event loop: `tick()` yields every ~20 ms so heartbeats and other clients keep
+ * being answered, and fails with MaxTimeMSExpired once the command's `maxTimeMS` is spent.
+ */
+export class WorkBudget {
+  private sliceStart = Date.now();
+  private readonly deadline: number;
+  private counter = 0;
+
+  constructor(maxTimeMS?: unknown) {
+    const ms = Number(maxTimeMS ?? 0);
+    this.deadline = ms > 0 ? Date.now() + ms : Number.POSITIVE_INFINITY;
+  }
+
+  async tick(): Promise<void> {
+    if (++this.counter % 256 !== 0) return;
+    const now = Date.now();
+    if (now > this.deadline) throw maxTimeExpired();
+    if (now - this.sliceStart >= SLICE_MS) {
+      await yieldToEventLoop();
+      this.sliceStart = Date.now();
+      if (this.sliceStart > this.deadline) throw maxTimeExpired();
+    }
+  }
+
+  check(): void {
+    if (Date.now() > this.deadline) throw maxTimeExpired();
+  }
+}
+
+function maxTimeExpired(): CommandError {
+  return new CommandError(ErrorCodes.MaxTimeMSExpired, 'operation exceeded time limit');
+}
+
+export type Matcher = (doc: Document) => boolean;
+
+export function compileFilter(filter: unknown): Matcher {
+  if (filter === undefined || filter === null) return () => true;
+  if (typeof filter !== 'object' || Array.isArray(filter)) {
+    throw new CommandError(ErrorCodes.TypeMismatch, 'filter must be an object');
+  }
+  if (Object.keys(filter).length === 0) return () => true;
+  try {
+    const query = new Query(filter as Document, MINGO_OPTIONS);
+    return (doc) => query.test(doc);
+  } catch (error) {
+    throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+  }
+}
+
+function isOperatorObject(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date)
+    return false;
+  if ((value as { _bsontype?: string })._bsontype) return false;
+  const keys = Object.keys(value);
+  return keys.length > 0 && keys[0].startsWith('$');
+}
+
+function indexableValue(value: unknown): boolean {
+  if (value instanceof RegExp || Array.isArray(value)) return false;
+  if (value !== null && typeof value === 'object') {
+    const type = (value as { _bsontype?: string })._bsontype;
+    return value instanceof Date || (type !== undefined && type !== 'BSONRegExp');
+  }
+  return true;
+}
+
+/**
+ * Candidate documents from an index when the filter pins an indexed field by equality or `$in`
+ * (top level or inside a top-level `$and`); undefined means a collection scan is needed.
+ * The full filter is still applied to every candidate.
+ */
+export function indexCandidates(coll: Collection, filter: Document | undefined): Document[] | undefined {
+  if (!filter) return undefined;
+  const clauses: [string, unknown][] = Object.entries(filter);
+  if (Array.isArray(filter.$and)) for (const part of filter.$and) clauses.push(...Object.entries(part ?? {}));
+  for (const [field, condition] of clauses) {
+    if (field.startsWith('$')) continue;
+    const lookup = coll.equalityLookup(field);
+    if (!lookup) continue;
+    let values: unknown[] | undefined;
+    if (!isOperatorObject(condition)) values = [condition];
+    else {
+      const ops = condition as Document;
+      const names = Object.keys(ops);
+      if (names.length === 1 && names[0] === '$eq') values = [ops.$eq];
+      else if (names.length === 1 && names[0] === '$in' && Array.isArray(ops.$in)) values = ops.$in;
+    }
+    if (!values?.every(indexableValue)) continue;
+    const seen = new Set<Document>();
+    for (const value of values) for (const doc of lookup(value)) seen.add(doc);
+    return [...seen];
+  }
+  return undefined;
+}
+
+/** Documents of `coll` matching `filter`, in natural order, without holding the event loop. */
+export async function matchDocuments(
+  coll: Collection,
+  filter: Document | undefined,
+  budget: WorkBudget,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<Document[]> {
+  const matcher = compileFilter(filter);
+  const source = indexCandidates(coll, filter) ?? coll.docs.values();
+  const noFilter = !filter || Object.keys(filter).length === 0;
+  const out: Document[] = [];
+  for (const doc of source) {
+    if (out.length >= limit) break;
+    if (noFilter || matcher(doc)) out.push(doc);
+    await budget.tick();
+  }
+  return out;
+}
+
+type SortSpec = [path: string, direction: 1 | -1][];
+
+export function parseSort(sort: unknown): SortSpec | undefined {
+  if (sort === undefined || sort === null) return undefined;
+  if (typeof sort !== 'object' || Array.isArray(sort))
+    throw new CommandError(ErrorCodes.TypeMismatch, 'sort must be an object');
+  const spec: SortSpec = [];
+  for (const [path, dir] of Object.entries(sort)) {
+    const n = Number(dir);
+    if (n !== 1 && n !== -1) {
+      if (dir && typeof dir === 'object' && (dir as Document).$meta) continue;
+      throw new CommandError(
+        ErrorCodes.BadValue,
+        `$sort key ordering must be 1 (for ascending) or -1 (for descending)`,
+      );
+    }
+    spec.push([path, n]);
+  }
+  return spec.length ? spec : undefined;
+}
+
+/** A stable sort by MongoDB's BSON order, done in slices so a million documents never block for long. */
+export async function sortDocuments(
+  docs: Document[],
+  spec: SortSpec,
+  budget: WorkBudget,
+): Promise<Document[]> {
+  if (spec.length === 1 && spec[0][0] === '$natural') return spec[0][1] === 1 ? docs : [...docs].reverse();
+  type Keyed = { doc: Document; keys: unknown[] };
+  const keyed: Keyed[] = new Array(docs.length);
+  for (let i = 0; i < docs.length; i++) {
+    keyed[i] = { doc: docs[i], keys: spec.map(([path, dir]) => sortKeyAt(docs[i], path, dir)) };
+    await budget.tick();
+  }
+  const compare = (a: Keyed, b: Keyed): number => {
+    for (let i = 0; i < spec.length; i++) {
+      const c = compareBson(a.keys[i], b.keys[i]);
+      if (c !== 0) return c * spec[i][1];
+    }
+    return 0;
+  };
+  const RUN = 2048;
+  for (let start = 0; start < keyed.length; start += RUN) {
+    const run = keyed.slice(start, start + RUN).sort(compare);
+    for (let i = 0; i < run.length; i++) keyed[start + i] = run[i];
+    budget.check();
+    await budget.tick();
+  }
+  let from = keyed;
+  let to: Keyed[] = new Array(keyed.length);
+  for (let width = RUN; width < keyed.length; width *= 2) {
+    for (let lo = 0; lo < keyed.length; lo += 2 * width) {
+      const mid = Math.min(lo + width, keyed.length);
+      const hi = Math.min(lo + 2 * width, keyed.length);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        to[k++] = compare(from[j], from[i]) < 0 ? from[j++] : from[i++];
+        await budget.tick();
+      }
+      while (i < mid) to[k++] = from[i++];
+      while (j < hi) to[k++] = from[j++];
+    }
+    [from, to] = [to, from];
+  }
+  return from.map((entry) => entry.doc);
+}
+
+export type Projector = (doc: Document) => Document;
+
+type ProjectionTree = Map<string, ProjectionTree | true>;
+
+function buildTree(paths: string[]): ProjectionTree {
+  const tree: ProjectionTree = new Map();
+  for (const path of paths) {
+    const parts = path.split('.');
+    let node = tree;
+    for (let i = 0; i < parts.length; i++) {
+      if (i === parts.length - 1) node.set(parts[i], true);
+      else {
+        let child = node.get(parts[i]);
+        if (child === true) break;
+        if (!child) {
+          child = new Map();
+          node.set(parts[i], child);
+        }
+        node = child;
+      }
+    }
+  }
+  return tree;
+}
+
+function include(value: unknown, tree: ProjectionTree): unknown {
+  if (Array.isArray(value))
+    return value.filter((v) => v && typeof v === 'object' && !Array.isArray(v)).map((v) => include(v, tree));
+  if (
+    !value ||
+    typeof value !== 'object' ||
+    (value as { _bsontype?: string })._bsontype ||
+    value instanceof Date
+  )
+    return undefined;
+  const out: Document = {};
+  for (const [key, v] of Object.entries(value)) {
+    const node = tree.get(key);
+    if (node === undefined) continue;
+    if (node === true) out[key] = v;
+    else {
+      const sub = include(v, node);
+      if (sub !== undefined) out[key] = sub;
+    }
+  }
+  return out;
+}
+
+function exclude(value: unknown, tree: ProjectionTree): unknown {
+  if (Array.isArray(value)) return value.map((v) => (v && typeof v === 'object' ? exclude(v, tree) : v));
+  if (
+    !value ||
+    typeof value !== 'object' ||
+    (value as { _bsontype?: string })._bsontype ||
+    value instanceof Date
+  )
+    return value;
+  const out: Document = {};
+  for (const [key, v] of Object.entries(value)) {
+    const node = tree.get(key);
+    if (node === true) continue;
+    out[key] = node === undefined ? v : exclude(v, node);
+  }
+  return out;
+}
+
+/**
+ * Projection that keeps the stored field order (mingo's reorders fields). Plain inclusion/exclusion is
+ * handled here; operators (`$slice`, `$elemMatch`, expressions) go to mingo.
+ */
+export function compileProjection(projection: unknown): Projector | undefined {
+  if (projection === undefined || projection === null) return undefined;
+  if (typeof projection !== 'object' || Array.isArray(projection)) {
+    throw new CommandError(ErrorCodes.TypeMismatch, 'projection must be an object');
+  }
+  const entries = Object.entries(projection as Document);
+  if (entries.length === 0) return undefined;
+  const plain = entries.every(
+    ([key, v]) => !key.startsWith('$') && (typeof v === 'number' || typeof v === 'boolean'),
+  );
+  if (!plain) {
+    return (doc) => {
+      try {
+        return new Query({}, MINGO_OPTIONS).find([doc], projection as Document).next() as Document;
+      } catch (error) {
+        throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+      }
+    };
+  }
+  const idShown = entries.find(([key]) => key === '_id')?.[1] ?? true;
+  const others = entries.filter(([key]) => key !== '_id');
+  const inclusion = others.length > 0 ? Boolean(others[0][1]) : Boolean(idShown);
+  if (others.some(([, v]) => Boolean(v) !== inclusion)) {
+    throw new CommandError(31254, 'Cannot do exclusion on field in inclusion projection');
+  }
+  if (inclusion) {
+    const tree = buildTree([...others.map(([key]) => key), ...(idShown ? ['_id'] : [])]);
+    return (doc) => include(doc, tree) as Document;
+  }
+  const tree = buildTree([...others.map(([key]) => key), ...(idShown ? [] : ['_id'])]);
+  return (doc) => exclude(doc, tree) as Document;
+}

@@ -1,0 +1,286 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BSON, type Document } from 'bson';
+import { CommandError, ErrorCodes } from './command-error.ts';
+import { adminCommands } from './commands/admin.ts';
+import {
+  type CommandContext,
+  type CommandHandler,
+  type CursorBatch,
+  isCursorBatch,
+  type ServerState,
+} from './commands/context.ts';
+import { readCommands } from './commands/read.ts';
+import { writeCommands } from './commands/write.ts';
+import { CursorRegistry } from './cursors.ts';
+import { FailPoints } from './faults.ts';
+import { loadDataDir, saveDataDir } from './persistence.ts';
+import { WorkBudget } from './query.ts';
+import { Store } from './storage.ts';
+import {
+  type IncomingCommand,
+  MAX_BSON_OBJECT_SIZE,
+  MAX_MESSAGE_SIZE_BYTES,
+  OpCode,
+  parseMessage,
+  ReplyBuffer,
+  WireFormatError,
+} from './wire.ts';
+
+const COMMANDS: Record<string, CommandHandler> = { ...adminCommands, ...readCommands, ...writeCommands };
+const HEADER_SIZE = 16;
+/** Room left in a reply for the cursor envelope around the batch. */
+const BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 1024;
+const SAVE_DELAY_MS = 300;
+
+export interface SandboxOptions {
+  /** Load from and save to this directory in mongodump layout. */
+  dataDir?: string;
+}
+
+export interface ListeningAddress {
+  host: string;
+  port: number;
+  uri: string;
+}
+
+/**
+ * A MongoDB-wire-compatible server holding its data in memory: what a standalone mongod does for the
+ * commands this tool and the drivers use, so the demo, tests and benchmarks run through the real driver.
+ */
+export class SandboxServer implements ServerState {
+  readonly store = new Store();
+  readonly cursors = new CursorRegistry();
+  readonly faults = new FailPoints();
+  readonly startedAt = new Date();
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private nextConnectionId = 1;
+  private readonly dataDir?: string;
+  private saveTimer?: NodeJS.Timeout;
+  private savedVersion = 0;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(options: SandboxOptions = {}) {
+    this.dataDir = options.dataDir;
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  async listen(port = 0, host = '127.0.0.1'): Promise<ListeningAddress> {
+    if (this.dataDir) {
+      await loadDataDir(this.store, this.dataDir);
+      this.savedVersion = this.store.version;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    const address = this.server.address();
+    if (!address || typeof address === 'string') throw new Error('sandbox did not get a TCP address');
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    return { host, port: address.port, uri: `mongodb://${shownHost}:${address.port}/?directConnection=true` };
+  }
+
+  openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops listening, closes every connection and saves pending data. */
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    clearTimeout(this.saveTimer);
+    await this.saveNow();
+  }
+
+  /** Called after each command: saves a moment later when something was written. */
+  private scheduleSave(): void {
+    if (!this.dataDir || this.store.version === this.savedVersion || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.saveNow();
+    }, SAVE_DELAY_MS);
+  }
+
+  private saveNow(): Promise<void> {
+    const dataDir = this.dataDir;
+    if (!dataDir) return this.saving;
+    this.saving = this.saving.then(async () => {
+      if (this.store.version === this.savedVersion) return;
+      const version = this.store.version;
+      await saveDataDir(this.store, dataDir);
+      this.savedVersion = version;
+    });
+    return this.saving;
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    const connection = new Connection(this, socket, this.nextConnectionId++);
+    socket.on('data', (chunk) => connection.receive(chunk));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+
+  /** Runs one command; always resolves to a reply (errors become `{ok: 0}`). */
+  async execute(
+    command: IncomingCommand,
+    connectionId: number,
+    appName: string | undefined,
+  ): Promise<Document | CursorBatch | 'close'> {
+    const name = Object.keys(command.body)[0] ?? '';
+    try {
+      const fault = this.faults.match(name, appName);
+      if (fault) {
+        if (fault.delayMs) await sleep(fault.delayMs);
+        if (fault.closeConnection) return 'close';
+        if (fault.error) throw fault.error;
+      }
+      const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+      if (!handler) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
+      const { body } = command;
+      if (body.txnNumber !== undefined || body.startTransaction || body.autocommit === false) {
+        throw new CommandError(
+          ErrorCodes.IllegalOperation,
+          'Transaction numbers are only allowed on a replica set member or mongos',
+        );
+      }
+      const ctx: CommandContext = {
+        server: this,
+        connectionId,
+        db: command.db,
+        body,
+        budget: new WorkBudget(body.maxTimeMS),
+      };
+      return await handler(ctx);
+    } catch (error) {
+      if (error instanceof CommandError) return error.toReply();
+      return new CommandError(ErrorCodes.InternalError, (error as Error).message ?? String(error)).toReply();
+    } finally {
+      this.scheduleSave();
+    }
+  }
+}
+
+/** One client connection: reassembles frames, runs their commands one at a time, writes replies. */
+class Connection {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly reply = new ReplyBuffer();
+  private appName: string | undefined;
+
+  constructor(
+    private readonly server: SandboxServer,
+    private readonly socket: Socket,
+    private readonly id: number,
+  ) {}
+
+  receive(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= 4) {
+      if (this.chunks[0].length < 4) this.chunks = [Buffer.concat(this.chunks)];
+      const length = this.chunks[0].readInt32LE(0);
+      if (length < HEADER_SIZE || length > MAX_MESSAGE_SIZE_BYTES) {
+        this.rejectFrame(length);
+        return;
+      }
+      if (this.buffered < length) return;
+      const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+      const frame = all.subarray(0, length);
+      const rest = all.subarray(length);
+      this.chunks = rest.length ? [rest] : [];
+      this.buffered = rest.length;
+      this.queue = this.queue
+        .then(() => this.process(frame))
+        .catch(() => {
+          this.socket.destroy();
+        });
+    }
+  }
+
+  /** A length no MongoDB message can have: answer once if we can tell who asked, then hang up. */
+  private rejectFrame(length: number): void {
+    const head = Buffer.concat(this.chunks);
+    this.chunks = [];
+    this.buffered = 0;
+    this.socket.pause();
+    if (head.length >= HEADER_SIZE && length > MAX_MESSAGE_SIZE_BYTES) {
+      const error = new CommandError(
+        ErrorCodes.BSONObjectTooLarge,
+        `message length ${length} exceeds maxMessageSizeBytes ${MAX_MESSAGE_SIZE_BYTES}`,
+      );
+      this.queue = this.queue.then((): void => {
+        this.send(head.readInt32LE(4), head.readInt32LE(12) === OpCode.Query, error.toReply());
+        this.socket.end();
+      });
+      return;
+    }
+    this.socket.destroy();
+  }
+
+  private async process(frame: Buffer): Promise<void> {
+    let command: IncomingCommand;
+    try {
+      command = parseMessage(frame);
+    } catch (error) {
+      if (!(error instanceof WireFormatError)) throw error;
+      const reply = new CommandError(ErrorCodes.InvalidBSON, error.message).toReply();
+      this.send(frame.readInt32LE(4), frame.readInt32LE(12) === OpCode.Query, reply);
+      return;
+    }
+    const client = command.body.client as Document | undefined;
+    if (client?.application?.name) this.appName = String(client.application.name);
+    const result = await this.server.execute(command, this.id, this.appName);
+    if (result === 'close') {
+      this.socket.destroy();
+      return;
+    }
+    if (command.moreToCome || this.socket.destroyed) return;
+    if (isCursorBatch(result)) this.sendCursorBatch(command, result);
+    else this.send(command.requestId, command.legacy, result);
+  }
+
+  private begin(requestId: number, legacy: boolean): void {
+    if (legacy) this.reply.beginOpReply(requestId);
+    else this.reply.beginOpMsg(requestId);
+  }
+
+  private send(requestId: number, legacy: boolean, doc: Document): void {
+    this.begin(requestId, legacy);
+    this.reply.writeDocument(doc);
+    this.socket.write(this.reply.finish());
+  }
+
+  /** Streams a cursor batch into the reply buffer: one projected document at a time, up to 16 MiB. */
+  private sendCursorBatch(command: IncomingCommand, batch: CursorBatch): void {
+    const { cursor } = batch;
+    const r = this.reply;
+    this.begin(command.requestId, command.legacy);
+    const top = r.beginDocument();
+    r.elementName(0x03, 'cursor');
+    const envelope = r.beginDocument();
+    r.elementName(0x04, batch.field);
+    const array = r.beginDocument();
+    const start = r.pos;
+    const limit = batch.batchSize ?? Number.POSITIVE_INFINITY;
+    for (let i = 0; i < limit && cursor.pos < cursor.docs.length; i++) {
+      const doc = cursor.project ? cursor.project(cursor.docs[cursor.pos]) : cursor.docs[cursor.pos];
+      const size = BSON.calculateObjectSize(doc);
+      if (i > 0 && r.pos - start + size + 8 > BATCH_BYTES) break;
+      r.elementName(0x03, String(i));
+      r.writeDocument(doc, size);
+      cursor.pos++;
+    }
+    r.endDocument(array);
+    const done = batch.single || cursor.pos >= cursor.docs.length;
+    if (done) this.server.cursors.kill(cursor.id);
+    r.int64('id', done ? 0n : cursor.id);
+    r.string('ns', cursor.ns);
+    r.endDocument(envelope);
+    r.double('ok', 1);
+    r.endDocument(top);
+    this.socket.write(r.finish());
+  }
+}
