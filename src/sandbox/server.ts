@@ -66,11 +66,20 @@ export class SandboxServer implements ServerState {
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
-  async listen(port = 0, host = '127.0.0.1'): Promise<ListeningAddress> {
+  private loaded = false;
+
+  /** Loads `--data-dir` (once); `listen` does it too, so call this only to seed before listening. */
+  async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
     if (this.dataDir) {
       await loadDataDir(this.store, this.dataDir);
       this.savedVersion = this.store.version;
     }
+  }
+
+  async listen(port = 0, host = '127.0.0.1'): Promise<ListeningAddress> {
+    await this.load();
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());

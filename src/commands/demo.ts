@@ -1,0 +1,60 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { probeCapabilities } from '../mongo/capabilities.ts';
+import { connectSource } from '../mongo/connection.ts';
+import { redactUri } from '../mongo/redact.ts';
+import { type SandboxProcess, startSandboxProcess } from '../sandbox/process.ts';
+
+export interface DemoOptions {
+  dataDir: string;
+  fresh: boolean;
+}
+
+export interface DemoClusters {
+  olorin: SandboxProcess;
+  bayit: SandboxProcess;
+  stop(): Promise<void>;
+}
+
+/** Two sandbox servers standing in for the Olorin and Bayit+ clusters, seeded and persisted under dataDir. */
+export async function startDemoClusters(options: DemoOptions): Promise<DemoClusters> {
+  if (options.fresh) await rm(options.dataDir, { recursive: true, force: true });
+  const [olorin, bayit] = await Promise.all([
+    startSandboxProcess({ seed: 'olorin:platform', dataDir: join(options.dataDir, 'olorin') }),
+    startSandboxProcess({ seed: 'olorin:bayit', dataDir: join(options.dataDir, 'bayit') }),
+  ]);
+  return { olorin, bayit, stop: async () => void (await Promise.all([olorin.stop(), bayit.stop()])) };
+}
+
+/** A connection summary of both clusters, read through the driver. */
+export async function describeClusters(sources: Record<string, string>): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [name, uri] of Object.entries(sources)) {
+    const client = await connectSource(name, uri);
+    try {
+      const caps = await probeCapabilities(client);
+      lines.push(`${name}: ${redactUri(uri)}  (${caps.sandbox ? 'sandbox' : 'mongod'} ${caps.version}, ${caps.topology}, ${caps.roundTripMs.toFixed(1)} ms)`);
+      const { databases } = await client.db('admin').command({ listDatabases: 1, nameOnly: true });
+      for (const { name: dbName } of databases as { name: string }[]) {
+        if (['admin', 'local', 'config'].includes(dbName)) continue;
+        const db = client.db(dbName);
+        const collections = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
+        const counts = await Promise.all(collections.map((c) => db.collection(c).estimatedDocumentCount()));
+        lines.push(`  ${dbName}: ${collections.map((c, i) => `${c} ${counts[i].toLocaleString('en-US')}`).join(', ')}`);
+      }
+    } finally {
+      await client.close();
+    }
+  }
+  return lines;
+}
+
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const clusters = await startDemoClusters(options);
+  try {
+    const lines = await describeClusters({ olorin: clusters.olorin.uri, bayit: clusters.bayit.uri });
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await clusters.stop();
+  }
+}

@@ -1,0 +1,29 @@
+import { UsageError } from '../errors.ts';
+import { isSeedName, SEED_NAMES, seedStore } from '../sandbox/seed/index.ts';
+import { SandboxServer } from '../sandbox/server.ts';
+
+export interface SandboxCommandOptions {
+  port: number;
+  host: string;
+  seed?: string;
+  dataDir?: string;
+}
+
+/** `orphan-cleanup sandbox`: runs one sandbox server in the foreground until SIGINT/SIGTERM. */
+export async function runSandbox(options: SandboxCommandOptions): Promise<void> {
+  if (options.seed !== undefined && !isSeedName(options.seed)) {
+    throw new UsageError(`--seed: unknown seed '${options.seed}' (expected one of ${SEED_NAMES.join(', ')})`);
+  }
+  const server = new SandboxServer({ dataDir: options.dataDir });
+  await server.load();
+  const seeded = options.seed ? seedStore(server.store, options.seed as never) : [];
+  const { uri } = await server.listen(options.port, options.host);
+  process.stdout.write(`orphan-cleanup sandbox listening on ${uri}\n`);
+  if (seeded.length) process.stdout.write(`seeded: ${seeded.join(', ')}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+}

@@ -1,0 +1,46 @@
+import { MongoClient, type MongoClientOptions } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { RuntimeError, UsageError } from '../errors.ts';
+import { redact, rememberSecretsOf } from './redact.ts';
+
+export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000;
+
+/** Checks a URI's syntax without connecting; the error names the source, never the credentials. */
+export function validateUri(uri: string, what: string): void {
+  rememberSecretsOf(uri);
+  try {
+    new ConnectionString(uri);
+  } catch (error) {
+    throw new UsageError(`${what}: invalid MongoDB URI ${redact(uri)} (${redact((error as Error).message)})`);
+  }
+}
+
+/** One line saying what to check for a failed connection: auth, DNS, timeout or TLS. */
+export function describeConnectionError(error: unknown): string {
+  const e = error as { message?: string; code?: number; codeName?: string; cause?: { code?: string; message?: string } };
+  const text = `${e.message ?? ''} ${e.cause?.message ?? ''} ${e.cause?.code ?? ''}`;
+  if (e.code === 18 || /auth/i.test(text)) return 'authentication failed: check the user, password and authSource';
+  if (/ENOTFOUND|EAI_AGAIN|querySrv/i.test(text)) return 'host name not found: check the host in the URI and DNS';
+  if (/ECONNREFUSED/.test(text)) return 'connection refused: is the server running and the port right?';
+  if (/certificate|SSL|TLS/i.test(text)) return 'TLS handshake failed: check tls options and the CA file';
+  if (/timed out|Server selection|ETIMEDOUT/i.test(text)) return 'timed out: check the host, port, firewall and network';
+  return redact(e.message ?? String(error));
+}
+
+/** Connects and pings; failures become one redacted line naming the source. */
+export async function connectSource(name: string, uri: string, options: MongoClientOptions = {}): Promise<MongoClient> {
+  validateUri(uri, `source ${name}`);
+  const client = new MongoClient(uri, {
+    appName: 'orphan-cleanup',
+    serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
+    ...options,
+  });
+  try {
+    await client.connect();
+    await client.db('admin').command({ ping: 1 });
+    return client;
+  } catch (error) {
+    await client.close().catch(() => undefined);
+    throw new RuntimeError(`source ${name} (${redact(uri)}): ${describeConnectionError(error)}`);
+  }
+}

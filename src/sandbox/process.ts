@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
+const READY = /listening on (mongodb:\/\/\S+)/;
+
+export interface SandboxProcess {
+  uri: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface SandboxProcessOptions {
+  port?: number;
+  seed?: string;
+  dataDir?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Starts `orphan-cleanup sandbox` in its own process (never on the caller's event loop) and resolves once
+ * it prints its URI. `stop()` sends SIGTERM, which saves `--data-dir` before the process exits.
+ */
+export function startSandboxProcess(options: SandboxProcessOptions = {}): Promise<SandboxProcess> {
+  const args = [LAUNCHER, 'sandbox', '--port', String(options.port ?? 0)];
+  if (options.seed) args.push('--seed', options.seed);
+  if (options.dataDir) args.push('--data-dir', options.dataDir);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    let output = '';
+    let errors = '';
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = READY.exec(output);
+      if (!match) return;
+      child.stdout?.off('data', onData);
+      child.stdout?.resume();
+      resolve({
+        uri: match[1],
+        pid: child.pid!,
+        child,
+        stop: async () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          await exited;
+        },
+      });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      errors += chunk.toString();
+    });
+    child.once('exit', (code, signal) => reject(new Error(`sandbox exited before listening (${signal ?? code}): ${errors.trim()}`)));
+    child.once('error', reject);
+  });
+}

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { MongoClient } from 'mongodb';
+import { type SandboxProcess, type SandboxProcessOptions, startSandboxProcess } from '../../src/sandbox/process.ts';
+
+/**
+ * A server for one test suite: a fresh sandbox process on a free port, or, when
+ * ORPHAN_CLEANUP_TEST_URI is set, that server (a real mongod; fault tests need it started with
+ * `--setParameter enableTestCommands=1`). Database names carry a random prefix so suites never collide.
+ */
+export interface TestServer {
+  uri: string;
+  client: MongoClient;
+  /** A database name unique to this suite. */
+  dbName(name: string): string;
+  /** Whether the suite runs against our own sandbox. */
+  isSandbox: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(options: SandboxProcessOptions = {}): Promise<TestServer> {
+  const external = process.env.ORPHAN_CLEANUP_TEST_URI;
+  let sandbox: SandboxProcess | undefined;
+  const uri = external ?? (sandbox = await startSandboxProcess(options)).uri;
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  await client.connect();
+  const prefix = `oc${randomBytes(3).toString('hex')}`;
+  const used = new Set<string>();
+  return {
+    uri,
+    client,
+    isSandbox: !external,
+    dbName(name) {
+      const full = `${prefix}_${name}`;
+      used.add(full);
+      return full;
+    },
+    async stop() {
+      if (external) for (const name of used) await client.db(name).dropDatabase().catch(() => undefined);
+      await client.close();
+      await sandbox?.stop();
+    },
+  };
+}
