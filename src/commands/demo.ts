@@ -33,14 +33,20 @@ export async function describeClusters(sources: Record<string, string>): Promise
     const client = await connectSource(name, uri);
     try {
       const caps = await probeCapabilities(client);
-      lines.push(`${name}: ${redactUri(uri)}  (${caps.sandbox ? 'sandbox' : 'mongod'} ${caps.version}, ${caps.topology}, ${caps.roundTripMs.toFixed(1)} ms)`);
+      lines.push(
+        `${name}: ${redactUri(uri)}  (${caps.sandbox ? 'sandbox' : 'mongod'} ${caps.version}, ${caps.topology}, ${caps.roundTripMs.toFixed(1)} ms)`,
+      );
       const { databases } = await client.db('admin').command({ listDatabases: 1, nameOnly: true });
       for (const { name: dbName } of databases as { name: string }[]) {
         if (['admin', 'local', 'config'].includes(dbName)) continue;
         const db = client.db(dbName);
-        const collections = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort();
+        const collections = (await db.listCollections({}, { nameOnly: true }).toArray())
+          .map((c) => c.name)
+          .sort();
         const counts = await Promise.all(collections.map((c) => db.collection(c).estimatedDocumentCount()));
-        lines.push(`  ${dbName}: ${collections.map((c, i) => `${c} ${counts[i].toLocaleString('en-US')}`).join(', ')}`);
+        lines.push(
+          `  ${dbName}: ${collections.map((c, i) => `${c} ${counts[i].toLocaleString('en-US')}`).join(', ')}`,
+        );
       }
     } finally {
       await client.close();

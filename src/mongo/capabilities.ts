@@ -19,7 +19,8 @@ export async function probeCapabilities(client: MongoClient): Promise<ServerCapa
   const hello: Document = await admin.command({ hello: 1 });
   const roundTripMs = performance.now() - started;
   const build: Document = await admin.command({ buildInfo: 1 });
-  const topology: Topology = hello.msg === 'isdbgrid' ? 'sharded' : hello.setName ? 'replicaSet' : 'standalone';
+  const topology: Topology =
+    hello.msg === 'isdbgrid' ? 'sharded' : hello.setName ? 'replicaSet' : 'standalone';
   return {
     version: String(build.version),
     topology,

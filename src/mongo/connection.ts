@@ -17,18 +17,30 @@ export function validateUri(uri: string, what: string): void {
 
 /** One line saying what to check for a failed connection: auth, DNS, timeout or TLS. */
 export function describeConnectionError(error: unknown): string {
-  const e = error as { message?: string; code?: number; codeName?: string; cause?: { code?: string; message?: string } };
+  const e = error as {
+    message?: string;
+    code?: number;
+    codeName?: string;
+    cause?: { code?: string; message?: string };
+  };
   const text = `${e.message ?? ''} ${e.cause?.message ?? ''} ${e.cause?.code ?? ''}`;
-  if (e.code === 18 || /auth/i.test(text)) return 'authentication failed: check the user, password and authSource';
-  if (/ENOTFOUND|EAI_AGAIN|querySrv/i.test(text)) return 'host name not found: check the host in the URI and DNS';
+  if (e.code === 18 || /auth/i.test(text))
+    return 'authentication failed: check the user, password and authSource';
+  if (/ENOTFOUND|EAI_AGAIN|querySrv/i.test(text))
+    return 'host name not found: check the host in the URI and DNS';
   if (/ECONNREFUSED/.test(text)) return 'connection refused: is the server running and the port right?';
   if (/certificate|SSL|TLS/i.test(text)) return 'TLS handshake failed: check tls options and the CA file';
-  if (/timed out|Server selection|ETIMEDOUT/i.test(text)) return 'timed out: check the host, port, firewall and network';
+  if (/timed out|Server selection|ETIMEDOUT/i.test(text))
+    return 'timed out: check the host, port, firewall and network';
   return redact(e.message ?? String(error));
 }
 
 /** Connects and pings; failures become one redacted line naming the source. */
-export async function connectSource(name: string, uri: string, options: MongoClientOptions = {}): Promise<MongoClient> {
+export async function connectSource(
+  name: string,
+  uri: string,
+  options: MongoClientOptions = {},
+): Promise<MongoClient> {
   validateUri(uri, `source ${name}`);
   const client = new MongoClient(uri, {
     appName: 'orphan-cleanup',

@@ -10,7 +10,8 @@ const SECRET_OPTIONS = ['tlsCertificateKeyFilePassword', 'authMechanismPropertie
 export function rememberSecretsOf(uri: string): void {
   try {
     const parsed = new ConnectionString(uri, { looseValidation: true });
-    for (const secret of [parsed.password, decodeURIComponent(parsed.password)]) if (secret.length >= 3) knownSecrets.add(secret);
+    for (const secret of [parsed.password, decodeURIComponent(parsed.password)])
+      if (secret.length >= 3) knownSecrets.add(secret);
     for (const option of SECRET_OPTIONS) {
       const value = parsed.searchParams.get(option);
       if (value && value.length >= 3) knownSecrets.add(value);

@@ -26,7 +26,10 @@ export function startSandboxProcess(options: SandboxProcessOptions = {}): Promis
   const args = [LAUNCHER, 'sandbox', '--port', String(options.port ?? 0)];
   if (options.seed) args.push('--seed', options.seed);
   if (options.dataDir) args.push('--data-dir', options.dataDir);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     let output = '';
@@ -51,7 +54,9 @@ export function startSandboxProcess(options: SandboxProcessOptions = {}): Promis
     child.stderr?.on('data', (chunk: Buffer) => {
       errors += chunk.toString();
     });
-    child.once('exit', (code, signal) => reject(new Error(`sandbox exited before listening (${signal ?? code}): ${errors.trim()}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`sandbox exited before listening (${signal ?? code}): ${errors.trim()}`)),
+    );
     child.once('error', reject);
   });
 }

@@ -2,6 +2,9 @@ import { type Db, Long, MongoClient, MongoServerError, ObjectId } from 'mongodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
+// Test documents use plain numbers and strings as _id.
+type Loose = { _id?: any; [field: string]: any };
+
 let server: TestServer;
 let db: Db;
 
@@ -51,7 +54,7 @@ describe('handshake', () => {
 
 describe('inserts and cursors', () => {
   it('inserts 100k documents in kind-1 sequences and drains them across many getMores', async () => {
-    const coll = db.collection('big');
+    const coll = db.collection<Loose>('big');
     const docs = Array.from({ length: 100_000 }, (_, n) => ({ _id: n, n, tag: `t${n % 7}` }));
     const result = await coll.insertMany(docs);
     expect(result.insertedCount).toBe(100_000);
@@ -76,7 +79,7 @@ describe('inserts and cursors', () => {
   });
 
   it('honours filter, projection, sort, skip, limit and singleBatch', async () => {
-    const coll = db.collection('big');
+    const coll = db.collection<Loose>('big');
     const page = await coll
       .find({ tag: 't3' }, { projection: { n: 1 } })
       .sort({ n: -1 })
@@ -92,7 +95,7 @@ describe('inserts and cursors', () => {
   });
 
   it('keeps the stored field order in projections and exclusions', async () => {
-    const coll = db.collection('order');
+    const coll = db.collection<Loose>('order');
     await coll.insertOne({ _id: 1, z: 1, a: 2, m: { y: 1, b: 2 }, k: 3 });
     const included = await coll.findOne({ _id: 1 }, { projection: { k: 1, z: 1, 'm.b': 1 } });
     expect(Object.keys(included!)).toEqual(['_id', 'z', 'm', 'k']);
@@ -102,7 +105,7 @@ describe('inserts and cursors', () => {
   });
 
   it('sorts mixed types in BSON comparison order and never equates a string with an ObjectId', async () => {
-    const coll = db.collection('mixed');
+    const coll = db.collection<Loose>('mixed');
     const oid = new ObjectId('507f1f77bcf86cd799439011');
     await coll.insertMany([
       { _id: 1, v: oid },
@@ -125,12 +128,14 @@ describe('inserts and cursors', () => {
 
 describe('indexes', () => {
   it('enforces unique indexes with E11000 and lists and drops them', async () => {
-    const coll = db.collection('uniq');
+    const coll = db.collection<Loose>('uniq');
     await coll.createIndex({ email: 1 }, { unique: true });
     await coll.insertOne({ email: 'a@x' });
     const error = await serverError(coll.insertOne({ email: 'a@x' }));
     expect(error.code).toBe(11000);
-    const unordered = await coll.insertMany([{ email: 'b@x' }, { email: 'a@x' }, { email: 'c@x' }], { ordered: false }).catch((e) => e);
+    const unordered = await coll
+      .insertMany([{ email: 'b@x' }, { email: 'a@x' }, { email: 'c@x' }], { ordered: false })
+      .catch((e) => e);
     expect(unordered.code).toBe(11000);
     expect(await coll.countDocuments()).toBe(3);
     const names = (await coll.listIndexes().toArray()).map((i) => i.name);
@@ -143,7 +148,7 @@ describe('indexes', () => {
   });
 
   it('answers $in lookups on _id and on an indexed field', async () => {
-    const coll = db.collection('big');
+    const coll = db.collection<Loose>('big');
     const ids = Array.from({ length: 1000 }, (_, i) => i * 50);
     const found = await coll.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray();
     expect(found).toHaveLength(1000);
@@ -154,7 +159,7 @@ describe('indexes', () => {
 
 describe('writes', () => {
   it('updates with multi, upsert and arrayFilters', async () => {
-    const coll = db.collection('upd');
+    const coll = db.collection<Loose>('upd');
     await coll.insertMany([
       { _id: 1, g: 'a', grades: [80, 95, 100] },
       { _id: 2, g: 'a', grades: [60] },
@@ -162,10 +167,18 @@ describe('writes', () => {
     ]);
     const many = await coll.updateMany({ g: 'a' }, { $set: { seen: true } });
     expect([many.matchedCount, many.modifiedCount]).toEqual([2, 2]);
-    const up = await coll.updateOne({ _id: 9 }, { $set: { g: 'z' }, $setOnInsert: { created: 1 } }, { upsert: true });
+    const up = await coll.updateOne(
+      { _id: 9 },
+      { $set: { g: 'z' }, $setOnInsert: { created: 1 } },
+      { upsert: true },
+    );
     expect(up.upsertedId).toBe(9);
     expect(await coll.findOne({ _id: 9 })).toEqual({ _id: 9, g: 'z', created: 1 });
-    await coll.updateOne({ _id: 1 }, { $set: { 'grades.$[high]': 0 } }, { arrayFilters: [{ high: { $gte: 95 } }] });
+    await coll.updateOne(
+      { _id: 1 },
+      { $set: { 'grades.$[high]': 0 } },
+      { arrayFilters: [{ high: { $gte: 95 } }] },
+    );
     expect((await coll.findOne({ _id: 1 }))!.grades).toEqual([80, 0, 0]);
     const replaced = await coll.replaceOne({ _id: 3 }, { g: 'c' });
     expect(replaced.modifiedCount).toBe(1);
@@ -173,11 +186,15 @@ describe('writes', () => {
   });
 
   it('deletes one or many and runs findAndModify', async () => {
-    const coll = db.collection('del');
+    const coll = db.collection<Loose>('del');
     await coll.insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i, even: i % 2 === 0 })));
     expect((await coll.deleteOne({ even: true })).deletedCount).toBe(1);
     expect((await coll.deleteMany({ even: true })).deletedCount).toBe(4);
-    const before = await coll.findOneAndUpdate({ _id: 1 }, { $inc: { hits: 1 } }, { returnDocument: 'before' });
+    const before = await coll.findOneAndUpdate(
+      { _id: 1 },
+      { $inc: { hits: 1 } },
+      { returnDocument: 'before' },
+    );
     expect(before).toEqual({ _id: 1, even: false });
     const after = await coll.findOneAndUpdate({ _id: 1 }, { $inc: { hits: 1 } }, { returnDocument: 'after' });
     expect(after!.hits).toBe(2);
@@ -189,8 +206,8 @@ describe('writes', () => {
 
 describe('aggregation and counting', () => {
   it('runs $match, $group, $sort, $project, $unwind, $count and $lookup', async () => {
-    const orders = db.collection('orders');
-    const items = db.collection('items');
+    const orders = db.collection<Loose>('orders');
+    const items = db.collection<Loose>('items');
     await items.insertMany([
       { _id: 'pen', price: 2 },
       { _id: 'ink', price: 5 },
@@ -208,7 +225,11 @@ describe('aggregation and counting', () => {
       { _id: 'bob', n: 1 },
     ]);
     const joined = await orders
-      .aggregate([{ $match: { _id: 2 } }, { $lookup: { from: 'items', localField: 'lines', foreignField: '_id', as: 'priced' } }, { $project: { _id: 0, priced: 1 } }])
+      .aggregate([
+        { $match: { _id: 2 } },
+        { $lookup: { from: 'items', localField: 'lines', foreignField: '_id', as: 'priced' } },
+        { $project: { _id: 0, priced: 1 } },
+      ])
       .toArray();
     expect(joined).toEqual([{ priced: [{ _id: 'pen', price: 2 }] }]);
     const counted = await orders.aggregate([{ $match: { who: 'ann' } }, { $count: 'n' }]).toArray();
@@ -216,16 +237,19 @@ describe('aggregation and counting', () => {
   });
 
   it('samples without replacement', async () => {
-    const sample = await db.collection('big').aggregate([{ $sample: { size: 500 } }]).toArray();
+    const sample = await db
+      .collection<Loose>('big')
+      .aggregate([{ $sample: { size: 500 } }])
+      .toArray();
     expect(sample).toHaveLength(500);
     expect(new Set(sample.map((d) => d._id)).size).toBe(500);
   });
 
   it('counts and distincts, and refuses distinct results over 16 MB', async () => {
-    const coll = db.collection('big');
+    const coll = db.collection<Loose>('big');
     expect(await coll.countDocuments({ tag: 't1' })).toBe(14_286);
     expect((await coll.distinct('tag')).sort()).toEqual(['t0', 't1', 't2', 't3', 't4', 't5', 't6']);
-    const wide = db.collection('wide');
+    const wide = db.collection<Loose>('wide');
     const blob = 'x'.repeat(1000);
     for (let batch = 0; batch < 4; batch++) {
       await wide.insertMany(Array.from({ length: 5000 }, (_, i) => ({ v: `${batch}-${i}-${blob}` })));
@@ -241,7 +265,7 @@ describe('limits and refusals', () => {
     try {
       session.startTransaction();
       const error = await db
-        .collection('txn')
+        .collection<Loose>('txn')
         .insertOne({ a: 1 }, { session })
         .then(
           () => undefined,
@@ -254,13 +278,13 @@ describe('limits and refusals', () => {
     } finally {
       await session.endSession();
     }
-    expect(await db.collection('txn').countDocuments()).toBe(0);
+    expect(await db.collection<Loose>('txn').countDocuments()).toBe(0);
   });
 
   it('stops a command at maxTimeMS with code 50', async () => {
     const error = await serverError(
       db
-        .collection('big')
+        .collection<Loose>('big')
         .find({ tag: { $regex: '^t[0-6]$' } })
         .sort({ tag: 1, n: -1 })
         .maxTimeMS(1)
@@ -289,7 +313,7 @@ describe('limits and refusals', () => {
     try {
       const finished: string[] = [];
       const slow = db
-        .collection('big')
+        .collection<Loose>('big')
         .find({ n: { $gte: 0 } })
         .sort({ tag: -1, n: 1 })
         .toArray()
@@ -310,7 +334,7 @@ describe('fault injection (failCommand)', () => {
     db.admin().command({ configureFailPoint: 'failCommand', mode, data });
 
   it('fails the Nth command with a given code', async () => {
-    const coll = db.collection('faults');
+    const coll = db.collection<Loose>('faults');
     await failPoint({ skip: 1, times: 1 }, { failCommands: ['insert'], errorCode: 91 });
     await coll.insertOne({ n: 1 });
     const error = await serverError(coll.insertOne({ n: 2 }));
@@ -320,7 +344,7 @@ describe('fault injection (failCommand)', () => {
   });
 
   it('delays replies and drops connections', async () => {
-    const coll = db.collection('faults');
+    const coll = db.collection<Loose>('faults');
     await failPoint({ times: 1 }, { failCommands: ['find'], blockConnection: true, blockTimeMS: 300 });
     const started = Date.now();
     await coll.findOne({});
@@ -330,14 +354,14 @@ describe('fault injection (failCommand)', () => {
     try {
       const dropped = await noRetry
         .db(db.databaseName)
-        .collection('faults')
+        .collection<Loose>('faults')
         .findOne({})
         .then(
           () => 'answered',
           (e: Error) => e.name,
         );
       expect(dropped).toBe('MongoNetworkError');
-      expect(await noRetry.db(db.databaseName).collection('faults').countDocuments()).toBe(2);
+      expect(await noRetry.db(db.databaseName).collection<Loose>('faults').countDocuments()).toBe(2);
     } finally {
       await noRetry.close();
     }

@@ -8,6 +8,9 @@ import { startSandboxProcess } from '../../src/sandbox/process.ts';
 import { exchange, opMsg, opQuery, parseReply, wireHeader } from '../support/raw-wire.ts';
 
 // These tests are about the sandbox's own robustness, so they always run against a sandbox process.
+// Test documents use plain numbers and strings as _id.
+type Loose = { _id?: any; [field: string]: any };
+
 let server: { uri: string; client: MongoClient; dbName(name: string): string; stop(): Promise<void> };
 
 beforeAll(async () => {
@@ -31,7 +34,10 @@ async function stillServing(): Promise<void> {
 
 describe('raw wire protocol', () => {
   it('answers the legacy OP_QUERY handshake that older drivers open with', async () => {
-    const { reply } = await exchange(server.uri, opQuery('admin.$cmd', { isMaster: 1, client: { driver: { name: 'legacy' } } }, 7));
+    const { reply } = await exchange(
+      server.uri,
+      opQuery('admin.$cmd', { isMaster: 1, client: { driver: { name: 'legacy' } } }, 7),
+    );
     const { opCode, responseTo, doc } = parseReply(reply);
     expect(opCode).toBe(1);
     expect(responseTo).toBe(7);
@@ -42,7 +48,10 @@ describe('raw wire protocol', () => {
 
   it('answers OP_MSG with exact lengths, no checksum and an int64 cursor id', async () => {
     const db = server.dbName('raw');
-    await server.client.db(db).collection('c').insertMany(Array.from({ length: 5 }, (_, i) => ({ i })));
+    await server.client
+      .db(db)
+      .collection<Loose>('c')
+      .insertMany(Array.from({ length: 5 }, (_, i) => ({ i })));
     const { reply } = await exchange(server.uri, opMsg({ find: 'c', batchSize: 2, $db: db }, 11));
     expect(reply.readInt32LE(0)).toBe(reply.length);
     expect(reply.readUInt32LE(16) & 1).toBe(0);
@@ -57,7 +66,12 @@ describe('raw wire protocol', () => {
     expect((await exchange(server.uri, truncated, 200)).reply.length).toBe(0);
     await stillServing();
 
-    const garbageBody = Buffer.concat([wireHeader(16 + 4 + 1 + 8, 3, 2013), Buffer.alloc(4), Buffer.from([0]), Buffer.from([8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff])]);
+    const garbageBody = Buffer.concat([
+      wireHeader(16 + 4 + 1 + 8, 3, 2013),
+      Buffer.alloc(4),
+      Buffer.from([0]),
+      Buffer.from([8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+    ]);
     const garbage = await exchange(server.uri, garbageBody);
     expect(parseReply(garbage.reply).doc.ok).toBe(0);
     await stillServing();
@@ -86,18 +100,28 @@ describe('sandbox persistence', () => {
     try {
       const first = await startSandboxProcess({ dataDir: dir });
       const a = new MongoClient(first.uri);
-      await a.db('keep').collection('things').insertMany([{ _id: 1, v: 'one' }, { _id: 2, v: 'two' }]);
-      await a.db('keep').collection('things').createIndex({ v: 1 }, { unique: true });
+      await a
+        .db('keep')
+        .collection<Loose>('things')
+        .insertMany([
+          { _id: 1, v: 'one' },
+          { _id: 2, v: 'two' },
+        ]);
+      await a.db('keep').collection<Loose>('things').createIndex({ v: 1 }, { unique: true });
       await a.close();
       await first.stop();
 
       const second = await startSandboxProcess({ dataDir: dir });
       const b = new MongoClient(second.uri);
-      expect(await b.db('keep').collection('things').find().toArray()).toEqual([
+      expect(await b.db('keep').collection<Loose>('things').find().toArray()).toEqual([
         { _id: 1, v: 'one' },
         { _id: 2, v: 'two' },
       ]);
-      const error = await b.db('keep').collection('things').insertOne({ v: 'one' }).catch((e) => e);
+      const error = await b
+        .db('keep')
+        .collection<Loose>('things')
+        .insertOne({ v: 'one' })
+        .catch((e) => e);
       expect(error.code).toBe(11000);
       await b.close();
       await second.stop();

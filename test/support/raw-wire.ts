@@ -8,7 +8,11 @@ export function addressOf(uri: string): { host: string; port: number } {
 }
 
 /** Sends raw bytes and collects what comes back until the server goes quiet or closes. */
-export function exchange(uri: string, payload: Buffer, quietMs = 300): Promise<{ reply: Buffer; closed: boolean }> {
+export function exchange(
+  uri: string,
+  payload: Buffer,
+  quietMs = 300,
+): Promise<{ reply: Buffer; closed: boolean }> {
   const { host, port } = addressOf(uri);
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
@@ -32,7 +36,9 @@ export function exchange(uri: string, payload: Buffer, quietMs = 300): Promise<{
       arm();
     });
     socket.on('close', () => finish(true));
-    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? finish(true) : reject(error)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' ? finish(true) : reject(error),
+    );
   });
 }
 

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
-import { type SandboxProcess, type SandboxProcessOptions, startSandboxProcess } from '../../src/sandbox/process.ts';
+import {
+  type SandboxProcess,
+  type SandboxProcessOptions,
+  startSandboxProcess,
+} from '../../src/sandbox/process.ts';
 
 /**
  * A server for one test suite: a fresh sandbox process on a free port, or, when
@@ -35,7 +39,12 @@ export async function startTestServer(options: SandboxProcessOptions = {}): Prom
       return full;
     },
     async stop() {
-      if (external) for (const name of used) await client.db(name).dropDatabase().catch(() => undefined);
+      if (external)
+        for (const name of used)
+          await client
+            .db(name)
+            .dropDatabase()
+            .catch(() => undefined);
       await client.close();
       await sandbox?.stop();
     },

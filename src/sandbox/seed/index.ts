@@ -19,14 +19,19 @@ export function isSeedName(name: string): name is SeedName {
  * Loads the demo data straight into the store (no wire round trips). Databases that already hold
  * collections (loaded from --data-dir) are left as they are, so a demo keeps its history between runs.
  */
-export function seedStore(store: Store, name: SeedName, options: { seed?: number; now?: Date } = {}): string[] {
+export function seedStore(
+  store: Store,
+  name: SeedName,
+  options: { seed?: number; now?: Date } = {},
+): string[] {
   const data = buildOlorinDemo(options);
   const seeded: string[] = [];
   for (const dbName of DATABASES_OF[name]) {
     if ((store.database(dbName, false)?.collections.size ?? 0) > 0) continue;
     for (const [collName, docs] of Object.entries(data[dbName])) {
       const coll = store.collection(dbName, collName, true)!;
-      for (const spec of OLORIN_DEMO_INDEXES[dbName]?.[collName] ?? []) coll.addIndex({ v: 2, ...spec } as never);
+      for (const spec of OLORIN_DEMO_INDEXES[dbName]?.[collName] ?? [])
+        coll.addIndex({ v: 2, ...spec } as never);
       for (const doc of docs) coll.insert(doc);
     }
     seeded.push(dbName);

@@ -19,7 +19,14 @@ export const OLORIN_DATABASE = 'olorin_platform';
 export const BAYIT_DATABASE = 'bayit_plus';
 
 export const OLORIN_DEMO_COUNTS = {
-  content_embeddings: { scanned: 6620, ok: 6000, orphans: 300, parentInactive: 300, invalidReference: 20, inactivePastGrace: 180 },
+  content_embeddings: {
+    scanned: 6620,
+    ok: 6000,
+    orphans: 300,
+    parentInactive: 300,
+    invalidReference: 20,
+    inactivePastGrace: 180,
+  },
   recap_sessions: { scanned: 435, ok: 400, orphans: 32, parentInactive: 0, invalidReference: 3 },
   dubbing_sessions: { scanned: 358, ok: 300, orphans: 20, parentInactive: 36, invalidReference: 2 },
 } as const;
@@ -69,7 +76,14 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   const content: Document[] = [];
   const makeContent = (deletedAt: Date | null) => {
     const created = daysAgo(30, 400);
-    const doc = { _id: objectId(created.getTime()), title: `Title ${content.length + 1}`, type: pick(kinds), language: pick(languages), created_at: created, deleted_at: deletedAt };
+    const doc = {
+      _id: objectId(created.getTime()),
+      title: `Title ${content.length + 1}`,
+      type: pick(kinds),
+      language: pick(languages),
+      created_at: created,
+      deleted_at: deletedAt,
+    };
     content.push(doc);
     return doc._id;
   };
@@ -110,7 +124,13 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
     const started = daysAgo(0, 30);
     const doc: Document = { _id: objectId(started.getTime()) };
     if (channelId !== undefined) doc.channel_id = channelId;
-    Object.assign(doc, { started_at: started, ended_at: new Date(started.getTime() + 3_600_000), summary_language: pick(languages), status: 'completed', segments: 1 + Math.floor(random() * 12) });
+    Object.assign(doc, {
+      started_at: started,
+      ended_at: new Date(started.getTime() + 3_600_000),
+      summary_language: pick(languages),
+      status: 'completed',
+      segments: 1 + Math.floor(random() * 12),
+    });
     recaps.push(doc);
   };
   for (let i = 0; i < 400; i++) recap(channels[i % CHANNELS]._id);
@@ -119,19 +139,34 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
 
   const partners: Document[] = [];
   const partner = (status: 'active' | 'suspended', i: number) => {
-    const doc: Document = { _id: objectId(), partner_id: `partner-${String(i).padStart(3, '0')}`, name: `Partner ${i}`, status, contact_email: `ops@partner${i}.example`, created_at: daysAgo(100, 900) };
+    const doc: Document = {
+      _id: objectId(),
+      partner_id: `partner-${String(i).padStart(3, '0')}`,
+      name: `Partner ${i}`,
+      status,
+      contact_email: `ops@partner${i}.example`,
+      created_at: daysAgo(100, 900),
+    };
     if (status === 'suspended') doc.suspended_at = daysAgo(2, 40);
     partners.push(doc);
     return doc.partner_id as string;
   };
   const activePartners = Array.from({ length: ACTIVE_PARTNERS }, (_, i) => partner('active', i + 1));
-  const suspendedPartners = Array.from({ length: SUSPENDED_PARTNERS }, (_, i) => partner('suspended', ACTIVE_PARTNERS + i + 1));
+  const suspendedPartners = Array.from({ length: SUSPENDED_PARTNERS }, (_, i) =>
+    partner('suspended', ACTIVE_PARTNERS + i + 1),
+  );
   const deletedPartners = Array.from({ length: DELETED_PARTNERS }, (_, i) => `partner-${900 + i}`);
   const dubbing: Document[] = [];
   const dub = (partnerId: unknown) => {
     const doc: Document = { _id: objectId() };
     if (partnerId !== undefined) doc.partner_id = partnerId;
-    Object.assign(doc, { content_id: pick(liveContent).toHexString(), source_language: 'he', target_language: pick(['en', 'ru', 'fr']), status: pick(['completed', 'completed', 'failed']), created_at: daysAgo(0, 90) });
+    Object.assign(doc, {
+      content_id: pick(liveContent).toHexString(),
+      source_language: 'he',
+      target_language: pick(['en', 'ru', 'fr']),
+      status: pick(['completed', 'completed', 'failed']),
+      created_at: daysAgo(0, 90),
+    });
     dubbing.push(doc);
   };
   for (let i = 0; i < 300; i++) dub(activePartners[i % ACTIVE_PARTNERS]);
