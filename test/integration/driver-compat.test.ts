@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // Test documents use plain numbers and strings as _id.
-type Loose = { _id?: any; [field: string]: any };
+type Loose = any;
 
 let server: TestServer;
 let db: Db;
