@@ -23,8 +23,8 @@ export interface TestServer {
 
 export async function startTestServer(options: SandboxProcessOptions = {}): Promise<TestServer> {
   const external = process.env.ORPHAN_CLEANUP_TEST_URI;
-  let sandbox: SandboxProcess | undefined;
-  const uri = external ?? (sandbox = await startSandboxProcess(options)).uri;
+  const sandbox: SandboxProcess | undefined = external ? undefined : await startSandboxProcess(options);
+  const uri = external ?? sandbox!.uri;
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
   await client.connect();
   const prefix = `oc${randomBytes(3).toString('hex')}`;
