@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Document } from 'bson';
 import { Query } from 'mingo';
-import { compareBson, sortKeyAt } from './bson-values.ts';
+import { compareBson, indexKey, sortKeyAt, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
 import type { Collection } from './storage.ts';
 
@@ -46,12 +46,37 @@ function maxTimeExpired(): CommandError {
 
 export type Matcher = (doc: Document) => boolean;
 
+/**
+ * Equality and `$in` clauses on scalar values, matched through a Set of index keys: what the engine's
+ * parent probes send, and far cheaper than mingo's linear `$in` over a thousand values.
+ */
+function compileEqualityFilter(filter: Document): Matcher | undefined {
+  const clauses: [string, Set<string>][] = [];
+  for (const [field, condition] of Object.entries(filter)) {
+    if (field.startsWith('$')) return undefined;
+    let values: unknown[];
+    if (!isOperatorObject(condition)) values = [condition];
+    else {
+      const names = Object.keys(condition as Document);
+      if (names.length !== 1) return undefined;
+      if (names[0] === '$eq') values = [(condition as Document).$eq];
+      else if (names[0] === '$in' && Array.isArray((condition as Document).$in)) values = (condition as Document).$in;
+      else return undefined;
+    }
+    if (!values.every((value) => value !== null && value !== undefined && indexableValue(value))) return undefined;
+    clauses.push([field, new Set(values.map(indexKey))]);
+  }
+  return (doc) => clauses.every(([field, keys]) => valuesAtPath(doc, field).some((value) => keys.has(indexKey(value))));
+}
+
 export function compileFilter(filter: unknown): Matcher {
   if (filter === undefined || filter === null) return () => true;
   if (typeof filter !== 'object' || Array.isArray(filter)) {
     throw new CommandError(ErrorCodes.TypeMismatch, 'filter must be an object');
   }
   if (Object.keys(filter).length === 0) return () => true;
+  const fast = compileEqualityFilter(filter as Document);
+  if (fast) return fast;
   try {
     const query = new Query(filter as Document, MINGO_OPTIONS);
     return (doc) => query.test(doc);
