@@ -13,7 +13,9 @@ const client = await new MongoClient(sandbox.uri).connect();
 const coll = client.db('bench').collection('children');
 const ids: ObjectId[] = [];
 try {
-  process.stdout.write(`sandbox benchmark: ${TOTAL.toLocaleString('en-US')} documents {_id, content_id, n}\n`);
+  process.stdout.write(
+    `sandbox benchmark: ${TOTAL.toLocaleString('en-US')} documents {_id, content_id, n}\n`,
+  );
   let started = performance.now();
   for (let n = 0; n < TOTAL; n += INSERT_BATCH) {
     const docs = [];
@@ -41,8 +43,14 @@ try {
 
   report([
     ['seeding (insertMany, 10k per call)', `${rate(TOTAL, seedMs)}  (${seconds(seedMs)})`],
-    ['driver drain, projection content_id', `${rate(drained, drainMs)}  (${seconds(drainMs)}, ${drained.toLocaleString('en-US')} docs)`],
-    [`${LOOKUPS} x find({_id: {$in: ${IDS_PER_LOOKUP} ids}})`, `${seconds(lookupMs)} total, ${(lookupMs / LOOKUPS).toFixed(2)} ms per call (${found.toLocaleString('en-US')} found)`],
+    [
+      'driver drain, projection content_id',
+      `${rate(drained, drainMs)}  (${seconds(drainMs)}, ${drained.toLocaleString('en-US')} docs)`,
+    ],
+    [
+      `${LOOKUPS} x find({_id: {$in: ${IDS_PER_LOOKUP} ids}})`,
+      `${seconds(lookupMs)} total, ${(lookupMs / LOOKUPS).toFixed(2)} ms per call (${found.toLocaleString('en-US')} found)`,
+    ],
     ['sandbox peak RSS', `${peakRssMb(sandbox.pid).toFixed(0)} MB`],
   ]);
 } finally {

@@ -60,13 +60,16 @@ function compileEqualityFilter(filter: Document): Matcher | undefined {
       const names = Object.keys(condition as Document);
       if (names.length !== 1) return undefined;
       if (names[0] === '$eq') values = [(condition as Document).$eq];
-      else if (names[0] === '$in' && Array.isArray((condition as Document).$in)) values = (condition as Document).$in;
+      else if (names[0] === '$in' && Array.isArray((condition as Document).$in))
+        values = (condition as Document).$in;
       else return undefined;
     }
-    if (!values.every((value) => value !== null && value !== undefined && indexableValue(value))) return undefined;
+    if (!values.every((value) => value !== null && value !== undefined && indexableValue(value)))
+      return undefined;
     clauses.push([field, new Set(values.map(indexKey))]);
   }
-  return (doc) => clauses.every(([field, keys]) => valuesAtPath(doc, field).some((value) => keys.has(indexKey(value))));
+  return (doc) =>
+    clauses.every(([field, keys]) => valuesAtPath(doc, field).some((value) => keys.has(indexKey(value))));
 }
 
 export function compileFilter(filter: unknown): Matcher {

@@ -42,6 +42,7 @@ const ACTIVE_PARTNERS = 20;
 const SUSPENDED_PARTNERS = 5;
 const DELETED_PARTNERS = 4;
 const DAY_MS = 86_400_000;
+const ID_EPOCH = Date.UTC(2026, 0, 1);
 
 /** mulberry32: small, fast and reproducible. */
 function randomSource(seed: number): () => number {
@@ -64,7 +65,8 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   const now = options.now?.getTime() ?? Date.now();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
   const daysAgo = (min: number, max: number) => new Date(now - (min + random() * (max - min)) * DAY_MS);
-  const objectId = (at = now - random() * 400 * DAY_MS) => {
+  // Ids depend on the seed alone (not on `now`), so two processes seeding the two clusters agree on them.
+  const objectId = (at = ID_EPOCH - random() * 400 * DAY_MS) => {
     const bytes = new Uint8Array(12);
     new DataView(bytes.buffer).setUint32(0, Math.floor(at / 1000));
     for (let i = 4; i < 12; i++) bytes[i] = Math.floor(random() * 256);
@@ -77,7 +79,7 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   const makeContent = (deletedAt: Date | null) => {
     const created = daysAgo(30, 400);
     const doc = {
-      _id: objectId(created.getTime()),
+      _id: objectId(),
       title: `Title ${content.length + 1}`,
       type: pick(kinds),
       language: pick(languages),
@@ -122,7 +124,7 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   const recaps: Document[] = [];
   const recap = (channelId: unknown) => {
     const started = daysAgo(0, 30);
-    const doc: Document = { _id: objectId(started.getTime()) };
+    const doc: Document = { _id: objectId() };
     if (channelId !== undefined) doc.channel_id = channelId;
     Object.assign(doc, {
       started_at: started,
@@ -172,7 +174,7 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   for (let i = 0; i < 300; i++) dub(activePartners[i % ACTIVE_PARTNERS]);
   for (let i = 0; i < 36; i++) dub(suspendedPartners[i % SUSPENDED_PARTNERS]);
   for (let i = 0; i < 20; i++) dub(deletedPartners[i % DELETED_PARTNERS]);
-  for (const garbage of [null, 42]) dub(garbage);
+  for (const garbage of [null, '']) dub(garbage);
 
   const shuffled = (docs: Document[]) => {
     for (let i = docs.length - 1; i > 0; i--) {

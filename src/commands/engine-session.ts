@@ -1,0 +1,52 @@
+import { loadConfig, type ResolvedConfig } from '../config/load.ts';
+import { SourcePool } from '../mongo/sources.ts';
+import type { WriteAccess } from '../store/access.ts';
+
+/** Flags every engine command shares. */
+export interface EngineFlags {
+  config?: string;
+  source?: string[];
+  relation?: string[];
+  graceDays?: number;
+  readOnly?: boolean;
+}
+
+export interface EngineSession {
+  config: ResolvedConfig;
+  pool: SourcePool;
+  access: WriteAccess;
+}
+
+/** Loads the config, opens the sources lazily, and always closes them. */
+export async function withEngine<T>(
+  flags: EngineFlags,
+  run: (session: EngineSession) => Promise<T>,
+): Promise<T> {
+  const config = await loadConfig({
+    configPath: flags.config,
+    sourceOverrides: flags.source,
+    relationNames: flags.relation,
+    graceDays: flags.graceDays,
+  });
+  const pool = new SourcePool(config.sources);
+  try {
+    return await run({ config, pool, access: { readOnly: Boolean(flags.readOnly) } });
+  } finally {
+    await pool.close();
+  }
+}
+
+/** An AbortSignal raised by the first SIGINT/SIGTERM, so work stops at a clean point. */
+export function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}

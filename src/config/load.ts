@@ -1,0 +1,145 @@
+import { readFile } from 'node:fs/promises';
+import type { ZodError } from 'zod';
+import { UsageError } from '../errors.ts';
+import { validateUri } from '../mongo/connection.ts';
+import { OLORIN_PRESET } from './presets/olorin.ts';
+import {
+  type ConfigFile,
+  configSchema,
+  type ParsedConfig,
+  type RelationConfig,
+  type SourceConfig,
+} from './schema.ts';
+
+export interface ResolvedSource {
+  name: string;
+  uri: string;
+  database: string;
+  readPreference: SourceConfig['readPreference'];
+}
+
+export type Relation = RelationConfig;
+
+export interface ResolvedConfig extends Omit<ParsedConfig, 'sources' | 'relations'> {
+  /** Where the config came from: a file path or the built-in preset. */
+  origin: string;
+  sources: Record<string, ResolvedSource>;
+  relations: Relation[];
+  /** `OLORIN_USE_SEPARATE_DATABASE=false`: the design note's safety switch; destructive commands refuse. */
+  separationDisabled: boolean;
+}
+
+export interface LoadConfigOptions {
+  configPath?: string;
+  /** `--source name=URI`, repeatable. */
+  sourceOverrides?: string[];
+  /** `--relation NAME`, repeatable; all relations when empty. */
+  relationNames?: string[];
+  graceDays?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+function firstIssue(error: ZodError, origin: string): UsageError {
+  const issue = error.issues[0];
+  const path = issue.path.join('.') || '(top level)';
+  return new UsageError(`${origin}: ${path}: ${issue.message}`);
+}
+
+async function readConfigFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--config ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--config ${path}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function parseSourceOverride(text: string): [string, string] {
+  const at = text.indexOf('=');
+  if (at <= 0 || at === text.length - 1)
+    throw new UsageError(`--source ${text.split('=')[0]}: expected name=URI`);
+  return [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** Reads, validates and resolves the configuration; every problem is one UsageError naming the culprit. */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<ResolvedConfig> {
+  const env = options.env ?? process.env;
+  const origin = options.configPath ? `config ${options.configPath}` : 'olorin preset';
+  const raw: unknown = options.configPath
+    ? await readConfigFile(options.configPath)
+    : (OLORIN_PRESET satisfies ConfigFile);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw firstIssue(parsed.error, origin);
+  const config = parsed.data;
+
+  const names = new Set<string>();
+  for (const relation of config.relations) {
+    if (names.has(relation.name))
+      throw new UsageError(`${origin}: relation '${relation.name}' is defined twice`);
+    names.add(relation.name);
+    for (const side of ['child', 'parent'] as const) {
+      if (!config.sources[relation[side].source]) {
+        throw new UsageError(
+          `${origin}: relation '${relation.name}': ${side}.source '${relation[side].source}' is not among sources (${Object.keys(config.sources).join(', ')})`,
+        );
+      }
+    }
+  }
+
+  let relations = config.relations;
+  if (options.relationNames?.length) {
+    for (const wanted of options.relationNames) {
+      if (!names.has(wanted))
+        throw new UsageError(`--relation ${wanted}: unknown relation (known: ${[...names].join(', ')})`);
+    }
+    relations = relations.filter((relation) => options.relationNames!.includes(relation.name));
+  }
+  if (options.graceDays !== undefined) {
+    if (!Number.isFinite(options.graceDays) || options.graceDays < 0)
+      throw new UsageError('--grace-days: must be a number of days >= 0');
+    relations = relations.map((relation) => ({ ...relation, graceDays: options.graceDays! }));
+  }
+
+  const overrides = new Map((options.sourceOverrides ?? []).map(parseSourceOverride));
+  for (const sourceName of overrides.keys()) {
+    if (!config.sources[sourceName])
+      throw new UsageError(
+        `--source ${sourceName}: unknown source (known: ${Object.keys(config.sources).join(', ')})`,
+      );
+  }
+  const used = new Set(relations.flatMap((relation) => [relation.child.source, relation.parent.source]));
+  const sources: Record<string, ResolvedSource> = {};
+  for (const [sourceName, source] of Object.entries(config.sources)) {
+    if (!used.has(sourceName)) continue;
+    const uri = overrides.get(sourceName) ?? source.uri ?? (source.uriEnv ? env[source.uriEnv] : undefined);
+    if (!uri) {
+      const hint = source.uriEnv
+        ? `set ${source.uriEnv} or pass --source ${sourceName}=URI`
+        : `pass --source ${sourceName}=URI`;
+      throw new UsageError(`source ${sourceName}: no URI (${hint})`);
+    }
+    validateUri(uri, overrides.has(sourceName) ? `--source ${sourceName}` : `source ${sourceName}`);
+    sources[sourceName] = {
+      name: sourceName,
+      uri,
+      database: source.database,
+      readPreference: source.readPreference,
+    };
+  }
+
+  const { sources: _sources, relations: _relations, ...rest } = config;
+  return {
+    ...rest,
+    origin,
+    sources,
+    relations,
+    separationDisabled: String(env.OLORIN_USE_SEPARATE_DATABASE ?? '').toLowerCase() === 'false',
+  };
+}

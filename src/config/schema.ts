@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+const name = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . -');
+const collectionName = z
+  .string()
+  .min(1)
+  .refine((value) => !value.includes('$') && !value.startsWith('system.'), 'not a usable collection name');
+const databaseName = z
+  .string()
+  .min(1)
+  .regex(/^[^/\\. "$]+$/, 'not a valid database name');
+const fieldPath = z
+  .string()
+  .min(1)
+  .refine((value) => !value.startsWith('$') && !value.split('.').includes(''), 'not a valid field path');
+
+export const READ_PREFERENCES = [
+  'primary',
+  'primaryPreferred',
+  'secondary',
+  'secondaryPreferred',
+  'nearest',
+] as const;
+
+export const sourceSchema = z
+  .object({
+    /** A URI in the file (discouraged for secrets), or the name of an environment variable holding it. */
+    uri: z.string().min(1).optional(),
+    uriEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional(),
+    database: databaseName,
+    readPreference: z.enum(READ_PREFERENCES).default('secondaryPreferred'),
+  })
+  .strict();
+
+export const relationSchema = z
+  .object({
+    name,
+    child: z.object({ source: name, collection: collectionName, field: fieldPath }).strict(),
+    parent: z
+      .object({
+        source: name,
+        collection: collectionName,
+        field: fieldPath.default('_id'),
+        softDeleteField: fieldPath.optional(),
+        activeFilter: z.record(z.string(), z.unknown()).optional(),
+      })
+      .strict(),
+    keyMatch: z.enum(['exact', 'objectid-or-hex']).default('exact'),
+    graceDays: z.number().min(0).default(7),
+    batchSize: z.number().int().min(1).max(1000).default(1000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    sources: z.record(name, sourceSchema),
+    relations: z.array(relationSchema).min(1),
+    requireSeparateDatabases: z.boolean().default(true),
+    maxOrphanRatio: z.number().min(0).max(1).default(0.5),
+    alertThreshold: z.number().int().min(0).default(10_000),
+    growthAlertPerDay: z.number().min(0).default(1_000),
+    sampleSize: z.number().int().min(0).max(1000).default(50),
+    maxTimeMS: z.number().int().min(1).default(60_000),
+  })
+  .strict();
+
+export type SourceConfig = z.infer<typeof sourceSchema>;
+export type RelationConfig = z.infer<typeof relationSchema>;
+export type ConfigFile = z.input<typeof configSchema>;
+export type ParsedConfig = z.infer<typeof configSchema>;

@@ -1,0 +1,132 @@
+import { BSON, ObjectId } from 'bson';
+
+/** Marks a field that is absent from a document (distinct from a stored null). */
+export const MISSING: unique symbol = Symbol('missing');
+
+const textDecoder = new TextDecoder();
+
+function cstringEnd(buf: Uint8Array, at: number): number {
+  while (buf[at] !== 0) at++;
+  return at;
+}
+
+function int32(buf: Uint8Array, at: number): number {
+  return buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24);
+}
+
+/** Bytes taken by the value of an element of `type` starting at `at`. */
+function valueSize(buf: Uint8Array, type: number, at: number): number {
+  switch (type) {
+    case 0x01:
+    case 0x09:
+    case 0x11:
+    case 0x12:
+      return 8;
+    case 0x02:
+    case 0x0d:
+    case 0x0e:
+      return 4 + int32(buf, at);
+    case 0x03:
+    case 0x04:
+    case 0x0f:
+      return int32(buf, at);
+    case 0x05:
+      return 5 + int32(buf, at);
+    case 0x06:
+    case 0x0a:
+    case 0x7f:
+    case 0xff:
+      return 0;
+    case 0x07:
+      return 12;
+    case 0x08:
+      return 1;
+    case 0x0b: {
+      const patternEnd = cstringEnd(buf, at);
+      return cstringEnd(buf, patternEnd + 1) + 1 - at;
+    }
+    case 0x0c:
+      return 4 + int32(buf, at) + 12;
+    case 0x10:
+      return 4;
+    case 0x13:
+      return 16;
+    default:
+      throw new Error(`unknown BSON element type 0x${type.toString(16)}`);
+  }
+}
+
+function nameEquals(buf: Uint8Array, at: number, end: number, name: Uint8Array): boolean {
+  if (end - at !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (buf[at + i] !== name[i]) return false;
+  return true;
+}
+
+/** Decodes one element's value; the common key types directly, anything else through a one-field document. */
+function decodeValue(buf: Uint8Array, type: number, at: number): unknown {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  switch (type) {
+    case 0x02:
+      return textDecoder.decode(buf.subarray(at + 4, at + 4 + int32(buf, at) - 1));
+    case 0x07:
+      return new ObjectId(buf.slice(at, at + 12));
+    case 0x10:
+      return int32(buf, at);
+    case 0x01:
+      return view.getFloat64(at, true);
+    case 0x0a:
+      return null;
+    case 0x06:
+      return undefined;
+    case 0x08:
+      return buf[at] === 1;
+    case 0x09:
+      return new Date(Number(view.getBigInt64(at, true)));
+  }
+  const size = valueSize(buf, type, at);
+  const doc = new Uint8Array(4 + 1 + 2 + size + 1);
+  new DataView(doc.buffer).setInt32(0, doc.length, true);
+  doc[4] = type;
+  doc[5] = 0x76; // "v"
+  doc.set(buf.subarray(at, at + size), 7);
+  return BSON.deserialize(doc).v;
+}
+
+/**
+ * Reads a top-level or dotted field from a raw BSON document without decoding anything else: the scan
+ * decodes two fields per child instead of whole documents. Returns MISSING when the path is absent or
+ * passes through a non-document.
+ */
+export class RawFieldReader {
+  private readonly path: Uint8Array[];
+
+  constructor(path: string) {
+    this.path = path.split('.').map((part) => new TextEncoder().encode(part));
+  }
+
+  read(doc: Uint8Array): unknown {
+    let start = 4;
+    let end = int32(doc, 0) - 1;
+    for (let depth = 0; depth < this.path.length; depth++) {
+      const found = this.find(doc, start, end, this.path[depth]);
+      if (!found) return MISSING;
+      const [type, valueAt] = found;
+      if (depth === this.path.length - 1) return decodeValue(doc, type, valueAt);
+      if (type !== 0x03) return MISSING;
+      start = valueAt + 4;
+      end = valueAt + int32(doc, valueAt) - 1;
+    }
+    return MISSING;
+  }
+
+  private find(doc: Uint8Array, at: number, end: number, name: Uint8Array): [number, number] | undefined {
+    while (at < end) {
+      const type = doc[at];
+      const nameEnd = cstringEnd(doc, at + 1);
+      const valueAt = nameEnd + 1;
+      if (nameEquals(doc, at + 1, nameEnd, name)) return [type, valueAt];
+      at = valueAt + valueSize(doc, type, valueAt);
+    }
+    return undefined;
+  }
+}

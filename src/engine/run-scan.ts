@@ -1,0 +1,277 @@
+import type { Relation, ResolvedConfig } from '../config/load.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+import type { WriteAccess } from '../store/access.ts';
+import { ExceptionsStore } from '../store/exceptions.ts';
+import { FirstSeenStore } from '../store/first-seen.ts';
+import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
+import { redact } from '../mongo/redact.ts';
+import { unsafeReasons } from './guards.ts';
+import {
+  type Candidate,
+  type Category,
+  type CategoryCounts,
+  fillSampleDocuments,
+  type RelationScanResult,
+  type Sample,
+  type ScanProgress,
+  scanRelation,
+} from './scan.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/** Growth is measured against a scan at least this old when there is one, so minutes-apart scans don't extrapolate noise. */
+const GROWTH_WINDOW_MS = 12 * HOUR_MS;
+
+export interface Endpoint {
+  source: string;
+  database: string;
+  collection: string;
+  field: string;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+export interface RelationReport {
+  name: string;
+  child: Endpoint;
+  parent: Endpoint;
+  scanned: number;
+  ok: number;
+  orphans: number;
+  parentInactive: number;
+  invalidReference: number;
+  excepted: number;
+  inGrace: number;
+  deletable: number;
+  safe: boolean;
+  unsafeReasons: string[];
+  durationMs: number;
+  /** Orphans now minus orphans at the previous complete scan; null on the first scan. */
+  changeSincePrevious: number | null;
+  /** New orphans per day since the reference scan (deletes in between added back); null when unknown. */
+  growthPerDay: number | null;
+  complete: boolean;
+  error?: string;
+  estimatedTotal: number;
+  samples: Record<Category, Sample[]>;
+  candidates: Candidate[];
+  roundTrips: { childBatches: number; parentProbes: number };
+  probeLatencyMs: LatencySummary;
+  runId: string;
+}
+
+export interface ScanReport {
+  startedAt: Date;
+  finishedAt: Date;
+  relations: RelationReport[];
+}
+
+export interface RunScanOptions {
+  config: ResolvedConfig;
+  pool: SourcePool;
+  access: WriteAccess;
+  now?: Date;
+  signal?: AbortSignal;
+  onProgress?: (progress: ScanProgress) => void;
+  /** Collect the deletable children (for a cleanup plan). */
+  collectCandidates?: boolean;
+  /** Fetch whole documents for the samples (the console's review screen). */
+  sampleDocuments?: boolean;
+  operator?: string;
+}
+
+export function latencySummary(durations: number[]): LatencySummary {
+  if (durations.length === 0) return { count: 0, p50: 0, p95: 0, p99: 0 };
+  const sorted = [...durations].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+async function trendOf(
+  runs: RunsStore,
+  relation: string,
+  orphans: number,
+  now: Date,
+): Promise<{ change: number | null; growth: number | null }> {
+  const previous = await runs.previousScan(relation);
+  if (!previous) return { change: null, growth: null };
+  const history = await runs.recent({ relation, limit: 200 });
+  const scans = history.filter((run) => run.kind === 'scan' && run.complete && run.outcome === 'succeeded');
+  const reference =
+    scans.find((run) => now.getTime() - run.startedAt.getTime() >= GROWTH_WINDOW_MS) ?? previous;
+  const deletedSince = history
+    .filter((run) => run.kind === 'clean' && run.startedAt >= reference.startedAt)
+    .reduce((sum, run) => sum + (run.counts.deleted ?? 0), 0);
+  const days = Math.max(now.getTime() - reference.startedAt.getTime(), HOUR_MS) / DAY_MS;
+  const referenceOrphans = reference.counts.orphans ?? 0;
+  return {
+    change: orphans - (previous.counts.orphans ?? 0),
+    growth: Math.round(((orphans - referenceOrphans + deletedSince) / days) * 10) / 10,
+  };
+}
+
+async function scanOne(options: RunScanOptions, relation: Relation, now: Date): Promise<RelationReport> {
+  const { config, pool, access } = options;
+  const childSource = pool.source(relation.child.source);
+  const parentSource = pool.source(relation.parent.source);
+  const childDb = await pool.db(relation.child.source);
+  const parentDb = await pool.db(relation.parent.source);
+  const children = childDb.collection(relation.child.collection);
+  const parents = parentDb.collection(relation.parent.collection);
+  const runs = new RunsStore(childDb, access);
+  const firstSeenStore = new FirstSeenStore(childDb, relation.name, access);
+  const [exceptions, firstSeen] = await Promise.all([
+    new ExceptionsStore(childDb, access).index(relation.name, now),
+    firstSeenStore.load(),
+  ]);
+  const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
+  const durations: number[] = [];
+  const startedAt = new Date();
+  let result: RelationScanResult | undefined;
+  let error: string | undefined;
+  try {
+    result = await scanRelation({
+      relation,
+      children,
+      parents,
+      exceptions,
+      firstSeen,
+      now,
+      sampleSize: config.sampleSize,
+      maxTimeMS: config.maxTimeMS,
+      collectCandidates: options.collectCandidates,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      onProbe: (ms) => durations.push(ms),
+    });
+    if (options.sampleDocuments) await fillSampleDocuments(children, result.samples);
+  } catch (caught) {
+    error = redact((caught as Error).message);
+  }
+  const counts: CategoryCounts = result?.counts ?? {
+    ok: 0,
+    orphans: 0,
+    parentInactive: 0,
+    invalidReference: 0,
+    excepted: 0,
+  };
+  const complete = Boolean(result?.complete) && !error;
+  const reasons = unsafeReasons({
+    config,
+    relation,
+    childSource,
+    parentSource,
+    parentCount,
+    scanned: result?.scanned ?? 0,
+    orphans: counts.orphans,
+    incompleteReason: error
+      ? `scan failed: ${error}`
+      : complete
+        ? undefined
+        : 'scan was stopped before the end',
+  });
+  const trend = await trendOf(runs, relation.name, counts.orphans, now);
+  const runId = newRunId(now);
+  if (complete && !access.readOnly) await firstSeenStore.update(firstSeen, result!.unresolvedKeys, now);
+  const finishedAt = new Date();
+  const report: RelationReport = {
+    name: relation.name,
+    child: {
+      source: childSource.name,
+      database: childSource.database,
+      collection: relation.child.collection,
+      field: relation.child.field,
+    },
+    parent: {
+      source: parentSource.name,
+      database: parentSource.database,
+      collection: relation.parent.collection,
+      field: relation.parent.field,
+    },
+    scanned: result?.scanned ?? 0,
+    ...counts,
+    inGrace: result?.inGrace ?? 0,
+    deletable: result?.deletable ?? 0,
+    safe: reasons.length === 0,
+    unsafeReasons: reasons,
+    durationMs: Math.round(result?.durationMs ?? finishedAt.getTime() - startedAt.getTime()),
+    changeSincePrevious: complete ? trend.change : null,
+    growthPerDay: complete ? trend.growth : null,
+    complete,
+    ...(error ? { error } : {}),
+    estimatedTotal: result?.estimatedTotal ?? 0,
+    samples: result?.samples ?? {
+      ok: [],
+      orphans: [],
+      parentInactive: [],
+      invalidReference: [],
+      excepted: [],
+    },
+    candidates: result?.candidates ?? [],
+    roundTrips: result?.roundTrips ?? { childBatches: 0, parentProbes: 0 },
+    probeLatencyMs: latencySummary(durations),
+    runId,
+  };
+  if (!access.readOnly) {
+    const run: RunRecord = {
+      runId,
+      kind: 'scan',
+      relation: relation.name,
+      startedAt,
+      finishedAt,
+      durationMs: report.durationMs,
+      operator: currentOperator(options.operator),
+      host: currentHost(),
+      outcome: error ? 'failed' : complete ? 'succeeded' : 'aborted',
+      complete,
+      counts: { scanned: report.scanned, ...counts, inGrace: report.inGrace, deletable: report.deletable },
+      ...(error ? { error } : {}),
+    };
+    await runs.record(run);
+  }
+  return report;
+}
+
+/** Scans every configured relation in turn; the same function behind the console, `scan`, `clean` and `serve`. */
+export async function runScan(options: RunScanOptions): Promise<ScanReport> {
+  const startedAt = new Date();
+  const now = options.now ?? startedAt;
+  const relations: RelationReport[] = [];
+  for (const relation of options.config.relations) {
+    if (options.signal?.aborted) break;
+    relations.push(await scanOne(options, relation, now));
+  }
+  return { startedAt, finishedAt: new Date(), relations };
+}
+
+/** The `scan --json` shape: the documented fields, plus the trend. */
+export function scanReportJson(report: ScanReport): object {
+  return {
+    startedAt: report.startedAt.toISOString(),
+    finishedAt: report.finishedAt.toISOString(),
+    relations: report.relations.map((r) => ({
+      name: r.name,
+      child: r.child,
+      parent: r.parent,
+      scanned: r.scanned,
+      ok: r.ok,
+      orphans: r.orphans,
+      parentInactive: r.parentInactive,
+      invalidReference: r.invalidReference,
+      excepted: r.excepted,
+      inGrace: r.inGrace,
+      deletable: r.deletable,
+      safe: r.safe,
+      unsafeReasons: r.unsafeReasons,
+      durationMs: r.durationMs,
+      changeSincePrevious: r.changeSincePrevious,
+      growthPerDay: r.growthPerDay,
+      ...(r.error ? { error: r.error } : {}),
+    })),
+  };
+}

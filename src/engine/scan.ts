@@ -1,0 +1,340 @@
+import { EJSON } from 'bson';
+import type { Collection, Document } from 'mongodb';
+import { Query } from 'mingo';
+import type { Relation } from '../config/load.ts';
+import { canonicalKey, probeValues } from '../mongo/keys.ts';
+import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
+import { MISSING, RawFieldReader } from './raw-bson.ts';
+
+export const CATEGORIES = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'] as const;
+export type Category = (typeof CATEGORIES)[number];
+export type CategoryCounts = Record<Category, number>;
+
+const DAY_MS = 86_400_000;
+const CHILD_BATCH_SIZE = 5000;
+const PROBES_IN_FLIGHT = 4;
+const KEY_CACHE_LIMIT = 500_000;
+const PROGRESS_INTERVAL_MS = 200;
+
+/** What a parent probe found for one key. */
+type ParentState = { kind: 'active' } | { kind: 'missing' } | { kind: 'inactive'; since: Date | undefined };
+
+export interface Sample {
+  id: unknown;
+  reference: unknown;
+  /** When the reference became an orphan or inactive, as far as the tool knows. */
+  since?: Date;
+  /** The whole child document, fetched after the scan. */
+  doc?: Document;
+}
+
+/** A child that may be deleted: an orphan or inactive reference past its grace period. */
+export interface Candidate {
+  id: unknown;
+  reference: unknown;
+  key: string;
+  category: 'orphans' | 'parentInactive';
+  since: Date;
+}
+
+export interface ScanProgress {
+  relation: string;
+  scanned: number;
+  estimatedTotal: number;
+  counts: CategoryCounts;
+  docsPerSecond: number;
+  etaSeconds: number | undefined;
+}
+
+export interface RelationScanInput {
+  relation: Relation;
+  children: Collection;
+  parents: Collection;
+  exceptions: ExceptionIndex;
+  /** Key -> when first seen orphaned, from earlier complete scans. */
+  firstSeen: Map<string, Date>;
+  now: Date;
+  sampleSize: number;
+  maxTimeMS: number;
+  collectCandidates?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: ScanProgress) => void;
+  /** Called with the duration of every parent probe (cross-database latency). */
+  onProbe?: (ms: number) => void;
+}
+
+export interface RelationScanResult {
+  counts: CategoryCounts;
+  scanned: number;
+  inGrace: number;
+  deletable: number;
+  estimatedTotal: number;
+  /** False when the scan was aborted before the end of the child collection. */
+  complete: boolean;
+  samples: Record<Category, Sample[]>;
+  candidates: Candidate[];
+  /** Keys now orphaned or inactive (not excepted): the first-seen state after this scan. */
+  unresolvedKeys: Set<string>;
+  roundTrips: { childBatches: number; parentProbes: number };
+  durationMs: number;
+}
+
+/** A bounded map that forgets the least recently used key. */
+class KeyCache {
+  private readonly map = new Map<string, ParentState>();
+
+  get(key: string): ParentState | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: ParentState): void {
+    this.map.set(key, value);
+    if (this.map.size > KEY_CACHE_LIMIT) this.map.delete(this.map.keys().next().value as string);
+  }
+}
+
+function emptyCounts(): CategoryCounts {
+  return { ok: 0, orphans: 0, parentInactive: 0, invalidReference: 0, excepted: 0 };
+}
+
+function fieldsOf(filter: Document): string[] | undefined {
+  const keys = Object.keys(filter);
+  return keys.some((key) => key.startsWith('$')) ? undefined : keys;
+}
+
+function valueAt(doc: Document, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Document)[part];
+  }
+  return value;
+}
+
+interface PendingChild {
+  id: unknown;
+  reference: unknown;
+}
+
+/**
+ * The client-side join: streams the child collection as raw BSON (decoding only `_id` and the reference),
+ * probes parents in `$in` batches with a few in flight, and sorts every child into exactly one category.
+ */
+export async function scanRelation(input: RelationScanInput): Promise<RelationScanResult> {
+  const { relation, now } = input;
+  const started = performance.now();
+  const counts = emptyCounts();
+  const samples = Object.fromEntries(CATEGORIES.map((c) => [c, [] as Sample[]])) as Record<
+    Category,
+    Sample[]
+  >;
+  const candidates: Candidate[] = [];
+  const unresolvedKeys = new Set<string>();
+  const cache = new KeyCache();
+  const graceMs = relation.graceDays * DAY_MS;
+  const roundTrips = { childBatches: 0, parentProbes: 0 };
+  let inGrace = 0;
+  let deletable = 0;
+  let scanned = 0;
+
+  const estimatedTotal = await input.children.estimatedDocumentCount();
+  const activeFilter = relation.parent.activeFilter ? new Query(relation.parent.activeFilter) : undefined;
+  const parentProjection: Document = { [relation.parent.field]: 1 };
+  if (relation.parent.softDeleteField) parentProjection[relation.parent.softDeleteField] = 1;
+  const filterFields = relation.parent.activeFilter ? fieldsOf(relation.parent.activeFilter) : [];
+  const projection = filterFields
+    ? Object.fromEntries([...Object.keys(parentProjection), ...filterFields].map((f) => [f, 1]))
+    : undefined;
+
+  const sample = (category: Category, entry: Sample) => {
+    if (samples[category].length < input.sampleSize) samples[category].push(entry);
+  };
+
+  const classify = (child: PendingChild, key: string, state: ParentState) => {
+    if (state.kind === 'active') {
+      counts.ok++;
+      sample('ok', child);
+      return;
+    }
+    const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
+    counts[category]++;
+    unresolvedKeys.add(key);
+    const since = (state.kind === 'inactive' ? state.since : undefined) ?? input.firstSeen.get(key) ?? now;
+    sample(category, { ...child, since });
+    if (now.getTime() - since.getTime() < graceMs) inGrace++;
+    else {
+      deletable++;
+      if (input.collectCandidates)
+        candidates.push({ id: child.id, reference: child.reference, key, category, since });
+    }
+  };
+
+  const stateOf = (parent: Document): ParentState => {
+    if (relation.parent.softDeleteField) {
+      const deletedAt = valueAt(parent, relation.parent.softDeleteField);
+      if (deletedAt !== null && deletedAt !== undefined)
+        return { kind: 'inactive', since: deletedAt instanceof Date ? deletedAt : undefined };
+    }
+    if (activeFilter && !activeFilter.test(parent)) return { kind: 'inactive', since: undefined };
+    return { kind: 'active' };
+  };
+
+  const probe = async (batch: Map<string, { original: unknown; children: PendingChild[] }>) => {
+    const values = [...batch].flatMap(([key, { original }]) => probeValues(original, key, relation.keyMatch));
+    const probeStarted = performance.now();
+    const parents = await input.parents
+      .find(
+        { [relation.parent.field]: { $in: values } },
+        { projection, maxTimeMS: input.maxTimeMS, batchSize: Math.max(values.length, 101) },
+      )
+      .toArray();
+    input.onProbe?.(performance.now() - probeStarted);
+    roundTrips.parentProbes++;
+    const found = new Map<string, ParentState>();
+    for (const parent of parents) {
+      const raw = valueAt(parent, relation.parent.field);
+      for (const value of Array.isArray(raw) ? raw : [raw]) {
+        const key = canonicalKey(value, relation.keyMatch);
+        if (key === undefined || !batch.has(key)) continue;
+        const state = stateOf(parent);
+        // Several parents may share a non-unique key: one active parent is enough.
+        if (found.get(key)?.kind !== 'active') found.set(key, state);
+      }
+    }
+    // Synchronously: from here on the cache answers for these keys, so no child can be left waiting.
+    for (const [key, { children }] of batch) {
+      const state = found.get(key) ?? { kind: 'missing' };
+      cache.set(key, state);
+      waiting.delete(key);
+      for (const child of children) classify(child, key, state);
+    }
+  };
+
+  let pending = new Map<string, { original: unknown; children: PendingChild[] }>();
+  /** Keys already sent in a probe that has not answered yet: their later children wait for it. */
+  const waiting = new Map<string, { original: unknown; children: PendingChild[] }>();
+  const inFlight = new Set<Promise<void>>();
+  const flush = async () => {
+    if (pending.size === 0) return;
+    const batch = pending;
+    pending = new Map();
+    for (const [key, entry] of batch) waiting.set(key, entry);
+    const task = probe(batch).finally(() => {
+      for (const key of batch.keys()) waiting.delete(key);
+      inFlight.delete(task);
+    });
+    // A failed probe is reported by whoever awaits it (race or the final wait), never as unhandled.
+    task.catch(() => undefined);
+    inFlight.add(task);
+    if (inFlight.size >= PROBES_IN_FLIGHT) await Promise.race(inFlight);
+  };
+
+  const idReader = new RawFieldReader('_id');
+  const refReader = new RawFieldReader(relation.child.field);
+  const cursor = input.children.find(
+    {},
+    { projection: { _id: 1, [relation.child.field]: 1 }, batchSize: CHILD_BATCH_SIZE, raw: true },
+  );
+  let lastProgress = 0;
+  const report = () => {
+    const elapsed = (performance.now() - started) / 1000;
+    const rate = elapsed > 0 ? scanned / elapsed : 0;
+    input.onProgress?.({
+      relation: relation.name,
+      scanned,
+      estimatedTotal,
+      counts: { ...counts },
+      docsPerSecond: rate,
+      etaSeconds: rate > 0 ? Math.max(0, (estimatedTotal - scanned) / rate) : undefined,
+    });
+  };
+  let complete = true;
+  try {
+    for await (const raw of cursor as AsyncIterable<Uint8Array>) {
+      if (scanned % CHILD_BATCH_SIZE === 0) roundTrips.childBatches++;
+      scanned++;
+      const child: PendingChild = { id: idReader.read(raw), reference: refReader.read(raw) };
+      if (input.exceptions.documentKeys.size && input.exceptions.documentKeys.has(documentKey(child.id))) {
+        counts.excepted++;
+        sample('excepted', child);
+      } else {
+        const key =
+          child.reference === MISSING ? undefined : canonicalKey(child.reference, relation.keyMatch);
+        if (key === undefined) {
+          counts.invalidReference++;
+          sample('invalidReference', child);
+        } else if (input.exceptions.referenceKeys.has(key)) {
+          counts.excepted++;
+          sample('excepted', child);
+        } else {
+          const state = cache.get(key);
+          if (state) classify(child, key, state);
+          else {
+            const entry = pending.get(key) ?? waiting.get(key);
+            if (entry) entry.children.push(child);
+            else {
+              pending.set(key, { original: child.reference, children: [child] });
+              if (pending.size >= relation.batchSize) await flush();
+            }
+          }
+        }
+      }
+      if (scanned % 1024 === 0) {
+        if (input.signal?.aborted) {
+          complete = false;
+          break;
+        }
+        const nowMs = performance.now();
+        if (nowMs - lastProgress >= PROGRESS_INTERVAL_MS) {
+          lastProgress = nowMs;
+          report();
+        }
+      }
+    }
+    await flush();
+    await Promise.all(inFlight);
+  } finally {
+    await cursor.close().catch(() => undefined);
+    await Promise.allSettled(inFlight);
+  }
+  report();
+  for (const category of CATEGORIES) {
+    for (const entry of samples[category]) if (entry.reference === MISSING) entry.reference = undefined;
+  }
+  return {
+    counts,
+    scanned,
+    inGrace,
+    deletable,
+    estimatedTotal,
+    complete,
+    samples,
+    candidates,
+    unresolvedKeys,
+    roundTrips,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** Fetches the whole documents of the samples (one `$in` per category). */
+export async function fillSampleDocuments(
+  children: Collection,
+  samples: Record<Category, Sample[]>,
+): Promise<void> {
+  for (const category of CATEGORIES) {
+    const list = samples[category];
+    if (list.length === 0) continue;
+    const docs = await children.find({ _id: { $in: list.map((s) => s.id) } } as Document).toArray();
+    const byId = new Map(docs.map((doc) => [documentKey(doc._id), doc]));
+    for (const entry of list) entry.doc = byId.get(documentKey(entry.id));
+  }
+}
+
+export function describeId(id: unknown): string {
+  return EJSON.stringify({ id }, { relaxed: true }).slice(6, -1);
+}

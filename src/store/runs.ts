@@ -1,0 +1,84 @@
+import { hostname, userInfo } from 'node:os';
+import { type Db, ObjectId } from 'mongodb';
+import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
+
+export type RunKind = 'scan' | 'clean' | 'restore';
+export type RunOutcome = 'succeeded' | 'failed' | 'aborted';
+
+export interface RunRecord {
+  _id?: ObjectId;
+  runId: string;
+  kind: RunKind;
+  relation: string;
+  startedAt: Date;
+  finishedAt: Date;
+  durationMs: number;
+  operator: string;
+  host: string;
+  outcome: RunOutcome;
+  /** Whether a scan saw every child document (an aborted or failed scan did not). */
+  complete: boolean;
+  counts: Record<string, number>;
+  backupPath?: string;
+  error?: string;
+}
+
+/** The operator named in the audit trail: the configured name, else the OS user. */
+export function currentOperator(configured?: string): string {
+  if (configured) return configured;
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+export function currentHost(): string {
+  return hostname();
+}
+
+export function newRunId(now = new Date()): string {
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${new ObjectId().toHexString().slice(-6)}`;
+}
+
+/** Every scan, clean and restore of a relation, in the child's database. */
+export class RunsStore {
+  constructor(
+    private readonly db: Db,
+    private readonly access: WriteAccess,
+  ) {}
+
+  private get collection() {
+    return this.db.collection<RunRecord>(OWNED_COLLECTIONS.runs);
+  }
+
+  async record(run: RunRecord): Promise<void> {
+    assertWritable(this.access, 'record the run');
+    await this.collection.insertOne({ ...run });
+  }
+
+  /** The latest complete, successful scan of a relation. */
+  async previousScan(relation: string): Promise<RunRecord | undefined> {
+    const found = await this.collection
+      .find({ relation, kind: 'scan', complete: true, outcome: 'succeeded' })
+      .sort({ startedAt: -1 })
+      .limit(1)
+      .toArray();
+    return found[0];
+  }
+
+  /** Recent runs, newest first; `relation` and `kind` narrow the list. */
+  async recent(options: { relation?: string; kind?: RunKind; limit?: number } = {}): Promise<RunRecord[]> {
+    const filter: Record<string, unknown> = {};
+    if (options.relation) filter.relation = options.relation;
+    if (options.kind) filter.kind = options.kind;
+    return this.collection
+      .find(filter)
+      .sort({ startedAt: -1 })
+      .limit(options.limit ?? 50)
+      .toArray();
+  }
+}
