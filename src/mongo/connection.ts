@@ -42,9 +42,11 @@ export async function connectSource(
   options: MongoClientOptions = {},
 ): Promise<MongoClient> {
   validateUri(uri, `source ${name}`);
+  // Options given in the URI win over our defaults (the driver lets explicit options win over the URI).
+  const inUri = new ConnectionString(uri).typedSearchParams<Record<string, string>>();
   const client = new MongoClient(uri, {
     appName: 'orphan-cleanup',
-    serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS,
+    ...(inUri.has('serverSelectionTimeoutMS') ? {} : { serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS }),
     ...options,
   });
   try {

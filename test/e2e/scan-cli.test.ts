@@ -1,0 +1,103 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OLORIN_PRESET } from '../../src/config/presets/olorin.ts';
+import { runCli } from '../support/cli.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+let server: TestServer;
+let demo: OlorinFixture;
+let dir: string;
+let configPath: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  demo = await loadOlorinDemo(server);
+  dir = await mkdtemp(join(tmpdir(), 'oc-cli-'));
+  configPath = join(dir, 'olorin.json');
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      ...OLORIN_PRESET,
+      sources: { olorin: { uriEnv: 'OLORIN_MONGODB_URI', database: demo.olorinDb }, bayit: { uriEnv: 'BAYIT_MONGODB_URI', database: demo.bayitDb } },
+    }),
+  );
+});
+afterAll(async () => server?.stop());
+
+const env = () => ({ OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri });
+
+function expectOneLine(stderr: string): void {
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+  expect(stderr).not.toMatch(/\bat .*\(.*:\d+:\d+\)|node:internal/);
+}
+
+describe('orphan-cleanup scan', () => {
+  it('prints the documented JSON shape and nothing else on stdout', async () => {
+    const result = await runCli(['scan', '--config', configPath, '--json', '--read-only'], env());
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(Object.keys(report)).toEqual(['startedAt', 'finishedAt', 'relations']);
+    const [embeddings] = report.relations;
+    expect(Object.keys(embeddings).slice(0, 16)).toEqual([
+      'name',
+      'child',
+      'parent',
+      'scanned',
+      'ok',
+      'orphans',
+      'parentInactive',
+      'invalidReference',
+      'excepted',
+      'inGrace',
+      'deletable',
+      'safe',
+      'unsafeReasons',
+      'durationMs',
+      'changeSincePrevious',
+      'growthPerDay',
+    ]);
+    expect(embeddings.child).toEqual({ source: 'olorin', database: demo.olorinDb, collection: 'content_embeddings', field: 'content_id' });
+    expect(embeddings).toMatchObject({ scanned: 6620, orphans: 300, parentInactive: 300, invalidReference: 20, safe: true });
+  });
+
+  it('writes Prometheus metrics atomically and exits 3 above the alert threshold', async () => {
+    const lowThreshold = join(dir, 'low.json');
+    const base = JSON.parse(await readFile(configPath, 'utf8'));
+    await writeFile(lowThreshold, JSON.stringify({ ...base, alertThreshold: 100 }));
+    const metrics = join(dir, 'orphans.prom');
+    const result = await runCli(['scan', '--config', lowThreshold, '--metrics-file', metrics], env());
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('alert: content_embeddings: 300 orphans > alertThreshold 100');
+    expect(result.stdout).toContain('content_embeddings');
+    const text = await readFile(metrics, 'utf8');
+    expect(text).toContain('orphan_cleanup_documents{relation="content_embeddings",category="orphans"} 300');
+    expect(text).toMatch(/orphan_cleanup_last_success_timestamp_seconds\{relation="recap_sessions"\} \d+/);
+  });
+
+  it('answers bad flags, unknown relations and missing URIs with one line and exit 2', async () => {
+    const badFlag = await runCli(['scan', '--frobnicate']);
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toBe("orphan-cleanup: unknown option '--frobnicate'\n");
+    const unknown = await runCli(['scan', '--config', configPath, '--relation', 'nope'], env());
+    expect(unknown.code).toBe(2);
+    expectOneLine(unknown.stderr);
+    expect(unknown.stderr).toMatch(/--relation nope: unknown relation/);
+    const noUri = await runCli(['scan']);
+    expect(noUri.code).toBe(2);
+    expect(noUri.stderr).toBe('orphan-cleanup: source olorin: no URI (set OLORIN_MONGODB_URI or pass --source olorin=URI)\n');
+    const badGrace = await runCli(['scan', '--grace-days', 'soon'], env());
+    expect(badGrace.code).toBe(2);
+    expectOneLine(badGrace.stderr);
+  });
+
+  it('fails an unreachable source with exit 1, one line, and no password', async () => {
+    const result = await runCli(['scan', '--source', 'olorin=mongodb://admin:pa55word-xyz@127.0.0.1:1/?serverSelectionTimeoutMS=300'], env());
+    expect(result.code).toBe(1);
+    expectOneLine(result.stderr);
+    expect(result.stderr).toMatch(/source olorin \(mongodb:\/\/\*\*\*\*@127\.0\.0\.1:1\/.*\): connection refused/);
+    expect(result.stderr + result.stdout).not.toContain('pa55word');
+  });
+});
