@@ -3,7 +3,23 @@ import { BSON, ObjectId } from 'bson';
 /** Marks a field that is absent from a document (distinct from a stored null). */
 export const MISSING: unique symbol = Symbol('missing');
 
+export const BSON_STRING = 0x02;
+export const BSON_OBJECT_ID = 0x07;
+
 const textDecoder = new TextDecoder();
+
+/** A BSON string value starting at `at` (its int32 length first). */
+export function readString(buf: Uint8Array, at: number): string {
+  const end = at + 4 + int32(buf, at) - 1;
+  return Buffer.isBuffer(buf)
+    ? buf.toString('utf8', at + 4, end)
+    : textDecoder.decode(buf.subarray(at + 4, end));
+}
+
+/** The 24-hex form of an ObjectId value starting at `at`. */
+export function readObjectIdHex(buf: Uint8Array, at: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + at, 12).toString('hex');
+}
 
 function cstringEnd(buf: Uint8Array, at: number): number {
   while (buf[at] !== 0) at++;
@@ -63,11 +79,11 @@ function nameEquals(buf: Uint8Array, at: number, end: number, name: Uint8Array):
 }
 
 /** Decodes one element's value; the common key types directly, anything else through a one-field document. */
-function decodeValue(buf: Uint8Array, type: number, at: number): unknown {
+export function decodeValue(buf: Uint8Array, type: number, at: number): unknown {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   switch (type) {
     case 0x02:
-      return textDecoder.decode(buf.subarray(at + 4, at + 4 + int32(buf, at) - 1));
+      return readString(buf, at);
     case 0x07:
       return new ObjectId(buf.slice(at, at + 12));
     case 0x10:
@@ -105,18 +121,24 @@ export class RawFieldReader {
   }
 
   read(doc: Uint8Array): unknown {
+    const found = this.locate(doc);
+    return found ? decodeValue(doc, found[0], found[1]) : MISSING;
+  }
+
+  /** The element's BSON type and where its value starts, without decoding it; undefined when absent. */
+  locate(doc: Uint8Array): [type: number, valueAt: number] | undefined {
     let start = 4;
     let end = int32(doc, 0) - 1;
     for (let depth = 0; depth < this.path.length; depth++) {
       const found = this.find(doc, start, end, this.path[depth]);
-      if (!found) return MISSING;
+      if (!found) return undefined;
       const [type, valueAt] = found;
-      if (depth === this.path.length - 1) return decodeValue(doc, type, valueAt);
-      if (type !== 0x03) return MISSING;
+      if (depth === this.path.length - 1) return found;
+      if (type !== 0x03) return undefined;
       start = valueAt + 4;
       end = valueAt + int32(doc, valueAt) - 1;
     }
-    return MISSING;
+    return undefined;
   }
 
   private find(doc: Uint8Array, at: number, end: number, name: Uint8Array): [number, number] | undefined {

@@ -4,7 +4,14 @@ import { Query } from 'mingo';
 import type { Relation } from '../config/load.ts';
 import { canonicalKey, probeValues } from '../mongo/keys.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
-import { MISSING, RawFieldReader } from './raw-bson.ts';
+import {
+  BSON_OBJECT_ID,
+  BSON_STRING,
+  decodeValue,
+  RawFieldReader,
+  readObjectIdHex,
+  readString,
+} from './raw-bson.ts';
 
 export const CATEGORIES = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -15,6 +22,7 @@ const CHILD_BATCH_SIZE = 5000;
 const PROBES_IN_FLIGHT = 4;
 const KEY_CACHE_LIMIT = 500_000;
 const PROGRESS_INTERVAL_MS = 200;
+const HEX24 = /^[0-9a-fA-F]{24}$/;
 
 /** What a parent probe found for one key. */
 type ParentState = { kind: 'active' } | { kind: 'missing' } | { kind: 'inactive'; since: Date | undefined };
@@ -79,22 +87,28 @@ export interface RelationScanResult {
   durationMs: number;
 }
 
-/** A bounded map that forgets the least recently used key. */
+/**
+ * Recently seen keys, bounded: two generations, where a full young generation becomes the old one and
+ * keys still in use are promoted back. Nearly LRU, without reordering a Map on every hit.
+ */
 class KeyCache {
-  private readonly map = new Map<string, ParentState>();
+  private young = new Map<string, ParentState>();
+  private old = new Map<string, ParentState>();
 
   get(key: string): ParentState | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
+    const hit = this.young.get(key);
+    if (hit !== undefined) return hit;
+    const aged = this.old.get(key);
+    if (aged !== undefined) this.set(key, aged);
+    return aged;
   }
 
   set(key: string, value: ParentState): void {
-    this.map.set(key, value);
-    if (this.map.size > KEY_CACHE_LIMIT) this.map.delete(this.map.keys().next().value as string);
+    if (this.young.size >= KEY_CACHE_LIMIT / 2) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(key, value);
   }
 }
 
@@ -155,22 +169,25 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     if (samples[category].length < input.sampleSize) samples[category].push(entry);
   };
 
-  const classify = (child: PendingChild, key: string, state: ParentState) => {
+  /** A child straight from the cursor (raw) is decoded only when it is kept: samples and candidates. */
+  const classify = (child: PendingChild | Uint8Array, key: string, state: ParentState) => {
     if (state.kind === 'active') {
       counts.ok++;
-      sample('ok', child);
+      if (samples.ok.length < input.sampleSize)
+        samples.ok.push(child instanceof Uint8Array ? decodeChild(child) : child);
       return;
     }
+    const entry = child instanceof Uint8Array ? decodeChild(child) : child;
     const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
     counts[category]++;
     unresolvedKeys.add(key);
     const since = (state.kind === 'inactive' ? state.since : undefined) ?? input.firstSeen.get(key) ?? now;
-    sample(category, { ...child, since });
+    sample(category, { ...entry, since });
     if (now.getTime() - since.getTime() < graceMs) inGrace++;
     else {
       deletable++;
       if (input.collectCandidates)
-        candidates.push({ id: child.id, reference: child.reference, key, category, since });
+        candidates.push({ id: entry.id, reference: entry.reference, key, category, since });
     }
   };
 
@@ -236,6 +253,23 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
 
   const idReader = new RawFieldReader('_id');
   const refReader = new RawFieldReader(relation.child.field);
+  const checkDocuments = input.exceptions.documentKeys.size > 0;
+  const decodeChild = (raw: Uint8Array): PendingChild => {
+    const located = refReader.locate(raw);
+    return {
+      id: idReader.read(raw),
+      reference: located ? decodeValue(raw, located[0], located[1]) : undefined,
+    };
+  };
+  /** The canonical key straight from the raw bytes: the hot path decodes no ObjectId and no object. */
+  const referenceKey = (raw: Uint8Array, type: number, at: number): string | undefined => {
+    if (relation.keyMatch !== 'objectid-or-hex')
+      return canonicalKey(decodeValue(raw, type, at), relation.keyMatch);
+    if (type === BSON_OBJECT_ID) return readObjectIdHex(raw, at);
+    if (type !== BSON_STRING) return undefined;
+    const text = readString(raw, at);
+    return text.length === 24 && HEX24.test(text) ? text.toLowerCase() : undefined;
+  };
   const cursor = input.children.find(
     {},
     { projection: { _id: 1, [relation.child.field]: 1 }, batchSize: CHILD_BATCH_SIZE, raw: true },
@@ -258,26 +292,27 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     for await (const raw of cursor as AsyncIterable<Uint8Array>) {
       if (scanned % CHILD_BATCH_SIZE === 0) roundTrips.childBatches++;
       scanned++;
-      const child: PendingChild = { id: idReader.read(raw), reference: refReader.read(raw) };
-      if (input.exceptions.documentKeys.size && input.exceptions.documentKeys.has(documentKey(child.id))) {
+      const located = refReader.locate(raw);
+      if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(raw)))) {
         counts.excepted++;
-        sample('excepted', child);
+        if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
       } else {
-        const key =
-          child.reference === MISSING ? undefined : canonicalKey(child.reference, relation.keyMatch);
+        const key = located ? referenceKey(raw, located[0], located[1]) : undefined;
         if (key === undefined) {
           counts.invalidReference++;
-          sample('invalidReference', child);
+          if (samples.invalidReference.length < input.sampleSize)
+            samples.invalidReference.push(decodeChild(raw));
         } else if (input.exceptions.referenceKeys.has(key)) {
           counts.excepted++;
-          sample('excepted', child);
+          if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
         } else {
           const state = cache.get(key);
-          if (state) classify(child, key, state);
+          if (state) classify(raw, key, state);
           else {
             const entry = pending.get(key) ?? waiting.get(key);
-            if (entry) entry.children.push(child);
+            if (entry) entry.children.push(decodeChild(raw));
             else {
+              const child = decodeChild(raw);
               pending.set(key, { original: child.reference, children: [child] });
               if (pending.size >= relation.batchSize) await flush();
             }
@@ -303,9 +338,6 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     await Promise.allSettled(inFlight);
   }
   report();
-  for (const category of CATEGORIES) {
-    for (const entry of samples[category]) if (entry.reference === MISSING) entry.reference = undefined;
-  }
   return {
     counts,
     scanned,

@@ -46,7 +46,9 @@ export async function connectSource(
   const inUri = new ConnectionString(uri).typedSearchParams<Record<string, string>>();
   const client = new MongoClient(uri, {
     appName: 'orphan-cleanup',
-    ...(inUri.has('serverSelectionTimeoutMS') ? {} : { serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS }),
+    ...(inUri.has('serverSelectionTimeoutMS')
+      ? {}
+      : { serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS }),
     ...options,
   });
   try {

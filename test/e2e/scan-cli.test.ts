@@ -21,7 +21,10 @@ beforeAll(async () => {
     configPath,
     JSON.stringify({
       ...OLORIN_PRESET,
-      sources: { olorin: { uriEnv: 'OLORIN_MONGODB_URI', database: demo.olorinDb }, bayit: { uriEnv: 'BAYIT_MONGODB_URI', database: demo.bayitDb } },
+      sources: {
+        olorin: { uriEnv: 'OLORIN_MONGODB_URI', database: demo.olorinDb },
+        bayit: { uriEnv: 'BAYIT_MONGODB_URI', database: demo.bayitDb },
+      },
     }),
   );
 });
@@ -59,8 +62,19 @@ describe('orphan-cleanup scan', () => {
       'changeSincePrevious',
       'growthPerDay',
     ]);
-    expect(embeddings.child).toEqual({ source: 'olorin', database: demo.olorinDb, collection: 'content_embeddings', field: 'content_id' });
-    expect(embeddings).toMatchObject({ scanned: 6620, orphans: 300, parentInactive: 300, invalidReference: 20, safe: true });
+    expect(embeddings.child).toEqual({
+      source: 'olorin',
+      database: demo.olorinDb,
+      collection: 'content_embeddings',
+      field: 'content_id',
+    });
+    expect(embeddings).toMatchObject({
+      scanned: 6620,
+      orphans: 300,
+      parentInactive: 300,
+      invalidReference: 20,
+      safe: true,
+    });
   });
 
   it('writes Prometheus metrics atomically and exits 3 above the alert threshold', async () => {
@@ -87,17 +101,24 @@ describe('orphan-cleanup scan', () => {
     expect(unknown.stderr).toMatch(/--relation nope: unknown relation/);
     const noUri = await runCli(['scan']);
     expect(noUri.code).toBe(2);
-    expect(noUri.stderr).toBe('orphan-cleanup: source olorin: no URI (set OLORIN_MONGODB_URI or pass --source olorin=URI)\n');
+    expect(noUri.stderr).toBe(
+      'orphan-cleanup: source olorin: no URI (set OLORIN_MONGODB_URI or pass --source olorin=URI)\n',
+    );
     const badGrace = await runCli(['scan', '--grace-days', 'soon'], env());
     expect(badGrace.code).toBe(2);
     expectOneLine(badGrace.stderr);
   });
 
   it('fails an unreachable source with exit 1, one line, and no password', async () => {
-    const result = await runCli(['scan', '--source', 'olorin=mongodb://admin:pa55word-xyz@127.0.0.1:1/?serverSelectionTimeoutMS=300'], env());
+    const result = await runCli(
+      ['scan', '--source', 'olorin=mongodb://admin:pa55word-xyz@127.0.0.1:1/?serverSelectionTimeoutMS=300'],
+      env(),
+    );
     expect(result.code).toBe(1);
     expectOneLine(result.stderr);
-    expect(result.stderr).toMatch(/source olorin \(mongodb:\/\/\*\*\*\*@127\.0\.0\.1:1\/.*\): connection refused/);
+    expect(result.stderr).toMatch(
+      /source olorin \(mongodb:\/\/\*\*\*\*@127\.0\.0\.1:1\/.*\): connection refused/,
+    );
     expect(result.stderr + result.stdout).not.toContain('pa55word');
   });
 });

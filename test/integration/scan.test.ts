@@ -18,10 +18,19 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.stop());
 
-async function scan(config = demo.config, options: { readOnly?: boolean; now?: Date; collectCandidates?: boolean } = {}) {
+async function scan(
+  config = demo.config,
+  options: { readOnly?: boolean; now?: Date; collectCandidates?: boolean } = {},
+) {
   const pool = new SourcePool(config.sources);
   try {
-    return await runScan({ config, pool, access: { readOnly: options.readOnly ?? false }, now: options.now, collectCandidates: options.collectCandidates });
+    return await runScan({
+      config,
+      pool,
+      access: { readOnly: options.readOnly ?? false },
+      now: options.now,
+      collectCandidates: options.collectCandidates,
+    });
   } finally {
     await pool.close();
   }
@@ -70,7 +79,10 @@ describe('scan of the Olorin demo data', () => {
     expect(recaps.deletable).toBe(32);
     expect(recaps.candidates).toHaveLength(32);
     expect(recaps.changeSincePrevious).toBe(0);
-    const stored = await server.client.db(demo.olorinDb).collection(OWNED_COLLECTIONS.firstSeen).countDocuments({ relation: 'recap_sessions' });
+    const stored = await server.client
+      .db(demo.olorinDb)
+      .collection(OWNED_COLLECTIONS.firstSeen)
+      .countDocuments({ relation: 'recap_sessions' });
     expect(stored).toBe(8);
   });
 
@@ -102,23 +114,25 @@ describe('categories on mixed references', () => {
       { partner_id: 7, status: 'active' },
     ]);
     const children = server.client.db(childDb);
-    await children.collection('embeddings').insertMany([
-      { _id: 1, content_id: live.toHexString() },
-      { _id: 2, content_id: live },
-      { _id: 3, content_id: live.toHexString().toUpperCase() },
-      { _id: 4, content_id: live.toHexString() },
-      { _id: 5, content_id: deleted.toHexString() },
-      { _id: 6, content_id: deleted },
-      { _id: 7, content_id: soft.toHexString() },
-      { _id: 8, content_id: null },
-      { _id: 9 },
-      { _id: 10, content_id: '' },
-      { _id: 11, content_id: 'not-a-hex-id' },
-      { _id: 12, content_id: 12345 },
-      { _id: 13, content_id: { nested: live } },
-      { _id: 'string-id', content_id: deleted.toHexString() },
-    ]);
-    await children.collection('sessions').insertMany([
+    await children
+      .collection<any>('embeddings')
+      .insertMany([
+        { _id: 1, content_id: live.toHexString() },
+        { _id: 2, content_id: live },
+        { _id: 3, content_id: live.toHexString().toUpperCase() },
+        { _id: 4, content_id: live.toHexString() },
+        { _id: 5, content_id: deleted.toHexString() },
+        { _id: 6, content_id: deleted },
+        { _id: 7, content_id: soft.toHexString() },
+        { _id: 8, content_id: null },
+        { _id: 9 },
+        { _id: 10, content_id: '' },
+        { _id: 11, content_id: 'not-a-hex-id' },
+        { _id: 12, content_id: 12345 },
+        { _id: 13, content_id: { nested: live } },
+        { _id: 'string-id', content_id: deleted.toHexString() },
+      ]);
+    await children.collection<any>('sessions').insertMany([
       { _id: 1, partner_id: 'p-1' },
       { _id: 2, partner_id: 'p-2' },
       { _id: 3, partner_id: 'p-3' },
@@ -128,7 +142,10 @@ describe('categories on mixed references', () => {
       { _id: 7, partner_id: null },
     ]);
     config = await configFor({
-      sources: { child: { uri: server.uri, database: childDb }, parent: { uri: server.uri, database: parentDb } },
+      sources: {
+        child: { uri: server.uri, database: childDb },
+        parent: { uri: server.uri, database: parentDb },
+      },
       relations: [
         {
           name: 'embeddings',
@@ -140,7 +157,12 @@ describe('categories on mixed references', () => {
         {
           name: 'sessions',
           child: { source: 'child', collection: 'sessions', field: 'partner_id' },
-          parent: { source: 'parent', collection: 'partners', field: 'partner_id', activeFilter: { status: 'active' } },
+          parent: {
+            source: 'parent',
+            collection: 'partners',
+            field: 'partner_id',
+            activeFilter: { status: 'active' },
+          },
           keyMatch: 'exact',
           graceDays: 0,
         },
@@ -156,13 +178,20 @@ describe('categories on mixed references', () => {
     expect(embeddings.parentInactive).toBe(1);
     expect(embeddings.invalidReference).toBe(6);
     expect(embeddings.deletable).toBe(4);
-    expect(embeddings.candidates.map((c) => c.id).sort((a, b) => String(a).localeCompare(String(b)))).toEqual([5, 6, 7, 'string-id']);
+    expect(embeddings.candidates.map((c) => c.id).sort((a, b) => String(a).localeCompare(String(b)))).toEqual(
+      [5, 6, 7, 'string-id'],
+    );
     expect(embeddings.samples.invalidReference.map((s) => s.id)).toEqual([8, 9, 10, 11, 12, 13]);
   });
 
   it('is type-sensitive with exact matching, numbers equal across types, and applies activeFilter', async () => {
     const [, sessions] = (await scan(config, { readOnly: true })).relations;
-    expect({ ok: sessions.ok, orphans: sessions.orphans, parentInactive: sessions.parentInactive, invalid: sessions.invalidReference }).toEqual({
+    expect({
+      ok: sessions.ok,
+      orphans: sessions.orphans,
+      parentInactive: sessions.parentInactive,
+      invalid: sessions.invalidReference,
+    }).toEqual({
       ok: 3,
       orphans: 2,
       parentInactive: 1,
@@ -176,7 +205,13 @@ describe('categories on mixed references', () => {
     const base = { relation: 'embeddings', reason: 'test', createdBy: 'test', createdAt: new Date() };
     await store.add({ ...base, kind: 'document', value: 8, valueKey: documentKey(8) });
     await store.add({ ...base, kind: 'reference', value: deleted, valueKey: deleted.toHexString() });
-    await store.add({ ...base, kind: 'document', value: 1, valueKey: documentKey(1), expiresAt: new Date(Date.now() - 1000) });
+    await store.add({
+      ...base,
+      kind: 'document',
+      value: 1,
+      valueKey: documentKey(1),
+      expiresAt: new Date(Date.now() - 1000),
+    });
     const [embeddings] = (await scan(config, { readOnly: true })).relations;
     expect(embeddings.excepted).toBe(4);
     expect(embeddings.orphans).toBe(0);
@@ -190,10 +225,19 @@ describe('safety guards', () => {
   it('marks a relation unsafe when its parent collection is empty or the orphan ratio is too high', async () => {
     const childDb = server.dbName('guardchild');
     const parentDb = server.dbName('guardparent');
-    await server.client.db(childDb).collection('kids').insertMany([{ ref: 'a' }, { ref: 'b' }]);
+    await server.client
+      .db(childDb)
+      .collection('kids')
+      .insertMany([{ ref: 'a' }, { ref: 'b' }]);
     const config = await configFor({
       sources: { c: { uri: server.uri, database: childDb }, p: { uri: server.uri, database: parentDb } },
-      relations: [{ name: 'kids', child: { source: 'c', collection: 'kids', field: 'ref' }, parent: { source: 'p', collection: 'moms', field: 'name' } }],
+      relations: [
+        {
+          name: 'kids',
+          child: { source: 'c', collection: 'kids', field: 'ref' },
+          parent: { source: 'p', collection: 'moms', field: 'name' },
+        },
+      ],
     });
     const [kids] = (await scan(config, { readOnly: true })).relations;
     expect(kids.safe).toBe(false);
@@ -207,12 +251,23 @@ describe('safety guards', () => {
     await server.client.db(dbName).collection('moms').insertOne({ name: 'a' });
     const file = {
       sources: { c: { uri: server.uri, database: dbName }, p: { uri: server.uri, database: dbName } },
-      relations: [{ name: 'kids', child: { source: 'c', collection: 'kids', field: 'ref' }, parent: { source: 'p', collection: 'moms', field: 'name' } }],
+      relations: [
+        {
+          name: 'kids',
+          child: { source: 'c', collection: 'kids', field: 'ref' },
+          parent: { source: 'p', collection: 'moms', field: 'name' },
+        },
+      ],
     };
     const [same] = (await scan(await configFor(file), { readOnly: true })).relations;
     expect(same.ok).toBe(1);
-    expect(same.unsafeReasons).toEqual([`child and parent are the same database (${dbName}) but separate databases are required`]);
-    const allowed = await configFor({ ...file, requireSeparateDatabases: false }, { OLORIN_USE_SEPARATE_DATABASE: 'false' });
+    expect(same.unsafeReasons).toEqual([
+      `child and parent are the same database (${dbName}) but separate databases are required`,
+    ]);
+    const allowed = await configFor(
+      { ...file, requireSeparateDatabases: false },
+      { OLORIN_USE_SEPARATE_DATABASE: 'false' },
+    );
     const [off] = (await scan(allowed, { readOnly: true })).relations;
     expect(off.unsafeReasons).toEqual(['OLORIN_USE_SEPARATE_DATABASE=false: database separation is off']);
   });

@@ -5,7 +5,12 @@ import type { MongoClient } from 'mongodb';
 import { type ResolvedConfig, loadConfig } from '../../src/config/load.ts';
 import { OLORIN_PRESET } from '../../src/config/presets/olorin.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
-import { BAYIT_DATABASE, buildOlorinDemo, OLORIN_DATABASE, OLORIN_DEMO_INDEXES } from '../../src/sandbox/seed/olorin.ts';
+import {
+  BAYIT_DATABASE,
+  buildOlorinDemo,
+  OLORIN_DATABASE,
+  OLORIN_DEMO_INDEXES,
+} from '../../src/sandbox/seed/olorin.ts';
 import type { TestServer } from './sandbox.ts';
 
 /** Writes a config file and loads it, the way an operator's `--config` is. */
@@ -23,7 +28,10 @@ export interface OlorinFixture {
 }
 
 /** The demo data loaded through the driver into two suite-private databases, with the preset's relations. */
-export async function loadOlorinDemo(server: TestServer, options: { now?: Date; env?: NodeJS.ProcessEnv } = {}): Promise<OlorinFixture> {
+export async function loadOlorinDemo(
+  server: TestServer,
+  options: { now?: Date; env?: NodeJS.ProcessEnv } = {},
+): Promise<OlorinFixture> {
   const olorinDb = server.dbName('olorin');
   const bayitDb = server.dbName('bayit');
   await insertDemo(server.client, { [OLORIN_DATABASE]: olorinDb, [BAYIT_DATABASE]: bayitDb }, options.now);

@@ -4,9 +4,27 @@ import { compareBson, indexKey, valuesAtPath } from '../../src/sandbox/bson-valu
 
 describe('sandbox BSON ordering and equality', () => {
   it('orders types as MongoDB does', () => {
-    const values = [new MaxKey(), true, new Date(5), new ObjectId(), [1], { a: 1 }, 'b', 2, null, new MinKey()];
+    const values = [
+      new MaxKey(),
+      true,
+      new Date(5),
+      new ObjectId(),
+      [1],
+      { a: 1 },
+      'b',
+      2,
+      null,
+      new MinKey(),
+    ];
     const sorted = [...values].sort(compareBson);
-    expect(sorted.map((v) => (v === null ? 'null' : (v as { _bsontype?: string })._bsontype ?? (Array.isArray(v) ? 'array' : v instanceof Date ? 'date' : typeof v)))).toEqual([
+    expect(
+      sorted.map((v) =>
+        v === null
+          ? 'null'
+          : ((v as { _bsontype?: string })._bsontype ??
+            (Array.isArray(v) ? 'array' : v instanceof Date ? 'date' : typeof v)),
+      ),
+    ).toEqual([
       'MinKey',
       'null',
       'number',

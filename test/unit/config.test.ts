@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { UsageError } from '../../src/errors.ts';
 
-const env = { OLORIN_MONGODB_URI: 'mongodb://olorin.example:27017', BAYIT_MONGODB_URI: 'mongodb://bayit.example:27017' };
+const env = {
+  OLORIN_MONGODB_URI: 'mongodb://olorin.example:27017',
+  BAYIT_MONGODB_URI: 'mongodb://bayit.example:27017',
+};
 
 async function writeConfig(content: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'oc-cfg-'));
@@ -26,10 +29,21 @@ async function usageMessage(promise: Promise<unknown>): Promise<string> {
 describe('loadConfig', () => {
   it('uses the Olorin preset with URIs from the environment', async () => {
     const config = await loadConfig({ env });
-    expect(config.relations.map((r) => r.name)).toEqual(['content_embeddings', 'recap_sessions', 'dubbing_sessions']);
+    expect(config.relations.map((r) => r.name)).toEqual([
+      'content_embeddings',
+      'recap_sessions',
+      'dubbing_sessions',
+    ]);
     expect(config.relations[0]).toMatchObject({ keyMatch: 'objectid-or-hex', graceDays: 7, batchSize: 1000 });
-    expect(config.relations[0].parent).toMatchObject({ collection: 'content', field: '_id', softDeleteField: 'deleted_at' });
-    expect(config.sources.olorin).toMatchObject({ database: 'olorin_platform', readPreference: 'secondaryPreferred' });
+    expect(config.relations[0].parent).toMatchObject({
+      collection: 'content',
+      field: '_id',
+      softDeleteField: 'deleted_at',
+    });
+    expect(config.sources.olorin).toMatchObject({
+      database: 'olorin_platform',
+      readPreference: 'secondaryPreferred',
+    });
     expect(config.requireSeparateDatabases).toBe(true);
     expect(config.maxOrphanRatio).toBe(0.5);
     expect(config.alertThreshold).toBe(10_000);
@@ -37,7 +51,9 @@ describe('loadConfig', () => {
   });
 
   it('says which variable to set when a URI is missing', async () => {
-    expect(await usageMessage(loadConfig({ env: {} }))).toBe('source olorin: no URI (set OLORIN_MONGODB_URI or pass --source olorin=URI)');
+    expect(await usageMessage(loadConfig({ env: {} }))).toBe(
+      'source olorin: no URI (set OLORIN_MONGODB_URI or pass --source olorin=URI)',
+    );
   });
 
   it('filters relations, overrides sources and grace days, and reads the separation switch', async () => {
@@ -53,13 +69,21 @@ describe('loadConfig', () => {
   });
 
   it('names the unknown relation or source', async () => {
-    expect(await usageMessage(loadConfig({ env, relationNames: ['nope'] }))).toMatch(/^--relation nope: unknown relation \(known: content_embeddings/);
-    expect(await usageMessage(loadConfig({ env, sourceOverrides: ['elsewhere=mongodb://x'] }))).toMatch(/^--source elsewhere: unknown source/);
-    expect(await usageMessage(loadConfig({ env, sourceOverrides: ['olorin'] }))).toBe('--source olorin: expected name=URI');
+    expect(await usageMessage(loadConfig({ env, relationNames: ['nope'] }))).toMatch(
+      /^--relation nope: unknown relation \(known: content_embeddings/,
+    );
+    expect(await usageMessage(loadConfig({ env, sourceOverrides: ['elsewhere=mongodb://x'] }))).toMatch(
+      /^--source elsewhere: unknown source/,
+    );
+    expect(await usageMessage(loadConfig({ env, sourceOverrides: ['olorin'] }))).toBe(
+      '--source olorin: expected name=URI',
+    );
   });
 
   it('rejects a bad URI without echoing its password', async () => {
-    const message = await usageMessage(loadConfig({ env, sourceOverrides: ['olorin=mongodb://admin:hunter22@'] }));
+    const message = await usageMessage(
+      loadConfig({ env, sourceOverrides: ['olorin=mongodb://admin:hunter22@'] }),
+    );
     expect(message).toMatch(/^--source olorin: invalid MongoDB URI/);
     expect(message).not.toContain('hunter22');
   });
@@ -68,27 +92,54 @@ describe('loadConfig', () => {
     const bad = await writeConfig(
       JSON.stringify({
         sources: { a: { uri: 'mongodb://h', database: 'x' } },
-        relations: [{ name: 'r', child: { source: 'a', collection: 'c', field: 'f' }, parent: { source: 'a', collection: 'p' }, batchSize: 5000 }],
+        relations: [
+          {
+            name: 'r',
+            child: { source: 'a', collection: 'c', field: 'f' },
+            parent: { source: 'a', collection: 'p' },
+            batchSize: 5000,
+          },
+        ],
       }),
     );
-    expect(await usageMessage(loadConfig({ configPath: bad }))).toMatch(new RegExp(`^config ${bad}: relations\\.0\\.batchSize: `));
+    expect(await usageMessage(loadConfig({ configPath: bad }))).toMatch(
+      new RegExp(`^config ${bad}: relations\\.0\\.batchSize: `),
+    );
     const unknownKey = await writeConfig(
       JSON.stringify({
         sources: { a: { uri: 'mongodb://h', database: 'x' } },
-        relations: [{ name: 'r', child: { source: 'a', collection: 'c', field: 'f' }, parent: { source: 'a', collection: 'p' } }],
+        relations: [
+          {
+            name: 'r',
+            child: { source: 'a', collection: 'c', field: 'f' },
+            parent: { source: 'a', collection: 'p' },
+          },
+        ],
         colour: 'red',
       }),
     );
-    expect(await usageMessage(loadConfig({ configPath: unknownKey }))).toBe(`config ${unknownKey}: (top level): Unrecognized key: "colour"`);
+    expect(await usageMessage(loadConfig({ configPath: unknownKey }))).toBe(
+      `config ${unknownKey}: (top level): Unrecognized key: "colour"`,
+    );
     const notJson = await writeConfig('{ sources: ');
     expect(await usageMessage(loadConfig({ configPath: notJson }))).toMatch(/not valid JSON/);
-    expect(await usageMessage(loadConfig({ configPath: '/nonexistent/c.json' }))).toBe('--config /nonexistent/c.json: cannot read it (ENOENT)');
+    expect(await usageMessage(loadConfig({ configPath: '/nonexistent/c.json' }))).toBe(
+      '--config /nonexistent/c.json: cannot read it (ENOENT)',
+    );
     const badSource = await writeConfig(
       JSON.stringify({
         sources: { a: { uri: 'mongodb://h', database: 'x' } },
-        relations: [{ name: 'r', child: { source: 'a', collection: 'c', field: 'f' }, parent: { source: 'b', collection: 'p' } }],
+        relations: [
+          {
+            name: 'r',
+            child: { source: 'a', collection: 'c', field: 'f' },
+            parent: { source: 'b', collection: 'p' },
+          },
+        ],
       }),
     );
-    expect(await usageMessage(loadConfig({ configPath: badSource }))).toMatch(/relation 'r': parent\.source 'b' is not among sources \(a\)/);
+    expect(await usageMessage(loadConfig({ configPath: badSource }))).toMatch(
+      /relation 'r': parent\.source 'b' is not among sources \(a\)/,
+    );
   });
 });

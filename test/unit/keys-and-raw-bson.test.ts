@@ -13,21 +13,44 @@ describe('canonicalKey', () => {
     for (const invalid of [null, undefined, '', 'xyz', 12345, { a: 1 }, ['507f1f77bcf86cd799439011']]) {
       expect(canonicalKey(invalid, 'objectid-or-hex')).toBeUndefined();
     }
-    expect(probeValues('507F1F77BCF86CD799439011', '507f1f77bcf86cd799439011', 'objectid-or-hex')).toEqual([oid, '507f1f77bcf86cd799439011', '507F1F77BCF86CD799439011']);
+    expect(probeValues('507F1F77BCF86CD799439011', '507f1f77bcf86cd799439011', 'objectid-or-hex')).toEqual([
+      oid,
+      '507f1f77bcf86cd799439011',
+      '507F1F77BCF86CD799439011',
+    ]);
   });
 
   it('keeps types apart under exact, but numbers equal across int, long and double', () => {
     expect(canonicalKey('7', 'exact')).not.toBe(canonicalKey(7, 'exact'));
     expect(canonicalKey(7, 'exact')).toBe(canonicalKey(Long.fromNumber(7), 'exact'));
     expect(canonicalKey(oid, 'exact')).not.toBe(canonicalKey(oid.toHexString(), 'exact'));
-    for (const invalid of [null, undefined, '', true, { a: 1 }, [1], Number.NaN, Decimal128.fromString('1')]) {
+    for (const invalid of [
+      null,
+      undefined,
+      '',
+      true,
+      { a: 1 },
+      [1],
+      Number.NaN,
+      Decimal128.fromString('1'),
+    ]) {
       expect(canonicalKey(invalid, 'exact')).toBeUndefined();
     }
   });
 });
 
 describe('RawFieldReader', () => {
-  const doc = { _id: new ObjectId('507f1f77bcf86cd799439011'), skip: { big: 'x'.repeat(100), list: [1, 2] }, re: /a.c/i, ref: 'abc', n: 5, l: Long.fromString('9007199254740993'), nested: { deep: { v: 1.5 } }, nil: null, when: new Date(1000) };
+  const doc = {
+    _id: new ObjectId('507f1f77bcf86cd799439011'),
+    skip: { big: 'x'.repeat(100), list: [1, 2] },
+    re: /a.c/i,
+    ref: 'abc',
+    n: 5,
+    l: Long.fromString('9007199254740993'),
+    nested: { deep: { v: 1.5 } },
+    nil: null,
+    when: new Date(1000),
+  };
   const raw = BSON.serialize(doc);
 
   it('reads top-level and dotted fields without decoding the rest', () => {
@@ -50,7 +73,9 @@ describe('RawFieldReader', () => {
 
 describe('redact', () => {
   it('removes credentials from URIs anywhere in a text, and remembered secrets everywhere', () => {
-    expect(redact('failed: mongodb://admin:s3cret-pw@db1:27017,db2/x?authSource=admin')).toBe('failed: mongodb://****@db1:27017,db2/x?authSource=admin');
+    expect(redact('failed: mongodb://admin:s3cret-pw@db1:27017,db2/x?authSource=admin')).toBe(
+      'failed: mongodb://****@db1:27017,db2/x?authSource=admin',
+    );
     expect(redact('mongodb+srv://u:p4ss@cluster0.example.net/db')).not.toContain('p4ss');
     rememberSecretsOf('mongodb://svc:Very%40Secret@host/db');
     expect(redact('auth failed for password Very@Secret')).toBe('auth failed for password ****');

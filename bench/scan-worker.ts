@@ -1,0 +1,35 @@
+// One scan in its own process, so its peak RSS is its own: node bin/run-ts bench/scan-worker.ts URI DB COLLECTION
+import { loadConfig } from '../src/config/load.ts';
+import { runScan } from '../src/engine/run-scan.ts';
+import { SourcePool } from '../src/mongo/sources.ts';
+import { peakRssMb } from './support.ts';
+
+const [uri, database, collection] = process.argv.slice(2);
+const { writeFile, mkdtemp } = await import('node:fs/promises');
+const { join } = await import('node:path');
+const { tmpdir } = await import('node:os');
+const path = join(await mkdtemp(join(tmpdir(), 'oc-bench-')), 'config.json');
+await writeFile(
+  path,
+  JSON.stringify({
+    sources: { child: { uri, database }, parent: { uri, database: `${database}_parents` } },
+    relations: [
+      {
+        name: 'bench',
+        child: { source: 'child', collection, field: 'content_id' },
+        parent: { source: 'parent', collection: 'content', softDeleteField: 'deleted_at' },
+        keyMatch: 'objectid-or-hex',
+      },
+    ],
+  }),
+);
+const config = await loadConfig({ configPath: path });
+const pool = new SourcePool(config.sources);
+const started = performance.now();
+const report = await runScan({ config, pool, access: { readOnly: true } });
+const scanMs = performance.now() - started;
+await pool.close();
+const [relation] = report.relations;
+process.stdout.write(
+  `${JSON.stringify({ scanMs, rssMb: peakRssMb(), scanned: relation.scanned, ok: relation.ok, orphans: relation.orphans, roundTrips: relation.roundTrips, p95: relation.probeLatencyMs.p95 })}\n`,
+);
