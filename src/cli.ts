@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './commands/demo.ts';
+import { runDoctorCommand } from './commands/doctor.ts';
 import { runSandbox } from './commands/sandbox.ts';
 import { runScanCommand } from './commands/scan.ts';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';
@@ -73,6 +74,14 @@ withEngineOptions(
   .option('--json', 'print the report as JSON on stdout')
   .option('--metrics-file <path>', 'write Prometheus text format (atomically) for node_exporter')
   .action(exitWith(runScanCommand));
+
+withEngineOptions(
+  program
+    .command('doctor')
+    .description('check indexes, TTL, key types, server version and topology per relation'),
+)
+  .option('--json', 'print the findings as JSON')
+  .action(exitWith(runDoctorCommand));
 
 try {
   await program.parseAsync(process.argv);

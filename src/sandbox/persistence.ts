@@ -39,32 +39,50 @@ export async function loadDataDir(store: Store, dir: string): Promise<void> {
   }
 }
 
-/** Writes the whole store to `dir`, replacing it atomically (a new tree, then a rename). */
+/** Replaces one file atomically: a synced temp file renamed over it. */
+async function replaceFile(path: string, data: Uint8Array | string): Promise<void> {
+  await writeFileSynced(`${path}.tmp`, data);
+  await rename(`${path}.tmp`, path);
+}
+
+async function saveCollection(dbDir: string, coll: Collection): Promise<void> {
+  const parts: Uint8Array[] = [];
+  for (const doc of coll.docs.values()) parts.push(BSON.serialize(doc));
+  await replaceFile(join(dbDir, bsonFileName(coll.name)), Buffer.concat(parts));
+  await replaceFile(
+    join(dbDir, metadataFileName(coll.name)),
+    metadataJson({
+      collectionName: coll.name,
+      indexes: coll.indexSpecs,
+      options: coll.options,
+      uuid: coll.uuid.toHexString(),
+    }),
+  );
+}
+
+/**
+ * Saves what changed since the last save (the store's dirty collections) into `dir`, one collection file
+ * at a time, each replaced atomically; dropped collections and databases lose their files.
+ */
 export async function saveDataDir(store: Store, dir: string): Promise<void> {
-  const next = `${dir}.saving`;
-  await rm(next, { recursive: true, force: true });
-  await mkdir(next, { recursive: true, mode: 0o700 });
-  for (const db of store.databases.values()) {
-    const dbDir = join(next, db.name);
-    await mkdir(dbDir, { mode: 0o700 });
-    for (const coll of db.collections.values()) {
-      const parts: Uint8Array[] = [];
-      for (const doc of coll.docs.values()) parts.push(BSON.serialize(doc));
-      await writeFileSynced(join(dbDir, bsonFileName(coll.name)), Buffer.concat(parts));
-      await writeFileSynced(
-        join(dbDir, metadataFileName(coll.name)),
-        metadataJson({
-          collectionName: coll.name,
-          indexes: coll.indexSpecs,
-          options: coll.options,
-          uuid: coll.uuid.toHexString(),
-        }),
-      );
+  const dirty = [...store.dirty.values()];
+  store.dirty.clear();
+  for (const [dbName, collName] of dirty) {
+    const dbDir = join(dir, dbName);
+    const db = store.database(dbName, false);
+    if (!db) {
+      await rm(dbDir, { recursive: true, force: true });
+      continue;
+    }
+    await mkdir(dbDir, { recursive: true, mode: 0o700 });
+    const names = collName === '*' ? [...db.collections.keys()] : [collName];
+    for (const name of names) {
+      const coll = db.collections.get(name);
+      if (coll) await saveCollection(dbDir, coll);
+      else {
+        await rm(join(dbDir, bsonFileName(name)), { force: true });
+        await rm(join(dbDir, metadataFileName(name)), { force: true });
+      }
     }
   }
-  const previous = `${dir}.previous`;
-  await rm(previous, { recursive: true, force: true });
-  await rename(dir, previous).catch(() => undefined);
-  await rename(next, dir);
-  await rm(previous, { recursive: true, force: true });
 }

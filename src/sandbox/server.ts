@@ -31,7 +31,8 @@ const COMMANDS: Record<string, CommandHandler> = { ...adminCommands, ...readComm
 const HEADER_SIZE = 16;
 /** Room left in a reply for the cursor envelope around the batch. */
 const BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 1024;
-const SAVE_DELAY_MS = 300;
+const SAVE_DELAY_MS = 1000;
+const MAX_SAVE_DELAY_MS = 10_000;
 
 export interface SandboxOptions {
   /** Load from and save to this directory in mongodump layout. */
@@ -58,6 +59,7 @@ export class SandboxServer implements ServerState {
   private nextConnectionId = 1;
   private readonly dataDir?: string;
   private saveTimer?: NodeJS.Timeout;
+  private firstUnsavedAt?: number;
   private savedVersion = 0;
   private saving: Promise<void> = Promise.resolve();
 
@@ -102,13 +104,20 @@ export class SandboxServer implements ServerState {
     await this.saveNow();
   }
 
-  /** Called after each command: saves a moment later when something was written. */
+  /** Called after each command: saves once writes pause for a second (at the latest 10 s after the first). */
   private scheduleSave(): void {
-    if (!this.dataDir || this.store.version === this.savedVersion || this.saveTimer) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      void this.saveNow();
-    }, SAVE_DELAY_MS);
+    if (!this.dataDir || this.store.version === this.savedVersion) return;
+    this.firstUnsavedAt ??= Date.now();
+    clearTimeout(this.saveTimer);
+    const overdue = Date.now() - this.firstUnsavedAt >= MAX_SAVE_DELAY_MS;
+    this.saveTimer = setTimeout(
+      () => {
+        this.saveTimer = undefined;
+        this.firstUnsavedAt = undefined;
+        void this.saveNow();
+      },
+      overdue ? 0 : SAVE_DELAY_MS,
+    );
   }
 
   private saveNow(): Promise<void> {

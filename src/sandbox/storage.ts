@@ -239,6 +239,8 @@ export class Store {
   readonly databases = new Map<string, Database>();
   /** Bumped on every write, so persistence knows when to save. */
   version = 0;
+  /** Collections written since the last save, as [db, collection] (collection '*' for a whole database). */
+  readonly dirty = new Map<string, [string, string]>();
 
   database(name: string, create: boolean): Database | undefined {
     let db = this.databases.get(name);
@@ -266,7 +268,8 @@ export class Store {
     return coll;
   }
 
-  touch(): void {
+  touch(db: string, collection = '*'): void {
     this.version++;
+    this.dirty.set(`${db}\0${collection}`, [db, collection]);
   }
 }

@@ -109,7 +109,7 @@ const create: CommandHandler = (ctx) => {
   const coll = ctx.server.store.collection(ctx.db, name, true)!;
   const { create: _name, $db, lsid, writeConcern, ...options } = ctx.body;
   Object.assign(coll.options, options);
-  ctx.server.store.touch();
+  ctx.server.store.touch(ctx.db, name);
   return { ok: 1 };
 };
 
@@ -119,14 +119,14 @@ const drop: CommandHandler = (ctx) => {
   const coll = db?.collections.get(name);
   if (coll) {
     db!.collections.delete(name);
-    ctx.server.store.touch();
+    ctx.server.store.touch(ctx.db, name);
   }
   return { ns: `${ctx.db}.${name}`, nIndexesWas: coll ? coll.indexSpecs.length : 0, ok: 1 };
 };
 
 const dropDatabase: CommandHandler = (ctx) => {
   ctx.server.store.databases.delete(ctx.db);
-  ctx.server.store.touch();
+  ctx.server.store.touch(ctx.db);
   return { dropped: ctx.db, ok: 1 };
 };
 
@@ -172,7 +172,7 @@ const createIndexes: CommandHandler = (ctx) => {
     }
     coll.addIndex(spec);
   }
-  ctx.server.store.touch();
+  ctx.server.store.touch(ctx.db, collectionName(ctx));
   return {
     numIndexesBefore: before,
     numIndexesAfter: coll.indexSpecs.length,
@@ -216,7 +216,7 @@ const dropIndexes: CommandHandler = (ctx) => {
     coll.dropIndex(index.spec.name);
   } else
     throw new CommandError(ErrorCodes.TypeMismatch, "'index' must be a name, a key pattern, an array or '*'");
-  ctx.server.store.touch();
+  ctx.server.store.touch(ctx.db, collectionName(ctx));
   return { nIndexesWas: before, ok: 1 };
 };
 

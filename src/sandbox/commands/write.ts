@@ -79,7 +79,7 @@ const insert: CommandHandler = async (ctx) => {
     }
     await ctx.budget.tick();
   }
-  if (n) ctx.server.store.touch();
+  if (n) ctx.server.store.touch(ctx.db, collectionName(ctx));
   return reply({ n }, writeErrors);
 };
 
@@ -205,7 +205,7 @@ const updateCommand: CommandHandler = async (ctx) => {
       if (ordered) break;
     }
   }
-  if (n) ctx.server.store.touch();
+  if (n) ctx.server.store.touch(ctx.db, collectionName(ctx));
   return reply(upserted.length ? { n, nModified, upserted } : { n, nModified }, writeErrors);
 };
 
@@ -245,7 +245,7 @@ const deleteCommand: CommandHandler = async (ctx) => {
       if (ordered) break;
     }
   }
-  if (n) ctx.server.store.touch();
+  if (n) ctx.server.store.touch(ctx.db, collectionName(ctx));
   return reply({ n }, writeErrors);
 };
 
@@ -264,7 +264,7 @@ const findAndModify: CommandHandler = async (ctx) => {
       throw new CommandError(ErrorCodes.FailedToParse, 'Cannot specify both an update and remove=true');
     if (target) {
       coll.remove(target);
-      ctx.server.store.touch();
+      ctx.server.store.touch(ctx.db, collectionName(ctx));
     }
     return { lastErrorObject: { n: target ? 1 : 0 }, value: shown(target), ok: 1 };
   }
@@ -276,7 +276,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     if (next) {
       assertSize(next);
       coll.replace(target, next);
-      ctx.server.store.touch();
+      ctx.server.store.touch(ctx.db, collectionName(ctx));
     }
     return {
       lastErrorObject: { n: 1, updatedExisting: true },
@@ -287,7 +287,7 @@ const findAndModify: CommandHandler = async (ctx) => {
   if (!body.upsert) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
   const doc = upsertedDocument(query, body.update, arrayFilters);
   coll.insert(doc);
-  ctx.server.store.touch();
+  ctx.server.store.touch(ctx.db, collectionName(ctx));
   return {
     lastErrorObject: { n: 1, updatedExisting: false, upserted: doc._id },
     value: body.new ? shown(doc) : null,

@@ -35,7 +35,7 @@ export function seedStore(
       for (const doc of docs) coll.insert(doc);
     }
     seeded.push(dbName);
+    store.touch(dbName);
   }
-  if (seeded.length) store.touch();
   return seeded;
 }

@@ -192,10 +192,16 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   };
 }
 
-/** Indexes a well-run deployment has; the demo leaves `dubbing_sessions.partner_id` unindexed for `doctor` to find. */
+/** The demo's indexes; it leaves `dubbing_sessions.partner_id` unindexed for `doctor` to find. */
 export const OLORIN_DEMO_INDEXES: Record<string, Record<string, Document[]>> = {
   [BAYIT_DATABASE]: {
-    content: [{ key: { deleted_at: 1 }, name: 'deleted_at_1' }],
+    // What the design note's Beanie example really creates: a compound index, not a TTL. `doctor` says so.
+    content: [
+      {
+        key: { deleted_at: 1, expireAfterSeconds: 2592000 },
+        name: 'deleted_at_1_expireAfterSeconds_2592000',
+      },
+    ],
     integration_partners: [{ key: { partner_id: 1 }, name: 'partner_id_1', unique: true }],
   },
   [OLORIN_DATABASE]: {

@@ -1,0 +1,21 @@
+import { diagnose, diagnosisText } from '../engine/doctor.ts';
+import { redactUri } from '../mongo/redact.ts';
+import { type EngineFlags, withEngine } from './engine-session.ts';
+
+export interface DoctorFlags extends EngineFlags {
+  json?: boolean;
+}
+
+/** `orphan-cleanup doctor`: indexes, TTL, key types, server version and topology per relation. Exit 0. */
+export async function runDoctorCommand(flags: DoctorFlags): Promise<number> {
+  return withEngine(flags, async ({ config, pool }) => {
+    const diagnosis = await diagnose(pool, config.relations);
+    if (flags.json) process.stdout.write(`${JSON.stringify(diagnosis, null, 2)}\n`);
+    else {
+      const describe = (name: string) =>
+        `${redactUri(config.sources[name].uri)} db ${config.sources[name].database}`;
+      process.stdout.write(diagnosisText(diagnosis, describe));
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,226 @@
+import type { Collection, Document } from 'mongodb';
+import type { Relation } from '../config/load.ts';
+import { probeCapabilities, type ServerCapabilities } from '../mongo/capabilities.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+
+export type FindingLevel = 'ok' | 'warn' | 'info';
+
+export interface Finding {
+  level: FindingLevel;
+  message: string;
+}
+
+export interface RelationDiagnosis {
+  relation: string;
+  findings: Finding[];
+}
+
+export interface SourceDiagnosis {
+  source: string;
+  capabilities: ServerCapabilities;
+}
+
+export interface Diagnosis {
+  sources: SourceDiagnosis[];
+  relations: RelationDiagnosis[];
+}
+
+const TYPE_SAMPLE = 1000;
+const DAY_SECONDS = 86_400;
+
+/** The BSON type name of a decoded value, as `$type` names it. */
+export function bsonTypeName(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (value instanceof Date) return 'date';
+  switch (typeof value) {
+    case 'string':
+      return 'string';
+    case 'boolean':
+      return 'bool';
+    case 'number':
+      return Number.isInteger(value) ? 'int' : 'double';
+    case 'bigint':
+      return 'long';
+  }
+  const tag = (value as { _bsontype?: string })._bsontype;
+  if (tag === 'ObjectId') return 'objectId';
+  if (tag === 'Long') return 'long';
+  if (tag === 'Binary') return 'binData';
+  if (tag === 'Decimal128') return 'decimal';
+  return 'object';
+}
+
+/** Counts of BSON types at `field` over a random sample of the collection. */
+async function sampledTypes(coll: Collection, field: string): Promise<Map<string, number>> {
+  const docs = await coll
+    .aggregate([{ $sample: { size: TYPE_SAMPLE } }, { $project: { _id: 0, v: `$${field}` } }])
+    .toArray();
+  const types = new Map<string, number>();
+  for (const doc of docs) {
+    const name = bsonTypeName(doc.v);
+    types.set(name, (types.get(name) ?? 0) + 1);
+  }
+  return types;
+}
+
+function describeTypes(types: Map<string, number>): string {
+  const total = [...types.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return 'no documents';
+  return [...types]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, n]) => {
+      const share = (n / total) * 100;
+      return `${name} ${share < 1 ? '<1' : Math.round(share)}%`;
+    })
+    .join(', ');
+}
+
+async function indexesOf(coll: Collection): Promise<Document[]> {
+  try {
+    return await coll.listIndexes().toArray();
+  } catch (error) {
+    if ((error as { code?: number }).code === 26) return [];
+    throw error;
+  }
+}
+
+function leadingField(index: Document): string {
+  return Object.keys(index.key ?? {})[0] ?? '';
+}
+
+async function diagnoseRelation(pool: SourcePool, relation: Relation): Promise<RelationDiagnosis> {
+  const findings: Finding[] = [];
+  const children = (await pool.primaryDb(relation.child.source)).collection(relation.child.collection);
+  const parents = (await pool.primaryDb(relation.parent.source)).collection(relation.parent.collection);
+  const childName = `${relation.child.collection}.${relation.child.field}`;
+  const parentName = `${relation.parent.collection}.${relation.parent.field}`;
+
+  const childIndexes = await indexesOf(children);
+  if (childIndexes.some((index) => leadingField(index) === relation.child.field)) {
+    findings.push({ level: 'ok', message: `index on ${childName}` });
+  } else {
+    findings.push({
+      level: 'warn',
+      message: `no index on ${childName}: re-checks before delete and restore by reference scan the whole collection`,
+    });
+  }
+
+  const parentIndexes = await indexesOf(parents);
+  if (relation.parent.field === '_id')
+    findings.push({ level: 'ok', message: `parent key ${parentName} is the unique _id index` });
+  else {
+    const index = parentIndexes.find((candidate) => leadingField(candidate) === relation.parent.field);
+    if (!index)
+      findings.push({
+        level: 'warn',
+        message: `no index on parent key ${parentName}: every probe scans the parent collection`,
+      });
+    else if (!index.unique)
+      findings.push({
+        level: 'warn',
+        message: `index ${index.name} on parent key ${parentName} is not unique: several parents may share a key`,
+      });
+    else findings.push({ level: 'ok', message: `unique index ${index.name} on parent key ${parentName}` });
+  }
+
+  const softDelete = relation.parent.softDeleteField;
+  if (softDelete) {
+    const malformed = parentIndexes.find((index) =>
+      Object.keys(index.key ?? {}).includes('expireAfterSeconds'),
+    );
+    const ttl = parentIndexes.find(
+      (index) => index.expireAfterSeconds !== undefined && leadingField(index) === softDelete,
+    );
+    if (malformed) {
+      findings.push({
+        level: 'warn',
+        message: `index ${malformed.name} is a compound index on a field named "expireAfterSeconds", not a TTL (the design note's example); create it as createIndex({${softDelete}: 1}, {expireAfterSeconds: 2592000})`,
+      });
+    }
+    if (ttl) {
+      const days = Number(ttl.expireAfterSeconds) / DAY_SECONDS;
+      const level: FindingLevel = days <= relation.graceDays ? 'warn' : 'ok';
+      findings.push({
+        level,
+        message: `TTL index ${ttl.name} removes soft-deleted parents after ${days.toFixed(1)} days (grace ${relation.graceDays} days)`,
+      });
+    } else if (!malformed) {
+      findings.push({
+        level: 'info',
+        message: `no TTL index on ${relation.parent.collection}.${softDelete}: soft-deleted parents stay until removed`,
+      });
+    }
+  }
+
+  const [parentTypes, childTypes] = await Promise.all([
+    sampledTypes(parents, relation.parent.field),
+    sampledTypes(children, relation.child.field),
+  ]);
+  findings.push({
+    level: 'info',
+    message: `parent key types (sample): ${describeTypes(parentTypes)}; child reference types: ${describeTypes(childTypes)}`,
+  });
+  const keyTypes = [...parentTypes.keys()].filter((name) => name !== 'missing' && name !== 'null');
+  if (relation.keyMatch === 'objectid-or-hex') {
+    const foreign = keyTypes.filter((name) => name !== 'objectId' && name !== 'string');
+    if (foreign.length)
+      findings.push({
+        level: 'warn',
+        message: `keyMatch objectid-or-hex, but parent keys include ${foreign.join(', ')}`,
+      });
+  } else {
+    const childKeyTypes = [...childTypes.keys()].filter((name) => name !== 'missing' && name !== 'null');
+    const mismatched = childKeyTypes.filter(
+      (name) =>
+        !keyTypes.includes(name) &&
+        !(
+          ['int', 'long', 'double'].includes(name) &&
+          keyTypes.some((t) => ['int', 'long', 'double'].includes(t))
+        ),
+    );
+    if (mismatched.length && keyTypes.length) {
+      findings.push({
+        level: 'warn',
+        message: `keyMatch exact, but child references of type ${mismatched.join(', ')} can never match parent keys (${keyTypes.join(', ')})`,
+      });
+    }
+    if (keyTypes.includes('objectId') && childKeyTypes.includes('string')) {
+      findings.push({
+        level: 'warn',
+        message:
+          'parent keys are ObjectIds and some references are strings: consider keyMatch objectid-or-hex',
+      });
+    }
+  }
+  return { relation: relation.name, findings };
+}
+
+/** What makes cleanup slow or unsafe, per relation, and what each source is. */
+export async function diagnose(pool: SourcePool, relations: Relation[]): Promise<Diagnosis> {
+  const sourceNames = [
+    ...new Set(relations.flatMap((relation) => [relation.child.source, relation.parent.source])),
+  ];
+  const sources: SourceDiagnosis[] = [];
+  for (const source of sourceNames)
+    sources.push({ source, capabilities: await probeCapabilities(await pool.client(source)) });
+  const diagnosed: RelationDiagnosis[] = [];
+  for (const relation of relations) diagnosed.push(await diagnoseRelation(pool, relation));
+  return { sources, relations: diagnosed };
+}
+
+export function diagnosisText(diagnosis: Diagnosis, describeSource: (name: string) => string): string {
+  const mark = { ok: 'ok  ', warn: 'WARN', info: 'info' } as const;
+  const lines: string[] = [];
+  for (const { source, capabilities: c } of diagnosis.sources) {
+    lines.push(
+      `${source}: ${describeSource(source)}  ${c.sandbox ? 'sandbox' : 'MongoDB'} ${c.version}, ${c.topology}, transactions ${c.transactions ? 'available' : 'not available'}, ${c.roundTripMs.toFixed(1)} ms`,
+    );
+  }
+  for (const relation of diagnosis.relations) {
+    lines.push(`${relation.relation}`);
+    for (const finding of relation.findings) lines.push(`  ${mark[finding.level]}  ${finding.message}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { diagnose } from '../../src/engine/doctor.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+let server: TestServer;
+let demo: OlorinFixture;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  demo = await loadOlorinDemo(server);
+});
+afterAll(async () => server?.stop());
+
+async function findings() {
+  const pool = new SourcePool(demo.config.sources);
+  try {
+    const diagnosis = await diagnose(pool, demo.config.relations);
+    return {
+      diagnosis,
+      byRelation: Object.fromEntries(diagnosis.relations.map((r) => [r.relation, r.findings])),
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+describe('doctor', () => {
+  it('reports server version and topology of each source', async () => {
+    const { diagnosis } = await findings();
+    expect(diagnosis.sources.map((s) => s.source)).toEqual(['olorin', 'bayit']);
+    for (const { capabilities } of diagnosis.sources) {
+      expect(capabilities.version).toMatch(/^\d+\.\d+/);
+      expect(['standalone', 'replicaSet', 'sharded']).toContain(capabilities.topology);
+    }
+  });
+
+  it("finds the missing child index, the design note's malformed TTL, and the key types", async () => {
+    const { byRelation } = await findings();
+    const warnings = (name: string) =>
+      byRelation[name].filter((f) => f.level === 'warn').map((f) => f.message);
+    expect(warnings('dubbing_sessions')).toEqual([
+      expect.stringMatching(/^no index on dubbing_sessions\.partner_id/),
+    ]);
+    expect(warnings('content_embeddings')).toEqual([
+      expect.stringMatching(/compound index on a field named "expireAfterSeconds", not a TTL/),
+    ]);
+    expect(warnings('recap_sessions')).toEqual([]);
+    const types = byRelation.content_embeddings.find((f) =>
+      f.message.startsWith('parent key types'),
+    )!.message;
+    expect(types).toMatch(
+      /parent key types \(sample\): objectId 100%; child reference types: string \d+%, objectId \d+%/,
+    );
+  });
+
+  it('accepts a real TTL index longer than the grace period', async () => {
+    const content = server.client.db(demo.bayitDb).collection('content');
+    await content.dropIndex('deleted_at_1_expireAfterSeconds_2592000');
+    await content.createIndex({ deleted_at: 1 }, { expireAfterSeconds: 30 * 86_400 });
+    const { byRelation } = await findings();
+    expect(byRelation.content_embeddings.filter((f) => f.level === 'warn')).toEqual([]);
+    expect(byRelation.content_embeddings.map((f) => f.message)).toContain(
+      'TTL index deleted_at_1 removes soft-deleted parents after 30.0 days (grace 7 days)',
+    );
+  });
+});
