@@ -120,35 +120,45 @@ export class RawFieldReader {
     this.path = path.split('.').map((part) => new TextEncoder().encode(part));
   }
 
+  /** BSON type of the element found by the last `locate` (0 when absent). */
+  type = 0;
+  /** Where that element's value starts. */
+  valueAt = 0;
+
   read(doc: Uint8Array): unknown {
-    const found = this.locate(doc);
-    return found ? decodeValue(doc, found[0], found[1]) : MISSING;
+    return this.locate(doc) ? decodeValue(doc, this.type, this.valueAt) : MISSING;
   }
 
-  /** The element's BSON type and where its value starts, without decoding it; undefined when absent. */
-  locate(doc: Uint8Array): [type: number, valueAt: number] | undefined {
+  /**
+   * Finds the field without decoding it or allocating: on success `type` and `valueAt` describe the
+   * element. Returns false when the path is absent or passes through a non-document.
+   */
+  locate(doc: Uint8Array): boolean {
     let start = 4;
     let end = int32(doc, 0) - 1;
     for (let depth = 0; depth < this.path.length; depth++) {
-      const found = this.find(doc, start, end, this.path[depth]);
-      if (!found) return undefined;
-      const [type, valueAt] = found;
-      if (depth === this.path.length - 1) return found;
-      if (type !== 0x03) return undefined;
-      start = valueAt + 4;
-      end = valueAt + int32(doc, valueAt) - 1;
+      if (!this.find(doc, start, end, this.path[depth])) return false;
+      if (depth === this.path.length - 1) return true;
+      if (this.type !== 0x03) return false;
+      start = this.valueAt + 4;
+      end = this.valueAt + int32(doc, this.valueAt) - 1;
     }
-    return undefined;
+    return false;
   }
 
-  private find(doc: Uint8Array, at: number, end: number, name: Uint8Array): [number, number] | undefined {
+  private find(doc: Uint8Array, at: number, end: number, name: Uint8Array): boolean {
     while (at < end) {
       const type = doc[at];
       const nameEnd = cstringEnd(doc, at + 1);
       const valueAt = nameEnd + 1;
-      if (nameEquals(doc, at + 1, nameEnd, name)) return [type, valueAt];
+      if (nameEquals(doc, at + 1, nameEnd, name)) {
+        this.type = type;
+        this.valueAt = valueAt;
+        return true;
+      }
       at = valueAt + valueSize(doc, type, valueAt);
     }
-    return undefined;
+    this.type = 0;
+    return false;
   }
 }

@@ -26,6 +26,9 @@ const HEX24 = /^[0-9a-fA-F]{24}$/;
 
 /** What a parent probe found for one key. */
 type ParentState = { kind: 'active' } | { kind: 'missing' } | { kind: 'inactive'; since: Date | undefined };
+const ACTIVE_PARENT: ParentState = { kind: 'active' };
+const MISSING_PARENT: ParentState = { kind: 'missing' };
+const INACTIVE_PARENT: ParentState = { kind: 'inactive', since: undefined };
 
 export interface Sample {
   id: unknown;
@@ -197,8 +200,8 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       if (deletedAt !== null && deletedAt !== undefined)
         return { kind: 'inactive', since: deletedAt instanceof Date ? deletedAt : undefined };
     }
-    if (activeFilter && !activeFilter.test(parent)) return { kind: 'inactive', since: undefined };
-    return { kind: 'active' };
+    if (activeFilter && !activeFilter.test(parent)) return INACTIVE_PARENT;
+    return ACTIVE_PARENT;
   };
 
   const probe = async (batch: Map<string, { original: unknown; children: PendingChild[] }>) => {
@@ -225,7 +228,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     }
     // Synchronously: from here on the cache answers for these keys, so no child can be left waiting.
     for (const [key, { children }] of batch) {
-      const state = found.get(key) ?? { kind: 'missing' };
+      const state = found.get(key) ?? MISSING_PARENT;
       cache.set(key, state);
       waiting.delete(key);
       for (const child of children) classify(child, key, state);
@@ -255,11 +258,8 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   const refReader = new RawFieldReader(relation.child.field);
   const checkDocuments = input.exceptions.documentKeys.size > 0;
   const decodeChild = (raw: Uint8Array): PendingChild => {
-    const located = refReader.locate(raw);
-    return {
-      id: idReader.read(raw),
-      reference: located ? decodeValue(raw, located[0], located[1]) : undefined,
-    };
+    const reference = refReader.locate(raw) ? decodeValue(raw, refReader.type, refReader.valueAt) : undefined;
+    return { id: idReader.read(raw), reference };
   };
   /** The canonical key straight from the raw bytes: the hot path decodes no ObjectId and no object. */
   const referenceKey = (raw: Uint8Array, type: number, at: number): string | undefined => {
@@ -297,7 +297,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
         counts.excepted++;
         if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
       } else {
-        const key = located ? referenceKey(raw, located[0], located[1]) : undefined;
+        const key = located ? referenceKey(raw, refReader.type, refReader.valueAt) : undefined;
         if (key === undefined) {
           counts.invalidReference++;
           if (samples.invalidReference.length < input.sampleSize)
