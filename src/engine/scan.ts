@@ -1,8 +1,8 @@
 import { EJSON } from 'bson';
 import type { Collection, Document } from 'mongodb';
-import { Query } from 'mingo';
 import type { Relation } from '../config/load.ts';
-import { canonicalKey, probeValues } from '../mongo/keys.ts';
+import { canonicalKey } from '../mongo/keys.ts';
+import { ParentProbe, type ParentState } from './probe.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
 import {
   BSON_OBJECT_ID,
@@ -23,12 +23,6 @@ const PROBES_IN_FLIGHT = 4;
 const KEY_CACHE_LIMIT = 500_000;
 const PROGRESS_INTERVAL_MS = 200;
 const HEX24 = /^[0-9a-fA-F]{24}$/;
-
-/** What a parent probe found for one key. */
-type ParentState = { kind: 'active' } | { kind: 'missing' } | { kind: 'inactive'; since: Date | undefined };
-const ACTIVE_PARENT: ParentState = { kind: 'active' };
-const MISSING_PARENT: ParentState = { kind: 'missing' };
-const INACTIVE_PARENT: ParentState = { kind: 'inactive', since: undefined };
 
 export interface Sample {
   id: unknown;
@@ -119,20 +113,6 @@ function emptyCounts(): CategoryCounts {
   return { ok: 0, orphans: 0, parentInactive: 0, invalidReference: 0, excepted: 0 };
 }
 
-function fieldsOf(filter: Document): string[] | undefined {
-  const keys = Object.keys(filter);
-  return keys.some((key) => key.startsWith('$')) ? undefined : keys;
-}
-
-function valueAt(doc: Document, path: string): unknown {
-  let value: unknown = doc;
-  for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Document)[part];
-  }
-  return value;
-}
-
 interface PendingChild {
   id: unknown;
   reference: unknown;
@@ -160,13 +140,6 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let scanned = 0;
 
   const estimatedTotal = await input.children.estimatedDocumentCount();
-  const activeFilter = relation.parent.activeFilter ? new Query(relation.parent.activeFilter) : undefined;
-  const parentProjection: Document = { [relation.parent.field]: 1 };
-  if (relation.parent.softDeleteField) parentProjection[relation.parent.softDeleteField] = 1;
-  const filterFields = relation.parent.activeFilter ? fieldsOf(relation.parent.activeFilter) : [];
-  const projection = filterFields
-    ? Object.fromEntries([...Object.keys(parentProjection), ...filterFields].map((f) => [f, 1]))
-    : undefined;
 
   const sample = (category: Category, entry: Sample) => {
     if (samples[category].length < input.sampleSize) samples[category].push(entry);
@@ -194,41 +167,16 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     }
   };
 
-  const stateOf = (parent: Document): ParentState => {
-    if (relation.parent.softDeleteField) {
-      const deletedAt = valueAt(parent, relation.parent.softDeleteField);
-      if (deletedAt !== null && deletedAt !== undefined)
-        return { kind: 'inactive', since: deletedAt instanceof Date ? deletedAt : undefined };
-    }
-    if (activeFilter && !activeFilter.test(parent)) return INACTIVE_PARENT;
-    return ACTIVE_PARENT;
-  };
-
+  const parentProbe = new ParentProbe(relation, input.parents, {
+    maxTimeMS: input.maxTimeMS,
+    onProbe: input.onProbe,
+  });
   const probe = async (batch: Map<string, { original: unknown; children: PendingChild[] }>) => {
-    const values = [...batch].flatMap(([key, { original }]) => probeValues(original, key, relation.keyMatch));
-    const probeStarted = performance.now();
-    const parents = await input.parents
-      .find(
-        { [relation.parent.field]: { $in: values } },
-        { projection, maxTimeMS: input.maxTimeMS, batchSize: Math.max(values.length, 101) },
-      )
-      .toArray();
-    input.onProbe?.(performance.now() - probeStarted);
+    const found = await parentProbe.probe(new Map([...batch].map(([key, { original }]) => [key, original])));
     roundTrips.parentProbes++;
-    const found = new Map<string, ParentState>();
-    for (const parent of parents) {
-      const raw = valueAt(parent, relation.parent.field);
-      for (const value of Array.isArray(raw) ? raw : [raw]) {
-        const key = canonicalKey(value, relation.keyMatch);
-        if (key === undefined || !batch.has(key)) continue;
-        const state = stateOf(parent);
-        // Several parents may share a non-unique key: one active parent is enough.
-        if (found.get(key)?.kind !== 'active') found.set(key, state);
-      }
-    }
     // Synchronously: from here on the cache answers for these keys, so no child can be left waiting.
     for (const [key, { children }] of batch) {
-      const state = found.get(key) ?? MISSING_PARENT;
+      const state = found.get(key)!;
       cache.set(key, state);
       waiting.delete(key);
       for (const child of children) classify(child, key, state);
