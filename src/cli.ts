@@ -1,6 +1,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './commands/demo.ts';
+import { runCleanCommand } from './commands/clean.ts';
 import { runDoctorCommand } from './commands/doctor.ts';
+import { runExceptionsCommand } from './commands/exceptions.ts';
+import { runRestoreCommand, runVerifyCommand } from './commands/restore.ts';
 import { runSandbox } from './commands/sandbox.ts';
 import { runScanCommand } from './commands/scan.ts';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';
@@ -16,6 +19,19 @@ function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0)
     throw new InvalidArgumentError('must be a number >= 0');
+  return n;
+}
+
+function batchSize(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number >= 0');
   return n;
 }
 
@@ -44,6 +60,14 @@ function exitWith(run: (options: any) => Promise<number | undefined>) {
   return async (options: unknown) => {
     const code = await run(options);
     if (code !== undefined) process.exitCode = code;
+  };
+}
+
+/** The same, for commands taking positional arguments before their options. */
+function exitWithArgs<A extends unknown[]>(run: (...args: [...A, any]) => Promise<number>) {
+  return async (...args: unknown[]) => {
+    const options = args[args.length - 2];
+    process.exitCode = await run(...(args.slice(0, -2) as A), options);
   };
 }
 
@@ -82,6 +106,74 @@ withEngineOptions(
 )
   .option('--json', 'print the findings as JSON')
   .action(exitWith(runDoctorCommand));
+
+withEngineOptions(
+  program
+    .command('clean')
+    .description('plan (default: dry run) or --execute a backed-up, re-checked, batched delete'),
+)
+  .option('--dry-run', 'only print the plan (the default)')
+  .option('--execute', 'back up, re-check and delete')
+  .option('--yes', 'do not ask to type the relation name (cron)')
+  .addOption(
+    new Option('--batch-size <n>', 'documents per batch (1-1000)').argParser(batchSize).default(1000),
+  )
+  .addOption(new Option('--sleep-ms <n>', 'pause between batches').argParser(wholeNumber))
+  .addOption(
+    new Option('--max-rate <docs>', 'at most this many deletes per second').argParser(nonNegativeNumber),
+  )
+  .addOption(
+    new Option('--max-lag-seconds <n>', 'pause while secondaries lag more (replica sets)').argParser(
+      nonNegativeNumber,
+    ),
+  )
+  .addOption(
+    new Option('--max-deletes <n>', 'delete at most this many this run (oldest orphans first)').argParser(
+      wholeNumber,
+    ),
+  )
+  .option('--allow-unsafe', 'clean relations whose scan failed a safety guard')
+  .option('--backup-dir <dir>', 'backup root (default ./orphan-cleanup-backups)')
+  .option('--metrics-file <path>', 'write Prometheus text format (atomically)')
+  .option('--operator <name>', 'name recorded in the audit trail (default: the OS user)')
+  .action(exitWith(runCleanCommand));
+
+withEngineOptions(
+  program
+    .command('restore')
+    .argument('<runDir>', 'a backup run directory')
+    .description('put backed-up documents back (insert-only), after checking the backup'),
+)
+  .option('--ref <value>', 'only the children of this parent reference')
+  .option('--dry-run', 'say what would be inserted')
+  .option('--json', 'print the result as JSON')
+  .option('--operator <name>', 'name recorded in the audit trail')
+  .action(exitWithArgs(runRestoreCommand));
+
+withEngineOptions(
+  program
+    .command('verify')
+    .argument('<runDir>', 'a backup run directory')
+    .description('count backed-up documents present and absent in the database'),
+)
+  .option('--ref <value>', 'only the children of this parent reference')
+  .option('--json', 'print the result as JSON')
+  .action(exitWithArgs(runVerifyCommand));
+
+withEngineOptions(
+  program
+    .command('exceptions')
+    .argument('<action>', 'list | add | remove | export | import')
+    .argument('[file]', 'the JSON file to import')
+    .description('the allow-list: orphans that are intentional and never deleted'),
+)
+  .option('--doc <id>', 'a child document _id')
+  .option('--ref <value>', 'a reference value (every child pointing at it)')
+  .option('--reason <text>', 'why (required to add)')
+  .option('--expires <when>', 'stop applying after 30d, 12h, 90m or an ISO date')
+  .option('--json', 'print as JSON')
+  .option('--operator <name>', 'name recorded as createdBy')
+  .action(exitWithArgs(runExceptionsCommand));
 
 try {
   await program.parseAsync(process.argv);

@@ -83,6 +83,8 @@ export interface RunScanOptions {
   /** Fetch whole documents for the samples (the console's review screen). */
   sampleDocuments?: boolean;
   operator?: string;
+  /** Record the scan in the runs history (a cleanup's dry run writes nothing but first-seen state). */
+  record?: boolean;
 }
 
 export function latencySummary(durations: number[]): LatencySummary {
@@ -217,7 +219,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     probeLatencyMs: latencySummary(durations),
     runId,
   };
-  if (!access.readOnly) {
+  if (!access.readOnly && options.record !== false) {
     const run: RunRecord = {
       runId,
       kind: 'scan',

@@ -1,6 +1,7 @@
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Gauge, Registry } from 'prom-client';
+import type { CleanupResult } from '../cleanup/execute.ts';
 import type { ScanReport } from '../engine/run-scan.ts';
 import { writeFileSynced } from '../mongo/dump-layout.ts';
 
@@ -82,4 +83,55 @@ export async function writeMetricsFile(path: string, registry: Registry): Promis
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   await writeFileSynced(temp, text, 0o644);
   await rename(temp, path);
+}
+
+export const CLEANUP_METRIC = {
+  deleted: 'orphan_cleanup_deleted_documents',
+  skipped: 'orphan_cleanup_skipped_by_recheck_documents',
+  duration: 'orphan_cleanup_cleanup_duration_seconds',
+  backupBytes: 'orphan_cleanup_backup_bytes',
+  mismatch: 'orphan_cleanup_backup_delete_mismatch_documents',
+} as const;
+
+/** What a cleanup run did, per relation: deleted, skipped by the re-check (by reason), duration, backup bytes. */
+export function cleanupRegistry(result: CleanupResult, registry = new Registry()): Registry {
+  const deleted = new Gauge({
+    name: CLEANUP_METRIC.deleted,
+    help: 'Documents deleted by the last cleanup',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  const skipped = new Gauge({
+    name: CLEANUP_METRIC.skipped,
+    help: 'Candidates kept by the re-check before delete, by reason',
+    labelNames: ['relation', 'reason'],
+    registers: [registry],
+  });
+  const duration = new Gauge({
+    name: CLEANUP_METRIC.duration,
+    help: 'Duration of the last cleanup',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  const backupBytes = new Gauge({
+    name: CLEANUP_METRIC.backupBytes,
+    help: 'Bytes written to the backup by the last cleanup',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  const mismatch = new Gauge({
+    name: CLEANUP_METRIC.mismatch,
+    help: 'Backed up but not deleted (changed or removed meanwhile)',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  for (const outcome of result.relations) {
+    const labels = { relation: outcome.name };
+    deleted.set(labels, outcome.deleted);
+    duration.set(labels, outcome.durationMs / 1000);
+    backupBytes.set(labels, outcome.backupBytes);
+    mismatch.set(labels, outcome.mismatch);
+    for (const [reason, count] of Object.entries(outcome.skipped)) skipped.set({ ...labels, reason }, count);
+  }
+  return registry;
 }

@@ -1,0 +1,302 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, type FileHandle, mkdir, open, readFile, rename, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Document } from 'bson';
+import { RuntimeError, UsageError } from '../errors.ts';
+import {
+  bsonFileName,
+  metadataFileName,
+  metadataJson,
+  splitBsonDocuments,
+  writeFileSynced,
+} from '../mongo/dump-layout.ts';
+import type { KeyMatch } from '../mongo/keys.ts';
+
+export const MANIFEST_FORMAT = 'orphan-cleanup-backup/1';
+export const MANIFEST_FILE = 'manifest.json';
+
+export type RunStatus = 'running' | 'completed' | 'aborted' | 'failed';
+
+export interface ManifestBatch {
+  index: number;
+  backedUp: number;
+  deleted: number;
+  bytes: number;
+  at: string;
+}
+
+export interface ManifestRelation {
+  name: string;
+  source: string;
+  database: string;
+  collection: string;
+  field: string;
+  keyMatch: KeyMatch;
+  /** The `.bson` file holding this relation's documents, relative to the run directory. */
+  file: string;
+  planned: number;
+  backedUp: number;
+  deleted: number;
+  skipped: Record<string, number>;
+  batches: ManifestBatch[];
+}
+
+export interface ManifestFile {
+  path: string;
+  documents: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  runId: string;
+  operator: string;
+  host: string;
+  createdAt: string;
+  updatedAt: string;
+  status: RunStatus;
+  error?: string;
+  relations: ManifestRelation[];
+  files: ManifestFile[];
+}
+
+/** Creates a directory (and parents) readable by the owner only. */
+async function privateDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
+
+async function syncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Refuses to start a cleanup whose backups could not be written: the root must be writable and hold at
+ * least twice the estimated backup size.
+ */
+export async function assertBackupRootUsable(root: string, estimatedBytes: number): Promise<void> {
+  try {
+    await privateDir(root);
+    await access(root, constants.W_OK);
+  } catch (error) {
+    throw new RuntimeError(
+      `backup directory ${root} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  const fs = await statfs(root);
+  const free = Number(fs.bavail) * Number(fs.bsize);
+  if (free < 2 * estimatedBytes) {
+    throw new RuntimeError(
+      `backup directory ${root} has ${free} bytes free, under twice the estimated backup size (${estimatedBytes} bytes)`,
+    );
+  }
+}
+
+interface OpenFile {
+  entry: ManifestFile;
+  handle: FileHandle;
+  hash: Hash;
+}
+
+/**
+ * One cleanup run's backup, in mongodump layout (`<run>/<db>/<collection>.bson` + `.metadata.json`) so
+ * mongorestore reads it, plus `manifest.json`. Every batch is appended and fsynced, and the manifest
+ * rewritten atomically, before that batch may be deleted.
+ */
+export class BackupWriter {
+  readonly manifest: Manifest;
+  private readonly files = new Map<string, OpenFile>();
+
+  private constructor(
+    readonly dir: string,
+    manifest: Manifest,
+  ) {
+    this.manifest = manifest;
+  }
+
+  static async create(
+    root: string,
+    runId: string,
+    who: { operator: string; host: string },
+  ): Promise<BackupWriter> {
+    const dir = join(root, runId);
+    await privateDir(dir);
+    const now = new Date().toISOString();
+    const writer = new BackupWriter(dir, {
+      format: MANIFEST_FORMAT,
+      runId,
+      operator: who.operator,
+      host: who.host,
+      createdAt: now,
+      updatedAt: now,
+      status: 'running',
+      relations: [],
+      files: [],
+    });
+    await writer.saveManifest();
+    await syncDir(root);
+    return writer;
+  }
+
+  /** Registers a relation and opens its collection's `.bson` file (shared when relations share a collection). */
+  async addRelation(
+    relation: Omit<ManifestRelation, 'file' | 'backedUp' | 'deleted' | 'skipped' | 'batches'>,
+    indexes: Document[],
+  ): Promise<ManifestRelation> {
+    const file = `${relation.database}/${bsonFileName(relation.collection)}`;
+    if (!this.files.has(file)) {
+      const dbDir = join(this.dir, relation.database);
+      await privateDir(dbDir);
+      await writeFileSynced(
+        join(dbDir, metadataFileName(relation.collection)),
+        metadataJson({ collectionName: relation.collection, indexes }),
+      );
+      const handle = await open(join(this.dir, file), 'a', 0o600);
+      const entry: ManifestFile = {
+        path: file,
+        documents: 0,
+        bytes: 0,
+        sha256: createHash('sha256').digest('hex'),
+      };
+      this.manifest.files.push(entry);
+      this.files.set(file, { entry, handle, hash: createHash('sha256') });
+      await syncDir(dbDir);
+    }
+    const entry: ManifestRelation = { ...relation, file, backedUp: 0, deleted: 0, skipped: {}, batches: [] };
+    this.manifest.relations.push(entry);
+    await this.saveManifest();
+    return entry;
+  }
+
+  /** Appends raw documents to the relation's file, fsyncs it, and records them in the manifest (fsynced too). */
+  async appendBatch(relation: ManifestRelation, docs: Uint8Array[]): Promise<ManifestBatch> {
+    const file = this.files.get(relation.file);
+    if (!file) throw new Error(`no open backup file for ${relation.file}`);
+    const data = Buffer.concat(docs);
+    let written = 0;
+    while (written < data.length) written += (await file.handle.write(data, written)).bytesWritten;
+    await file.handle.sync();
+    file.hash.update(data);
+    file.entry.documents += docs.length;
+    file.entry.bytes += data.length;
+    file.entry.sha256 = file.hash.copy().digest('hex');
+    const batch: ManifestBatch = {
+      index: relation.batches.length,
+      backedUp: docs.length,
+      deleted: 0,
+      bytes: data.length,
+      at: new Date().toISOString(),
+    };
+    relation.batches.push(batch);
+    relation.backedUp += docs.length;
+    await this.saveManifest();
+    return batch;
+  }
+
+  /** Rewrites manifest.json atomically and durably: temp file, fsync, rename, fsync of the directory. */
+  async saveManifest(): Promise<void> {
+    this.manifest.updatedAt = new Date().toISOString();
+    const path = join(this.dir, MANIFEST_FILE);
+    await writeFileSynced(`${path}.tmp`, `${JSON.stringify(this.manifest, null, 2)}\n`);
+    await rename(`${path}.tmp`, path);
+    await syncDir(this.dir);
+  }
+
+  async finish(status: RunStatus, error?: string): Promise<void> {
+    this.manifest.status = status;
+    if (error) this.manifest.error = error;
+    await this.saveManifest();
+    for (const { handle } of this.files.values()) await handle.close();
+    this.files.clear();
+  }
+}
+
+export interface BackupFileContents {
+  entry: ManifestFile;
+  /** Raw documents covered by the manifest's checksum. */
+  documents: Uint8Array[];
+  /** Complete documents written after the last manifest update (a batch interrupted before its delete). */
+  unrecorded: Uint8Array[];
+  /** Bytes of a document cut off by a crash mid-write (never deleted, so nothing is lost). */
+  truncatedTailBytes: number;
+}
+
+export interface BackupContents {
+  dir: string;
+  manifest: Manifest;
+  files: Map<string, BackupFileContents>;
+}
+
+/**
+ * Reads a run directory and checks it: the manifest parses, each file's recorded bytes match their
+ * sha256, and every document in them is whole. Any failure is one error and nothing is returned.
+ */
+export async function readBackup(dir: string): Promise<BackupContents> {
+  const manifestPath = join(dir, MANIFEST_FILE);
+  const exists = await stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!exists) throw new UsageError(`${dir}: no such backup run directory`);
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+  } catch (error) {
+    throw new RuntimeError(
+      `${manifestPath}: unreadable backup manifest (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  if (
+    manifest?.format !== MANIFEST_FORMAT ||
+    !Array.isArray(manifest.files) ||
+    !Array.isArray(manifest.relations)
+  ) {
+    throw new RuntimeError(`${manifestPath}: not an orphan-cleanup backup manifest`);
+  }
+  const files = new Map<string, BackupFileContents>();
+  for (const entry of manifest.files) {
+    const path = join(dir, entry.path);
+    let data: Buffer;
+    try {
+      data = await readFile(path);
+    } catch (error) {
+      throw new RuntimeError(
+        `${path}: unreadable backup file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      );
+    }
+    if (data.length < entry.bytes)
+      throw new RuntimeError(
+        `${path}: truncated backup (${data.length} bytes, manifest says ${entry.bytes})`,
+      );
+    const recorded = data.subarray(0, entry.bytes);
+    const sha256 = createHash('sha256').update(recorded).digest('hex');
+    if (sha256 !== entry.sha256) throw new RuntimeError(`${path}: checksum mismatch (corrupted backup)`);
+    let documents: Uint8Array[];
+    try {
+      documents = splitBsonDocuments(recorded, path);
+    } catch (error) {
+      throw new RuntimeError((error as Error).message);
+    }
+    if (documents.length !== entry.documents)
+      throw new RuntimeError(
+        `${path}: holds ${documents.length} documents, manifest says ${entry.documents}`,
+      );
+    const tail = data.subarray(entry.bytes);
+    const unrecorded: Uint8Array[] = [];
+    let offset = 0;
+    while (offset + 4 <= tail.length) {
+      const size = tail.readInt32LE(offset);
+      if (size < 5 || offset + size > tail.length || tail[offset + size - 1] !== 0) break;
+      unrecorded.push(tail.subarray(offset, offset + size));
+      offset += size;
+    }
+    files.set(entry.path, { entry, documents, unrecorded, truncatedTailBytes: tail.length - offset });
+  }
+  return { dir, manifest, files };
+}

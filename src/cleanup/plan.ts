@@ -1,0 +1,129 @@
+import { resolve } from 'node:path';
+import { BSON, type Document } from 'bson';
+import type { ResolvedConfig } from '../config/load.ts';
+import type { Candidate } from '../engine/scan.ts';
+import type { RelationReport, ScanReport } from '../engine/run-scan.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+
+export const DEFAULT_BACKUP_ROOT = 'orphan-cleanup-backups';
+const SIZE_SAMPLE = 20;
+
+export interface RelationPlan {
+  name: string;
+  child: RelationReport['child'];
+  parent: RelationReport['parent'];
+  /** Deletable after exceptions and grace. */
+  deletable: number;
+  /** What this run will try to delete (after --max-deletes). */
+  toDelete: number;
+  deferred: number;
+  batches: number;
+  estimatedBackupBytes: number;
+  excepted: number;
+  inGrace: number;
+  invalidReference: number;
+  safe: boolean;
+  unsafeReasons: string[];
+  /** Oldest first, capped by --max-deletes. */
+  candidates: Candidate[];
+}
+
+export interface CleanupPlan {
+  backupRoot: string;
+  batchSize: number;
+  relations: RelationPlan[];
+  /** Reasons nothing may be deleted, whatever the overrides (the separation switch). */
+  refusals: string[];
+}
+
+export interface PlanOptions {
+  backupRoot?: string;
+  batchSize: number;
+  maxDeletes?: number;
+}
+
+/** Average BSON size of a few candidates, read once, to estimate the backup. */
+async function averageSize(pool: SourcePool, plan: RelationReport, candidates: Candidate[]): Promise<number> {
+  if (candidates.length === 0) return 0;
+  const db = await pool.db(plan.child.source);
+  const docs: Document[] = await db
+    .collection(plan.child.collection)
+    .find({ _id: { $in: candidates.slice(0, SIZE_SAMPLE).map((c) => c.id) } } as Document)
+    .toArray();
+  if (docs.length === 0) return 0;
+  return docs.reduce((sum, doc) => sum + BSON.calculateObjectSize(doc), 0) / docs.length;
+}
+
+/** What a cleanup would do, per relation, from a scan that collected its candidates. */
+export async function buildPlan(
+  report: ScanReport,
+  config: ResolvedConfig,
+  pool: SourcePool,
+  options: PlanOptions,
+): Promise<CleanupPlan> {
+  let remaining = options.maxDeletes ?? Number.POSITIVE_INFINITY;
+  const relations: RelationPlan[] = [];
+  for (const relation of report.relations) {
+    const sorted = [...relation.candidates].sort((a, b) => a.since.getTime() - b.since.getTime());
+    const chosen = sorted.slice(0, Math.max(0, Math.min(sorted.length, remaining)));
+    remaining -= chosen.length;
+    const average = await averageSize(pool, relation, chosen);
+    relations.push({
+      name: relation.name,
+      child: relation.child,
+      parent: relation.parent,
+      deletable: relation.deletable,
+      toDelete: chosen.length,
+      deferred: relation.deletable - chosen.length,
+      batches: Math.ceil(chosen.length / options.batchSize),
+      estimatedBackupBytes: Math.ceil(average * chosen.length),
+      excepted: relation.excepted,
+      inGrace: relation.inGrace,
+      invalidReference: relation.invalidReference,
+      safe: relation.safe,
+      unsafeReasons: relation.unsafeReasons,
+      candidates: chosen,
+    });
+  }
+  return {
+    backupRoot: resolve(options.backupRoot ?? DEFAULT_BACKUP_ROOT),
+    batchSize: options.batchSize,
+    relations,
+    refusals: config.separationDisabled
+      ? ['OLORIN_USE_SEPARATE_DATABASE=false: the design note requires separate databases before any cleanup']
+      : [],
+  };
+}
+
+const n = (value: number) => value.toLocaleString('en-US');
+
+function bytes(value: number): string {
+  if (value < 1024) return `${value} B`;
+  if (value < 1024 * 1024) return `${(value / 1024).toFixed(1)} KiB`;
+  return `${(value / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function planText(plan: CleanupPlan): string {
+  const lines: string[] = [];
+  for (const r of plan.relations) {
+    lines.push(
+      `${r.name}  ${r.child.database}.${r.child.collection}.${r.child.field} -> ${r.parent.database}.${r.parent.collection}.${r.parent.field}`,
+    );
+    lines.push(
+      `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${n(r.batches)} batches of ${n(plan.batchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
+    );
+    lines.push(
+      `  kept: ${n(r.excepted)} excepted, ${n(r.inGrace)} in grace, ${n(r.invalidReference)} invalid references (never deleted)`,
+    );
+    lines.push(
+      `  backup: ~${bytes(r.estimatedBackupBytes)} to ${plan.backupRoot}/<run id>/${r.child.database}/${r.child.collection}.bson`,
+    );
+    lines.push(
+      r.safe
+        ? '  guards: safe'
+        : `  guards: UNSAFE - ${r.unsafeReasons.join('; ')} (refused without --allow-unsafe)`,
+    );
+  }
+  for (const refusal of plan.refusals) lines.push(`refused: ${refusal}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,252 @@
+import { BSON, type Document } from 'bson';
+import type { ResolvedConfig } from '../config/load.ts';
+import { UsageError } from '../errors.ts';
+import { canonicalKey } from '../mongo/keys.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+import { assertWritable, type WriteAccess } from '../store/access.ts';
+import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
+import { appendAudit } from './audit.ts';
+import { type BackupContents, type ManifestRelation, readBackup } from './backup.ts';
+
+const INSERT_BATCH = 1000;
+
+export interface RestoreSelection {
+  relation?: string;
+  /** Only the children of this parent: a reference value, matched as the relation matches keys. */
+  ref?: string;
+}
+
+export interface RelationRestore {
+  name: string;
+  database: string;
+  collection: string;
+  /** Backed-up documents selected for restore. */
+  selected: number;
+  inserted: number;
+  /** Already present (`_id` exists): insert-only, never overwritten. */
+  skippedExisting: number;
+}
+
+export interface RestoreResult {
+  runDir: string;
+  runId: string;
+  dryRun: boolean;
+  relations: RelationRestore[];
+  notes: string[];
+}
+
+interface SelectedDocs {
+  relation: ManifestRelation;
+  docs: Document[];
+}
+
+/** Parses the selected documents of a verified backup; a `--ref` matches like the relation's keyMatch. */
+function selectDocuments(
+  backup: BackupContents,
+  selection: RestoreSelection,
+): { selected: SelectedDocs[]; notes: string[] } {
+  const { manifest } = backup;
+  const notes: string[] = [];
+  if (selection.relation && !manifest.relations.some((r) => r.name === selection.relation)) {
+    throw new UsageError(
+      `--relation ${selection.relation}: not in this backup (it holds ${manifest.relations.map((r) => r.name).join(', ') || 'nothing'})`,
+    );
+  }
+  const byFile = new Map<string, Document[]>();
+  const selected: SelectedDocs[] = [];
+  for (const relation of manifest.relations) {
+    if (selection.relation && relation.name !== selection.relation) continue;
+    let docs = byFile.get(relation.file);
+    if (!docs) {
+      const contents = backup.files.get(relation.file);
+      if (!contents)
+        throw new UsageError(`${backup.dir}: manifest lists ${relation.file} but has no entry for it`);
+      if (contents.unrecorded.length)
+        notes.push(
+          `${relation.file}: ${contents.unrecorded.length} documents of an interrupted batch (never deleted) are included`,
+        );
+      if (contents.truncatedTailBytes)
+        notes.push(
+          `${relation.file}: ignored ${contents.truncatedTailBytes} bytes of a document cut off mid-write (never deleted)`,
+        );
+      // Wrapper types (Int32, Double, Long) keep every value's BSON type, so a restore is byte-exact.
+      docs = [...contents.documents, ...contents.unrecorded].map((raw) =>
+        BSON.deserialize(raw, { promoteValues: false }),
+      );
+      byFile.set(relation.file, docs);
+    }
+    let chosen = docs;
+    if (selection.ref !== undefined) {
+      const wanted = canonicalKey(selection.ref, relation.keyMatch);
+      if (wanted === undefined)
+        throw new UsageError(
+          `--ref ${selection.ref}: not a valid key for relation ${relation.name} (${relation.keyMatch})`,
+        );
+      chosen = docs.filter(
+        (doc) => canonicalKey(valueAtPath(doc, relation.field), relation.keyMatch) === wanted,
+      );
+    }
+    selected.push({ relation, docs: chosen });
+  }
+  return { selected, notes };
+}
+
+function valueAtPath(doc: Document, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Document)[part];
+  }
+  return value;
+}
+
+/**
+ * Puts backed-up documents back, insert-only: the backup is verified first (checksums, whole documents),
+ * so a corrupted backup inserts nothing; documents whose `_id` exists are skipped and counted.
+ */
+export async function restoreBackup(
+  runDir: string,
+  options: {
+    config: ResolvedConfig;
+    pool: SourcePool;
+    access: WriteAccess;
+    selection: RestoreSelection;
+    dryRun: boolean;
+    operator?: string;
+    backupRoot?: string;
+  },
+): Promise<RestoreResult> {
+  const backup = await readBackup(runDir);
+  const { selected, notes } = selectDocuments(backup, options.selection);
+  if (!options.dryRun) assertWritable(options.access, 'restore documents');
+  const results: RelationRestore[] = [];
+  const started = new Date();
+  for (const { relation, docs } of selected) {
+    const source = options.config.sources[relation.source];
+    if (!source)
+      throw new UsageError(
+        `backup relation ${relation.name} uses source '${relation.source}', which the configuration does not define`,
+      );
+    const db = (await options.pool.primaryDb(relation.source)).client.db(relation.database);
+    const coll = db.collection(relation.collection);
+    const result: RelationRestore = {
+      name: relation.name,
+      database: relation.database,
+      collection: relation.collection,
+      selected: docs.length,
+      inserted: 0,
+      skippedExisting: 0,
+    };
+    for (let i = 0; i < docs.length; i += INSERT_BATCH) {
+      const batch = docs.slice(i, i + INSERT_BATCH);
+      if (options.dryRun) {
+        const present = await coll.countDocuments({ _id: { $in: batch.map((d) => d._id) } } as Document);
+        result.skippedExisting += present;
+        result.inserted += batch.length - present;
+        continue;
+      }
+      try {
+        result.inserted += (
+          await coll.insertMany(batch, { ordered: false, writeConcern: { w: 'majority' } })
+        ).insertedCount;
+      } catch (error) {
+        // The server decides what already exists: every duplicate `_id` is a document left as it is.
+        const e = error as {
+          code?: number;
+          result?: { insertedCount?: number };
+          writeErrors?: { code?: number; err?: { keyPattern?: Document } }[];
+        };
+        const writeErrors = Array.isArray(e.writeErrors) ? e.writeErrors : [];
+        if (e.code !== 11000 || writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000))
+          throw error;
+        result.inserted += e.result?.insertedCount ?? batch.length - writeErrors.length;
+        result.skippedExisting += writeErrors.length;
+      }
+    }
+    results.push(result);
+  }
+  if (!options.dryRun) {
+    const runId = newRunId(started);
+    const operator = currentOperator(options.operator);
+    for (const result of results) {
+      const relation = selected.find((s) => s.relation.name === result.name)!.relation;
+      await new RunsStore(
+        (await options.pool.primaryDb(relation.source)).client.db(relation.database),
+        options.access,
+      )
+        .record({
+          runId,
+          kind: 'restore',
+          relation: result.name,
+          startedAt: started,
+          finishedAt: new Date(),
+          durationMs: Date.now() - started.getTime(),
+          operator,
+          host: currentHost(),
+          outcome: 'succeeded',
+          complete: true,
+          counts: {
+            selected: result.selected,
+            inserted: result.inserted,
+            skippedExisting: result.skippedExisting,
+          },
+          backupPath: runDir,
+        })
+        .catch(() => undefined);
+    }
+    if (options.backupRoot)
+      await appendAudit(options.backupRoot, {
+        kind: 'restore',
+        runId,
+        operator,
+        host: currentHost(),
+        backup: runDir,
+        selection: options.selection,
+        relations: results,
+      });
+  }
+  return { runDir, runId: backup.manifest.runId, dryRun: options.dryRun, relations: results, notes };
+}
+
+export interface RelationVerify {
+  name: string;
+  database: string;
+  collection: string;
+  backedUp: number;
+  present: number;
+  absent: number;
+}
+
+/** How many backed-up documents are in the database now, and how many are not. Reads only. */
+export async function verifyBackup(
+  runDir: string,
+  options: { config: ResolvedConfig; pool: SourcePool; selection?: RestoreSelection },
+): Promise<{ relations: RelationVerify[]; notes: string[] }> {
+  const backup = await readBackup(runDir);
+  const { selected, notes } = selectDocuments(backup, options.selection ?? {});
+  const relations: RelationVerify[] = [];
+  for (const { relation, docs } of selected) {
+    if (!options.config.sources[relation.source]) {
+      throw new UsageError(
+        `backup relation ${relation.name} uses source '${relation.source}', which the configuration does not define`,
+      );
+    }
+    const coll = (await options.pool.primaryDb(relation.source)).client
+      .db(relation.database)
+      .collection(relation.collection);
+    let present = 0;
+    for (let i = 0; i < docs.length; i += INSERT_BATCH) {
+      const ids = docs.slice(i, i + INSERT_BATCH).map((d) => d._id);
+      present += await coll.countDocuments({ _id: { $in: ids } } as Document);
+    }
+    relations.push({
+      name: relation.name,
+      database: relation.database,
+      collection: relation.collection,
+      backedUp: docs.length,
+      present,
+      absent: docs.length - present,
+    });
+  }
+  return { relations, notes };
+}

@@ -1,0 +1,130 @@
+import { createInterface } from 'node:readline/promises';
+import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
+import { buildPlan, type CleanupPlan, planText } from '../cleanup/plan.ts';
+import { RuntimeError, UsageError } from '../errors.ts';
+import { runScan } from '../engine/run-scan.ts';
+import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
+import { abortOnSignals, type EngineFlags, withEngine } from './engine-session.ts';
+
+export interface CleanFlags extends EngineFlags {
+  dryRun?: boolean;
+  execute?: boolean;
+  yes?: boolean;
+  batchSize: number;
+  sleepMs?: number;
+  maxRate?: number;
+  maxLagSeconds?: number;
+  maxDeletes?: number;
+  allowUnsafe?: boolean;
+  backupDir?: string;
+  metricsFile?: string;
+  operator?: string;
+}
+
+/** Asks the operator to type each relation's name; anything else cancels (Cancel is the default). */
+async function confirmByTyping(plan: CleanupPlan): Promise<boolean> {
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    for (const relation of plan.relations) {
+      if (relation.toDelete === 0) continue;
+      const answer = await prompt.question(
+        `Type "${relation.name}" to back up and delete ${relation.toDelete.toLocaleString('en-US')} documents (anything else cancels): `,
+      );
+      if (answer.trim() !== relation.name) return false;
+    }
+    return true;
+  } finally {
+    prompt.close();
+  }
+}
+
+function summaryText(result: CleanupResult): string {
+  const lines = [`run ${result.runId}: ${result.status}${result.error ? ` (${result.error})` : ''}`];
+  for (const r of result.relations) {
+    const skipped = Object.entries(r.skipped)
+      .filter(([, count]) => count > 0)
+      .map(([reason, count]) => `${reason} ${count}`)
+      .join(', ');
+    lines.push(
+      `  ${r.name}: backed up ${r.backedUp}, deleted ${r.deleted} of ${r.planned} planned${skipped ? `; kept by re-check: ${skipped}` : ''}`,
+    );
+    if (r.mismatch)
+      lines.push(
+        `  ${r.name}: WARNING ${r.mismatch} documents were backed up but not deleted (changed or removed meanwhile)`,
+      );
+  }
+  lines.push(`backup: ${result.runDir}`);
+  lines.push(`restore with: orphan-cleanup restore ${result.runDir}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `orphan-cleanup clean`: a dry run by default; `--execute` backs up, re-checks and deletes in batches. */
+export async function runCleanCommand(flags: CleanFlags): Promise<number> {
+  if (flags.execute && flags.dryRun) throw new UsageError('--execute and --dry-run contradict each other');
+  if (flags.execute && !flags.yes && !process.stdin.isTTY) {
+    throw new UsageError('--execute needs --yes when stdin is not a terminal (cron); nothing was deleted');
+  }
+  return withEngine(flags, async ({ config, pool, access }) => {
+    const { signal, dispose } = abortOnSignals();
+    try {
+      const report = await runScan({
+        config,
+        pool,
+        access,
+        signal,
+        collectCandidates: true,
+        record: Boolean(flags.execute),
+        operator: flags.operator,
+      });
+      if (signal.aborted) throw new RuntimeError('interrupted during the scan; nothing was deleted');
+      const failed = report.relations.find((r) => r.error);
+      if (failed)
+        throw new RuntimeError(`scan of ${failed.name} failed: ${failed.error}; nothing was deleted`);
+      const plan = await buildPlan(report, config, pool, {
+        backupRoot: flags.backupDir,
+        batchSize: flags.batchSize,
+        maxDeletes: flags.maxDeletes,
+      });
+      process.stdout.write(planText(plan));
+      if (!flags.execute) {
+        process.stdout.write('dry run: nothing was deleted (add --execute to back up and delete)\n');
+        if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(report));
+        return 0;
+      }
+      const refusals = refusalsOf(plan, Boolean(flags.allowUnsafe));
+      if (refusals.length) throw new RuntimeError(`cleanup refused: ${refusals.join('; ')}`);
+      if (!plan.relations.some((r) => r.toDelete > 0)) {
+        process.stdout.write('nothing to delete\n');
+        return 0;
+      }
+      if (!flags.yes && !(await confirmByTyping(plan)))
+        throw new RuntimeError('not confirmed; nothing was deleted');
+      const result = await executeCleanup({
+        plan,
+        config,
+        pool,
+        access,
+        allowUnsafe: flags.allowUnsafe,
+        sleepMs: flags.sleepMs,
+        maxRate: flags.maxRate,
+        maxLagSeconds: flags.maxLagSeconds,
+        operator: flags.operator,
+        signal,
+        onProgress: (p) =>
+          process.stderr.write(
+            `${p.relation}: batch ${p.batch}/${p.batches}, backed up ${p.backedUp}, deleted ${p.deleted}, kept ${p.skipped}\n`,
+          ),
+      });
+      process.stdout.write(summaryText(result));
+      if (flags.metricsFile)
+        await writeMetricsFile(flags.metricsFile, cleanupRegistry(result, scanRegistry(report)));
+      if (result.status === 'failed')
+        throw new RuntimeError(`cleanup failed: ${result.error} (backup: ${result.runDir})`);
+      if (result.status === 'aborted')
+        throw new RuntimeError(`cleanup interrupted after the current batch (backup: ${result.runDir})`);
+      return 0;
+    } finally {
+      dispose();
+    }
+  });
+}

@@ -1,0 +1,183 @@
+import { readFile } from 'node:fs/promises';
+import { EJSON, ObjectId } from 'bson';
+import { z } from 'zod';
+import type { Relation } from '../config/load.ts';
+import { UsageError } from '../errors.ts';
+import { displayValue } from '../mongo/keys.ts';
+import {
+  type ExceptionEntry,
+  type ExceptionKind,
+  ExceptionsStore,
+  exceptionKey,
+} from '../store/exceptions.ts';
+import { currentOperator } from '../store/runs.ts';
+import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
+
+export interface ExceptionFlags extends EngineFlags {
+  doc?: string;
+  ref?: string;
+  reason?: string;
+  expires?: string;
+  json?: boolean;
+  operator?: string;
+}
+
+const HEX24 = /^[0-9a-fA-F]{24}$/;
+
+/** An id or reference typed on the command line: Extended JSON when it parses, a 24-hex ObjectId, else a string. */
+export function parseValueArgument(text: string): unknown {
+  const trimmed = text.trim();
+  if (/^[{["\d-]/.test(trimmed) && !HEX24.test(trimmed)) {
+    try {
+      return EJSON.parse(trimmed, { relaxed: true });
+    } catch {
+      // Not JSON after all: the text itself.
+    }
+  }
+  if (HEX24.test(trimmed)) return new ObjectId(trimmed);
+  return text;
+}
+
+/** `30d`, `12h`, `90m` from now, or an ISO date. */
+export function parseExpiry(text: string, now = new Date()): Date {
+  const relative = /^(\d+)([dhm])$/.exec(text.trim());
+  if (relative) {
+    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
+    return new Date(now.getTime() + Number(relative[1]) * unit);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime()))
+    throw new UsageError(`--expires ${text}: expected 30d, 12h, 90m or an ISO date`);
+  return date;
+}
+
+function oneRelation(session: EngineSession, flags: ExceptionFlags): Relation {
+  if (flags.relation?.length !== 1) throw new UsageError('--relation: name exactly one relation');
+  return session.config.relations[0];
+}
+
+function target(flags: ExceptionFlags): { kind: ExceptionKind; value: unknown } {
+  if ((flags.doc === undefined) === (flags.ref === undefined))
+    throw new UsageError('give exactly one of --doc ID or --ref VALUE');
+  return flags.doc !== undefined
+    ? { kind: 'document', value: parseValueArgument(flags.doc) }
+    : { kind: 'reference', value: parseValueArgument(flags.ref!) };
+}
+
+async function storeFor(session: EngineSession, relation: Relation): Promise<ExceptionsStore> {
+  return new ExceptionsStore(await session.pool.primaryDb(relation.child.source), session.access);
+}
+
+function entryLine(entry: ExceptionEntry): string {
+  const expiry = entry.expiresAt ? `expires ${entry.expiresAt.toISOString()}` : 'no expiry';
+  return `${entry.relation}  ${entry.kind} ${displayValue(entry.value)}  "${entry.reason}"  by ${entry.createdBy} ${entry.createdAt.toISOString()}  ${expiry}`;
+}
+
+async function listAll(session: EngineSession): Promise<ExceptionEntry[]> {
+  const entries: ExceptionEntry[] = [];
+  const seen = new Set<string>();
+  for (const relation of session.config.relations) {
+    const db = await session.pool.primaryDb(relation.child.source);
+    const scope = `${relation.child.source}/${db.databaseName}`;
+    const list = await new ExceptionsStore(db, session.access).list(relation.name);
+    if (!seen.has(`${scope}/${relation.name}`)) entries.push(...list);
+    seen.add(`${scope}/${relation.name}`);
+  }
+  return entries;
+}
+
+const importedEntry = z.object({
+  relation: z.string(),
+  kind: z.enum(['document', 'reference']),
+  value: z.unknown(),
+  reason: z.string().min(1),
+  createdBy: z.string().optional(),
+  createdAt: z.coerce.date().optional(),
+  expiresAt: z.coerce.date().nullable().optional(),
+});
+
+/** `orphan-cleanup exceptions list|add|remove|export|import`. */
+export async function runExceptionsCommand(
+  action: string,
+  file: string | undefined,
+  flags: ExceptionFlags,
+): Promise<number> {
+  const actions = ['list', 'add', 'remove', 'export', 'import'];
+  if (!actions.includes(action))
+    throw new UsageError(`exceptions: unknown action '${action}' (expected ${actions.join(', ')})`);
+  if (action === 'add' && !flags.reason?.trim()) throw new UsageError('exceptions add: --reason is required');
+  if (action === 'import' && !file) throw new UsageError('exceptions import: give the JSON file to import');
+  const expiresAt = flags.expires ? parseExpiry(flags.expires) : undefined;
+  return withEngine(flags, async (session) => {
+    if (action === 'list' || action === 'export') {
+      const entries = await listAll(session);
+      if (action === 'export' || flags.json)
+        process.stdout.write(`${EJSON.stringify(entries, undefined, 2, { relaxed: true })}\n`);
+      else
+        process.stdout.write(entries.length ? `${entries.map(entryLine).join('\n')}\n` : 'no exceptions\n');
+      return 0;
+    }
+    if (action === 'import') {
+      let parsed: unknown;
+      try {
+        parsed = EJSON.parse(await readFile(file!, 'utf8'), { relaxed: true });
+      } catch (error) {
+        throw new UsageError(
+          `exceptions import ${file}: not readable Extended JSON (${(error as Error).message})`,
+        );
+      }
+      const list = z.array(importedEntry).safeParse(parsed);
+      if (!list.success)
+        throw new UsageError(
+          `exceptions import ${file}: entry ${list.error.issues[0].path.join('.')}: ${list.error.issues[0].message}`,
+        );
+      const relations = new Map(session.config.relations.map((r) => [r.name, r]));
+      for (const entry of list.data)
+        if (!relations.has(entry.relation))
+          throw new UsageError(`exceptions import ${file}: unknown relation '${entry.relation}'`);
+      let added = 0;
+      for (const entry of list.data) {
+        const relation = relations.get(entry.relation)!;
+        const ok = await (await storeFor(session, relation)).add({
+          relation: entry.relation,
+          kind: entry.kind,
+          value: entry.value,
+          valueKey: exceptionKey(entry.kind, entry.value, relation.keyMatch),
+          reason: entry.reason,
+          createdBy: entry.createdBy ?? currentOperator(flags.operator),
+          createdAt: entry.createdAt ?? new Date(),
+          ...(entry.expiresAt ? { expiresAt: entry.expiresAt } : {}),
+        });
+        if (ok) added++;
+      }
+      process.stdout.write(`imported ${added} exceptions, ${list.data.length - added} already present\n`);
+      return 0;
+    }
+    const relation = oneRelation(session, flags);
+    const { kind, value } = target(flags);
+    const valueKey = exceptionKey(kind, value, relation.keyMatch);
+    const store = await storeFor(session, relation);
+    if (action === 'add') {
+      const added = await store.add({
+        relation: relation.name,
+        kind,
+        value,
+        valueKey,
+        reason: flags.reason!.trim(),
+        createdBy: currentOperator(flags.operator),
+        createdAt: new Date(),
+        ...(expiresAt ? { expiresAt } : {}),
+      });
+      process.stdout.write(
+        added
+          ? `added ${kind} exception ${displayValue(value)} to ${relation.name}\n`
+          : `already excepted: ${kind} ${displayValue(value)} in ${relation.name}\n`,
+      );
+      return 0;
+    }
+    const removed = await store.remove(relation.name, kind, valueKey);
+    if (!removed) throw new UsageError(`no ${kind} exception ${displayValue(value)} in ${relation.name}`);
+    process.stdout.write(`removed ${kind} exception ${displayValue(value)} from ${relation.name}\n`);
+    return 0;
+  });
+}
