@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
@@ -194,16 +195,16 @@ export async function restoreBackup(
         })
         .catch(() => undefined);
     }
-    if (options.backupRoot)
-      await appendAudit(options.backupRoot, {
-        kind: 'restore',
-        runId,
-        operator,
-        host: currentHost(),
-        backup: runDir,
-        selection: options.selection,
-        relations: results,
-      });
+    // The audit trail lives beside the backups: the run directory's parent.
+    await appendAudit(dirname(runDir), {
+      kind: 'restore',
+      runId,
+      operator,
+      host: currentHost(),
+      backup: runDir,
+      selection: options.selection,
+      relations: results,
+    });
   }
   return { runDir, runId: backup.manifest.runId, dryRun: options.dryRun, relations: results, notes };
 }

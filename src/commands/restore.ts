@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import { restoreBackup, verifyBackup } from '../cleanup/restore.ts';
 import { type EngineFlags, withEngine } from './engine-session.ts';
 
@@ -25,7 +24,6 @@ export async function runRestoreCommand(runDir: string, flags: RestoreFlags): Pr
       selection: { relation: onlyRelation(flags), ref: flags.ref },
       dryRun: Boolean(flags.dryRun),
       operator: flags.operator,
-      backupRoot: dirname(runDir),
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {

@@ -14,38 +14,44 @@ import {
 import type { TestServer } from './sandbox.ts';
 
 /** Writes a config file and loads it, the way an operator's `--config` is. */
-export async function configFor(file: ConfigFile, env: NodeJS.ProcessEnv = {}): Promise<ResolvedConfig> {
+export async function configFor(file: ConfigFile, env: NodeJS.ProcessEnv = {}, graceDays?: number): Promise<ResolvedConfig> {
+  const path = await writeConfigFile(file);
+  return loadConfig({ configPath: path, env, graceDays });
+}
+
+export async function writeConfigFile(file: ConfigFile): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'oc-config-'));
   const path = join(dir, 'config.json');
   await writeFile(path, JSON.stringify(file));
-  return loadConfig({ configPath: path, env });
+  return path;
 }
 
 export interface OlorinFixture {
   olorinDb: string;
   bayitDb: string;
   config: ResolvedConfig;
+  /** The same config as a file, with URIs from OLORIN_MONGODB_URI / BAYIT_MONGODB_URI, for the CLI. */
+  configPath: string;
 }
 
 /** The demo data loaded through the driver into two suite-private databases, with the preset's relations. */
 export async function loadOlorinDemo(
   server: TestServer,
-  options: { now?: Date; env?: NodeJS.ProcessEnv } = {},
+  options: { now?: Date; env?: NodeJS.ProcessEnv; name?: string; graceDays?: number; extra?: Partial<ConfigFile> } = {},
 ): Promise<OlorinFixture> {
-  const olorinDb = server.dbName('olorin');
-  const bayitDb = server.dbName('bayit');
+  const olorinDb = server.dbName(`${options.name ?? ''}olorin`);
+  const bayitDb = server.dbName(`${options.name ?? ''}bayit`);
   await insertDemo(server.client, { [OLORIN_DATABASE]: olorinDb, [BAYIT_DATABASE]: bayitDb }, options.now);
+  const file = (sources: ConfigFile['sources']): ConfigFile => ({ ...OLORIN_PRESET, ...options.extra, sources });
   const config = await configFor(
-    {
-      ...OLORIN_PRESET,
-      sources: {
-        olorin: { uri: server.uri, database: olorinDb },
-        bayit: { uri: server.uri, database: bayitDb },
-      },
-    },
+    file({ olorin: { uri: server.uri, database: olorinDb }, bayit: { uri: server.uri, database: bayitDb } }),
     options.env,
+    options.graceDays,
   );
-  return { olorinDb, bayitDb, config };
+  const configPath = await writeConfigFile(
+    file({ olorin: { uriEnv: 'OLORIN_MONGODB_URI', database: olorinDb }, bayit: { uriEnv: 'BAYIT_MONGODB_URI', database: bayitDb } }),
+  );
+  return { olorinDb, bayitDb, config, configPath };
 }
 
 async function insertDemo(client: MongoClient, names: Record<string, string>, now?: Date): Promise<void> {

@@ -1,0 +1,233 @@
+import { mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readBackup } from '../../src/cleanup/backup.ts';
+import { executeCleanup } from '../../src/cleanup/execute.ts';
+import { RelationLock } from '../../src/cleanup/lock.ts';
+import { buildPlan } from '../../src/cleanup/plan.ts';
+import { restoreBackup, verifyBackup } from '../../src/cleanup/restore.ts';
+import type { ResolvedConfig } from '../../src/config/load.ts';
+import { runScan } from '../../src/engine/run-scan.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { OWNED_COLLECTIONS, ReadOnlyError } from '../../src/store/access.ts';
+import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
+import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+let server: TestServer;
+let fixtures = 0;
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => server?.stop());
+
+const CHILD_COLLECTIONS = ['content_embeddings', 'recap_sessions', 'dubbing_sessions'];
+
+/** Fresh demo data with no grace period, so every orphan and inactive child is deletable at once. */
+async function freshDemo(extra: Parameters<typeof loadOlorinDemo>[1] = {}): Promise<OlorinFixture & { backupRoot: string }> {
+  const demo = await loadOlorinDemo(server, { name: `c${fixtures++}`, graceDays: 0, ...extra });
+  return { ...demo, backupRoot: await mkdtemp(join(tmpdir(), 'oc-backups-')) };
+}
+
+async function snapshots(demo: OlorinFixture) {
+  const db = server.client.db(demo.olorinDb);
+  return Object.fromEntries(await Promise.all(CHILD_COLLECTIONS.map(async (name) => [name, await snapshot(db.collection(name))] as const)));
+}
+
+async function clean(
+  demo: OlorinFixture & { backupRoot: string },
+  options: Partial<Parameters<typeof executeCleanup>[0]> & { maxDeletes?: number; config?: ResolvedConfig; batchSize?: number } = {},
+) {
+  const config = options.config ?? demo.config;
+  const pool = new SourcePool(config.sources);
+  try {
+    const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+    const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, batchSize: options.batchSize ?? 100, maxDeletes: options.maxDeletes });
+    const result = await executeCleanup({ access: { readOnly: false }, ...options, plan, config, pool });
+    return { report, plan, result };
+  } finally {
+    await pool.close();
+  }
+}
+
+describe('clean --execute', () => {
+  it('backs up exactly what it deletes, and restore puts every document back byte for byte', async () => {
+    const demo = await freshDemo();
+    const before = await snapshots(demo);
+    const { result, plan } = await clean(demo);
+    expect(result.status).toBe('completed');
+    expect(plan.relations.map((r) => [r.name, r.toDelete])).toEqual([
+      ['content_embeddings', 600],
+      ['recap_sessions', 32],
+      ['dubbing_sessions', 56],
+    ]);
+    expect(result.relations.map((r) => [r.name, r.backedUp, r.deleted, r.mismatch])).toEqual([
+      ['content_embeddings', 600, 600, 0],
+      ['recap_sessions', 32, 32, 0],
+      ['dubbing_sessions', 56, 56, 0],
+    ]);
+    const after = await snapshots(demo);
+    const backups = await backedUp(demo.backupRoot);
+    for (const name of CHILD_COLLECTIONS) {
+      for (const key of missingFrom(before[name], after[name])) expect(backups.get(key)?.equals(before[name].get(key)!)).toBe(true);
+    }
+    expect(backups.size).toBe(688);
+
+    const pool = new SourcePool(demo.config.sources);
+    try {
+      const verified = await verifyBackup(result.runDir, { config: demo.config, pool });
+      expect(verified.relations.map((r) => [r.name, r.present, r.absent])).toEqual([
+        ['content_embeddings', 0, 600],
+        ['recap_sessions', 0, 32],
+        ['dubbing_sessions', 0, 56],
+      ]);
+      const restored = await restoreBackup(result.runDir, { config: demo.config, pool, access: { readOnly: false }, selection: {}, dryRun: false });
+      expect(restored.relations.map((r) => r.inserted)).toEqual([600, 32, 56]);
+    } finally {
+      await pool.close();
+    }
+    const again = await snapshots(demo);
+    for (const name of CHILD_COLLECTIONS) {
+      expect(again[name].size).toBe(before[name].size);
+      for (const [key, raw] of before[name]) expect(again[name].get(key)?.equals(raw)).toBe(true);
+    }
+    const runs = await server.client.db(demo.olorinDb).collection(OWNED_COLLECTIONS.runs).find({ kind: { $in: ['clean', 'restore'] } }).toArray();
+    expect(runs.map((r) => r.kind).sort()).toEqual(['clean', 'clean', 'clean', 'restore', 'restore', 'restore']);
+    expect(await readFile(join(demo.backupRoot, 'audit.jsonl'), 'utf8')).toMatch(/"kind":"clean".*\n.*"kind":"restore"/);
+  });
+
+  it('re-checks every batch: a parent back, a changed reference and a new exception are not deleted', async () => {
+    const demo = await freshDemo();
+    const olorin = server.client.db(demo.olorinDb);
+    const pool = new SourcePool(demo.config.sources);
+    const config = { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'recap_sessions') };
+    const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+    const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, batchSize: 1000 });
+    const [first, second, third] = plan.relations[0].candidates.filter((c, i, all) => all.findIndex((o) => o.key === c.key) === i);
+    const live = await server.client.db(demo.bayitDb).collection('live_channels').findOne({});
+    try {
+      const result = await executeCleanup({
+        plan,
+        config,
+        pool,
+        access: { readOnly: false },
+        beforeBatch: async () => {
+          await server.client.db(demo.bayitDb).collection('live_channels').insertOne({ _id: new ObjectId(first.key), name: 'restored channel' });
+          await olorin.collection('recap_sessions').updateOne({ _id: second.id as ObjectId }, { $set: { channel_id: live!._id } });
+          await new ExceptionsStore(olorin, { readOnly: false }).add({
+            relation: 'recap_sessions',
+            kind: 'document',
+            value: third.id,
+            valueKey: documentKey(third.id),
+            reason: 'added while the plan was shown',
+            createdBy: 'test',
+            createdAt: new Date(),
+          });
+        },
+      });
+      const [outcome] = result.relations;
+      // Four recaps point at each deleted channel.
+      expect(outcome.skipped).toEqual({ gone: 0, referenceChanged: 1, excepted: 1, parentBack: 4, inGrace: 0 });
+      expect(outcome.deleted).toBe(32 - 6);
+      expect(outcome.backedUp).toBe(26);
+      for (const kept of [second, third]) expect(await olorin.collection('recap_sessions').countDocuments({ _id: kept.id as ObjectId })).toBe(1);
+      expect(await olorin.collection('recap_sessions').countDocuments({ channel_id: new ObjectId(first.key) })).toBe(4);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('deletes the oldest orphans first under --max-deletes and defers the rest', async () => {
+    const demo = await freshDemo();
+    const { plan, result } = await clean(demo, { maxDeletes: 100 });
+    expect(plan.relations.map((r) => [r.toDelete, r.deferred])).toEqual([
+      [100, 500],
+      [0, 32],
+      [0, 56],
+    ]);
+    const sinces = plan.relations[0].candidates.map((c) => c.since.getTime());
+    expect(sinces).toEqual([...sinces].sort((a, b) => a - b));
+    expect(result.relations.map((r) => r.deleted)).toEqual([100]);
+  });
+
+  it('refuses while another run holds the relation, and says who', async () => {
+    const demo = await freshDemo();
+    const db = server.client.db(demo.olorinDb);
+    const holder = await RelationLock.acquire(db, 'content_embeddings', { runId: 'other-run', operator: 'alice', host: 'box-1', pid: 4242 }, { readOnly: false });
+    try {
+      const before = await snapshots(demo);
+      const config = { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'content_embeddings') };
+      const { result } = await clean(demo, { config });
+      expect(result.status).toBe('failed');
+      expect(result.error).toMatch(/^relation content_embeddings is locked by alice on box-1 \(pid 4242, run other-run\) since /);
+      expect((await snapshots(demo)).content_embeddings.size).toBe(before.content_embeddings.size);
+    } finally {
+      await holder.release();
+    }
+  });
+
+  it('enforces read-only mode where the writes happen', async () => {
+    const demo = await freshDemo();
+    const pool = new SourcePool(demo.config.sources);
+    try {
+      const report = await runScan({ config: demo.config, pool, access: { readOnly: true }, collectCandidates: true });
+      const plan = await buildPlan(report, demo.config, pool, { backupRoot: demo.backupRoot, batchSize: 100 });
+      await expect(executeCleanup({ plan, config: demo.config, pool, access: { readOnly: true } })).rejects.toThrow(ReadOnlyError);
+      await expect(
+        new ExceptionsStore(server.client.db(demo.olorinDb), { readOnly: true }).add({
+          relation: 'x',
+          kind: 'document',
+          value: 1,
+          valueKey: '1',
+          reason: 'r',
+          createdBy: 't',
+          createdAt: new Date(),
+        }),
+      ).rejects.toThrow(ReadOnlyError);
+    } finally {
+      await pool.close();
+    }
+    expect((await snapshots(demo)).content_embeddings.size).toBe(6620);
+  });
+
+  it('refuses unsafe relations unless overridden, and everything when separation is switched off', async () => {
+    const demo = await freshDemo({ extra: { maxOrphanRatio: 0.01 } });
+    await expect(clean(demo)).rejects.toThrow(/cleanup refused: content_embeddings is unsafe: orphan ratio 0\.05 is above maxOrphanRatio 0\.01/);
+    expect((await snapshots(demo)).content_embeddings.size).toBe(6620);
+    const { result } = await clean(demo, { allowUnsafe: true });
+    expect(result.status).toBe('completed');
+
+    const off = await freshDemo({ env: { OLORIN_USE_SEPARATE_DATABASE: 'false' } });
+    await expect(clean(off, { allowUnsafe: true })).rejects.toThrow(/OLORIN_USE_SEPARATE_DATABASE=false/);
+    expect((await snapshots(off)).content_embeddings.size).toBe(6620);
+  });
+});
+
+describe('restore from a damaged backup', () => {
+  it('refuses a corrupted or truncated backup and inserts nothing', async () => {
+    const demo = await freshDemo();
+    const config = { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'recap_sessions') };
+    const { result } = await clean(demo, { config });
+    const file = join(result.runDir, (await readBackup(result.runDir)).manifest.files[0].path);
+    const pool = new SourcePool(demo.config.sources);
+    const restore = () => restoreBackup(result.runDir, { config: demo.config, pool, access: { readOnly: false }, selection: {}, dryRun: false });
+    try {
+      const original = await readFile(file);
+      const corrupted = Buffer.from(original);
+      corrupted[100] ^= 0xff;
+      await writeFile(file, corrupted);
+      await expect(restore()).rejects.toThrow(/checksum mismatch \(corrupted backup\)/);
+      await truncate(file, original.length - 10);
+      await expect(restore()).rejects.toThrow(/truncated backup/);
+      await writeFile(join(result.runDir, 'manifest.json'), '{"not": "a manifest"');
+      await expect(restore()).rejects.toThrow(/unreadable backup manifest/);
+      expect(await server.client.db(demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(435 - 32);
+    } finally {
+      await pool.close();
+    }
+  });
+});

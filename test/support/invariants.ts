@@ -1,0 +1,33 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Collection } from 'mongodb';
+import { readBackup } from '../../src/cleanup/backup.ts';
+import { RawFieldReader } from '../../src/engine/raw-bson.ts';
+import { documentKey } from '../../src/store/exceptions.ts';
+
+const idReader = new RawFieldReader('_id');
+
+/** Every document of a collection as raw bytes, by `_id`. */
+export async function snapshot(coll: Collection): Promise<Map<string, Buffer>> {
+  const docs = (await coll.find({}, { raw: true }).toArray()) as unknown as Buffer[];
+  return new Map(docs.map((raw) => [documentKey(idReader.read(raw)), Buffer.from(raw)]));
+}
+
+/** Every document in every backup run under `root` that parses (including a crashed batch's unrecorded ones). */
+export async function backedUp(root: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const backup = await readBackup(join(root, entry.name));
+    for (const file of backup.files.values()) {
+      for (const raw of [...file.documents, ...file.unrecorded]) out.set(documentKey(idReader.read(raw)), Buffer.from(raw));
+    }
+  }
+  return out;
+}
+
+/** What disappeared between two snapshots. */
+export function missingFrom(before: Map<string, Buffer>, after: Map<string, Buffer>): string[] {
+  return [...before.keys()].filter((key) => !after.has(key));
+}
