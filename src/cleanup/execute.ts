@@ -60,6 +60,8 @@ export interface RelationOutcome {
   /** Backed up but not deleted by the delete itself (changed or removed meanwhile): reported, never hidden. */
   mismatch: number;
   backupBytes: number;
+  /** Time spent writing and fsyncing backups and manifests. */
+  backupMs: number;
   durationMs: number;
 }
 
@@ -161,10 +163,12 @@ async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
     return true;
   });
   if (survivors.length === 0) return;
+  const backupStarted = performance.now();
   const written = await ctx.backup.appendBatch(
     ctx.entry,
     survivors.map((s) => s.raw),
   );
+  outcome.backupMs += performance.now() - backupStarted;
   outcome.backedUp += survivors.length;
   outcome.backupBytes += written.bytes;
   const filter = {
@@ -193,7 +197,9 @@ async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
   outcome.deleted += deleted;
   outcome.mismatch += survivors.length - deleted;
   ctx.entry.skipped = { ...outcome.skipped };
+  const manifestStarted = performance.now();
   await ctx.backup.saveManifest();
+  outcome.backupMs += performance.now() - manifestStarted;
 }
 
 async function throttle(
@@ -233,6 +239,7 @@ async function cleanRelation(
     skipped: { gone: 0, referenceChanged: 0, excepted: 0, parentBack: 0, inGrace: 0 },
     mismatch: 0,
     backupBytes: 0,
+    backupMs: 0,
     durationMs: 0,
   };
   const client = await pool.client(relation.child.source);

@@ -28,25 +28,39 @@ afterAll(async () => server?.stop());
 const CHILD_COLLECTIONS = ['content_embeddings', 'recap_sessions', 'dubbing_sessions'];
 
 /** Fresh demo data with no grace period, so every orphan and inactive child is deletable at once. */
-async function freshDemo(extra: Parameters<typeof loadOlorinDemo>[1] = {}): Promise<OlorinFixture & { backupRoot: string }> {
+async function freshDemo(
+  extra: Parameters<typeof loadOlorinDemo>[1] = {},
+): Promise<OlorinFixture & { backupRoot: string }> {
   const demo = await loadOlorinDemo(server, { name: `c${fixtures++}`, graceDays: 0, ...extra });
   return { ...demo, backupRoot: await mkdtemp(join(tmpdir(), 'oc-backups-')) };
 }
 
 async function snapshots(demo: OlorinFixture) {
   const db = server.client.db(demo.olorinDb);
-  return Object.fromEntries(await Promise.all(CHILD_COLLECTIONS.map(async (name) => [name, await snapshot(db.collection(name))] as const)));
+  return Object.fromEntries(
+    await Promise.all(
+      CHILD_COLLECTIONS.map(async (name) => [name, await snapshot(db.collection(name))] as const),
+    ),
+  );
 }
 
 async function clean(
   demo: OlorinFixture & { backupRoot: string },
-  options: Partial<Parameters<typeof executeCleanup>[0]> & { maxDeletes?: number; config?: ResolvedConfig; batchSize?: number } = {},
+  options: Partial<Parameters<typeof executeCleanup>[0]> & {
+    maxDeletes?: number;
+    config?: ResolvedConfig;
+    batchSize?: number;
+  } = {},
 ) {
   const config = options.config ?? demo.config;
   const pool = new SourcePool(config.sources);
   try {
     const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
-    const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, batchSize: options.batchSize ?? 100, maxDeletes: options.maxDeletes });
+    const plan = await buildPlan(report, config, pool, {
+      backupRoot: demo.backupRoot,
+      batchSize: options.batchSize ?? 100,
+      maxDeletes: options.maxDeletes,
+    });
     const result = await executeCleanup({ access: { readOnly: false }, ...options, plan, config, pool });
     return { report, plan, result };
   } finally {
@@ -73,7 +87,8 @@ describe('clean --execute', () => {
     const after = await snapshots(demo);
     const backups = await backedUp(demo.backupRoot);
     for (const name of CHILD_COLLECTIONS) {
-      for (const key of missingFrom(before[name], after[name])) expect(backups.get(key)?.equals(before[name].get(key)!)).toBe(true);
+      for (const key of missingFrom(before[name], after[name]))
+        expect(backups.get(key)?.equals(before[name].get(key)!)).toBe(true);
     }
     expect(backups.size).toBe(688);
 
@@ -85,7 +100,13 @@ describe('clean --execute', () => {
         ['recap_sessions', 0, 32],
         ['dubbing_sessions', 0, 56],
       ]);
-      const restored = await restoreBackup(result.runDir, { config: demo.config, pool, access: { readOnly: false }, selection: {}, dryRun: false });
+      const restored = await restoreBackup(result.runDir, {
+        config: demo.config,
+        pool,
+        access: { readOnly: false },
+        selection: {},
+        dryRun: false,
+      });
       expect(restored.relations.map((r) => r.inserted)).toEqual([600, 32, 56]);
     } finally {
       await pool.close();
@@ -95,19 +116,37 @@ describe('clean --execute', () => {
       expect(again[name].size).toBe(before[name].size);
       for (const [key, raw] of before[name]) expect(again[name].get(key)?.equals(raw)).toBe(true);
     }
-    const runs = await server.client.db(demo.olorinDb).collection(OWNED_COLLECTIONS.runs).find({ kind: { $in: ['clean', 'restore'] } }).toArray();
-    expect(runs.map((r) => r.kind).sort()).toEqual(['clean', 'clean', 'clean', 'restore', 'restore', 'restore']);
-    expect(await readFile(join(demo.backupRoot, 'audit.jsonl'), 'utf8')).toMatch(/"kind":"clean".*\n.*"kind":"restore"/);
+    const runs = await server.client
+      .db(demo.olorinDb)
+      .collection(OWNED_COLLECTIONS.runs)
+      .find({ kind: { $in: ['clean', 'restore'] } })
+      .toArray();
+    expect(runs.map((r) => r.kind).sort()).toEqual([
+      'clean',
+      'clean',
+      'clean',
+      'restore',
+      'restore',
+      'restore',
+    ]);
+    expect(await readFile(join(demo.backupRoot, 'audit.jsonl'), 'utf8')).toMatch(
+      /"kind":"clean".*\n.*"kind":"restore"/,
+    );
   });
 
   it('re-checks every batch: a parent back, a changed reference and a new exception are not deleted', async () => {
     const demo = await freshDemo();
     const olorin = server.client.db(demo.olorinDb);
     const pool = new SourcePool(demo.config.sources);
-    const config = { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'recap_sessions') };
+    const config = {
+      ...demo.config,
+      relations: demo.config.relations.filter((r) => r.name === 'recap_sessions'),
+    };
     const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
     const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, batchSize: 1000 });
-    const [first, second, third] = plan.relations[0].candidates.filter((c, i, all) => all.findIndex((o) => o.key === c.key) === i);
+    const [first, second, third] = plan.relations[0].candidates.filter(
+      (c, i, all) => all.findIndex((o) => o.key === c.key) === i,
+    );
     const live = await server.client.db(demo.bayitDb).collection('live_channels').findOne({});
     try {
       const result = await executeCleanup({
@@ -116,8 +155,13 @@ describe('clean --execute', () => {
         pool,
         access: { readOnly: false },
         beforeBatch: async () => {
-          await server.client.db(demo.bayitDb).collection('live_channels').insertOne({ _id: new ObjectId(first.key), name: 'restored channel' });
-          await olorin.collection('recap_sessions').updateOne({ _id: second.id as ObjectId }, { $set: { channel_id: live!._id } });
+          await server.client
+            .db(demo.bayitDb)
+            .collection('live_channels')
+            .insertOne({ _id: new ObjectId(first.key), name: 'restored channel' });
+          await olorin
+            .collection('recap_sessions')
+            .updateOne({ _id: second.id as ObjectId }, { $set: { channel_id: live!._id } });
           await new ExceptionsStore(olorin, { readOnly: false }).add({
             relation: 'recap_sessions',
             kind: 'document',
@@ -131,11 +175,22 @@ describe('clean --execute', () => {
       });
       const [outcome] = result.relations;
       // Four recaps point at each deleted channel.
-      expect(outcome.skipped).toEqual({ gone: 0, referenceChanged: 1, excepted: 1, parentBack: 4, inGrace: 0 });
+      expect(outcome.skipped).toEqual({
+        gone: 0,
+        referenceChanged: 1,
+        excepted: 1,
+        parentBack: 4,
+        inGrace: 0,
+      });
       expect(outcome.deleted).toBe(32 - 6);
       expect(outcome.backedUp).toBe(26);
-      for (const kept of [second, third]) expect(await olorin.collection('recap_sessions').countDocuments({ _id: kept.id as ObjectId })).toBe(1);
-      expect(await olorin.collection('recap_sessions').countDocuments({ channel_id: new ObjectId(first.key) })).toBe(4);
+      for (const kept of [second, third])
+        expect(await olorin.collection('recap_sessions').countDocuments({ _id: kept.id as ObjectId })).toBe(
+          1,
+        );
+      expect(
+        await olorin.collection('recap_sessions').countDocuments({ channel_id: new ObjectId(first.key) }),
+      ).toBe(4);
     } finally {
       await pool.close();
     }
@@ -157,13 +212,23 @@ describe('clean --execute', () => {
   it('refuses while another run holds the relation, and says who', async () => {
     const demo = await freshDemo();
     const db = server.client.db(demo.olorinDb);
-    const holder = await RelationLock.acquire(db, 'content_embeddings', { runId: 'other-run', operator: 'alice', host: 'box-1', pid: 4242 }, { readOnly: false });
+    const holder = await RelationLock.acquire(
+      db,
+      'content_embeddings',
+      { runId: 'other-run', operator: 'alice', host: 'box-1', pid: 4242 },
+      { readOnly: false },
+    );
     try {
       const before = await snapshots(demo);
-      const config = { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'content_embeddings') };
+      const config = {
+        ...demo.config,
+        relations: demo.config.relations.filter((r) => r.name === 'content_embeddings'),
+      };
       const { result } = await clean(demo, { config });
       expect(result.status).toBe('failed');
-      expect(result.error).toMatch(/^relation content_embeddings is locked by alice on box-1 \(pid 4242, run other-run\) since /);
+      expect(result.error).toMatch(
+        /^relation content_embeddings is locked by alice on box-1 \(pid 4242, run other-run\) since /,
+      );
       expect((await snapshots(demo)).content_embeddings.size).toBe(before.content_embeddings.size);
     } finally {
       await holder.release();
@@ -174,9 +239,19 @@ describe('clean --execute', () => {
     const demo = await freshDemo();
     const pool = new SourcePool(demo.config.sources);
     try {
-      const report = await runScan({ config: demo.config, pool, access: { readOnly: true }, collectCandidates: true });
-      const plan = await buildPlan(report, demo.config, pool, { backupRoot: demo.backupRoot, batchSize: 100 });
-      await expect(executeCleanup({ plan, config: demo.config, pool, access: { readOnly: true } })).rejects.toThrow(ReadOnlyError);
+      const report = await runScan({
+        config: demo.config,
+        pool,
+        access: { readOnly: true },
+        collectCandidates: true,
+      });
+      const plan = await buildPlan(report, demo.config, pool, {
+        backupRoot: demo.backupRoot,
+        batchSize: 100,
+      });
+      await expect(
+        executeCleanup({ plan, config: demo.config, pool, access: { readOnly: true } }),
+      ).rejects.toThrow(ReadOnlyError);
       await expect(
         new ExceptionsStore(server.client.db(demo.olorinDb), { readOnly: true }).add({
           relation: 'x',
@@ -196,7 +271,9 @@ describe('clean --execute', () => {
 
   it('refuses unsafe relations unless overridden, and everything when separation is switched off', async () => {
     const demo = await freshDemo({ extra: { maxOrphanRatio: 0.01 } });
-    await expect(clean(demo)).rejects.toThrow(/cleanup refused: content_embeddings is unsafe: orphan ratio 0\.05 is above maxOrphanRatio 0\.01/);
+    await expect(clean(demo)).rejects.toThrow(
+      /cleanup refused: content_embeddings is unsafe: orphan ratio 0\.05 is above maxOrphanRatio 0\.01/,
+    );
     expect((await snapshots(demo)).content_embeddings.size).toBe(6620);
     const { result } = await clean(demo, { allowUnsafe: true });
     expect(result.status).toBe('completed');
@@ -210,11 +287,21 @@ describe('clean --execute', () => {
 describe('restore from a damaged backup', () => {
   it('refuses a corrupted or truncated backup and inserts nothing', async () => {
     const demo = await freshDemo();
-    const config = { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'recap_sessions') };
+    const config = {
+      ...demo.config,
+      relations: demo.config.relations.filter((r) => r.name === 'recap_sessions'),
+    };
     const { result } = await clean(demo, { config });
     const file = join(result.runDir, (await readBackup(result.runDir)).manifest.files[0].path);
     const pool = new SourcePool(demo.config.sources);
-    const restore = () => restoreBackup(result.runDir, { config: demo.config, pool, access: { readOnly: false }, selection: {}, dryRun: false });
+    const restore = () =>
+      restoreBackup(result.runDir, {
+        config: demo.config,
+        pool,
+        access: { readOnly: false },
+        selection: {},
+        dryRun: false,
+      });
     try {
       const original = await readFile(file);
       const corrupted = Buffer.from(original);
@@ -225,7 +312,9 @@ describe('restore from a damaged backup', () => {
       await expect(restore()).rejects.toThrow(/truncated backup/);
       await writeFile(join(result.runDir, 'manifest.json'), '{"not": "a manifest"');
       await expect(restore()).rejects.toThrow(/unreadable backup manifest/);
-      expect(await server.client.db(demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(435 - 32);
+      expect(await server.client.db(demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(
+        435 - 32,
+      );
     } finally {
       await pool.close();
     }

@@ -21,7 +21,8 @@ export async function backedUp(root: string): Promise<Map<string, Buffer>> {
     if (!entry.isDirectory()) continue;
     const backup = await readBackup(join(root, entry.name));
     for (const file of backup.files.values()) {
-      for (const raw of [...file.documents, ...file.unrecorded]) out.set(documentKey(idReader.read(raw)), Buffer.from(raw));
+      for (const raw of [...file.documents, ...file.unrecorded])
+        out.set(documentKey(idReader.read(raw)), Buffer.from(raw));
     }
   }
   return out;

@@ -14,7 +14,11 @@ import {
 import type { TestServer } from './sandbox.ts';
 
 /** Writes a config file and loads it, the way an operator's `--config` is. */
-export async function configFor(file: ConfigFile, env: NodeJS.ProcessEnv = {}, graceDays?: number): Promise<ResolvedConfig> {
+export async function configFor(
+  file: ConfigFile,
+  env: NodeJS.ProcessEnv = {},
+  graceDays?: number,
+): Promise<ResolvedConfig> {
   const path = await writeConfigFile(file);
   return loadConfig({ configPath: path, env, graceDays });
 }
@@ -37,19 +41,32 @@ export interface OlorinFixture {
 /** The demo data loaded through the driver into two suite-private databases, with the preset's relations. */
 export async function loadOlorinDemo(
   server: TestServer,
-  options: { now?: Date; env?: NodeJS.ProcessEnv; name?: string; graceDays?: number; extra?: Partial<ConfigFile> } = {},
+  options: {
+    now?: Date;
+    env?: NodeJS.ProcessEnv;
+    name?: string;
+    graceDays?: number;
+    extra?: Partial<ConfigFile>;
+  } = {},
 ): Promise<OlorinFixture> {
   const olorinDb = server.dbName(`${options.name ?? ''}olorin`);
   const bayitDb = server.dbName(`${options.name ?? ''}bayit`);
   await insertDemo(server.client, { [OLORIN_DATABASE]: olorinDb, [BAYIT_DATABASE]: bayitDb }, options.now);
-  const file = (sources: ConfigFile['sources']): ConfigFile => ({ ...OLORIN_PRESET, ...options.extra, sources });
+  const file = (sources: ConfigFile['sources']): ConfigFile => ({
+    ...OLORIN_PRESET,
+    ...options.extra,
+    sources,
+  });
   const config = await configFor(
     file({ olorin: { uri: server.uri, database: olorinDb }, bayit: { uri: server.uri, database: bayitDb } }),
     options.env,
     options.graceDays,
   );
   const configPath = await writeConfigFile(
-    file({ olorin: { uriEnv: 'OLORIN_MONGODB_URI', database: olorinDb }, bayit: { uriEnv: 'BAYIT_MONGODB_URI', database: bayitDb } }),
+    file({
+      olorin: { uriEnv: 'OLORIN_MONGODB_URI', database: olorinDb },
+      bayit: { uriEnv: 'BAYIT_MONGODB_URI', database: bayitDb },
+    }),
   );
   return { olorinDb, bayitDb, config, configPath };
 }

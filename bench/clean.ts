@@ -1,0 +1,90 @@
+// npm run bench:clean — 50,000 deletable orphans deleted in batches of 1,000, each batch backed up (fsynced) first.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient, ObjectId } from 'mongodb';
+import { executeCleanup } from '../src/cleanup/execute.ts';
+import { buildPlan } from '../src/cleanup/plan.ts';
+import { loadConfig } from '../src/config/load.ts';
+import { runScan } from '../src/engine/run-scan.ts';
+import { SourcePool } from '../src/mongo/sources.ts';
+import { startSandboxProcess } from '../src/sandbox/process.ts';
+import { rate, report, seconds } from './support.ts';
+
+const ORPHANS = Number(process.env.BENCH_ORPHANS ?? 50_000);
+const HEALTHY = ORPHANS * 2;
+const PARENTS = 10_000;
+
+const sandbox = await startSandboxProcess();
+const client = await new MongoClient(sandbox.uri).connect();
+const work = await mkdtemp(join(tmpdir(), 'oc-bench-clean-'));
+try {
+  process.stdout.write(
+    `clean benchmark: ${ORPHANS.toLocaleString('en-US')} deletable orphans among ${(ORPHANS + HEALTHY).toLocaleString('en-US')} children, batches of 1,000\n`,
+  );
+  const parentIds = Array.from({ length: PARENTS }, () => new ObjectId());
+  await client
+    .db('bench_bayit')
+    .collection('content')
+    .insertMany(parentIds.map((_id) => ({ _id, deleted_at: null })));
+  const children = client.db('bench_olorin').collection('content_embeddings');
+  await children.createIndex({ content_id: 1 });
+  for (let done = 0; done < ORPHANS + HEALTHY; done += 10_000) {
+    const docs = Array.from({ length: Math.min(10_000, ORPHANS + HEALTHY - done) }, (_, i) => {
+      const orphan = done + i < ORPHANS;
+      const parent = orphan ? new ObjectId() : parentIds[(done + i) % PARENTS];
+      return {
+        content_id: parent.toHexString(),
+        embedding_type: 'title',
+        embedding: Array.from({ length: 16 }, () => Math.random()),
+      };
+    });
+    await children.insertMany(docs, { ordered: false });
+  }
+  const { writeFile } = await import('node:fs/promises');
+  const configPath = join(work, 'config.json');
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      sources: {
+        olorin: { uri: sandbox.uri, database: 'bench_olorin' },
+        bayit: { uri: sandbox.uri, database: 'bench_bayit' },
+      },
+      relations: [
+        {
+          name: 'content_embeddings',
+          child: { source: 'olorin', collection: 'content_embeddings', field: 'content_id' },
+          parent: { source: 'bayit', collection: 'content', softDeleteField: 'deleted_at' },
+          keyMatch: 'objectid-or-hex',
+          graceDays: 0,
+        },
+      ],
+    }),
+  );
+  const config = await loadConfig({ configPath });
+  const pool = new SourcePool(config.sources);
+  const scanStarted = performance.now();
+  const scan = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+  const scanMs = performance.now() - scanStarted;
+  const plan = await buildPlan(scan, config, pool, { backupRoot: join(work, 'backups'), batchSize: 1000 });
+  const started = performance.now();
+  const result = await executeCleanup({ plan, config, pool, access: { readOnly: false } });
+  const ms = performance.now() - started;
+  await pool.close();
+  const [outcome] = result.relations;
+  report([
+    ['scan (plan)', `${seconds(scanMs)}  deletable ${scan.relations[0].deletable.toLocaleString('en-US')}`],
+    [
+      'clean --execute',
+      `${seconds(ms)}  ${rate(outcome.deleted, ms)}  (deleted ${outcome.deleted.toLocaleString('en-US')}, backed up ${outcome.backedUp.toLocaleString('en-US')}, status ${result.status})`,
+    ],
+    [
+      'backup share',
+      `${((outcome.backupMs / ms) * 100).toFixed(1)}%  (${seconds(outcome.backupMs)} writing + fsyncing ${(outcome.backupBytes / 1024 / 1024).toFixed(1)} MiB and manifests)`,
+    ],
+  ]);
+} finally {
+  await client.close();
+  await sandbox.stop();
+  await rm(work, { recursive: true, force: true });
+}

@@ -1,0 +1,161 @@
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BSON, ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readBackup } from '../../src/cleanup/backup.ts';
+import { runCli } from '../support/cli.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+let server: TestServer;
+let demo: OlorinFixture;
+let backupRoot: string;
+const env = () => ({ OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri });
+const base = () => ['--config', demo.configPath];
+
+beforeAll(async () => {
+  server = await startTestServer();
+  demo = await loadOlorinDemo(server);
+  backupRoot = await mkdtemp(join(tmpdir(), 'oc-cli-backups-'));
+});
+afterAll(async () => server?.stop());
+
+function oneLine(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  return lines[0];
+}
+
+describe('clean, restore and exceptions from the command line', () => {
+  it('plans without writing, and refuses --execute without --yes when not on a terminal', async () => {
+    const dry = await runCli(['clean', ...base(), '--backup-dir', backupRoot], env());
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('content_embeddings');
+    expect(dry.stdout).toContain('would delete 180 of 180 deletable in 1 batches of 1,000');
+    expect(dry.stdout).toContain('dry run: nothing was deleted');
+    expect(await readdir(backupRoot)).toEqual([]);
+    const noYes = await runCli(['clean', ...base(), '--execute'], env());
+    expect(noYes.code).toBe(2);
+    expect(oneLine(noYes.stderr)).toBe(
+      'orphan-cleanup: --execute needs --yes when stdin is not a terminal (cron); nothing was deleted',
+    );
+    const badBatch = await runCli(['clean', ...base(), '--batch-size', '5000'], env());
+    expect(badBatch.code).toBe(2);
+    expect(oneLine(badBatch.stderr)).toMatch(/--batch-size/);
+  });
+
+  it("executes with --yes, prints the restore command, and restores one parent's children", async () => {
+    const result = await runCli(
+      ['clean', ...base(), '--execute', '--yes', '--backup-dir', backupRoot],
+      env(),
+    );
+    expect(result.code).toBe(0);
+    const runDir = /^backup: (\S+)$/m.exec(result.stdout)![1];
+    expect(result.stdout).toContain(`restore with: orphan-cleanup restore ${runDir}`);
+    expect(result.stdout).toContain('content_embeddings: backed up 180, deleted 180 of 180 planned');
+    const verify = await runCli(['verify', runDir, ...base()], env());
+    expect(verify.stdout).toContain('content_embeddings: ');
+    expect(verify.stdout).toContain('180 backed up, 0 present, 180 absent');
+    const run = await server.client
+      .db(demo.olorinDb)
+      .collection('orphan_cleanup_runs')
+      .findOne({ kind: 'clean' });
+    expect(run?.counts.deleted).toBe(180);
+    const backup = await readBackup(runDir);
+    const [first] = backup.files.values().next().value!.documents;
+    const ref = String(BSON.deserialize(first).content_id);
+    const restored = await runCli(['restore', runDir, ...base(), '--ref', ref], env());
+    expect(restored.code).toBe(0);
+    expect(restored.stdout).toMatch(
+      /^content_embeddings: \S+\.content_embeddings: inserted 3 of 3, 0 already present\n$/,
+    );
+    expect(
+      await server.client
+        .db(demo.olorinDb)
+        .collection('content_embeddings')
+        .countDocuments({ content_id: { $in: [ref, new ObjectId(ref)] } }),
+    ).toBe(3);
+  });
+
+  it('answers bad input with one line: missing reason, unknown relation, corrupted backup', async () => {
+    const noReason = await runCli(
+      ['exceptions', 'add', ...base(), '--relation', 'recap_sessions', '--doc', '507f1f77bcf86cd799439011'],
+      env(),
+    );
+    expect(noReason.code).toBe(2);
+    expect(oneLine(noReason.stderr)).toBe('orphan-cleanup: exceptions add: --reason is required');
+    const unknown = await runCli(
+      ['exceptions', 'add', ...base(), '--relation', 'nope', '--doc', '1', '--reason', 'x'],
+      env(),
+    );
+    expect(unknown.code).toBe(2);
+    expect(oneLine(unknown.stderr)).toMatch(/--relation nope: unknown relation/);
+    const badRef = await runCli(
+      [
+        'exceptions',
+        'add',
+        ...base(),
+        '--relation',
+        'content_embeddings',
+        '--ref',
+        'not-an-id',
+        '--reason',
+        'x',
+      ],
+      env(),
+    );
+    expect(badRef.code).toBe(2);
+    expect(oneLine(badRef.stderr)).toMatch(/not a valid key for this relation/);
+    const fake = await mkdtemp(join(tmpdir(), 'oc-fake-run-'));
+    await writeFile(join(fake, 'manifest.json'), '{ broken');
+    const corrupted = await runCli(['restore', fake, ...base()], env());
+    expect(corrupted.code).toBe(1);
+    expect(oneLine(corrupted.stderr)).toMatch(/manifest\.json: unreadable backup manifest/);
+    const missing = await runCli(['restore', join(fake, 'nope'), ...base()], env());
+    expect(missing.code).toBe(2);
+    expect(oneLine(missing.stderr)).toMatch(/no such backup run directory/);
+  });
+
+  it('adds, lists and removes exceptions, and an excepted orphan is reported as excepted', async () => {
+    const orphan = await server.client
+      .db(demo.olorinDb)
+      .collection('dubbing_sessions')
+      .findOne({ partner_id: 'partner-900' });
+    const add = await runCli(
+      [
+        'exceptions',
+        'add',
+        ...base(),
+        '--relation',
+        'dubbing_sessions',
+        '--ref',
+        'partner-900',
+        '--reason',
+        'legal hold',
+        '--expires',
+        '30d',
+      ],
+      env(),
+    );
+    expect(add.code).toBe(0);
+    expect(add.stdout).toBe('added reference exception "partner-900" to dubbing_sessions\n');
+    const list = await runCli(['exceptions', 'list', ...base()], env());
+    expect(list.stdout).toMatch(
+      /dubbing_sessions {2}reference "partner-900" {2}"legal hold" {2}by \S+ .* expires /,
+    );
+    const scan = await runCli(
+      ['scan', ...base(), '--json', '--relation', 'dubbing_sessions', '--read-only'],
+      env(),
+    );
+    const [dubbing] = JSON.parse(scan.stdout).relations;
+    expect(dubbing.excepted).toBe(5);
+    expect(dubbing.orphans).toBe(15);
+    expect(orphan).not.toBeNull();
+    const removed = await runCli(
+      ['exceptions', 'remove', ...base(), '--relation', 'dubbing_sessions', '--ref', 'partner-900'],
+      env(),
+    );
+    expect(removed.code).toBe(0);
+  });
+});
