@@ -1,11 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './commands/demo.ts';
 import { runCleanCommand } from './commands/clean.ts';
+import { runConsole } from './commands/console.tsx';
 import { runDoctorCommand } from './commands/doctor.ts';
 import { runExceptionsCommand } from './commands/exceptions.ts';
 import { runRestoreCommand, runVerifyCommand } from './commands/restore.ts';
 import { runSandbox } from './commands/sandbox.ts';
 import { runScanCommand } from './commands/scan.ts';
+import { runSettingsCommand } from './commands/settings.ts';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';
 
 function port(value: string): number {
@@ -174,6 +176,30 @@ withEngineOptions(
   .option('--json', 'print as JSON')
   .option('--operator <name>', 'name recorded as createdBy')
   .action(exitWithArgs(runExceptionsCommand));
+
+withEngineOptions(
+  program.command('ui', { isDefault: true }).description('the operator console (the default command)'),
+)
+  .option('--profile <name>', 'a connection profile from the settings')
+  .option('--backup-dir <dir>', 'backup root (default: the settings, else ./orphan-cleanup-backups)')
+  .option('--operator <name>', 'name recorded in the audit trail')
+  .action(exitWith(runConsole));
+
+program
+  .command('settings')
+  .description("show or change the console's settings (conf file)")
+  .option('--operator <name>', "the operator's name for the audit trail")
+  .option('--backup-dir <dir>', 'backup root')
+  .addOption(new Option('--batch-size <n>', 'default batch size').argParser(batchSize))
+  .option('--profile <name>', 'the profile to change')
+  .option(
+    '--profile-source <name=ref>',
+    'a source of the profile: env:VAR (preferred) or a URI (repeatable)',
+    collect,
+  )
+  .option('--profile-read-only', 'the profile opens the console read-only')
+  .option('--store-secret', 'allow storing a URI with a password in clear')
+  .action(exitWith(runSettingsCommand));
 
 try {
   await program.parseAsync(process.argv);

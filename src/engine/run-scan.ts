@@ -94,10 +94,19 @@ export function latencySummary(durations: number[]): LatencySummary {
   return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99) };
 }
 
+/** Children still pointing at a missing or inactive parent: what cleanup removes and growth measures. */
+function unresolved(counts: Record<string, number>): number {
+  return (counts.orphans ?? 0) + (counts.parentInactive ?? 0);
+}
+
+/**
+ * Change in orphans since the previous complete scan, and growth: new unresolved children per day since a
+ * reference scan, with the cleanups (deleted) and restores (inserted) in between taken out.
+ */
 async function trendOf(
   runs: RunsStore,
   relation: string,
-  orphans: number,
+  counts: Record<string, number>,
   now: Date,
 ): Promise<{ change: number | null; growth: number | null }> {
   const previous = await runs.previousScan(relation);
@@ -106,14 +115,18 @@ async function trendOf(
   const scans = history.filter((run) => run.kind === 'scan' && run.complete && run.outcome === 'succeeded');
   const reference =
     scans.find((run) => now.getTime() - run.startedAt.getTime() >= GROWTH_WINDOW_MS) ?? previous;
-  const deletedSince = history
-    .filter((run) => run.kind === 'clean' && run.startedAt >= reference.startedAt)
+  const since = history.filter((run) => run.startedAt >= reference.startedAt);
+  const deleted = since
+    .filter((run) => run.kind === 'clean')
     .reduce((sum, run) => sum + (run.counts.deleted ?? 0), 0);
+  const restored = since
+    .filter((run) => run.kind === 'restore')
+    .reduce((sum, run) => sum + (run.counts.inserted ?? 0), 0);
   const days = Math.max(now.getTime() - reference.startedAt.getTime(), HOUR_MS) / DAY_MS;
-  const referenceOrphans = reference.counts.orphans ?? 0;
+  const fresh = unresolved(counts) - unresolved(reference.counts) + deleted - restored;
   return {
-    change: orphans - (previous.counts.orphans ?? 0),
-    growth: Math.round(((orphans - referenceOrphans + deletedSince) / days) * 10) / 10,
+    change: (counts.orphans ?? 0) - (previous.counts.orphans ?? 0),
+    growth: Math.round((fresh / days) * 10) / 10,
   };
 }
 
@@ -177,7 +190,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         ? undefined
         : 'scan was stopped before the end',
   });
-  const trend = await trendOf(runs, relation.name, counts.orphans, now);
+  const trend = await trendOf(runs, relation.name, { ...counts }, now);
   const runId = newRunId(now);
   if (complete && !access.readOnly) await firstSeenStore.update(firstSeen, result!.unresolvedKeys, now);
   const finishedAt = new Date();

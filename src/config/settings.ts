@@ -1,0 +1,68 @@
+import Conf from 'conf';
+import { ConnectionString } from 'mongodb-connection-string-url';
+import { UsageError } from '../errors.ts';
+import { DEFAULT_BACKUP_ROOT } from '../cleanup/plan.ts';
+
+/** A named pair (or more) of sources; URIs as `env:VAR` references unless the operator asked to store one. */
+export interface Profile {
+  sources: Record<string, string>;
+  readOnly?: boolean;
+}
+
+export interface Settings {
+  operator?: string;
+  backupRoot: string;
+  batchSize: number;
+  profiles: Record<string, Profile>;
+}
+
+const DEFAULTS: Settings = { backupRoot: DEFAULT_BACKUP_ROOT, batchSize: 1000, profiles: {} };
+
+/** The operator's settings file (conf: ~/.config/orphan-cleanup-nodejs/config.json on Linux). */
+export function openSettings(cwd?: string): Conf<Settings> {
+  return new Conf<Settings>({ projectName: 'orphan-cleanup', defaults: DEFAULTS, ...(cwd ? { cwd } : {}) });
+}
+
+export function readSettings(store: Conf<Settings>): Settings {
+  return { ...DEFAULTS, ...store.store };
+}
+
+/**
+ * Resolves a profile's sources into `--source name=URI` overrides. `env:VAR` reads the variable now,
+ * so no secret needs to live in the settings file.
+ */
+export function profileSources(
+  settings: Settings,
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { sources: string[]; readOnly: boolean } {
+  const profile = settings.profiles[name];
+  if (!profile)
+    throw new UsageError(
+      `--profile ${name}: no such profile (known: ${Object.keys(settings.profiles).join(', ') || 'none'})`,
+    );
+  const sources = Object.entries(profile.sources).map(([source, ref]) => {
+    if (!ref.startsWith('env:')) return `${source}=${ref}`;
+    const value = env[ref.slice(4)];
+    if (!value)
+      throw new UsageError(`--profile ${name}: source ${source} reads ${ref.slice(4)}, which is not set`);
+    return `${source}=${value}`;
+  });
+  return { sources, readOnly: Boolean(profile.readOnly) };
+}
+
+/** Refuses to store a URI with a password in clear unless the operator insists. */
+export function checkStorableReference(ref: string, allowSecret: boolean): void {
+  if (ref.startsWith('env:')) return;
+  let password = '';
+  try {
+    password = new ConnectionString(ref).password;
+  } catch {
+    throw new UsageError(`"${ref.split('@').pop()}": neither env:VAR nor a valid MongoDB URI`);
+  }
+  if (password && !allowSecret) {
+    throw new UsageError(
+      'that URI holds a password: store env:VAR instead, or pass --store-secret to keep it in the settings file in clear',
+    );
+  }
+}

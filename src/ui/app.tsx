@@ -1,0 +1,589 @@
+import { Box, useApp, useInput, useStdout } from 'ink';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import type { RelationReport } from '../engine/run-scan.ts';
+import type { ScanProgress } from '../engine/scan.ts';
+import type { ExceptionEntry } from '../store/exceptions.ts';
+import type { RunRecord } from '../store/runs.ts';
+import { Footer } from './components/Footer.tsx';
+import { Header } from './components/Header.tsx';
+import { HelpOverlay } from './components/HelpOverlay.tsx';
+import { PromptLine } from './components/Prompt.tsx';
+import { type CleanupState, CleanupScreen } from './screens/Cleanup.tsx';
+import { Dashboard } from './screens/Dashboard.tsx';
+import { ExceptionsScreen, HistoryScreen, RecoveryScreen, visibleExceptions } from './screens/Lists.tsx';
+import { DocumentView, RelationReview, visibleSamples } from './screens/RelationReview.tsx';
+import type { BackupPreview, BackupSummary, ConsoleServices, SourceStatus } from './services.ts';
+import { currentView, initialUiState, type Prompt, uiReducer } from './state/reducer.ts';
+
+const STOP_WORD = 'y';
+const RESTORE_WORD = 'restore';
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Terminal size, following resizes. */
+function useTerminalSize(): { columns: number; rows: number } {
+  const { stdout } = useStdout();
+  const read = () => ({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
+  const [size, setSize] = useState(read);
+  useEffect(() => {
+    const onResize = () => setSize(read());
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  });
+  return size;
+}
+
+/**
+ * The operator console. Keys are routed here, in one place that knows the current screen and whether a
+ * prompt is open; every database action goes through the injected services (the headless engine).
+ */
+export function App({ services }: { services: ConsoleServices }) {
+  const { exit } = useApp();
+  const { columns, rows } = useTerminalSize();
+  const [ui, dispatch] = useReducer(uiReducer, initialUiState);
+  const [statuses, setStatuses] = useState<SourceStatus[]>();
+  const [scanning, setScanning] = useState(false);
+  const [progress, setProgress] = useState<Record<string, ScanProgress>>({});
+  const [reports, setReports] = useState<Record<string, RelationReport>>({});
+  const [trends, setTrends] = useState<Record<string, number[]>>({});
+  const [cleanup, setCleanup] = useState<CleanupState>();
+  const [exceptions, setExceptions] = useState<ExceptionEntry[]>();
+  const [backups, setBackups] = useState<BackupSummary[]>();
+  const [preview, setPreview] = useState<BackupPreview>();
+  const [recoveryLines, setRecoveryLines] = useState<string[]>([]);
+  const [history, setHistory] = useState<RunRecord[]>();
+  const scanAbort = useRef<AbortController>(undefined);
+  const cleanupAbort = useRef<AbortController>(undefined);
+  const view = currentView(ui);
+  const relations = services.relations;
+  const selectedRelation = relations[ui.selected]?.name;
+  const bodyHeight = Math.max(8, rows - 7 - (statuses?.length ?? 1));
+  const say = (text: string, tone: 'info' | 'warn' | 'error' = 'info') =>
+    dispatch({ type: 'message', text, tone });
+
+  const scan = useCallback(async () => {
+    scanAbort.current?.abort();
+    const controller = new AbortController();
+    scanAbort.current = controller;
+    setScanning(true);
+    setReports({});
+    setProgress({});
+    try {
+      const connected = await services.connect();
+      setStatuses(connected);
+      const failed = connected.filter((s) => !s.ok);
+      if (failed.length) {
+        dispatch({
+          type: 'message',
+          text: `cannot reach ${failed.map((s) => s.name).join(', ')}: check the URI, auth, DNS, TLS; r retries`,
+          tone: 'error',
+        });
+        return;
+      }
+      const report = await services.scan(
+        (p) => setProgress((old) => ({ ...old, [p.relation]: p })),
+        controller.signal,
+      );
+      if (controller.signal.aborted) return;
+      setReports(Object.fromEntries(report.relations.map((r) => [r.name, r])));
+      const failedScan = report.relations.find((r) => r.error);
+      if (failedScan)
+        dispatch({
+          type: 'message',
+          text: `scan of ${failedScan.name} failed: ${failedScan.error}`,
+          tone: 'error',
+        });
+      const loaded = await Promise.all(
+        relations.map(async (r) => [r.name, await services.trend(r.name)] as const),
+      );
+      setTrends(Object.fromEntries(loaded));
+    } catch (error) {
+      dispatch({ type: 'message', text: errorText(error), tone: 'error' });
+    } finally {
+      if (scanAbort.current === controller) setScanning(false);
+    }
+  }, [services, relations]);
+
+  useEffect(() => {
+    void scan();
+    return () => scanAbort.current?.abort();
+  }, [scan]);
+
+  const refuseReadOnly = (what: string): boolean => {
+    if (!services.readOnly) return false;
+    say(`read-only mode: ${what} is disabled (start without --read-only to change data)`, 'warn');
+    return true;
+  };
+
+  const startCleanup = async (relation: string) => {
+    if (refuseReadOnly('cleanup')) return;
+    const report = reports[relation];
+    if (!report) {
+      say('wait for the scan of this relation to finish', 'warn');
+      return;
+    }
+    setCleanup({ relation, phase: 'planning', allowUnsafe: false, stopping: false });
+    dispatch({ type: 'open', view: { name: 'cleanup', relation } });
+    try {
+      const plan = await services.plan(
+        { startedAt: new Date(), finishedAt: new Date(), relations: [report] },
+        relation,
+      );
+      setCleanup({ relation, phase: 'plan', plan, allowUnsafe: false, stopping: false });
+      const [planned] = plan.relations;
+      if (plan.refusals.length || planned.toDelete === 0) return;
+      dispatch({
+        type: 'prompt',
+        prompt: planned.safe
+          ? {
+              id: 'confirmName',
+              label: `Type "${relation}" and Enter to back up and delete ${planned.toDelete} documents. Esc cancels.`,
+              subject: relation,
+            }
+          : {
+              id: 'overridePhrase',
+              label: `This relation is UNSAFE. To proceed anyway type "override ${relation}". Esc cancels.`,
+              subject: relation,
+            },
+      });
+    } catch (error) {
+      setCleanup({ relation, phase: 'error', error: errorText(error), allowUnsafe: false, stopping: false });
+    }
+  };
+
+  const runCleanup = async (allowUnsafe: boolean) => {
+    const plan = cleanup?.plan;
+    if (!plan) return;
+    const controller = new AbortController();
+    cleanupAbort.current = controller;
+    setCleanup((old) => old && { ...old, phase: 'running', allowUnsafe });
+    try {
+      const result = await services.execute(plan, {
+        allowUnsafe,
+        signal: controller.signal,
+        onProgress: (p) => setCleanup((old) => old && { ...old, progress: p }),
+      });
+      setCleanup((old) => old && { ...old, phase: 'summary', result });
+    } catch (error) {
+      setCleanup((old) => old && { ...old, phase: 'error', error: errorText(error) });
+    } finally {
+      cleanupAbort.current = undefined;
+    }
+  };
+
+  const cleanupRunning = cleanup?.phase === 'running';
+
+  const loadExceptions = async () => {
+    setExceptions(undefined);
+    try {
+      setExceptions(await services.exceptions());
+    } catch (error) {
+      say(errorText(error), 'error');
+      setExceptions([]);
+    }
+  };
+  const loadBackups = async () => {
+    setBackups(await services.backups());
+  };
+
+  const selectedSample = () => {
+    if (view.name === 'relation')
+      return visibleSamples(reports[view.relation], view.tab, view.filter)[view.row];
+    if (view.name === 'document') return visibleSamples(reports[view.relation], view.tab, '')[view.index];
+    return undefined;
+  };
+
+  const selectedBackup = () => (view.name === 'recovery' ? backups?.[view.row] : undefined);
+
+  const answer = async (prompt: Prompt, value: string) => {
+    dispatch({ type: 'prompt', prompt: undefined });
+    const text = value.trim();
+    switch (prompt.id) {
+      case 'filter':
+        dispatch({ type: 'setFilter', filter: text });
+        return;
+      case 'overridePhrase':
+        if (text !== `override ${prompt.subject}`) {
+          say(`typed "${text}", expected "override ${prompt.subject}": nothing deleted`, 'warn');
+          return;
+        }
+        setCleanup((old) => old && { ...old, allowUnsafe: true });
+        dispatch({
+          type: 'prompt',
+          prompt: {
+            id: 'confirmName',
+            label: `Type "${prompt.subject}" and Enter to back up and delete. Esc cancels.`,
+            subject: prompt.subject,
+          },
+        });
+        return;
+      case 'confirmName':
+        if (text !== prompt.subject) {
+          say(`typed "${text}", expected "${prompt.subject}": nothing deleted`, 'warn');
+          return;
+        }
+        await runCleanup(Boolean(cleanup?.allowUnsafe));
+        return;
+      case 'confirmStop':
+      case 'confirmQuit':
+        if (text.toLowerCase() !== STOP_WORD) return;
+        cleanupAbort.current?.abort();
+        setCleanup((old) => old && { ...old, stopping: true });
+        if (prompt.id === 'confirmQuit')
+          say('stopping after the current batch; quit again when it is done', 'warn');
+        return;
+      case 'exceptionKind': {
+        const sample = prompt.subject as { relation: string; id: unknown; reference: unknown };
+        if (text !== 'd' && text !== 'r') {
+          say('type d (this document) or r (every child of this reference)', 'warn');
+          return;
+        }
+        dispatch({
+          type: 'prompt',
+          prompt: {
+            id: 'exceptionReason',
+            label: 'Reason for the exception (required), Enter to save, Esc cancels:',
+            subject: { ...sample, kind: text },
+          },
+        });
+        return;
+      }
+      case 'exceptionReason': {
+        const subject = prompt.subject as {
+          relation: string;
+          id: unknown;
+          reference: unknown;
+          kind: 'd' | 'r';
+        };
+        if (!text) {
+          say('a reason is required: nothing was added', 'warn');
+          return;
+        }
+        try {
+          const kind = subject.kind === 'd' ? 'document' : 'reference';
+          const added = await services.addException(
+            subject.relation,
+            kind,
+            kind === 'document' ? subject.id : subject.reference,
+            text,
+          );
+          say(added ? `added a ${kind} exception to ${subject.relation}; rescanning` : 'already excepted');
+          void scan();
+        } catch (error) {
+          say(errorText(error), 'error');
+        }
+        return;
+      }
+      case 'confirmRemove': {
+        if (text.toLowerCase() !== STOP_WORD) return;
+        try {
+          await services.removeException(prompt.subject as ExceptionEntry);
+          say('exception removed');
+          await loadExceptions();
+        } catch (error) {
+          say(errorText(error), 'error');
+        }
+        return;
+      }
+      case 'confirmRestore':
+      case 'restoreRef': {
+        const dir = prompt.subject as string;
+        if (prompt.id === 'confirmRestore' && text !== RESTORE_WORD) {
+          say(`typed "${text}", expected "${RESTORE_WORD}": nothing restored`, 'warn');
+          return;
+        }
+        if (prompt.id === 'restoreRef' && !text) return;
+        try {
+          say('restoring…');
+          const result = await services.restore(dir, prompt.id === 'restoreRef' ? { ref: text } : {});
+          setRecoveryLines([
+            ...result.notes.map((note) => `note: ${note}`),
+            ...result.relations.map(
+              (r) =>
+                `restored ${r.name}: inserted ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present`,
+            ),
+          ]);
+          say('restore done; v verifies');
+        } catch (error) {
+          say(errorText(error), 'error');
+        }
+        return;
+      }
+    }
+  };
+
+  useInput((input, key) => {
+    if (ui.prompt) {
+      if (key.escape) {
+        dispatch({ type: 'prompt', prompt: undefined });
+        if (ui.prompt.id === 'confirmName' || ui.prompt.id === 'overridePhrase')
+          say('cancelled: nothing deleted');
+      }
+      return;
+    }
+    if (ui.help) {
+      if (key.escape || input === '?' || input === 'q') dispatch({ type: 'help', open: false });
+      return;
+    }
+    if (key.ctrl && input === 'c') {
+      if (cleanupRunning)
+        dispatch({
+          type: 'prompt',
+          prompt: {
+            id: 'confirmStop',
+            label: `Stop after the current batch? Type ${STOP_WORD} and Enter (Esc keeps going).`,
+          },
+        });
+      else exit();
+      return;
+    }
+    if (input === '?') {
+      dispatch({ type: 'help', open: true });
+      return;
+    }
+    if (input === 'q') {
+      if (cleanupRunning)
+        dispatch({
+          type: 'prompt',
+          prompt: {
+            id: 'confirmQuit',
+            label: `A delete is running. Stop after the current batch? Type ${STOP_WORD} and Enter.`,
+          },
+        });
+      else exit();
+      return;
+    }
+    if (key.escape) {
+      if (view.name === 'cleanup' && cleanupRunning) {
+        dispatch({
+          type: 'prompt',
+          prompt: {
+            id: 'confirmStop',
+            label: `Stop after the current batch? Type ${STOP_WORD} and Enter (Esc keeps going).`,
+          },
+        });
+        return;
+      }
+      if (view.name === 'cleanup' && cleanup?.phase === 'summary') void scan();
+      if (view.name === 'recovery' && view.preview) {
+        dispatch({ type: 'preview', dir: undefined });
+        setPreview(undefined);
+        return;
+      }
+      dispatch({ type: 'back' });
+      return;
+    }
+    const down = key.downArrow || input === 'j';
+    const up = key.upArrow || input === 'k';
+    switch (view.name) {
+      case 'dashboard':
+        if (down || up) dispatch({ type: 'select', delta: down ? 1 : -1, size: relations.length });
+        else if (key.return && selectedRelation)
+          dispatch({
+            type: 'open',
+            view: { name: 'relation', relation: selectedRelation, tab: 0, row: 0, filter: '' },
+          });
+        else if (input === 'r') void scan();
+        else if (input === 'c' && selectedRelation) void startCleanup(selectedRelation);
+        else if (input === 'e') {
+          dispatch({ type: 'open', view: { name: 'exceptions', row: 0, filter: '' } });
+          void loadExceptions();
+        } else if (input === 'b') {
+          setPreview(undefined);
+          setRecoveryLines([]);
+          dispatch({ type: 'open', view: { name: 'recovery', row: 0 } });
+          void loadBackups();
+        } else if (input === 'h') {
+          setHistory(undefined);
+          dispatch({ type: 'open', view: { name: 'history', row: 0 } });
+          void services.history().then(setHistory);
+        }
+        return;
+      case 'relation': {
+        const size = visibleSamples(reports[view.relation], view.tab, view.filter).length;
+        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size });
+        else if (key.rightArrow || key.tab || input === 'l') dispatch({ type: 'tab', delta: 1 });
+        else if (key.leftArrow || input === 'h') dispatch({ type: 'tab', delta: -1 });
+        else if (input === '/')
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'filter',
+              label: 'Filter samples (text in the document), Enter applies, empty clears:',
+            },
+          });
+        else if (input === 'c') void startCleanup(view.relation);
+        else if (key.return) {
+          if (size)
+            dispatch({
+              type: 'open',
+              view: { name: 'document', relation: view.relation, tab: view.tab, index: view.row, scroll: 0 },
+            });
+        } else if (input === 'x') markException(view.relation);
+        return;
+      }
+      case 'document':
+        if (down || up) dispatch({ type: 'scroll', delta: down ? 1 : -1 });
+        else if (input === 'x') markException(view.relation);
+        return;
+      case 'exceptions': {
+        const visible = visibleExceptions(exceptions ?? [], view.filter);
+        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: visible.length });
+        else if (input === '/')
+          dispatch({
+            type: 'prompt',
+            prompt: { id: 'filter', label: 'Filter exceptions, Enter applies, empty clears:' },
+          });
+        else if (input === 'd' && visible[view.row]) {
+          if (refuseReadOnly('removing exceptions')) return;
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'confirmRemove',
+              label: `Remove this exception? It may then be deleted. Type ${STOP_WORD} and Enter.`,
+              subject: visible[view.row],
+            },
+          });
+        }
+        return;
+      }
+      case 'recovery': {
+        const backup = selectedBackup();
+        if (down || up) {
+          dispatch({ type: 'move', delta: down ? 1 : -1, size: backups?.length ?? 0 });
+          setPreview(undefined);
+        } else if (key.return && backup) {
+          dispatch({ type: 'preview', dir: backup.dir });
+          void services.previewBackup(backup.dir).then(setPreview);
+        } else if (input === 'R' && backup) {
+          if (refuseReadOnly('restore')) return;
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'confirmRestore',
+              label: `Restore every absent document of ${backup.runId}? Type "${RESTORE_WORD}" and Enter.`,
+              subject: backup.dir,
+            },
+          });
+        } else if (input === 'f' && backup) {
+          if (refuseReadOnly('restore')) return;
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'restoreRef',
+              label: 'Restore only the children of this parent reference (restored content id), Enter:',
+              subject: backup.dir,
+            },
+          });
+        } else if (input === 'v' && backup) {
+          void services
+            .verify(backup.dir, {})
+            .then((result) =>
+              setRecoveryLines(
+                result.relations.map(
+                  (r) =>
+                    `verify ${r.name}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent`,
+                ),
+              ),
+            )
+            .catch((error) => say(errorText(error), 'error'));
+        }
+        return;
+      }
+      case 'history':
+        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: history?.length ?? 0 });
+        return;
+      case 'cleanup':
+        return;
+    }
+  });
+
+  function markException(relation: string) {
+    if (refuseReadOnly('adding exceptions')) return;
+    const sample = selectedSample();
+    if (!sample) return;
+    dispatch({
+      type: 'prompt',
+      prompt: {
+        id: 'exceptionKind',
+        label: 'Allow-list: type d for this document, r for every child of its reference, then Enter:',
+        subject: { relation, id: sample.id, reference: sample.reference },
+      },
+    });
+  }
+
+  const body = () => {
+    switch (view.name) {
+      case 'dashboard':
+        return (
+          <Dashboard
+            relations={relations}
+            selected={ui.selected}
+            progress={progress}
+            reports={reports}
+            trends={trends}
+            scanning={scanning}
+            width={columns}
+          />
+        );
+      case 'relation':
+        return (
+          <RelationReview
+            report={reports[view.relation]}
+            tab={view.tab}
+            row={view.row}
+            filter={view.filter}
+            width={columns}
+            height={bodyHeight}
+          />
+        );
+      case 'document':
+        return (
+          <DocumentView
+            sample={visibleSamples(reports[view.relation], view.tab, '')[view.index]}
+            scroll={view.scroll}
+            height={bodyHeight}
+          />
+        );
+      case 'cleanup':
+        return cleanup ? <CleanupScreen state={cleanup} /> : null;
+      case 'exceptions':
+        return (
+          <ExceptionsScreen entries={exceptions} row={view.row} filter={view.filter} height={bodyHeight} />
+        );
+      case 'recovery':
+        return (
+          <RecoveryScreen
+            backups={backups}
+            row={view.row}
+            preview={preview}
+            lines={recoveryLines}
+            height={bodyHeight}
+          />
+        );
+      case 'history':
+        return <HistoryScreen runs={history} row={view.row} height={bodyHeight} />;
+    }
+  };
+
+  return (
+    <Box flexDirection="column" width={columns}>
+      <Header statuses={statuses} readOnly={services.readOnly} />
+      <Box flexDirection="column" marginY={1}>
+        {ui.help ? <HelpOverlay view={view.name} /> : body()}
+      </Box>
+      {ui.prompt && (
+        <PromptLine
+          key={ui.prompt.id}
+          label={ui.prompt.label}
+          onSubmit={(value) => void answer(ui.prompt!, value)}
+        />
+      )}
+      <Footer view={view.name} message={ui.message} />
+    </Box>
+  );
+}

@@ -1,0 +1,51 @@
+import { Box, Text, useInput } from 'ink';
+import { useRef, useState } from 'react';
+import { theme } from '../theme.ts';
+
+/**
+ * One question answered by typing and Enter; Esc (handled by the app's key router) cancels.
+ * The typed text lives in a ref as well as in state: text and Enter pasted in one chunk arrive in the
+ * same tick, and Enter must see the text typed just before it, not the last rendered value.
+ */
+export function PromptLine({ label, onSubmit }: { label: string; onSubmit: (value: string) => void }) {
+  const value = useRef('');
+  const [shown, setShown] = useState('');
+  useInput((input, key) => {
+    if (key.return) {
+      onSubmit(value.current);
+      return;
+    }
+    if (key.backspace || key.delete) value.current = value.current.slice(0, -1);
+    else if (
+      key.escape ||
+      key.ctrl ||
+      key.meta ||
+      key.tab ||
+      key.upArrow ||
+      key.downArrow ||
+      key.leftArrow ||
+      key.rightArrow
+    )
+      return;
+    else {
+      // A paste of "text<Enter>" can arrive as one input: the text, then the submit.
+      const newline = input.search(/[\r\n]/);
+      value.current += newline >= 0 ? input.slice(0, newline) : input;
+      if (newline >= 0) {
+        onSubmit(value.current);
+        return;
+      }
+    }
+    setShown(value.current);
+  });
+  return (
+    <Box flexDirection="column" borderStyle="round" borderColor={theme.color('warn')} paddingX={1}>
+      <Text>{label}</Text>
+      <Text>
+        <Text color={theme.color('accent')}>{'> '}</Text>
+        {shown}
+        <Text inverse> </Text>
+      </Text>
+    </Box>
+  );
+}

@@ -1,0 +1,105 @@
+import { ProgressBar } from '@inkjs/ui';
+import { Box, Text } from 'ink';
+import Spinner from 'ink-spinner';
+import type { Relation } from '../../config/load.ts';
+import type { RelationReport } from '../../engine/run-scan.ts';
+import type { ScanProgress } from '../../engine/scan.ts';
+import { count, sparkline, theme } from '../theme.ts';
+
+export interface DashboardProps {
+  relations: Relation[];
+  selected: number;
+  progress: Record<string, ScanProgress>;
+  reports: Record<string, RelationReport>;
+  trends: Record<string, number[]>;
+  scanning: boolean;
+  width: number;
+}
+
+function Figures({ report }: { report: RelationReport }) {
+  const change =
+    report.changeSincePrevious === null
+      ? 'first scan'
+      : `${report.changeSincePrevious >= 0 ? '+' : ''}${count(report.changeSincePrevious)} since last`;
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end">
+        {'   orphans '}
+        <Text bold color={report.orphans ? theme.color('warn') : undefined}>
+          {count(report.orphans)}
+        </Text>
+        {`  parent inactive ${count(report.parentInactive)}  invalid ${count(report.invalidReference)}  excepted ${count(report.excepted)}`}
+      </Text>
+      <Text wrap="truncate-end">
+        {'   deletable '}
+        <Text bold>{count(report.deletable)}</Text>
+        {`  in grace ${count(report.inGrace)}`}
+        {'  '}
+        {report.safe ? (
+          <Text color={theme.color('ok')}>safe</Text>
+        ) : (
+          <Text color={theme.color('danger')}>UNSAFE: {report.unsafeReasons.join('; ')}</Text>
+        )}
+        {`  ${change}`}
+        {report.growthPerDay !== null ? `  ${report.growthPerDay}/day` : ''}
+      </Text>
+    </Box>
+  );
+}
+
+export function Dashboard({
+  relations,
+  selected,
+  progress,
+  reports,
+  trends,
+  scanning,
+  width,
+}: DashboardProps) {
+  const narrow = width < 80;
+  return (
+    <Box flexDirection="column">
+      {relations.map((relation, i) => {
+        const report = reports[relation.name];
+        const live = progress[relation.name];
+        const trend = trends[relation.name] ?? [];
+        return (
+          <Box key={relation.name} flexDirection="column" marginTop={i ? 1 : 0}>
+            <Text wrap="truncate-end">
+              <Text color={i === selected ? theme.color('accent') : undefined} bold={i === selected}>
+                {i === selected ? '▶ ' : '  '}
+                {relation.name}
+              </Text>
+              {narrow
+                ? ''
+                : `  ${relation.child.collection}.${relation.child.field} → ${relation.parent.collection}.${relation.parent.field}`}
+              {trend.length > 1 ? `  orphans trend ${sparkline(trend)}` : ''}
+            </Text>
+            {report ? (
+              <Figures report={report} />
+            ) : live ? (
+              <Box>
+                <Text>{'   '}</Text>
+                <Spinner type="dots" />
+                <Box width={20} marginLeft={1}>
+                  <ProgressBar
+                    value={
+                      live.estimatedTotal ? Math.min(100, (live.scanned / live.estimatedTotal) * 100) : 0
+                    }
+                  />
+                </Box>
+                <Text>
+                  {` ${count(live.scanned)}/${count(live.estimatedTotal)}  ${count(Math.round(live.docsPerSecond))}/s`}
+                  {live.etaSeconds !== undefined ? `  ETA ${Math.ceil(live.etaSeconds)}s` : ''}
+                  {`  orphans ${count(live.counts.orphans)}`}
+                </Text>
+              </Box>
+            ) : (
+              <Text color={theme.color('dim')}>{scanning ? '   waiting to scan…' : '   not scanned'}</Text>
+            )}
+          </Box>
+        );
+      })}
+    </Box>
+  );
+}

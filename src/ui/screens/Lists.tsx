@@ -1,0 +1,133 @@
+import { Box, Text } from 'ink';
+import { displayValue } from '../../mongo/keys.ts';
+import type { ExceptionEntry } from '../../store/exceptions.ts';
+import type { RunRecord } from '../../store/runs.ts';
+import type { BackupPreview, BackupSummary } from '../services.ts';
+import { theme } from '../theme.ts';
+
+function windowOf<T>(items: T[], row: number, size: number): [T[], number] {
+  const start = Math.max(0, Math.min(row - Math.floor(size / 2), items.length - size));
+  return [items.slice(start, start + size), start];
+}
+
+/** Exceptions whose relation, value or reason contain the filter. */
+export function visibleExceptions(entries: ExceptionEntry[], filter: string): ExceptionEntry[] {
+  const needle = filter.toLowerCase();
+  return entries.filter(
+    (e) =>
+      !needle ||
+      `${e.relation} ${displayValue(e.value)} ${e.reason} ${e.createdBy}`.toLowerCase().includes(needle),
+  );
+}
+
+export function ExceptionsScreen({
+  entries,
+  row,
+  filter,
+  height,
+}: {
+  entries: ExceptionEntry[] | undefined;
+  row: number;
+  filter: string;
+  height: number;
+}) {
+  if (!entries) return <Text>loading exceptions…</Text>;
+  const visible = visibleExceptions(entries, filter);
+  const [page, start] = windowOf(visible, row, Math.max(3, height - 4));
+  return (
+    <Box flexDirection="column">
+      <Text bold>Exceptions (allow-listed orphans, never deleted): {visible.length}</Text>
+      {filter && <Text color={theme.color('warn')}>filter: {filter}</Text>}
+      {visible.length === 0 && (
+        <Text color={theme.color('dim')}>none; press x on a sample in a relation's review to add one</Text>
+      )}
+      {page.map((e, i) => (
+        <Text key={`${e.relation}-${e.kind}-${e.valueKey}`} inverse={start + i === row} wrap="truncate-end">
+          {e.relation} {e.kind} {displayValue(e.value)} "{e.reason}" by {e.createdBy}{' '}
+          {e.createdAt.toISOString().slice(0, 10)}{' '}
+          {e.expiresAt ? `expires ${e.expiresAt.toISOString().slice(0, 10)}` : 'no expiry'}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+export function RecoveryScreen({
+  backups,
+  row,
+  preview,
+  lines,
+  height,
+}: {
+  backups: BackupSummary[] | undefined;
+  row: number;
+  preview?: BackupPreview;
+  lines: string[];
+  height: number;
+}) {
+  if (!backups) return <Text>loading backups…</Text>;
+  const [page, start] = windowOf(backups, row, Math.max(3, height - 8 - lines.length));
+  return (
+    <Box flexDirection="column">
+      <Text bold>Backups (newest first): {backups.length}</Text>
+      {backups.length === 0 && <Text color={theme.color('dim')}>no backups yet</Text>}
+      {page.map((b, i) => (
+        <Text key={b.dir} inverse={start + i === row} wrap="truncate-end">
+          {b.runId} {b.status} by {b.operator}:{' '}
+          {b.relations.map((r) => `${r.name} ${r.deleted} deleted`).join(', ')}
+        </Text>
+      ))}
+      {preview && (
+        <Box flexDirection="column" borderStyle="round" paddingX={1}>
+          <Text bold>{preview.dir}</Text>
+          {preview.relations.map((r) => (
+            <Text key={r.name}>
+              {r.name}: {r.backedUp} backed up, {r.deleted} deleted
+            </Text>
+          ))}
+          {preview.checksumsOk ? (
+            <Text color={theme.color('ok')}>checksums OK</Text>
+          ) : (
+            <Text color={theme.color('danger')}>damaged: {preview.problem}</Text>
+          )}
+        </Box>
+      )}
+      {lines.map((line) => (
+        <Text key={line}>{line}</Text>
+      ))}
+    </Box>
+  );
+}
+
+export function HistoryScreen({
+  runs,
+  row,
+  height,
+}: {
+  runs: RunRecord[] | undefined;
+  row: number;
+  height: number;
+}) {
+  if (!runs) return <Text>loading history…</Text>;
+  const [page, start] = windowOf(runs, row, Math.max(3, height - 2));
+  return (
+    <Box flexDirection="column">
+      <Text bold>Recent scans, cleanups and restores</Text>
+      {runs.length === 0 && <Text color={theme.color('dim')}>nothing recorded yet</Text>}
+      {page.map((run, i) => (
+        <Text
+          key={`${run.runId}-${run.relation}-${run.kind}`}
+          inverse={start + i === row}
+          wrap="truncate-end"
+        >
+          {run.startedAt.toISOString().slice(0, 19).replace('T', ' ')} {run.kind.padEnd(7)} {run.relation}{' '}
+          {run.outcome} by {run.operator}:{' '}
+          {Object.entries(run.counts)
+            .filter(([, n]) => n)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}
+        </Text>
+      ))}
+    </Box>
+  );
+}

@@ -1,0 +1,147 @@
+import { EJSON } from 'bson';
+import { Box, Text } from 'ink';
+import type { RelationReport } from '../../engine/run-scan.ts';
+import type { Sample } from '../../engine/scan.ts';
+import { displayValue } from '../../mongo/keys.ts';
+import { TABS } from '../state/reducer.ts';
+import { count, theme, truncate } from '../theme.ts';
+
+const TAB_LABELS: Record<string, string> = {
+  orphans: 'Orphans',
+  parentInactive: 'Parent inactive',
+  invalidReference: 'Invalid refs',
+  excepted: 'Excepted',
+  ok: 'OK',
+};
+
+/** Table form: an ObjectId as `oid <hex>`, so an id and a string reference fit their columns yet stay distinct. */
+function compact(value: unknown): string {
+  if (value && typeof value === 'object' && (value as { _bsontype?: string })._bsontype === 'ObjectId')
+    return `oid ${String(value)}`;
+  return displayValue(value);
+}
+
+function age(since: Date | undefined, now: number): string {
+  if (!since) return '';
+  const days = (now - since.getTime()) / 86_400_000;
+  return days >= 1 ? `${Math.floor(days)}d` : `${Math.floor(days * 24)}h`;
+}
+
+function summary(sample: Sample, field: string): string {
+  if (!sample.doc) return '';
+  const rest = Object.entries(sample.doc)
+    .filter(([key]) => key !== '_id' && key !== field)
+    .map(([key, value]) => `${key}: ${Array.isArray(value) ? `[${value.length}]` : displayValue(value)}`);
+  return rest.join(', ');
+}
+
+/** The samples of the current tab that match the filter (searched in the whole document). */
+export function visibleSamples(report: RelationReport | undefined, tab: number, filter: string): Sample[] {
+  const samples = report?.samples[TABS[tab]] ?? [];
+  if (!filter) return samples;
+  const needle = filter.toLowerCase();
+  return samples.filter((s) =>
+    EJSON.stringify(s.doc ?? { _id: s.id, ref: s.reference }, { relaxed: true })
+      .toLowerCase()
+      .includes(needle),
+  );
+}
+
+export function RelationReview({
+  report,
+  tab,
+  row,
+  filter,
+  width,
+  height,
+}: {
+  report: RelationReport | undefined;
+  tab: number;
+  row: number;
+  filter: string;
+  width: number;
+  height: number;
+}) {
+  if (!report) return <Text>Scanning… the samples appear when the scan of this relation is done.</Text>;
+  const rows = visibleSamples(report, tab, filter);
+  const pageSize = Math.max(3, height - 6);
+  const start = Math.max(0, Math.min(row - Math.floor(pageSize / 2), rows.length - pageSize));
+  const page = rows.slice(start, start + pageSize);
+  const now = Date.now();
+  const idWidth = 28;
+  const refWidth = Math.min(28, Math.max(12, Math.floor(width / 4)));
+  const ageWidth = 6;
+  const restWidth = Math.max(10, width - idWidth - refWidth - ageWidth - 6);
+  const totals: Record<string, number> = {
+    orphans: report.orphans,
+    parentInactive: report.parentInactive,
+    invalidReference: report.invalidReference,
+    excepted: report.excepted,
+    ok: report.ok,
+  };
+  return (
+    <Box flexDirection="column">
+      <Text bold>
+        {report.name}: {report.child.collection}.{report.child.field} → {report.parent.database}.
+        {report.parent.collection}.{report.parent.field}
+      </Text>
+      <Box>
+        {TABS.map((category, i) => (
+          <Text key={category} inverse={i === tab} color={i === tab ? theme.color('accent') : undefined}>
+            {` ${TAB_LABELS[category]} ${count(totals[category])} `}
+          </Text>
+        ))}
+      </Box>
+      {filter && <Text color={theme.color('warn')}>filter: {filter}</Text>}
+      <Text color={theme.color('dim')}>
+        {'_id'.padEnd(idWidth)} {'reference'.padEnd(refWidth)} {'age'.padEnd(ageWidth)} document
+      </Text>
+      {page.length === 0 && <Text color={theme.color('dim')}>no samples in this category</Text>}
+      {page.map((sample, i) => {
+        const index = start + i;
+        const selected = index === row;
+        return (
+          <Text key={index} inverse={selected} wrap="truncate-end">
+            {truncate(compact(sample.id), idWidth).padEnd(idWidth)}{' '}
+            {truncate(compact(sample.reference), refWidth).padEnd(refWidth)}{' '}
+            {age(sample.since, now).padEnd(ageWidth)}{' '}
+            {truncate(summary(sample, report.child.field), restWidth)}
+          </Text>
+        );
+      })}
+      <Text color={theme.color('dim')}>
+        {rows.length ? `${row + 1}/${rows.length} samples` : ''} (up to {count(50)} per category are kept)
+      </Text>
+    </Box>
+  );
+}
+
+export function DocumentView({
+  sample,
+  scroll,
+  height,
+}: {
+  sample: Sample | undefined;
+  scroll: number;
+  height: number;
+}) {
+  if (!sample) return <Text>No document.</Text>;
+  const text = sample.doc
+    ? EJSON.stringify(sample.doc, undefined, 2, { relaxed: true })
+    : '(the document is no longer there)';
+  const lines = text.split('\n');
+  const pageSize = Math.max(3, height - 3);
+  const top = Math.min(scroll, Math.max(0, lines.length - pageSize));
+  return (
+    <Box flexDirection="column">
+      <Text bold>
+        {displayValue(sample.id)} (lines {top + 1}-{Math.min(lines.length, top + pageSize)} of {lines.length})
+      </Text>
+      {lines.slice(top, top + pageSize).map((line, i) => (
+        <Text key={top + i} wrap="truncate-end">
+          {line}
+        </Text>
+      ))}
+    </Box>
+  );
+}

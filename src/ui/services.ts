@@ -1,0 +1,250 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readBackup } from '../cleanup/backup.ts';
+import { type CleanupProgress, type CleanupResult, executeCleanup } from '../cleanup/execute.ts';
+import { buildPlan, type CleanupPlan } from '../cleanup/plan.ts';
+import { type RestoreSelection, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
+import type { Relation, ResolvedConfig } from '../config/load.ts';
+import { runScan, type ScanReport } from '../engine/run-scan.ts';
+import type { ScanProgress } from '../engine/scan.ts';
+import { probeCapabilities } from '../mongo/capabilities.ts';
+import { redact, redactUri } from '../mongo/redact.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+import type { WriteAccess } from '../store/access.ts';
+import {
+  type ExceptionEntry,
+  type ExceptionKind,
+  ExceptionsStore,
+  exceptionKey,
+} from '../store/exceptions.ts';
+import { currentOperator, type RunRecord, RunsStore } from '../store/runs.ts';
+
+/** The operator's settings the console uses (kept with conf; see settings.ts). */
+export interface ConsoleSettings {
+  operator?: string;
+  backupRoot: string;
+  batchSize: number;
+}
+
+export interface SourceStatus {
+  name: string;
+  uri: string;
+  database: string;
+  ok: boolean;
+  version?: string;
+  topology?: string;
+  sandbox?: boolean;
+  latencyMs?: number;
+  error?: string;
+}
+
+export interface BackupSummary {
+  dir: string;
+  runId: string;
+  status: string;
+  operator: string;
+  createdAt: string;
+  relations: { name: string; backedUp: number; deleted: number }[];
+}
+
+export interface BackupPreview extends BackupSummary {
+  checksumsOk: boolean;
+  problem?: string;
+}
+
+/**
+ * Everything the console does to the databases, as the headless commands do it: the same engine, cleanup
+ * and store functions. Injected, so tests run the console against the sandbox through the real engine.
+ */
+export interface ConsoleServices {
+  readOnly: boolean;
+  relations: Relation[];
+  settings: ConsoleSettings;
+  connect(): Promise<SourceStatus[]>;
+  scan(onProgress: (progress: ScanProgress) => void, signal: AbortSignal): Promise<ScanReport>;
+  trend(relation: string): Promise<number[]>;
+  history(limit?: number): Promise<RunRecord[]>;
+  plan(report: ScanReport, relation: string): Promise<CleanupPlan>;
+  execute(
+    plan: CleanupPlan,
+    options: { allowUnsafe: boolean; signal: AbortSignal; onProgress: (p: CleanupProgress) => void },
+  ): Promise<CleanupResult>;
+  exceptions(): Promise<ExceptionEntry[]>;
+  addException(
+    relation: string,
+    kind: ExceptionKind,
+    value: unknown,
+    reason: string,
+    expiresAt?: Date,
+  ): Promise<boolean>;
+  removeException(entry: ExceptionEntry): Promise<boolean>;
+  backups(): Promise<BackupSummary[]>;
+  previewBackup(dir: string): Promise<BackupPreview>;
+  restore(dir: string, selection: RestoreSelection): ReturnType<typeof restoreBackup>;
+  verify(dir: string, selection: RestoreSelection): ReturnType<typeof verifyBackup>;
+}
+
+export function createConsoleServices(
+  config: ResolvedConfig,
+  pool: SourcePool,
+  access: WriteAccess,
+  settings: ConsoleSettings,
+): ConsoleServices {
+  const relation = (name: string) => {
+    const found = config.relations.find((r) => r.name === name);
+    if (!found) throw new Error(`unknown relation ${name}`);
+    return found;
+  };
+  const exceptionsStore = async (name: string) =>
+    new ExceptionsStore(await pool.primaryDb(relation(name).child.source), access);
+  const childDbs = async () => {
+    const seen = new Map<string, RunsStore>();
+    for (const r of config.relations) {
+      const source = config.sources[r.child.source];
+      const key = `${source.uri}\0${source.database}`;
+      if (!seen.has(key)) seen.set(key, new RunsStore(await pool.db(r.child.source), access));
+    }
+    return [...seen.values()];
+  };
+  return {
+    readOnly: access.readOnly,
+    relations: config.relations,
+    settings,
+    async connect() {
+      return Promise.all(
+        Object.values(config.sources).map(async (source): Promise<SourceStatus> => {
+          const base = { name: source.name, uri: redactUri(source.uri), database: source.database };
+          try {
+            const caps = await probeCapabilities(await pool.client(source.name));
+            return {
+              ...base,
+              ok: true,
+              version: caps.version,
+              topology: caps.topology,
+              sandbox: caps.sandbox,
+              latencyMs: caps.roundTripMs,
+            };
+          } catch (error) {
+            return { ...base, ok: false, error: redact((error as Error).message) };
+          }
+        }),
+      );
+    },
+    scan: (onProgress, signal) =>
+      runScan({
+        config,
+        pool,
+        access,
+        onProgress,
+        signal,
+        collectCandidates: true,
+        sampleDocuments: true,
+        operator: settings.operator,
+      }),
+    async trend(name) {
+      const runs = await new RunsStore(await pool.db(relation(name).child.source), access).recent({
+        relation: name,
+        kind: 'scan',
+        limit: 30,
+      });
+      return runs
+        .filter((run) => run.complete)
+        .reverse()
+        .map((run) => run.counts.orphans ?? 0);
+    },
+    async history(limit = 50) {
+      const all = (await Promise.all((await childDbs()).map((runs) => runs.recent({ limit })))).flat();
+      return all.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime()).slice(0, limit);
+    },
+    async plan(report, name) {
+      const only = { ...report, relations: report.relations.filter((r) => r.name === name) };
+      return buildPlan(only, config, pool, {
+        backupRoot: settings.backupRoot,
+        batchSize: settings.batchSize,
+      });
+    },
+    execute: (plan, options) =>
+      executeCleanup({
+        plan,
+        config,
+        pool,
+        access,
+        allowUnsafe: options.allowUnsafe,
+        signal: options.signal,
+        onProgress: options.onProgress,
+        operator: settings.operator,
+      }),
+    async exceptions() {
+      const lists = await Promise.all(
+        config.relations.map(async (r) => (await exceptionsStore(r.name)).list(r.name)),
+      );
+      return lists.flat();
+    },
+    async addException(name, kind, value, reason, expiresAt) {
+      return (await exceptionsStore(name)).add({
+        relation: name,
+        kind,
+        value,
+        valueKey: exceptionKey(kind, value, relation(name).keyMatch),
+        reason,
+        createdBy: currentOperator(settings.operator),
+        createdAt: new Date(),
+        ...(expiresAt ? { expiresAt } : {}),
+      });
+    },
+    async removeException(entry) {
+      return (await exceptionsStore(entry.relation)).remove(entry.relation, entry.kind, entry.valueKey);
+    },
+    async backups() {
+      const entries = await readdir(settings.backupRoot, { withFileTypes: true }).catch(() => []);
+      const out: BackupSummary[] = [];
+      for (const entry of entries) {
+        if (!entry.isDirectory()) continue;
+        const preview = await summarize(join(settings.backupRoot, entry.name));
+        if (preview) out.push(preview);
+      }
+      return out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    },
+    async previewBackup(dir) {
+      const summary = (await summarize(dir)) ?? {
+        dir,
+        runId: '?',
+        status: 'unknown',
+        operator: '?',
+        createdAt: '',
+        relations: [],
+      };
+      try {
+        await readBackup(dir);
+        return { ...summary, checksumsOk: true };
+      } catch (error) {
+        return { ...summary, checksumsOk: false, problem: (error as Error).message };
+      }
+    },
+    restore: (dir, selection) =>
+      restoreBackup(dir, { config, pool, access, selection, dryRun: false, operator: settings.operator }),
+    verify: (dir, selection) => verifyBackup(dir, { config, pool, selection }),
+  };
+}
+
+/** The manifest's headline, without checking checksums (the preview does). */
+async function summarize(dir: string): Promise<BackupSummary | undefined> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    return {
+      dir,
+      runId: manifest.runId,
+      status: manifest.status,
+      operator: manifest.operator,
+      createdAt: manifest.createdAt,
+      relations: (manifest.relations ?? []).map((r: { name: string; backedUp: number; deleted: number }) => ({
+        name: r.name,
+        backedUp: r.backedUp,
+        deleted: r.deleted,
+      })),
+    };
+  } catch {
+    return undefined;
+  }
+}

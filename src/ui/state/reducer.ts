@@ -1,0 +1,116 @@
+import type { Category } from '../../engine/scan.ts';
+
+export const TABS: Category[] = ['orphans', 'parentInactive', 'invalidReference', 'excepted', 'ok'];
+
+export type View =
+  | { name: 'dashboard' }
+  | { name: 'relation'; relation: string; tab: number; row: number; filter: string }
+  | { name: 'document'; relation: string; tab: number; index: number; scroll: number }
+  | { name: 'cleanup'; relation: string }
+  | { name: 'exceptions'; row: number; filter: string }
+  | { name: 'recovery'; row: number; preview?: string }
+  | { name: 'history'; row: number };
+
+/** A one-line question the operator answers by typing; Esc cancels. */
+export interface Prompt {
+  id:
+    | 'filter'
+    | 'exceptionReason'
+    | 'exceptionKind'
+    | 'confirmName'
+    | 'overridePhrase'
+    | 'restoreRef'
+    | 'confirmRestore'
+    | 'confirmStop'
+    | 'confirmRemove'
+    | 'confirmQuit';
+  label: string;
+  /** What the prompt acts on (a relation, a document id, a backup dir...). */
+  subject?: unknown;
+}
+
+export interface UiState {
+  stack: View[];
+  selected: number;
+  help: boolean;
+  prompt?: Prompt;
+  message?: { text: string; tone: 'info' | 'warn' | 'error' };
+}
+
+export type UiAction =
+  | { type: 'open'; view: View }
+  | { type: 'back' }
+  | { type: 'select'; delta: number; size: number }
+  | { type: 'move'; delta: number; size: number }
+  | { type: 'tab'; delta: number }
+  | { type: 'scroll'; delta: number }
+  | { type: 'setFilter'; filter: string }
+  | { type: 'preview'; dir?: string }
+  | { type: 'help'; open: boolean }
+  | { type: 'prompt'; prompt?: Prompt }
+  | { type: 'message'; text?: string; tone?: 'info' | 'warn' | 'error' };
+
+export const initialUiState: UiState = { stack: [{ name: 'dashboard' }], selected: 0, help: false };
+
+export function currentView(state: UiState): View {
+  return state.stack[state.stack.length - 1];
+}
+
+function clamp(value: number, size: number): number {
+  return Math.max(0, Math.min(size - 1, value));
+}
+
+function replaceTop(state: UiState, view: View): UiState {
+  return { ...state, stack: [...state.stack.slice(0, -1), view] };
+}
+
+/** Navigation and UI state only: pure, so every key's effect can be tested without a terminal. */
+export function uiReducer(state: UiState, action: UiAction): UiState {
+  const view = currentView(state);
+  switch (action.type) {
+    case 'open':
+      return { ...state, stack: [...state.stack, action.view], message: undefined };
+    case 'back':
+      return state.stack.length > 1
+        ? { ...state, stack: state.stack.slice(0, -1), message: undefined }
+        : state;
+    case 'select':
+      return { ...state, selected: clamp(state.selected + action.delta, action.size) };
+    case 'move':
+      if (
+        view.name === 'relation' ||
+        view.name === 'exceptions' ||
+        view.name === 'recovery' ||
+        view.name === 'history'
+      ) {
+        return replaceTop(state, { ...view, row: clamp(view.row + action.delta, action.size) });
+      }
+      return state;
+    case 'tab':
+      if (view.name !== 'relation') return state;
+      return replaceTop(state, {
+        ...view,
+        tab: (view.tab + action.delta + TABS.length) % TABS.length,
+        row: 0,
+      });
+    case 'scroll':
+      if (view.name !== 'document') return state;
+      return replaceTop(state, { ...view, scroll: Math.max(0, view.scroll + action.delta) });
+    case 'setFilter':
+      if (view.name === 'relation' || view.name === 'exceptions')
+        return replaceTop(state, { ...view, filter: action.filter, row: 0 });
+      return state;
+    case 'preview':
+      if (view.name !== 'recovery') return state;
+      return replaceTop(state, { ...view, preview: action.dir });
+    case 'help':
+      return { ...state, help: action.open };
+    case 'prompt':
+      return { ...state, prompt: action.prompt };
+    case 'message':
+      return {
+        ...state,
+        message: action.text ? { text: action.text, tone: action.tone ?? 'info' } : undefined,
+      };
+  }
+}
