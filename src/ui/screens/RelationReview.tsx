@@ -138,6 +138,7 @@ export function DocumentView({
         {displayValue(sample.id)} (lines {top + 1}-{Math.min(lines.length, top + pageSize)} of {lines.length})
       </Text>
       {lines.slice(top, top + pageSize).map((line, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: the line number is the line's identity in this view
         <Text key={top + i} wrap="truncate-end">
           {line}
         </Text>
