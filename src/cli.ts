@@ -92,7 +92,7 @@ program
   .description('start two seeded sandbox clusters (Olorin and Bayit+) and connect to both')
   .option('--data-dir <dir>', 'where the demo clusters keep their data', '.demo-data')
   .option('--fresh', 'start from freshly seeded data', false)
-  .action((options) => runDemo(options));
+  .action(exitWith(runDemo));
 
 withEngineOptions(
   program.command('scan').description('count orphans per relation (read-only on the data; records the run)'),

@@ -4,6 +4,7 @@ import { probeCapabilities } from '../mongo/capabilities.ts';
 import { connectSource } from '../mongo/connection.ts';
 import { redactUri } from '../mongo/redact.ts';
 import { type SandboxProcess, startSandboxProcess } from '../sandbox/process.ts';
+import { runConsole } from './console.tsx';
 
 export interface DemoOptions {
   dataDir: string;
@@ -55,11 +56,22 @@ export async function describeClusters(sources: Record<string, string>): Promise
   return lines;
 }
 
-export async function runDemo(options: DemoOptions): Promise<void> {
+/**
+ * `npm run demo`: two seeded sandbox clusters, then the console on them (a connection summary when there
+ * is no terminal). The clusters keep their data, exceptions and history under dataDir between runs.
+ */
+export async function runDemo(options: DemoOptions): Promise<number> {
   const clusters = await startDemoClusters(options);
   try {
+    const sources = [`olorin=${clusters.olorin.uri}`, `bayit=${clusters.bayit.uri}`];
+    if (process.stdout.isTTY && process.stdin.isTTY) {
+      return await runConsole({ source: sources, backupDir: join(options.dataDir, 'backups') });
+    }
     const lines = await describeClusters({ olorin: clusters.olorin.uri, bayit: clusters.bayit.uri });
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(
+      `${lines.join('\n')}\n(no terminal: run \`npm run demo\` in a terminal for the console)\n`,
+    );
+    return 0;
   } finally {
     await clusters.stop();
   }

@@ -1,3 +1,4 @@
+import { ObjectId } from 'bson';
 import type { Store } from '../storage.ts';
 import { BAYIT_DATABASE, buildOlorinDemo, OLORIN_DATABASE, OLORIN_DEMO_INDEXES } from './olorin.ts';
 
@@ -24,7 +25,7 @@ export function seedStore(
   name: SeedName,
   options: { seed?: number; now?: Date } = {},
 ): string[] {
-  const data = buildOlorinDemo(options);
+  const data = buildOlorinDemo({ ...options, history: true });
   const seeded: string[] = [];
   for (const dbName of DATABASES_OF[name]) {
     if ((store.database(dbName, false)?.collections.size ?? 0) > 0) continue;
@@ -32,7 +33,7 @@ export function seedStore(
       const coll = store.collection(dbName, collName, true)!;
       for (const spec of OLORIN_DEMO_INDEXES[dbName]?.[collName] ?? [])
         coll.addIndex({ v: 2, ...spec } as never);
-      for (const doc of docs) coll.insert(doc);
+      for (const doc of docs) coll.insert(doc._id === undefined ? { _id: new ObjectId(), ...doc } : doc);
     }
     seeded.push(dbName);
     store.touch(dbName);

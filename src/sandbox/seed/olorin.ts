@@ -60,7 +60,14 @@ export interface OlorinDemoData {
   [database: string]: Record<string, Document[]>;
 }
 
-export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): OlorinDemoData {
+/**
+ * `history: true` adds what two weeks of nightly scans would have left in the tool's own collections
+ * (runs for the trend, first-seen state for the grace period), so the demo has deletable orphans and a
+ * trend to draw. Tests leave it out and start from a first scan.
+ */
+export function buildOlorinDemo(
+  options: { seed?: number; now?: Date; history?: boolean } = {},
+): OlorinDemoData {
   const random = randomSource(options.seed ?? 42);
   const now = options.now?.getTime() ?? Date.now();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
@@ -186,9 +193,65 @@ export function buildOlorinDemo(options: { seed?: number; now?: Date } = {}): Ol
   shuffled(embeddings);
   shuffled(recaps);
   shuffled(dubbing);
+  const olorin: Record<string, Document[]> = {
+    content_embeddings: embeddings,
+    recap_sessions: recaps,
+    dubbing_sessions: dubbing,
+  };
+  if (options.history) {
+    const firstSeen = (relation: string, keys: string[], daysBack: (i: number) => number) =>
+      keys.map((key, i) => ({
+        _id: `${relation}:${key}`,
+        relation,
+        key,
+        firstSeenAt: new Date(now - daysBack(i) * DAY_MS),
+      }));
+    olorin.orphan_cleanup_first_seen = [
+      // Most orphans were first seen ten days ago (past a 7-day grace); a fifth of them only two days ago.
+      ...firstSeen(
+        'content_embeddings',
+        hardDeleted.map((id) => id.toHexString()),
+        (i) => (i % 5 === 0 ? 2 : 10),
+      ),
+      ...firstSeen(
+        'recap_sessions',
+        deletedChannels.map((id) => id.toHexString()),
+        (i) => (i % 4 === 0 ? 3 : 12),
+      ),
+      ...firstSeen(
+        'dubbing_sessions',
+        [...deletedPartners, ...suspendedPartners].map((id) => `s${id}`),
+        () => 9,
+      ),
+    ];
+    const finals: Record<string, [number, number]> = {
+      content_embeddings: [300, 300],
+      recap_sessions: [32, 0],
+      dubbing_sessions: [20, 36],
+    };
+    olorin.orphan_cleanup_runs = Object.entries(finals).flatMap(([relation, [orphans, inactive]]) =>
+      Array.from({ length: 14 }, (_, day) => {
+        const at = new Date(now - (14 - day) * DAY_MS);
+        const grown = (n: number) => Math.round(n * (0.35 + (0.6 * day) / 13));
+        return {
+          runId: `demo-${relation}-${day}`,
+          kind: 'scan',
+          relation,
+          startedAt: at,
+          finishedAt: new Date(at.getTime() + 2000),
+          durationMs: 2000,
+          operator: 'nightly-cron',
+          host: 'demo',
+          outcome: 'succeeded',
+          complete: true,
+          counts: { orphans: grown(orphans), parentInactive: grown(inactive) },
+        };
+      }),
+    );
+  }
   return {
     [BAYIT_DATABASE]: { content, live_channels: channels, integration_partners: partners },
-    [OLORIN_DATABASE]: { content_embeddings: embeddings, recap_sessions: recaps, dubbing_sessions: dubbing },
+    [OLORIN_DATABASE]: olorin,
   };
 }
 

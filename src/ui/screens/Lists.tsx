@@ -99,6 +99,16 @@ export function RecoveryScreen({
   );
 }
 
+/** The figures that matter for each kind of run, most important first. */
+function runSummary(run: RunRecord): string {
+  const c = run.counts;
+  if (run.kind === 'clean')
+    return `deleted ${c.deleted ?? 0} of ${c.planned ?? 0} planned, backed up ${c.backedUp ?? 0}${c.mismatch ? `, MISMATCH ${c.mismatch}` : ''}`;
+  if (run.kind === 'restore')
+    return `inserted ${c.inserted ?? 0} of ${c.selected ?? 0}, ${c.skippedExisting ?? 0} already present`;
+  return `orphans ${c.orphans ?? 0}, inactive ${c.parentInactive ?? 0}, deletable ${c.deletable ?? 0}, scanned ${c.scanned ?? 0}`;
+}
+
 export function HistoryScreen({
   runs,
   row,
@@ -121,11 +131,7 @@ export function HistoryScreen({
           wrap="truncate-end"
         >
           {run.startedAt.toISOString().slice(0, 19).replace('T', ' ')} {run.kind.padEnd(7)} {run.relation}{' '}
-          {run.outcome} by {run.operator}:{' '}
-          {Object.entries(run.counts)
-            .filter(([, n]) => n)
-            .map(([k, n]) => `${k} ${n}`)
-            .join(', ')}
+          {run.outcome} by {run.operator}: {runSummary(run)}
         </Text>
       ))}
     </Box>

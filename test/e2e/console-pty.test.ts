@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
+let server: TestServer;
+let demo: OlorinFixture;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  demo = await loadOlorinDemo(server);
+});
+afterAll(async () => server?.stop());
+
+/** Runs the real binary in a pseudo-terminal (util-linux `script`), so Ink sees a TTY. */
+function inPty(args: string[]) {
+  const command = [process.execPath, LAUNCHER, ...args]
+    .map((part) => `'${part.replace(/'/g, "'\\''")}'`)
+    .join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: {
+      ...process.env,
+      OLORIN_MONGODB_URI: server.uri,
+      BAYIT_MONGODB_URI: server.uri,
+      COLUMNS: '110',
+      LINES: '40',
+      TERM: 'xterm-256color',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let screen = '';
+  child.stdout.on('data', (chunk) => {
+    screen += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const waitFor = async (pattern: RegExp, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(screen.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''))) {
+      if (Date.now() > deadline) throw new Error(`never saw ${pattern}; screen:\n${screen.slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const key = async (text: string) => {
+    child.stdin.write(text);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  };
+  return { waitFor, key, exited };
+}
+
+describe('the console in a real terminal', () => {
+  it('scans the demo data, opens a relation, and quits with q and exit code 0', async () => {
+    const pty = inPty(['--config', demo.configPath, '--read-only']);
+    await pty.waitFor(/deletable 180/);
+    await pty.key('\r');
+    await pty.waitFor(/Orphans 300/);
+    await pty.key('\u001b');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await pty.key('q');
+    expect(await pty.exited).toBe(0);
+  });
+
+  it('without a terminal prints a one-line hint and exits 2', async () => {
+    const result = await runCli(['--config', demo.configPath], {
+      OLORIN_MONGODB_URI: server.uri,
+      BAYIT_MONGODB_URI: server.uri,
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'orphan-cleanup: the console needs a terminal; in scripts and cron use the headless commands (scan, clean, restore, verify, exceptions, doctor)\n',
+    );
+  });
+});

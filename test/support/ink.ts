@@ -1,0 +1,49 @@
+import type { render } from 'ink-testing-library';
+
+type Rendered = ReturnType<typeof render>;
+
+export const KEY = {
+  enter: '\r',
+  escape: '\u001b',
+  down: '\u001b[B',
+  up: '\u001b[A',
+  right: '\u001b[C',
+  left: '\u001b[D',
+  tab: '\t',
+} as const;
+
+/** Waits until the last frame satisfies `predicate` (React 19 schedules renders; no fixed sleeps). */
+export async function waitForFrame(
+  r: Rendered,
+  predicate: (frame: string) => boolean,
+  timeoutMs = 15_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const frame = r.lastFrame() ?? '';
+    if (predicate(frame)) return frame;
+    if (Date.now() > deadline) throw new Error(`frame never matched; last frame:\n${frame}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export function waitForText(r: Rendered, text: string | RegExp, timeoutMs?: number): Promise<string> {
+  return waitForFrame(
+    r,
+    (frame) => (typeof text === 'string' ? frame.includes(text) : text.test(frame)),
+    timeoutMs,
+  );
+}
+
+/** Sends keys one write at a time (Ink reads one write as one input), letting each render first. */
+export async function press(r: Rendered, ...keys: string[]): Promise<void> {
+  for (const key of keys) {
+    r.stdin.write(key);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+  }
+}
+
+/** Types text and Enter, as an operator would. */
+export async function type(r: Rendered, text: string): Promise<void> {
+  await press(r, ...text.split(''), KEY.enter);
+}

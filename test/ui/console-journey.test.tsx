@@ -1,0 +1,148 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { render } from 'ink-testing-library';
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
+import { App } from '../../src/ui/app.tsx';
+import { createConsoleServices } from '../../src/ui/services.ts';
+import { KEY, press, type, waitForText } from '../support/ink.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+let server: TestServer;
+let demo: OlorinFixture;
+let pool: SourcePool;
+let backupRoot: string;
+
+beforeAll(async () => {
+  process.env.NO_COLOR = '1';
+  server = await startTestServer();
+  // No grace period: every orphan and inactive child is deletable, so allow-listing one shows at once.
+  demo = await loadOlorinDemo(server, { graceDays: 0 });
+  pool = new SourcePool(demo.config.sources);
+  backupRoot = await mkdtemp(join(tmpdir(), 'oc-console-'));
+});
+afterAll(async () => {
+  await pool?.close();
+  await server?.stop();
+});
+
+function consoleFor(readOnly: boolean) {
+  const services = createConsoleServices(
+    demo.config,
+    pool,
+    { readOnly },
+    { operator: 'ops-test', backupRoot, batchSize: 100 },
+  );
+  return render(<App services={services} />);
+}
+
+describe('the operator console', () => {
+  it('connects, scans, reviews, allow-lists, cleans with a backup, shows history, restores one reference and verifies', async () => {
+    const olorin = server.client.db(demo.olorinDb);
+    const r = consoleFor(false);
+    try {
+      // Connect: both sources with their server, then live counts per relation.
+      await waitForText(r, `✓ olorin ${server.uri.split('?')[0]}`);
+      let frame = await waitForText(r, /deletable 600/);
+      expect(frame).toMatch(/▶ content_embeddings/);
+      expect(frame).toMatch(/orphans 300 {2}parent inactive 300 {2}invalid 20 {2}excepted 0/);
+      expect(frame).toContain('safe');
+
+      // Review: samples of the selected relation, then one whole document.
+      await press(r, KEY.enter);
+      frame = await waitForText(r, 'Orphans 300');
+      expect(frame).toContain('Parent inactive 300');
+      await press(r, KEY.right);
+      await waitForText(r, /1\/50 samples/);
+      await press(r, KEY.enter);
+      frame = await waitForText(r, '"embedding_type"');
+      const shownId = /\(?ObjectId\(([0-9a-f]{24})\)/.exec(frame)![1];
+
+      // Allow-list that document, with a required reason.
+      await press(r, 'x');
+      await waitForText(r, 'type d for this document');
+      await type(r, 'd');
+      await waitForText(r, 'Reason for the exception');
+      await type(r, 'kept for the ranking experiment');
+      await waitForText(r, 'added a document exception to content_embeddings');
+      expect(
+        await olorin.collection(OWNED_COLLECTIONS.exceptions).findOne({ valueKey: { $regex: shownId } }),
+      ).toMatchObject({ reason: 'kept for the ranking experiment', createdBy: 'ops-test' });
+      await press(r, KEY.escape, KEY.escape);
+      frame = await waitForText(r, /deletable 599/);
+      expect(frame).toMatch(/excepted 1/);
+
+      // Clean: plan, a wrong name cancels, the right name runs, the summary names the backup.
+      await press(r, 'c');
+      frame = await waitForText(r, 'Type "content_embeddings" and Enter');
+      expect(frame).toContain('delete 599 of 599 deletable documents in 6 batches of 100');
+      expect(frame).toContain('kept: 1 excepted');
+      await type(r, 'content');
+      await waitForText(r, 'typed "content", expected "content_embeddings": nothing deleted');
+      expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620);
+      await press(r, KEY.escape, 'c');
+      await waitForText(r, 'Type "content_embeddings" and Enter');
+      await type(r, 'content_embeddings');
+      frame = await waitForText(r, /Run \S+: completed/);
+      expect(frame).toContain('content_embeddings: backed up 599, deleted 599 of 599');
+      const runDir = /backup: (\S+)/.exec(frame)![1];
+      expect(frame).toContain(`restore: orphan-cleanup restore ${runDir}`);
+      expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620 - 599);
+      expect(
+        await olorin.collection('content_embeddings').countDocuments({ _id: new ObjectId(shownId) }),
+      ).toBe(1);
+
+      // Back to the dashboard (rescans), then history.
+      await press(r, KEY.escape);
+      await waitForText(r, /deletable 0/);
+      await press(r, 'h');
+      frame = await waitForText(r, /clean +content_embeddings succeeded by ops-test/);
+      expect(frame).toMatch(/deleted 599/);
+
+      // Incident recovery: preview the backup, restore one parent's children, verify.
+      await press(r, KEY.escape, 'b');
+      await waitForText(r, 'Backups (newest first): 1');
+      await press(r, KEY.enter);
+      await waitForText(r, 'checksums OK');
+      const restoredParent = (await olorin.collection(OWNED_COLLECTIONS.runs).findOne({ kind: 'clean' }))!;
+      expect(restoredParent.backupPath).toBe(runDir);
+      const { readBackup } = await import('../../src/cleanup/backup.ts');
+      const { BSON } = await import('bson');
+      const [firstDoc] = (await readBackup(runDir)).files.values().next().value!.documents;
+      const ref = String(BSON.deserialize(firstDoc).content_id);
+      await press(r, 'f');
+      await waitForText(r, 'Restore only the children of this parent reference');
+      await type(r, ref);
+      frame = await waitForText(r, /restored content_embeddings: inserted 3 of 3, 0 already present/);
+      await press(r, 'v');
+      frame = await waitForText(r, 'verify content_embeddings: 599 backed up, 3 present, 596 absent');
+      expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620 - 596);
+      await press(r, 'q');
+    } finally {
+      r.unmount();
+    }
+  });
+
+  it('in read-only mode shows a badge, refuses destructive keys with an explanation, and writes nothing', async () => {
+    const r = consoleFor(true);
+    try {
+      await waitForText(r, '[READ-ONLY]');
+      await waitForText(r, /deletable \d+/);
+      await press(r, 'c');
+      await waitForText(r, 'read-only mode: cleanup is disabled');
+      await press(r, KEY.enter);
+      await waitForText(r, 'Orphans');
+      await press(r, 'x');
+      await waitForText(r, 'read-only mode: adding exceptions is disabled');
+      await press(r, '?');
+      const help = await waitForText(r, 'Keys on this screen');
+      expect(help).toContain('allow-list (exception)');
+    } finally {
+      r.unmount();
+    }
+  });
+});
