@@ -7,6 +7,7 @@ import { runExceptionsCommand } from './commands/exceptions.ts';
 import { runRestoreCommand, runVerifyCommand } from './commands/restore.ts';
 import { runSandbox } from './commands/sandbox.ts';
 import { runScanCommand } from './commands/scan.ts';
+import { runServeCommand } from './commands/serve.ts';
 import { runSettingsCommand } from './commands/settings.ts';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';
 
@@ -176,6 +177,26 @@ withEngineOptions(
   .option('--json', 'print as JSON')
   .option('--operator <name>', 'name recorded as createdBy')
   .action(exitWithArgs(runExceptionsCommand));
+
+withEngineOptions(
+  program
+    .command('serve')
+    .description('HTTP trigger for schedulers: scan, cleanup, runs, /metrics, /healthz'),
+)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .addOption(new Option('--port <n>', 'port to listen on').argParser(port).default(8080))
+  .option('--no-auth', 'no bearer token (loopback only)')
+  .option('--open-health', 'leave /healthz and /metrics without auth')
+  .option('--backup-dir <dir>', 'backup root (default ./orphan-cleanup-backups)')
+  .addOption(
+    new Option('--batch-size <n>', 'documents per batch (1-1000)').argParser(batchSize).default(1000),
+  )
+  .addOption(
+    new Option('--log-level <level>', 'log level')
+      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+      .default('info'),
+  )
+  .action(exitWith(runServeCommand));
 
 withEngineOptions(
   program.command('ui', { isDefault: true }).description('the operator console (the default command)'),

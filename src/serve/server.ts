@@ -1,0 +1,293 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Registry } from 'prom-client';
+import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
+import { buildPlan } from '../cleanup/plan.ts';
+import type { ResolvedConfig } from '../config/load.ts';
+import { runScan, type ScanReport } from '../engine/run-scan.ts';
+import { cleanupRegistry, scanRegistry } from '../metrics/prometheus.ts';
+import { redact } from '../mongo/redact.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+import type { WriteAccess } from '../store/access.ts';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface Job {
+  id: string;
+  kind: 'scan' | 'cleanup';
+  status: JobStatus;
+  execute: boolean;
+  relations: string[];
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  counts?: Record<string, Record<string, number>>;
+  backupPath?: string;
+  runId?: string;
+  error?: string;
+}
+
+export interface ServeOptions {
+  config: ResolvedConfig;
+  pool: SourcePool;
+  access: WriteAccess;
+  /** Bearer token; undefined only with noAuth on loopback (checked by the command). */
+  token?: string;
+  /** Leave /healthz and /metrics without auth (for probes and Prometheus). */
+  openHealth: boolean;
+  backupRoot?: string;
+  batchSize: number;
+  logLevel?: string;
+}
+
+const MAX_JOBS_KEPT = 200;
+const HEALTH_TIMEOUT_MS = 2000;
+
+const jobBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    relations: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 50 },
+    execute: { type: 'boolean' },
+    maxDeletes: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Compares tokens in constant time (over their digests, so lengths leak nothing either). */
+export function tokenMatches(given: string | undefined, expected: string): boolean {
+  return given !== undefined && timingSafeEqual(digest(given), digest(expected));
+}
+
+export interface ServeHandle {
+  app: FastifyInstance;
+  jobs: Map<string, Job>;
+  /** Stops accepting, lets running jobs stop after their current batch (their backups close), then resolves. */
+  shutdown(): Promise<void>;
+}
+
+/** The HTTP face of the engine: the same scan, plan, locks and backups as `scan` and `clean`. */
+export function buildServer(options: ServeOptions): ServeHandle {
+  const { config, pool, access } = options;
+  const app = Fastify({
+    bodyLimit: 16 * 1024,
+    // Strict JSON: no coercion of "x" into ["x"] or "5" into 5.
+    ajv: { customOptions: { coerceTypes: false } },
+    logger: {
+      level: options.logLevel ?? 'info',
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '****' },
+    },
+  });
+  const jobs = new Map<string, Job>();
+  const running = new Map<string, Promise<void>>();
+  const aborts = new Set<AbortController>();
+  let lastScan: ScanReport | undefined;
+  let lastCleanup: CleanupResult | undefined;
+
+  const remember = (job: Job) => {
+    jobs.set(job.id, job);
+    if (jobs.size > MAX_JOBS_KEPT) jobs.delete(jobs.keys().next().value as string);
+  };
+
+  app.setErrorHandler(
+    (error: { statusCode?: number; validation?: unknown; message: string }, request, reply) => {
+      const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
+      if (status >= 500) request.log.error({ err: redact(error.message) }, 'request failed');
+      const message = error.validation
+        ? `invalid request body: ${error.message}`
+        : status >= 500
+          ? 'internal error'
+          : redact(error.message);
+      void reply.status(status).send({ error: message });
+    },
+  );
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!options.token) return;
+    const path = request.url.split('?')[0];
+    if (options.openHealth && (path === '/healthz' || path === '/metrics')) return;
+    const header = request.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    if (!tokenMatches(given, options.token)) await reply.status(401).send({ error: 'unauthorized' });
+  });
+
+  const selectRelations = (names: string[] | undefined): ResolvedConfig => {
+    if (!names?.length) return config;
+    const unknown = names.filter((name) => !config.relations.some((r) => r.name === name));
+    if (unknown.length)
+      throw Object.assign(new Error(`unknown relation ${unknown.join(', ')}`), { statusCode: 400 });
+    return { ...config, relations: config.relations.filter((r) => names.includes(r.name)) };
+  };
+
+  const countsOf = (report: ScanReport) =>
+    Object.fromEntries(
+      report.relations.map((r) => [
+        r.name,
+        {
+          scanned: r.scanned,
+          orphans: r.orphans,
+          parentInactive: r.parentInactive,
+          invalidReference: r.invalidReference,
+          excepted: r.excepted,
+          inGrace: r.inGrace,
+          deletable: r.deletable,
+        },
+      ]),
+    );
+
+  const start = (job: Job, work: (signal: AbortSignal) => Promise<void>) => {
+    remember(job);
+    const controller = new AbortController();
+    aborts.add(controller);
+    const task = (async () => {
+      job.status = 'running';
+      job.startedAt = new Date();
+      try {
+        await work(controller.signal);
+        job.status = job.error ? 'failed' : 'succeeded';
+      } catch (error) {
+        job.status = 'failed';
+        job.error = redact((error as Error).message);
+      } finally {
+        job.finishedAt = new Date();
+        aborts.delete(controller);
+        running.delete(job.id);
+        app.log.info({ job: job.id, kind: job.kind, status: job.status, error: job.error }, 'job finished');
+      }
+    })();
+    running.set(job.id, task);
+  };
+
+  const newJob = (kind: Job['kind'], scoped: ResolvedConfig, execute: boolean): Job => ({
+    id: `${kind}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`,
+    kind,
+    status: 'queued',
+    execute,
+    relations: scoped.relations.map((r) => r.name),
+    createdAt: new Date(),
+  });
+
+  app.post('/api/v1/scan', { schema: { body: jobBody } }, async (request, reply) => {
+    const body = (request.body ?? {}) as { relations?: string[] };
+    const scoped = selectRelations(body.relations);
+    const job = newJob('scan', scoped, false);
+    start(job, async (signal) => {
+      const report = await runScan({ config: scoped, pool, access, signal });
+      lastScan = report;
+      job.counts = countsOf(report);
+      const failed = report.relations.find((r) => r.error);
+      if (failed) job.error = `scan of ${failed.name} failed: ${failed.error}`;
+    });
+    return reply.status(202).send({ id: job.id, status: job.status });
+  });
+
+  app.post('/api/v1/cleanup', { schema: { body: jobBody } }, async (request, reply) => {
+    const body = (request.body ?? {}) as { relations?: string[]; execute?: boolean; maxDeletes?: number };
+    const scoped = selectRelations(body.relations);
+    const execute = body.execute === true;
+    if (execute) {
+      const overlapping = [...jobs.values()].find(
+        (job) =>
+          job.kind === 'cleanup' &&
+          job.execute &&
+          (job.status === 'queued' || job.status === 'running') &&
+          job.relations.some((r) => scoped.relations.some((s) => s.name === r)),
+      );
+      if (overlapping)
+        return reply
+          .status(409)
+          .send({ error: 'a cleanup of these relations is already running', runningId: overlapping.id });
+    }
+    const job = newJob('cleanup', scoped, execute);
+    start(job, async (signal) => {
+      const report = await runScan({
+        config: scoped,
+        pool,
+        access,
+        signal,
+        collectCandidates: true,
+        record: execute,
+      });
+      lastScan = report;
+      const failed = report.relations.find((r) => r.error);
+      if (failed) throw new Error(`scan of ${failed.name} failed: ${failed.error}; nothing was deleted`);
+      const plan = await buildPlan(report, scoped, pool, {
+        backupRoot: options.backupRoot,
+        batchSize: options.batchSize,
+        maxDeletes: body.maxDeletes,
+      });
+      job.counts = Object.fromEntries(
+        plan.relations.map((r) => [
+          r.name,
+          { deletable: r.deletable, toDelete: r.toDelete, deferred: r.deferred },
+        ]),
+      );
+      if (!execute) return;
+      const refusals = refusalsOf(plan, false);
+      if (refusals.length) throw new Error(`cleanup refused: ${refusals.join('; ')}`);
+      const result = await executeCleanup({ plan, config: scoped, pool, access, signal });
+      lastCleanup = result;
+      job.runId = result.runId;
+      job.backupPath = result.runDir;
+      for (const outcome of result.relations)
+        job.counts[outcome.name] = {
+          ...job.counts[outcome.name],
+          backedUp: outcome.backedUp,
+          deleted: outcome.deleted,
+          mismatch: outcome.mismatch,
+          ...outcome.skipped,
+        };
+      if (result.status !== 'completed') job.error = result.error ?? `cleanup ${result.status}`;
+    });
+    return reply.status(202).send({ id: job.id, status: job.status });
+  });
+
+  app.get('/api/v1/runs', async () => ({ runs: [...jobs.values()].reverse() }));
+
+  app.get('/api/v1/runs/:id', async (request, reply) => {
+    const job = jobs.get((request.params as { id: string }).id);
+    if (!job) return reply.status(404).send({ error: 'no such run' });
+    return job;
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const registry = new Registry();
+    if (lastScan) scanRegistry(lastScan, registry);
+    if (lastCleanup) cleanupRegistry(lastCleanup, registry);
+    return reply.header('content-type', registry.contentType).send(await registry.metrics());
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    const checks = await Promise.all(
+      Object.keys(config.sources).map(async (name) => {
+        const ping = (async () => {
+          const client = await pool.client(name);
+          await client.db('admin').command({ ping: 1 }, { timeoutMS: HEALTH_TIMEOUT_MS });
+          return 'ok';
+        })();
+        const timeout = new Promise<string>((resolve) =>
+          setTimeout(() => resolve('timeout'), HEALTH_TIMEOUT_MS).unref(),
+        );
+        const result = await Promise.race([ping.catch(() => 'unreachable'), timeout]);
+        return [name, result] as const;
+      }),
+    );
+    const healthy = checks.every(([, result]) => result === 'ok');
+    return reply
+      .status(healthy ? 200 : 503)
+      .send({ status: healthy ? 'ok' : 'unhealthy', sources: Object.fromEntries(checks) });
+  });
+
+  return {
+    app,
+    jobs,
+    async shutdown() {
+      await app.close();
+      for (const controller of aborts) controller.abort();
+      await Promise.allSettled([...running.values()]);
+    },
+  };
+}

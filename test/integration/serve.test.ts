@@ -1,0 +1,142 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import parsePrometheus from 'parse-prometheus-text-format';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { buildServer, type ServeHandle } from '../../src/serve/server.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+const TOKEN = 'test-token-7f3a';
+let server: TestServer;
+let demo: OlorinFixture;
+let pool: SourcePool;
+let serve: ServeHandle;
+let base: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  demo = await loadOlorinDemo(server, { graceDays: 0 });
+  pool = new SourcePool(demo.config.sources);
+  serve = buildServer({
+    config: demo.config,
+    pool,
+    access: { readOnly: false },
+    token: TOKEN,
+    openHealth: false,
+    backupRoot: await mkdtemp(join(tmpdir(), 'oc-serve-')),
+    batchSize: 100,
+    logLevel: 'silent',
+  });
+  base = await serve.app.listen({ host: '127.0.0.1', port: 0 });
+});
+afterEach(async () => {
+  await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+});
+afterAll(async () => {
+  await serve?.shutdown();
+  await pool?.close();
+  await server?.stop();
+});
+
+async function call(method: string, path: string, body?: unknown, token: string | null = TOKEN) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, json: () => JSON.parse(text) };
+}
+
+async function finished(id: string) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const run = (await call('GET', `/api/v1/runs/${id}`)).json();
+    if (run.status === 'succeeded' || run.status === 'failed') return run;
+    if (Date.now() > deadline) throw new Error(`run ${id} did not finish`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('serve', () => {
+  it('wants the bearer token, and says nothing about why it is refused', async () => {
+    for (const token of [null, 'wrong', `${TOKEN}x`]) {
+      const response = await call('GET', '/healthz', undefined, token);
+      expect(response.status).toBe(401);
+      expect(response.json()).toEqual({ error: 'unauthorized' });
+    }
+    const ok = await call('GET', '/healthz');
+    expect(ok.status).toBe(200);
+    expect(ok.json()).toEqual({ status: 'ok', sources: { olorin: 'ok', bayit: 'ok' } });
+  });
+
+  it('runs a scan in the background and shows its result', async () => {
+    const accepted = await call('POST', '/api/v1/scan', { relations: ['recap_sessions'] });
+    expect(accepted.status).toBe(202);
+    const run = await finished(accepted.json().id);
+    expect(run).toMatchObject({ kind: 'scan', status: 'succeeded', relations: ['recap_sessions'] });
+    expect(run.counts.recap_sessions).toMatchObject({ scanned: 435, orphans: 32, deletable: 32 });
+    const metrics = parsePrometheus((await call('GET', '/metrics')).text);
+    const documents = metrics.find((m: { name: string }) => m.name === 'orphan_cleanup_documents');
+    expect(documents.type).toBe('GAUGE');
+    expect(documents.metrics).toContainEqual({
+      labels: { relation: 'recap_sessions', category: 'orphans' },
+      value: '32',
+    });
+  });
+
+  it('plans without deleting unless execute is true', async () => {
+    const accepted = await call('POST', '/api/v1/cleanup', { relations: ['recap_sessions'] });
+    const run = await finished(accepted.json().id);
+    expect(run.counts.recap_sessions).toEqual({ deletable: 32, toDelete: 32, deferred: 0 });
+    expect(run.backupPath).toBeUndefined();
+    expect(await server.client.db(demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(435);
+  });
+
+  it('executes a cleanup with a backup, and refuses an overlapping one with 409', async () => {
+    await server.client
+      .db('admin')
+      .command({
+        configureFailPoint: 'failCommand',
+        mode: 'alwaysOn',
+        data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 200 },
+      });
+    const first = await call('POST', '/api/v1/cleanup', { relations: ['content_embeddings'], execute: true });
+    expect(first.status).toBe(202);
+    const second = await call('POST', '/api/v1/cleanup', { execute: true });
+    expect(second.status).toBe(409);
+    expect(second.json()).toEqual({
+      error: 'a cleanup of these relations is already running',
+      runningId: first.json().id,
+    });
+    await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+    const run = await finished(first.json().id);
+    expect(run.status).toBe('succeeded');
+    expect(run.counts.content_embeddings).toMatchObject({ toDelete: 600, backedUp: 600, deleted: 600 });
+    expect(run.backupPath).toMatch(/oc-serve-/);
+    const metrics = parsePrometheus((await call('GET', '/metrics')).text);
+    expect(
+      metrics.find((m: { name: string }) => m.name === 'orphan_cleanup_deleted_documents').metrics,
+    ).toContainEqual({ labels: { relation: 'content_embeddings' }, value: '600' });
+  });
+
+  it('answers bad requests with 400 and a clear message, never a stack trace', async () => {
+    const wrongType = await call('POST', '/api/v1/cleanup', { relations: 'content_embeddings' });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.json().error).toMatch(/^invalid request body: body\/relations must be array/);
+    const unknown = await call('POST', '/api/v1/scan', { relations: ['nope'] });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json()).toEqual({ error: 'unknown relation nope' });
+    const broken = await call('POST', '/api/v1/scan', '{"relations": [');
+    expect(broken.status).toBe(400);
+    expect(broken.text).not.toMatch(/at .*\.(js|ts):\d+/);
+    const huge = await call('POST', '/api/v1/scan', { relations: ['x'.repeat(20_000)] });
+    expect(huge.status).toBe(413);
+    expect((await call('GET', '/api/v1/runs/nope')).status).toBe(404);
+  });
+});
