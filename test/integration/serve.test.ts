@@ -82,7 +82,7 @@ describe('serve', () => {
     expect(run).toMatchObject({ kind: 'scan', status: 'succeeded', relations: ['recap_sessions'] });
     expect(run.counts.recap_sessions).toMatchObject({ scanned: 435, orphans: 32, deletable: 32 });
     const metrics = parsePrometheus((await call('GET', '/metrics')).text);
-    const documents = metrics.find((m: { name: string }) => m.name === 'orphan_cleanup_documents');
+    const documents = metrics.find((m) => m.name === 'orphan_cleanup_documents')!;
     expect(documents.type).toBe('GAUGE');
     expect(documents.metrics).toContainEqual({
       labels: { relation: 'recap_sessions', category: 'orphans' },
@@ -99,13 +99,11 @@ describe('serve', () => {
   });
 
   it('executes a cleanup with a backup, and refuses an overlapping one with 409', async () => {
-    await server.client
-      .db('admin')
-      .command({
-        configureFailPoint: 'failCommand',
-        mode: 'alwaysOn',
-        data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 200 },
-      });
+    await server.client.db('admin').command({
+      configureFailPoint: 'failCommand',
+      mode: 'alwaysOn',
+      data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 200 },
+    });
     const first = await call('POST', '/api/v1/cleanup', { relations: ['content_embeddings'], execute: true });
     expect(first.status).toBe(202);
     const second = await call('POST', '/api/v1/cleanup', { execute: true });
