@@ -61,13 +61,11 @@ describe('serve under SIGTERM', () => {
       if (Date.now() > deadline) throw new Error(`serve did not start: ${logs}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await server.client
-      .db('admin')
-      .command({
-        configureFailPoint: 'failCommand',
-        mode: 'alwaysOn',
-        data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 400 },
-      });
+    await server.client.db('admin').command({
+      configureFailPoint: 'failCommand',
+      mode: 'alwaysOn',
+      data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 400 },
+    });
     const accepted = await fetch(`${base}/api/v1/cleanup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

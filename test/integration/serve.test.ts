@@ -118,9 +118,10 @@ describe('serve', () => {
     expect(run.counts.content_embeddings).toMatchObject({ toDelete: 600, backedUp: 600, deleted: 600 });
     expect(run.backupPath).toMatch(/oc-serve-/);
     const metrics = parsePrometheus((await call('GET', '/metrics')).text);
-    expect(
-      metrics.find((m: { name: string }) => m.name === 'orphan_cleanup_deleted_documents').metrics,
-    ).toContainEqual({ labels: { relation: 'content_embeddings' }, value: '600' });
+    expect(metrics.find((m) => m.name === 'orphan_cleanup_deleted_documents')!.metrics).toContainEqual({
+      labels: { relation: 'content_embeddings' },
+      value: '600',
+    });
   });
 
   it('answers bad requests with 400 and a clear message, never a stack trace', async () => {
