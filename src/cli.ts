@@ -10,6 +10,7 @@ import { runScanCommand } from './commands/scan.ts';
 import { runServeCommand } from './commands/serve.ts';
 import { runSettingsCommand } from './commands/settings.ts';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';
+import { log } from './logging.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -55,7 +56,14 @@ function withEngineOptions(command: Command): Command {
       '--read-only',
       'never write to the databases (no history, no first-seen state, no deletes)',
       false,
-    );
+    )
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        'structured log level (logs are off unless this or --log-file is given)',
+      ).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
+    )
+    .option('--log-file <path>', 'append JSON log lines here (default: stderr, human text on a terminal)');
 }
 
 /** Runs a command's action and turns the exit code it returns into the process's. */
@@ -191,11 +199,6 @@ withEngineOptions(
   .addOption(
     new Option('--batch-size <n>', 'documents per batch (1-1000)').argParser(batchSize).default(1000),
   )
-  .addOption(
-    new Option('--log-level <level>', 'log level')
-      .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-      .default('info'),
-  )
   .action(exitWith(runServeCommand));
 
 withEngineOptions(
@@ -230,6 +233,7 @@ try {
     process.stderr.write(`orphan-cleanup: ${error.message.replace(/^error: /, '')}\n`);
     process.exit(ExitCode.Usage);
   }
+  log.error({ error: formatError(error) }, 'command failed');
   process.stderr.write(`${formatError(error)}\n`);
   process.exit(exitCodeFor(error));
 }

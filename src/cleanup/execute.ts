@@ -4,9 +4,10 @@ import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { RuntimeError } from '../errors.ts';
 import { ParentProbe } from '../engine/probe.ts';
 import { decodeValue, RawFieldReader } from '../engine/raw-bson.ts';
-import type { Candidate } from '../engine/scan.ts';
+import { type Candidate, describeId } from '../engine/scan.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
 import { canonicalKey } from '../mongo/keys.ts';
+import { log } from '../logging.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
@@ -60,6 +61,8 @@ export interface RelationOutcome {
   /** Backed up but not deleted by the delete itself (changed or removed meanwhile): reported, never hidden. */
   mismatch: number;
   backupBytes: number;
+  /** Bytes of the documents deleted (each deleted document is in the backup at its stored size). */
+  reclaimedBytes: number;
   /** Time spent writing and fsyncing backups and manifests. */
   backupMs: number;
   durationMs: number;
@@ -147,17 +150,22 @@ async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
     else current.push({ raw, id, reference, key, candidate });
   }
   outcome.skipped.gone += batch.length - seen.size;
+  for (const candidate of batch)
+    if (!seen.has(documentKey(candidate.id)))
+      log.info({ relation: relation.name, id: describeId(candidate.id), reason: 'gone' }, 'kept by re-check');
   const states = await ctx.probe.probe(new Map(current.map((c) => [c.key, c.reference])));
   const graceMs = relation.graceDays * DAY_MS;
   const survivors = current.filter((c) => {
     const state = states.get(c.key)!;
     if (state.kind === 'active') {
       outcome.skipped.parentBack++;
+      log.info({ relation: relation.name, id: describeId(c.id), reason: 'parentBack' }, 'kept by re-check');
       return false;
     }
     const since = (state.kind === 'inactive' ? state.since : undefined) ?? c.candidate.since;
     if (now.getTime() - since.getTime() < graceMs) {
       outcome.skipped.inGrace++;
+      log.info({ relation: relation.name, id: describeId(c.id), reason: 'inGrace' }, 'kept by re-check');
       return false;
     }
     return true;
@@ -196,7 +204,24 @@ async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
   ctx.entry.deleted += deleted;
   outcome.deleted += deleted;
   outcome.mismatch += survivors.length - deleted;
+  // When every survivor was deleted the backup's bytes are exactly what was removed; otherwise a share.
+  outcome.reclaimedBytes += Math.round((written.bytes * deleted) / survivors.length);
   ctx.entry.skipped = { ...outcome.skipped };
+  log.info(
+    {
+      relation: relation.name,
+      batch: written.index,
+      backedUp: survivors.length,
+      deleted,
+      bytes: written.bytes,
+    },
+    'batch backed up and deleted',
+  );
+  if (deleted !== survivors.length)
+    log.warn(
+      { relation: relation.name, batch: written.index, backedUp: survivors.length, deleted },
+      'backed up but not all deleted',
+    );
   const manifestStarted = performance.now();
   await ctx.backup.saveManifest();
   outcome.backupMs += performance.now() - manifestStarted;
@@ -239,6 +264,7 @@ async function cleanRelation(
     skipped: { gone: 0, referenceChanged: 0, excepted: 0, parentBack: 0, inGrace: 0 },
     mismatch: 0,
     backupBytes: 0,
+    reclaimedBytes: 0,
     backupMs: 0,
     durationMs: 0,
   };
@@ -321,7 +347,10 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
   const { plan, access } = options;
   assertWritable(access, 'delete orphans');
   const refusals = refusalsOf(plan, Boolean(options.allowUnsafe));
-  if (refusals.length) throw new RuntimeError(`cleanup refused: ${refusals.join('; ')}`);
+  if (refusals.length) {
+    log.warn({ refusals }, 'cleanup refused');
+    throw new RuntimeError(`cleanup refused: ${refusals.join('; ')}`);
+  }
   const work = plan.relations.filter((relation) => relation.toDelete > 0);
   await assertBackupRootUsable(
     plan.backupRoot,
@@ -343,6 +372,7 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
   } catch (caught) {
     status = 'failed';
     error = redact((caught as Error).message);
+    log.error({ error }, 'cleanup failed');
   }
   await backup.finish(status, error);
   const finishedAt = new Date();

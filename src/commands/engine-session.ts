@@ -1,4 +1,5 @@
 import { loadConfig, type ResolvedConfig } from '../config/load.ts';
+import { configureLogging } from '../logging.ts';
 import { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
 
@@ -9,6 +10,8 @@ export interface EngineFlags {
   relation?: string[];
   graceDays?: number;
   readOnly?: boolean;
+  logLevel?: string;
+  logFile?: string;
 }
 
 export interface EngineSession {
@@ -22,6 +25,7 @@ export async function withEngine<T>(
   flags: EngineFlags,
   run: (session: EngineSession) => Promise<T>,
 ): Promise<T> {
+  configureLogging({ level: flags.logLevel, file: flags.logFile });
   const config = await loadConfig({
     configPath: flags.config,
     sourceOverrides: flags.source,

@@ -19,6 +19,11 @@ export function alertsOf(report: ScanReport, config: ResolvedConfig): string[] {
     if (r.growthPerDay !== null && r.growthPerDay > config.growthAlertPerDay) {
       alerts.push(`${r.name}: growth ${r.growthPerDay}/day > growthAlertPerDay ${config.growthAlertPerDay}`);
     }
+    if (r.probeLatencyMs.count && r.probeLatencyMs.p95 > config.latencyAlertMs) {
+      alerts.push(
+        `${r.name}: parent probe p95 ${Math.round(r.probeLatencyMs.p95)} ms > latencyAlertMs ${config.latencyAlertMs}`,
+      );
+    }
   }
   return alerts;
 }

@@ -10,7 +10,6 @@ export interface ServeFlags extends EngineFlags {
   openHealth?: boolean;
   backupDir?: string;
   batchSize: number;
-  logLevel?: string;
 }
 
 function isLoopback(host: string): boolean {
@@ -33,7 +32,7 @@ export async function runServeCommand(flags: ServeFlags): Promise<number> {
       openHealth: Boolean(flags.openHealth),
       backupRoot: flags.backupDir,
       batchSize: flags.batchSize,
-      logLevel: flags.logLevel,
+      logLevel: flags.logLevel ?? 'info',
     });
     await server.app.listen({ host: flags.host, port: flags.port });
     await new Promise<void>((resolve) => {

@@ -62,6 +62,8 @@ export const configSchema = z
     maxOrphanRatio: z.number().min(0).max(1).default(0.5),
     alertThreshold: z.number().int().min(0).default(10_000),
     growthAlertPerDay: z.number().min(0).default(1_000),
+    /** Alert when a relation's parent-probe p95 latency is above this (the design note's 500 ms). */
+    latencyAlertMs: z.number().min(0).default(500),
     sampleSize: z.number().int().min(0).max(1000).default(50),
     maxTimeMS: z.number().int().min(1).default(60_000),
   })

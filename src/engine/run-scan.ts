@@ -4,6 +4,7 @@ import type { WriteAccess } from '../store/access.ts';
 import { ExceptionsStore } from '../store/exceptions.ts';
 import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
+import { log } from '../logging.ts';
 import { redact } from '../mongo/redact.ts';
 import { unsafeReasons } from './guards.ts';
 import {
@@ -62,6 +63,10 @@ export interface RelationReport {
   candidates: Candidate[];
   roundTrips: { childBatches: number; parentProbes: number };
   probeLatencyMs: LatencySummary;
+  /** Every parent probe's duration (cross-database latency), for the histogram. */
+  probeDurationsMs: number[];
+  /** BSON bytes of the orphaned and inactive children found. */
+  orphanBytes: number;
   runId: string;
 }
 
@@ -190,6 +195,12 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         ? undefined
         : 'scan was stopped before the end',
   });
+  if (error) log.error({ relation: relation.name, error }, 'scan failed');
+  if (reasons.length)
+    log.warn(
+      { relation: relation.name, reasons },
+      'guard: relation is unsafe; destructive commands refuse it',
+    );
   const trend = await trendOf(runs, relation.name, { ...counts }, now);
   const runId = newRunId(now);
   if (complete && !access.readOnly) await firstSeenStore.update(firstSeen, result!.unresolvedKeys, now);
@@ -230,8 +241,22 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     candidates: result?.candidates ?? [],
     roundTrips: result?.roundTrips ?? { childBatches: 0, parentProbes: 0 },
     probeLatencyMs: latencySummary(durations),
+    probeDurationsMs: durations,
+    orphanBytes: result?.unresolvedBytes ?? 0,
     runId,
   };
+  log.info(
+    {
+      relation: relation.name,
+      scanned: report.scanned,
+      ...counts,
+      inGrace: report.inGrace,
+      deletable: report.deletable,
+      durationMs: report.durationMs,
+      probeP95Ms: Math.round(report.probeLatencyMs.p95),
+    },
+    'scan finished',
+  );
   if (!access.readOnly && options.record !== false) {
     const run: RunRecord = {
       runId,
@@ -244,7 +269,14 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       host: currentHost(),
       outcome: error ? 'failed' : complete ? 'succeeded' : 'aborted',
       complete,
-      counts: { scanned: report.scanned, ...counts, inGrace: report.inGrace, deletable: report.deletable },
+      counts: {
+        scanned: report.scanned,
+        ...counts,
+        inGrace: report.inGrace,
+        deletable: report.deletable,
+        orphanBytes: report.orphanBytes,
+        probeP95Ms: Math.round(report.probeLatencyMs.p95),
+      },
       ...(error ? { error } : {}),
     };
     await runs.record(run);
@@ -262,6 +294,10 @@ export async function runScan(options: RunScanOptions): Promise<ScanReport> {
     relations.push(await scanOne(options, relation, now));
   }
   return { startedAt, finishedAt: new Date(), relations };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 /** The `scan --json` shape: the documented fields, plus the trend. */
@@ -286,6 +322,12 @@ export function scanReportJson(report: ScanReport): object {
       durationMs: r.durationMs,
       changeSincePrevious: r.changeSincePrevious,
       growthPerDay: r.growthPerDay,
+      orphanBytes: r.orphanBytes,
+      probeLatencyMs: {
+        p50: round(r.probeLatencyMs.p50),
+        p95: round(r.probeLatencyMs.p95),
+        p99: round(r.probeLatencyMs.p99),
+      },
       ...(r.error ? { error: r.error } : {}),
     })),
   };

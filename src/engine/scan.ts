@@ -23,6 +23,8 @@ const PROBES_IN_FLIGHT = 4;
 const KEY_CACHE_LIMIT = 500_000;
 const PROGRESS_INTERVAL_MS = 200;
 const HEX24 = /^[0-9a-fA-F]{24}$/;
+/** A projected field carrying each child's stored size, so storage needs no extra round trip. */
+const SIZE_FIELD = '__orphanCleanupBsonSize';
 
 export interface Sample {
   id: unknown;
@@ -80,6 +82,8 @@ export interface RelationScanResult {
   candidates: Candidate[];
   /** Keys now orphaned or inactive (not excepted): the first-seen state after this scan. */
   unresolvedKeys: Set<string>;
+  /** BSON bytes of the orphaned and inactive children (their stored size, from `$bsonSize`). */
+  unresolvedBytes: number;
   roundTrips: { childBatches: number; parentProbes: number };
   durationMs: number;
 }
@@ -116,6 +120,7 @@ function emptyCounts(): CategoryCounts {
 interface PendingChild {
   id: unknown;
   reference: unknown;
+  bytes?: number;
 }
 
 /**
@@ -138,6 +143,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let inGrace = 0;
   let deletable = 0;
   let scanned = 0;
+  let unresolvedBytes = 0;
 
   const estimatedTotal = await input.children.estimatedDocumentCount();
 
@@ -157,8 +163,9 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
     counts[category]++;
     unresolvedKeys.add(key);
+    unresolvedBytes += entry.bytes ?? 0;
     const since = (state.kind === 'inactive' ? state.since : undefined) ?? input.firstSeen.get(key) ?? now;
-    sample(category, { ...entry, since });
+    sample(category, { id: entry.id, reference: entry.reference, since });
     if (now.getTime() - since.getTime() < graceMs) inGrace++;
     else {
       deletable++;
@@ -204,10 +211,12 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
 
   const idReader = new RawFieldReader('_id');
   const refReader = new RawFieldReader(relation.child.field);
+  const sizeReader = new RawFieldReader(SIZE_FIELD);
   const checkDocuments = input.exceptions.documentKeys.size > 0;
   const decodeChild = (raw: Uint8Array): PendingChild => {
     const reference = refReader.locate(raw) ? decodeValue(raw, refReader.type, refReader.valueAt) : undefined;
-    return { id: idReader.read(raw), reference };
+    const size = sizeReader.locate(raw) ? decodeValue(raw, sizeReader.type, sizeReader.valueAt) : undefined;
+    return { id: idReader.read(raw), reference, bytes: typeof size === 'number' ? size : undefined };
   };
   /** The canonical key straight from the raw bytes: the hot path decodes no ObjectId and no object. */
   const referenceKey = (raw: Uint8Array, type: number, at: number): string | undefined => {
@@ -220,7 +229,11 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   };
   const cursor = input.children.find(
     {},
-    { projection: { _id: 1, [relation.child.field]: 1 }, batchSize: CHILD_BATCH_SIZE, raw: true },
+    {
+      projection: { _id: 1, [relation.child.field]: 1, [SIZE_FIELD]: { $bsonSize: '$$ROOT' } },
+      batchSize: CHILD_BATCH_SIZE,
+      raw: true,
+    },
   );
   let lastProgress = 0;
   const report = () => {
@@ -296,6 +309,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     samples,
     candidates,
     unresolvedKeys,
+    unresolvedBytes,
     roundTrips,
     durationMs: performance.now() - started,
   };

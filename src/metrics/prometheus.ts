@@ -1,6 +1,6 @@
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Gauge, Registry } from 'prom-client';
+import { Gauge, Histogram, Registry } from 'prom-client';
 import type { CleanupResult } from '../cleanup/execute.ts';
 import type { ScanReport } from '../engine/run-scan.ts';
 import { writeFileSynced } from '../mongo/dump-layout.ts';
@@ -13,7 +13,13 @@ export const METRIC = {
   lastSuccess: 'orphan_cleanup_last_success_timestamp_seconds',
   safe: 'orphan_cleanup_relation_safe',
   growth: 'orphan_cleanup_orphan_growth_per_day',
+  probeDuration: 'orphan_cleanup_probe_duration_seconds',
+  orphanBytes: 'orphan_cleanup_orphan_bytes',
+  probeP95: 'orphan_cleanup_probe_p95_seconds',
 } as const;
+
+/** Probe latency buckets around the design note's 500 ms alert. */
+const PROBE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const CATEGORY_LABELS = {
   ok: 'ok',
@@ -63,6 +69,26 @@ export function scanRegistry(report: ScanReport, registry = new Registry()): Reg
     labelNames: ['relation'],
     registers: [registry],
   });
+  const probes = new Histogram({
+    name: METRIC.probeDuration,
+    help: 'Cross-database parent probe latency',
+    labelNames: ['relation', 'source'],
+    buckets: PROBE_BUCKETS,
+    registers: [registry],
+  });
+  const bytes = new Gauge({
+    name: METRIC.orphanBytes,
+    help: 'BSON bytes of orphaned and inactive children found by the last scan',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  // A gauge as well as the histogram: a textfile collector replaces the file each run, so alert on this.
+  const p95 = new Gauge({
+    name: METRIC.probeP95,
+    help: "p95 of the last scan's parent probe latency",
+    labelNames: ['relation', 'source'],
+    registers: [registry],
+  });
   for (const relation of report.relations) {
     const labels = { relation: relation.name };
     for (const [field, category] of Object.entries(CATEGORY_LABELS)) {
@@ -73,6 +99,11 @@ export function scanRegistry(report: ScanReport, registry = new Registry()): Reg
     safe.set(labels, relation.safe ? 1 : 0);
     if (relation.complete) lastSuccess.set(labels, Math.floor(report.finishedAt.getTime() / 1000));
     if (relation.growthPerDay !== null) growth.set(labels, relation.growthPerDay);
+    bytes.set(labels, relation.orphanBytes);
+    if (relation.probeLatencyMs.count)
+      p95.set({ ...labels, source: relation.parent.source }, relation.probeLatencyMs.p95 / 1000);
+    for (const ms of relation.probeDurationsMs)
+      probes.observe({ ...labels, source: relation.parent.source }, ms / 1000);
   }
   return registry;
 }
@@ -91,7 +122,14 @@ export const CLEANUP_METRIC = {
   duration: 'orphan_cleanup_cleanup_duration_seconds',
   backupBytes: 'orphan_cleanup_backup_bytes',
   mismatch: 'orphan_cleanup_backup_delete_mismatch_documents',
+  successRatio: 'orphan_cleanup_success_ratio',
+  reclaimed: 'orphan_cleanup_reclaimed_bytes',
 } as const;
+
+/** Deleted ÷ deletable at plan time; 1 when nothing was planned. */
+export function successRatio(outcome: { planned: number; deleted: number }): number {
+  return outcome.planned === 0 ? 1 : outcome.deleted / outcome.planned;
+}
 
 /** What a cleanup run did, per relation: deleted, skipped by the re-check (by reason), duration, backup bytes. */
 export function cleanupRegistry(result: CleanupResult, registry = new Registry()): Registry {
@@ -125,12 +163,26 @@ export function cleanupRegistry(result: CleanupResult, registry = new Registry()
     labelNames: ['relation'],
     registers: [registry],
   });
+  const success = new Gauge({
+    name: CLEANUP_METRIC.successRatio,
+    help: 'Deleted / deletable at plan time, last cleanup',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  const reclaimed = new Gauge({
+    name: CLEANUP_METRIC.reclaimed,
+    help: 'BSON bytes deleted by the last cleanup',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
   for (const outcome of result.relations) {
     const labels = { relation: outcome.name };
     deleted.set(labels, outcome.deleted);
     duration.set(labels, outcome.durationMs / 1000);
     backupBytes.set(labels, outcome.backupBytes);
     mismatch.set(labels, outcome.mismatch);
+    success.set(labels, successRatio(outcome));
+    reclaimed.set(labels, outcome.reclaimedBytes);
     for (const [reason, count] of Object.entries(outcome.skipped)) skipped.set({ ...labels, reason }, count);
   }
   return registry;

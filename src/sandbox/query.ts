@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Document } from 'bson';
+import { BSON, type Document } from 'bson';
 import { Query } from 'mingo';
 import { compareBson, indexKey, sortKeyAt, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
@@ -296,6 +296,22 @@ export function compileProjection(projection: unknown): Projector | undefined {
   if (projection === undefined || projection === null) return undefined;
   if (typeof projection !== 'object' || Array.isArray(projection)) {
     throw new CommandError(ErrorCodes.TypeMismatch, 'projection must be an object');
+  }
+  // `{field: {$bsonSize: '$$ROOT'}}`: the stored document's size, computed here (mingo has no $bsonSize).
+  const sizeFields = Object.entries(projection as Document)
+    .filter(([, v]) => v && typeof v === 'object' && (v as Document).$bsonSize === '$$ROOT')
+    .map(([key]) => key);
+  if (sizeFields.length) {
+    const rest = Object.fromEntries(
+      Object.entries(projection as Document).filter(([key]) => !sizeFields.includes(key)),
+    );
+    const base = compileProjection(Object.keys(rest).length ? rest : { _id: 1 });
+    return (doc) => {
+      const out = base ? base(doc) : { ...doc };
+      const size = BSON.calculateObjectSize(doc);
+      for (const key of sizeFields) out[key] = size;
+      return out;
+    };
   }
   const entries = Object.entries(projection as Document);
   if (entries.length === 0) return undefined;

@@ -256,8 +256,21 @@ class Connection {
       return;
     }
     if (command.moreToCome || this.socket.destroyed) return;
-    if (isCursorBatch(result)) this.sendCursorBatch(command, result);
-    else this.send(command.requestId, command.legacy, result);
+    if (!isCursorBatch(result)) {
+      this.send(command.requestId, command.legacy, result);
+      return;
+    }
+    try {
+      this.sendCursorBatch(command, result);
+    } catch (error) {
+      // A projection can fail on a document while the batch is built: answer with the error, keep the connection.
+      this.server.cursors.kill(result.cursor.id);
+      const reply =
+        error instanceof CommandError
+          ? error
+          : new CommandError(ErrorCodes.BadValue, (error as Error).message);
+      this.send(command.requestId, command.legacy, reply.toReply());
+    }
   }
 
   private begin(requestId: number, legacy: boolean): void {

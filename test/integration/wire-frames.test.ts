@@ -130,3 +130,21 @@ describe('sandbox persistence', () => {
     }
   });
 });
+
+describe('errors while a batch is built', () => {
+  it('answers a failing projection with an error and keeps the connection', async () => {
+    const db = server.client.db(server.dbName('projfail'));
+    await db.collection('c').insertOne({ a: 1 });
+    const error = await db
+      .collection('c')
+      .find({}, { projection: { a: { $nosuchoperator: 1 } } })
+      .toArray()
+      .catch((e: { code?: number }) => e);
+    expect((error as { code?: number }).code).toBeDefined();
+    expect((await db.command({ ping: 1 })).ok).toBe(1);
+    const sized = await db
+      .collection('c')
+      .findOne({}, { projection: { a: 1, size: { $bsonSize: '$$ROOT' } } });
+    expect(sized).toMatchObject({ a: 1, size: 29 });
+  });
+});
