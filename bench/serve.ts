@@ -52,13 +52,11 @@ serve.stdout.on('data', (chunk) => {
   logs += chunk;
 });
 try {
-  await client
-    .db('admin')
-    .command({
-      configureFailPoint: 'failCommand',
-      mode: 'alwaysOn',
-      data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 40 },
-    });
+  await client.db('admin').command({
+    configureFailPoint: 'failCommand',
+    mode: 'alwaysOn',
+    data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 40 },
+  });
   // Logs are at warn, so the port comes from the socket table.
   const port = await new Promise<number>((resolve, reject) => {
     const started = Date.now();

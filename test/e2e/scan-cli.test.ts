@@ -122,3 +122,72 @@ describe('orphan-cleanup scan', () => {
     expect(result.stderr + result.stdout).not.toContain('pa55word');
   });
 });
+
+describe('latency and credentials', () => {
+  it('alerts (exit 3) when parent probes are slow, and fills the latency histogram', async () => {
+    await server.client.db('admin').command({
+      configureFailPoint: 'failCommand',
+      mode: 'alwaysOn',
+      data: { failCommands: ['find'], blockConnection: true, blockTimeMS: 600, appName: 'orphan-cleanup' },
+    });
+    try {
+      const metrics = join(dir, 'slow.prom');
+      const result = await runCli(
+        [
+          'scan',
+          '--config',
+          configPath,
+          '--relation',
+          'recap_sessions',
+          '--read-only',
+          '--metrics-file',
+          metrics,
+        ],
+        env(),
+      );
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/alert: recap_sessions: parent probe p95 \d+ ms > latencyAlertMs 500/);
+      const text = await readFile(metrics, 'utf8');
+      expect(text).toMatch(
+        /orphan_cleanup_probe_duration_seconds_bucket\{le="0\.5",relation="recap_sessions",source="bayit"\} 0/,
+      );
+      expect(text).toMatch(
+        /orphan_cleanup_probe_duration_seconds_bucket\{le="1",relation="recap_sessions",source="bayit"\} 1/,
+      );
+    } finally {
+      await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+    }
+  });
+
+  it('never writes a password to the log, whatever fails', async () => {
+    const log = join(dir, 'audit.log');
+    const secret = 'Sup3r-Secret-pw';
+    const failures = [
+      ['scan', '--source', `olorin=mongodb://admin:${secret}@127.0.0.1:1/?serverSelectionTimeoutMS=200`],
+      ['scan', '--source', `olorin=mongodb://admin:${secret}@`],
+      [
+        'clean',
+        '--execute',
+        '--yes',
+        '--source',
+        `bayit=mongodb://admin:${secret}@127.0.0.1:1/?serverSelectionTimeoutMS=200`,
+      ],
+      [
+        'doctor',
+        '--source',
+        `olorin=mongodb+srv://admin:${secret}@no-such-cluster.invalid/?serverSelectionTimeoutMS=200`,
+      ],
+    ];
+    for (const args of failures) {
+      const result = await runCli(
+        [...args, '--config', configPath, '--log-file', log, '--log-level', 'debug'],
+        env(),
+      );
+      expect(result.code).not.toBe(0);
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    }
+    const text = await readFile(log, 'utf8');
+    expect(text.trim().split('\n').length).toBeGreaterThanOrEqual(failures.length);
+    expect(text).not.toContain(secret);
+  });
+});

@@ -11,6 +11,7 @@ import { restoreBackup, verifyBackup } from '../../src/cleanup/restore.ts';
 import type { ResolvedConfig } from '../../src/config/load.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
+import { successRatio } from '../../src/metrics/prometheus.ts';
 import { OWNED_COLLECTIONS, ReadOnlyError } from '../../src/store/access.ts';
 import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
@@ -183,6 +184,7 @@ describe('clean --execute', () => {
         inGrace: 0,
       });
       expect(outcome.deleted).toBe(32 - 6);
+      expect(successRatio(outcome)).toBeCloseTo(26 / 32);
       expect(outcome.backedUp).toBe(26);
       for (const kept of [second, third])
         expect(await olorin.collection('recap_sessions').countDocuments({ _id: kept.id as ObjectId })).toBe(
