@@ -20,9 +20,11 @@ function inPty(args: string[]) {
   const command = [process.execPath, LAUNCHER, ...args]
     .map((part) => `'${part.replace(/'/g, "'\\''")}'`)
     .join(' ');
+  // Ink renders only a final frame when CI is set (as in CI runs): a person's terminal has no CI variable.
+  const { CI: _ci, ...env } = process.env;
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     env: {
-      ...process.env,
+      ...env,
       OLORIN_MONGODB_URI: server.uri,
       BAYIT_MONGODB_URI: server.uri,
       COLUMNS: '110',
@@ -33,6 +35,9 @@ function inPty(args: string[]) {
   });
   let screen = '';
   child.stdout.on('data', (chunk) => {
+    screen += chunk.toString();
+  });
+  child.stderr.on('data', (chunk) => {
     screen += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
