@@ -300,6 +300,20 @@ function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 
+/** A relation's counts, in the documented order: what reports, runs and the HTTP API show. */
+export function relationCounts(r: RelationReport) {
+  return {
+    scanned: r.scanned,
+    ok: r.ok,
+    orphans: r.orphans,
+    parentInactive: r.parentInactive,
+    invalidReference: r.invalidReference,
+    excepted: r.excepted,
+    inGrace: r.inGrace,
+    deletable: r.deletable,
+  };
+}
+
 /** The `scan --json` shape: the documented fields, plus the trend. */
 export function scanReportJson(report: ScanReport): object {
   return {
@@ -309,14 +323,7 @@ export function scanReportJson(report: ScanReport): object {
       name: r.name,
       child: r.child,
       parent: r.parent,
-      scanned: r.scanned,
-      ok: r.ok,
-      orphans: r.orphans,
-      parentInactive: r.parentInactive,
-      invalidReference: r.invalidReference,
-      excepted: r.excepted,
-      inGrace: r.inGrace,
-      deletable: r.deletable,
+      ...relationCounts(r),
       safe: r.safe,
       unsafeReasons: r.unsafeReasons,
       durationMs: r.durationMs,

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
 import { buildPlan } from '../cleanup/plan.ts';
 import type { ResolvedConfig } from '../config/load.ts';
-import { runScan, type ScanReport } from '../engine/run-scan.ts';
+import { relationCounts, runScan, type ScanReport } from '../engine/run-scan.ts';
 import { cleanupRegistry, scanRegistry } from '../metrics/prometheus.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -123,20 +123,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
   };
 
   const countsOf = (report: ScanReport) =>
-    Object.fromEntries(
-      report.relations.map((r) => [
-        r.name,
-        {
-          scanned: r.scanned,
-          orphans: r.orphans,
-          parentInactive: r.parentInactive,
-          invalidReference: r.invalidReference,
-          excepted: r.excepted,
-          inGrace: r.inGrace,
-          deletable: r.deletable,
-        },
-      ]),
-    );
+    Object.fromEntries(report.relations.map((r) => [r.name, relationCounts(r)]));
 
   const start = (job: Job, work: (signal: AbortSignal) => Promise<void>) => {
     remember(job);
