@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Collection, Document, MongoClient } from 'mongodb';
+import type { Collection, Db, Document, MongoClient } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { RuntimeError } from '../errors.ts';
 import { ParentProbe } from '../engine/probe.ts';
@@ -63,6 +63,9 @@ export interface RelationOutcome {
   backupBytes: number;
   /** Bytes of the documents deleted (each deleted document is in the backup at its stored size). */
   reclaimedBytes: number;
+  /** The child collection's data size (collStats) before and after, where the server reports it. */
+  collectionBytesBefore?: number;
+  collectionBytesAfter?: number;
   /** Time spent writing and fsyncing backups and manifests. */
   backupMs: number;
   durationMs: number;
@@ -227,6 +230,16 @@ async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
   outcome.backupMs += performance.now() - manifestStarted;
 }
 
+/** A collection's data size from collStats; undefined where the server does not answer it. */
+async function collectionBytes(db: Db, collection: string): Promise<number | undefined> {
+  try {
+    const stats = await db.command({ collStats: collection });
+    return typeof stats.size === 'number' ? stats.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function throttle(
   options: CleanupOptions,
   client: MongoClient,
@@ -279,6 +292,7 @@ async function cleanRelation(
     { runId, operator: currentOperator(options.operator), host: currentHost(), pid: process.pid },
     options.access,
   );
+  outcome.collectionBytesBefore = await collectionBytes(childDb, relation.child.collection);
   try {
     const indexes = await children.listIndexes().toArray();
     const entry = await backup.addRelation(
@@ -335,6 +349,7 @@ async function cleanRelation(
   } finally {
     outcome.durationMs = Math.round(performance.now() - started);
     await lock.release().catch(() => undefined);
+    outcome.collectionBytesAfter = await collectionBytes(childDb, relation.child.collection);
   }
   return outcome;
 }
@@ -396,6 +411,13 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
           backedUp: outcome.backedUp,
           deleted: outcome.deleted,
           mismatch: outcome.mismatch,
+          reclaimedBytes: outcome.reclaimedBytes,
+          ...(outcome.collectionBytesBefore !== undefined
+            ? { collectionBytesBefore: outcome.collectionBytesBefore }
+            : {}),
+          ...(outcome.collectionBytesAfter !== undefined
+            ? { collectionBytesAfter: outcome.collectionBytesAfter }
+            : {}),
           ...outcome.skipped,
         },
         backupPath: backup.dir,

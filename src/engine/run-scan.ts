@@ -61,7 +61,7 @@ export interface RelationReport {
   estimatedTotal: number;
   samples: Record<Category, Sample[]>;
   candidates: Candidate[];
-  roundTrips: { childBatches: number; parentProbes: number };
+  roundTrips: { childBatches: number; parentProbes: number; sizeQueries: number };
   probeLatencyMs: LatencySummary;
   /** Every parent probe's duration (cross-database latency), for the histogram. */
   probeDurationsMs: number[];
@@ -239,7 +239,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       excepted: [],
     },
     candidates: result?.candidates ?? [],
-    roundTrips: result?.roundTrips ?? { childBatches: 0, parentProbes: 0 },
+    roundTrips: result?.roundTrips ?? { childBatches: 0, parentProbes: 0, sizeQueries: 0 },
     probeLatencyMs: latencySummary(durations),
     probeDurationsMs: durations,
     orphanBytes: result?.unresolvedBytes ?? 0,

@@ -1,6 +1,7 @@
 import { EJSON } from 'bson';
 import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
+import { log } from '../logging.ts';
 import { canonicalKey } from '../mongo/keys.ts';
 import { ParentProbe, type ParentState } from './probe.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
@@ -23,8 +24,8 @@ const PROBES_IN_FLIGHT = 4;
 const KEY_CACHE_LIMIT = 500_000;
 const PROGRESS_INTERVAL_MS = 200;
 const HEX24 = /^[0-9a-fA-F]{24}$/;
-/** A projected field carrying each child's stored size, so storage needs no extra round trip. */
-const SIZE_FIELD = '__orphanCleanupBsonSize';
+/** Ids per query when measuring the stored size of the unresolved children. */
+const SIZE_BATCH = 5000;
 
 export interface Sample {
   id: unknown;
@@ -84,7 +85,7 @@ export interface RelationScanResult {
   unresolvedKeys: Set<string>;
   /** BSON bytes of the orphaned and inactive children (their stored size, from `$bsonSize`). */
   unresolvedBytes: number;
-  roundTrips: { childBatches: number; parentProbes: number };
+  roundTrips: { childBatches: number; parentProbes: number; sizeQueries: number };
   durationMs: number;
 }
 
@@ -120,7 +121,6 @@ function emptyCounts(): CategoryCounts {
 interface PendingChild {
   id: unknown;
   reference: unknown;
-  bytes?: number;
 }
 
 /**
@@ -139,11 +139,11 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   const unresolvedKeys = new Set<string>();
   const cache = new KeyCache();
   const graceMs = relation.graceDays * DAY_MS;
-  const roundTrips = { childBatches: 0, parentProbes: 0 };
+  const roundTrips = { childBatches: 0, parentProbes: 0, sizeQueries: 0 };
   let inGrace = 0;
   let deletable = 0;
   let scanned = 0;
-  let unresolvedBytes = 0;
+  const unresolvedIds: unknown[] = [];
 
   const estimatedTotal = await input.children.estimatedDocumentCount();
 
@@ -163,7 +163,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
     counts[category]++;
     unresolvedKeys.add(key);
-    unresolvedBytes += entry.bytes ?? 0;
+    unresolvedIds.push(entry.id);
     const since = (state.kind === 'inactive' ? state.since : undefined) ?? input.firstSeen.get(key) ?? now;
     sample(category, { id: entry.id, reference: entry.reference, since });
     if (now.getTime() - since.getTime() < graceMs) inGrace++;
@@ -211,12 +211,10 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
 
   const idReader = new RawFieldReader('_id');
   const refReader = new RawFieldReader(relation.child.field);
-  const sizeReader = new RawFieldReader(SIZE_FIELD);
   const checkDocuments = input.exceptions.documentKeys.size > 0;
   const decodeChild = (raw: Uint8Array): PendingChild => {
     const reference = refReader.locate(raw) ? decodeValue(raw, refReader.type, refReader.valueAt) : undefined;
-    const size = sizeReader.locate(raw) ? decodeValue(raw, sizeReader.type, sizeReader.valueAt) : undefined;
-    return { id: idReader.read(raw), reference, bytes: typeof size === 'number' ? size : undefined };
+    return { id: idReader.read(raw), reference };
   };
   /** The canonical key straight from the raw bytes: the hot path decodes no ObjectId and no object. */
   const referenceKey = (raw: Uint8Array, type: number, at: number): string | undefined => {
@@ -229,11 +227,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   };
   const cursor = input.children.find(
     {},
-    {
-      projection: { _id: 1, [relation.child.field]: 1, [SIZE_FIELD]: { $bsonSize: '$$ROOT' } },
-      batchSize: CHILD_BATCH_SIZE,
-      raw: true,
-    },
+    { projection: { _id: 1, [relation.child.field]: 1 }, batchSize: CHILD_BATCH_SIZE, raw: true },
   );
   let lastProgress = 0;
   const report = () => {
@@ -299,6 +293,13 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     await Promise.allSettled(inFlight);
   }
   report();
+  // Servers before 4.4 have no $bsonSize: the scan stands, storage is reported as 0 and logged.
+  const unresolvedBytes = complete
+    ? await storedBytes(input.children, unresolvedIds, roundTrips).catch((error: Error) => {
+        log.warn({ relation: relation.name, error: error.message }, 'could not measure orphan storage');
+        return 0;
+      })
+    : 0;
   return {
     counts,
     scanned,
@@ -313,6 +314,30 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     roundTrips,
     durationMs: performance.now() - started,
   };
+}
+
+/**
+ * The stored BSON size of the given children, summed by the server (`$bsonSize`, MongoDB 4.4+): thousands of
+ * ids per query and only a small number back per document, never the documents themselves.
+ */
+async function storedBytes(
+  children: Collection,
+  ids: unknown[],
+  roundTrips: { sizeQueries: number },
+): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < ids.length; i += SIZE_BATCH) {
+    const batch = ids.slice(i, i + SIZE_BATCH);
+    const sizes = await children
+      .find({ _id: { $in: batch } } as Document, {
+        projection: { _id: 0, size: { $bsonSize: '$$ROOT' } },
+        batchSize: batch.length,
+      })
+      .toArray();
+    roundTrips.sizeQueries++;
+    for (const { size } of sizes) total += typeof size === 'number' ? size : 0;
+  }
+  return total;
 }
 
 /** Fetches the whole documents of the samples (one `$in` per category). */

@@ -12,7 +12,13 @@ import { type CleanupState, CleanupScreen } from './screens/Cleanup.tsx';
 import { Dashboard } from './screens/Dashboard.tsx';
 import { ExceptionsScreen, HistoryScreen, RecoveryScreen, visibleExceptions } from './screens/Lists.tsx';
 import { DocumentView, RelationReview, visibleSamples } from './screens/RelationReview.tsx';
-import type { BackupPreview, BackupSummary, ConsoleServices, SourceStatus } from './services.ts';
+import type {
+  BackupPreview,
+  BackupSummary,
+  ConsoleServices,
+  RelationHistory,
+  SourceStatus,
+} from './services.ts';
 import { currentView, initialUiState, type Prompt, uiReducer } from './state/reducer.ts';
 
 const STOP_WORD = 'y';
@@ -49,7 +55,7 @@ export function App({ services }: { services: ConsoleServices }) {
   const [scanning, setScanning] = useState(false);
   const [progress, setProgress] = useState<Record<string, ScanProgress>>({});
   const [reports, setReports] = useState<Record<string, RelationReport>>({});
-  const [trends, setTrends] = useState<Record<string, number[]>>({});
+  const [trends, setTrends] = useState<Record<string, RelationHistory>>({});
   const [cleanup, setCleanup] = useState<CleanupState>();
   const [exceptions, setExceptions] = useState<ExceptionEntry[]>();
   const [backups, setBackups] = useState<BackupSummary[]>();

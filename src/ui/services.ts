@@ -38,6 +38,12 @@ export interface SourceStatus {
   error?: string;
 }
 
+/** What past runs say about a relation: its orphan counts (oldest first) and the last cleanup. */
+export interface RelationHistory {
+  orphans: number[];
+  lastCleanup?: { deleted: number; planned: number; at: Date };
+}
+
 export interface BackupSummary {
   dir: string;
   runId: string;
@@ -62,7 +68,7 @@ export interface ConsoleServices {
   settings: ConsoleSettings;
   connect(): Promise<SourceStatus[]>;
   scan(onProgress: (progress: ScanProgress) => void, signal: AbortSignal): Promise<ScanReport>;
-  trend(relation: string): Promise<number[]>;
+  trend(relation: string): Promise<RelationHistory>;
   history(limit?: number): Promise<RunRecord[]>;
   plan(report: ScanReport, relation: string): Promise<CleanupPlan>;
   execute(
@@ -142,15 +148,24 @@ export function createConsoleServices(
         operator: settings.operator,
       }),
     async trend(name) {
-      const runs = await new RunsStore(await pool.db(relation(name).child.source), access).recent({
-        relation: name,
-        kind: 'scan',
-        limit: 30,
-      });
-      return runs
-        .filter((run) => run.complete)
-        .reverse()
-        .map((run) => run.counts.orphans ?? 0);
+      const store = new RunsStore(await pool.db(relation(name).child.source), access);
+      const scans = await store.recent({ relation: name, kind: 'scan', limit: 30 });
+      const [clean] = await store.recent({ relation: name, kind: 'clean', limit: 1 });
+      return {
+        orphans: scans
+          .filter((run) => run.complete)
+          .reverse()
+          .map((run) => run.counts.orphans ?? 0),
+        ...(clean
+          ? {
+              lastCleanup: {
+                deleted: clean.counts.deleted ?? 0,
+                planned: clean.counts.planned ?? 0,
+                at: clean.startedAt,
+              },
+            }
+          : {}),
+      };
     },
     async history(limit = 50) {
       const all = (await Promise.all((await childDbs()).map((runs) => runs.recent({ limit })))).flat();

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { BSON, type Document } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
+import type { WorkBudget } from '../query.ts';
 import type { IndexSpec } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
 import {
@@ -45,19 +46,25 @@ const buildInfo: CommandHandler = () => ({
   ok: 1,
 });
 
-function dataSize(docs: Iterable<Document>): number {
+/** Sum of BSON sizes, in slices so a million documents never hold the event loop. */
+async function dataSize(docs: Iterable<Document>, budget: WorkBudget): Promise<number> {
   let size = 0;
-  for (const doc of docs) size += BSON.calculateObjectSize(doc);
+  for (const doc of docs) {
+    size += BSON.calculateObjectSize(doc);
+    await budget.tick();
+  }
   return size;
 }
 
-const listDatabases: CommandHandler = (ctx) => {
-  const databases = [...ctx.server.store.databases.values()].map((db) => {
+const listDatabases: CommandHandler = async (ctx) => {
+  const all = [...ctx.server.store.databases.values()];
+  if (ctx.body.nameOnly) return { databases: all.map(({ name }) => ({ name })), ok: 1 };
+  const databases = [];
+  for (const db of all) {
     let size = 0;
-    for (const coll of db.collections.values()) size += dataSize(coll.docs.values());
-    return { name: db.name, sizeOnDisk: size, empty: size === 0 };
-  });
-  if (ctx.body.nameOnly) return { databases: databases.map(({ name }) => ({ name })), ok: 1 };
+    for (const coll of db.collections.values()) size += await dataSize(coll.docs.values(), ctx.budget);
+    databases.push({ name: db.name, sizeOnDisk: size, empty: size === 0 });
+  }
   return {
     databases,
     totalSize: databases.reduce((sum, db) => sum + db.sizeOnDisk, 0),
@@ -220,11 +227,11 @@ const dropIndexes: CommandHandler = (ctx) => {
   return { nIndexesWas: before, ok: 1 };
 };
 
-const collStats: CommandHandler = (ctx) => {
+const collStats: CommandHandler = async (ctx) => {
   const coll = existingCollection(ctx);
   const ns = `${ctx.db}.${collectionName(ctx)}`;
   if (!coll) throw new CommandError(ErrorCodes.NamespaceNotFound, `Collection [${ns}] not found.`);
-  const size = dataSize(coll.docs.values());
+  const size = await dataSize(coll.docs.values(), ctx.budget);
   const count = coll.docs.size;
   const indexSizes = Object.fromEntries(coll.indexSpecs.map((spec) => [spec.name, count * 16]));
   return {
@@ -240,14 +247,14 @@ const collStats: CommandHandler = (ctx) => {
   };
 };
 
-const dbStats: CommandHandler = (ctx) => {
+const dbStats: CommandHandler = async (ctx) => {
   const db = ctx.server.store.database(ctx.db, false);
   let objects = 0;
   let size = 0;
   let indexes = 0;
   for (const coll of db?.collections.values() ?? []) {
     objects += coll.docs.size;
-    size += dataSize(coll.docs.values());
+    size += await dataSize(coll.docs.values(), ctx.budget);
     indexes += coll.indexSpecs.length;
   }
   const collections = db?.collections.size ?? 0;

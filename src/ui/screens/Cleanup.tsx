@@ -105,6 +105,9 @@ export function CleanupScreen({ state }: { state: CleanupState }) {
                 .map(([reason, n]) => `${reason} ${n}`)
                 .join(', ') || 'none'}
               {r.mismatch ? `; WARNING ${r.mismatch} backed up but not deleted` : ''}
+              {r.collectionBytesBefore !== undefined && r.collectionBytesAfter !== undefined
+                ? `; collection ${count(r.collectionBytesBefore)} → ${count(r.collectionBytesAfter)} bytes`
+                : ''}
             </Text>
           ))}
           <Text>backup: {result.runDir}</Text>

@@ -4,6 +4,7 @@ import Spinner from 'ink-spinner';
 import type { Relation } from '../../config/load.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
+import type { RelationHistory } from '../services.ts';
 import { count, sparkline, theme } from '../theme.ts';
 
 export interface DashboardProps {
@@ -11,12 +12,17 @@ export interface DashboardProps {
   selected: number;
   progress: Record<string, ScanProgress>;
   reports: Record<string, RelationReport>;
-  trends: Record<string, number[]>;
+  trends: Record<string, RelationHistory>;
   scanning: boolean;
   width: number;
 }
 
-function Figures({ report }: { report: RelationReport }) {
+function kib(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function Figures({ report, history }: { report: RelationReport; history?: RelationHistory }) {
+  const last = history?.lastCleanup;
   const change =
     report.changeSincePrevious === null
       ? 'first scan'
@@ -43,6 +49,12 @@ function Figures({ report }: { report: RelationReport }) {
         {`  ${change}`}
         {report.growthPerDay !== null ? `  ${report.growthPerDay}/day` : ''}
       </Text>
+      <Text wrap="truncate-end" color={theme.color('dim')}>
+        {`   orphan storage ${kib(report.orphanBytes)}  probe p95 ${report.probeLatencyMs.p95.toFixed(0)} ms (${report.parent.source})`}
+        {last
+          ? `  last cleanup ${count(last.deleted)}/${count(last.planned)} (${last.planned ? Math.round((last.deleted / last.planned) * 100) : 100}%)`
+          : '  no cleanup yet'}
+      </Text>
     </Box>
   );
 }
@@ -62,7 +74,8 @@ export function Dashboard({
       {relations.map((relation, i) => {
         const report = reports[relation.name];
         const live = progress[relation.name];
-        const trend = trends[relation.name] ?? [];
+        const history = trends[relation.name];
+        const trend = history?.orphans ?? [];
         return (
           <Box key={relation.name} flexDirection="column" marginTop={i ? 1 : 0}>
             <Text wrap="truncate-end">
@@ -76,7 +89,7 @@ export function Dashboard({
               {trend.length > 1 ? `  orphans trend ${sparkline(trend)}` : ''}
             </Text>
             {report ? (
-              <Figures report={report} />
+              <Figures report={report} history={history} />
             ) : live ? (
               <Box>
                 <Text>{'   '}</Text>
