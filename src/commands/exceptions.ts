@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { EJSON, ObjectId } from 'bson';
+import { EJSON } from 'bson';
 import { z } from 'zod';
 import type { Relation } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
@@ -10,6 +10,7 @@ import {
   ExceptionsStore,
   exceptionKey,
 } from '../store/exceptions.ts';
+import { parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import { currentOperator } from '../store/runs.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 
@@ -20,35 +21,6 @@ export interface ExceptionFlags extends EngineFlags {
   expires?: string;
   json?: boolean;
   operator?: string;
-}
-
-const HEX24 = /^[0-9a-fA-F]{24}$/;
-
-/** An id or reference typed on the command line: Extended JSON when it parses, a 24-hex ObjectId, else a string. */
-export function parseValueArgument(text: string): unknown {
-  const trimmed = text.trim();
-  if (/^[{["\d-]/.test(trimmed) && !HEX24.test(trimmed)) {
-    try {
-      return EJSON.parse(trimmed, { relaxed: true });
-    } catch {
-      // Not JSON after all: the text itself.
-    }
-  }
-  if (HEX24.test(trimmed)) return new ObjectId(trimmed);
-  return text;
-}
-
-/** `30d`, `12h`, `90m` from now, or an ISO date. */
-export function parseExpiry(text: string, now = new Date()): Date {
-  const relative = /^(\d+)([dhm])$/.exec(text.trim());
-  if (relative) {
-    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
-    return new Date(now.getTime() + Number(relative[1]) * unit);
-  }
-  const date = new Date(text);
-  if (Number.isNaN(date.getTime()))
-    throw new UsageError(`--expires ${text}: expected 30d, 12h, 90m or an ISO date`);
-  return date;
 }
 
 function oneRelation(session: EngineSession, flags: ExceptionFlags): Relation {

@@ -2,6 +2,7 @@ import { Box, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import type { RelationReport } from '../engine/run-scan.ts';
 import type { ScanProgress } from '../engine/scan.ts';
+import { parseValueArgument } from '../store/exception-input.ts';
 import type { ExceptionEntry } from '../store/exceptions.ts';
 import type { RunRecord } from '../store/runs.ts';
 import { Footer } from './components/Footer.tsx';
@@ -253,7 +254,11 @@ export function App({ services }: { services: ConsoleServices }) {
           prompt: {
             id: 'exceptionReason',
             label: 'Reason for the exception (required), Enter to save, Esc cancels:',
-            subject: { ...sample, kind: text },
+            subject: {
+              relation: sample.relation,
+              kind: text === 'd' ? 'document' : 'reference',
+              value: text === 'd' ? sample.id : sample.reference,
+            },
           },
         });
         return;
@@ -261,27 +266,45 @@ export function App({ services }: { services: ConsoleServices }) {
       case 'exceptionReason': {
         const subject = prompt.subject as {
           relation: string;
-          id: unknown;
-          reference: unknown;
-          kind: 'd' | 'r';
+          kind: 'document' | 'reference';
+          value: unknown;
         };
         if (!text) {
           say('a reason is required: nothing was added', 'warn');
           return;
         }
         try {
-          const kind = subject.kind === 'd' ? 'document' : 'reference';
-          const added = await services.addException(
-            subject.relation,
-            kind,
-            kind === 'document' ? subject.id : subject.reference,
-            text,
+          const added = await services.addException(subject.relation, subject.kind, subject.value, text);
+          say(
+            added
+              ? `added a ${subject.kind} exception to ${subject.relation}; rescanning`
+              : 'already excepted',
           );
-          say(added ? `added a ${kind} exception to ${subject.relation}; rescanning` : 'already excepted');
+          if (view.name === 'exceptions') await loadExceptions();
           void scan();
         } catch (error) {
           say(errorText(error), 'error');
         }
+        return;
+      }
+      case 'exceptionValue': {
+        const match = /^([dr]):(.+)$/.exec(text);
+        if (!match) {
+          say('type d:<child _id> or r:<reference>', 'warn');
+          return;
+        }
+        dispatch({
+          type: 'prompt',
+          prompt: {
+            id: 'exceptionReason',
+            label: 'Reason for the exception (required), Enter to save, Esc cancels:',
+            subject: {
+              relation: prompt.subject,
+              kind: match[1] === 'd' ? 'document' : 'reference',
+              value: parseValueArgument(match[2]),
+            },
+          },
+        });
         return;
       }
       case 'confirmRemove': {
@@ -444,7 +467,17 @@ export function App({ services }: { services: ConsoleServices }) {
             type: 'prompt',
             prompt: { id: 'filter', label: 'Filter exceptions, Enter applies, empty clears:' },
           });
-        else if (input === 'd' && visible[view.row]) {
+        else if (input === 'a' && selectedRelation) {
+          if (refuseReadOnly('adding exceptions')) return;
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'exceptionValue',
+              label: `Allow-list in ${selectedRelation}: d:<child _id> or r:<reference>, Enter:`,
+              subject: selectedRelation,
+            },
+          });
+        } else if (input === 'd' && visible[view.row]) {
           if (refuseReadOnly('removing exceptions')) return;
           dispatch({
             type: 'prompt',

@@ -33,6 +33,7 @@ export const KEYS: Record<View['name'], [keys: string, what: string][]> = {
   ],
   exceptions: [
     ['↑↓ j k', 'select'],
+    ['a', 'add (to the selected relation)'],
     ['d', 'remove'],
     ['/', 'filter'],
     ['Esc', 'back'],

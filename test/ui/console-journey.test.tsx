@@ -96,15 +96,29 @@ describe('the operator console', () => {
         await olorin.collection('content_embeddings').countDocuments({ _id: new ObjectId(shownId) }),
       ).toBe(1);
 
-      // Back to the dashboard (rescans), then history.
+      // The exceptions screen lists the allow-list and adds to it.
       await press(r, KEY.escape);
       await waitForText(r, /deletable 0/);
+      await press(r, 'e');
+      await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
+      await press(r, 'a');
+      await waitForText(r, 'd:<child _id> or r:<reference>');
+      await type(r, 'r:507f1f77bcf86cd799439011');
+      await waitForText(r, 'Reason for the exception');
+      await type(r, 'legal hold');
+      frame = await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 2');
+      expect(frame).toMatch(/content_embeddings reference ObjectId\(507f1f77bcf86cd799439011\) "legal hold"/);
+      await press(r, KEY.escape);
+
+      // History.
       await press(r, 'h');
       frame = await waitForText(r, /clean +content_embeddings succeeded by ops-test/);
       expect(frame).toMatch(/deleted 599/);
 
       // Incident recovery: preview the backup, restore one parent's children, verify.
-      await press(r, KEY.escape, 'b');
+      await press(r, KEY.escape);
+      await waitForText(r, /deletable \d+/);
+      await press(r, 'b');
       await waitForText(r, 'Backups (newest first): 1');
       await press(r, KEY.enter);
       await waitForText(r, 'checksums OK');
@@ -141,6 +155,13 @@ describe('the operator console', () => {
       await press(r, '?');
       const help = await waitForText(r, 'Keys on this screen');
       expect(help).toContain('allow-list (exception)');
+      await press(r, KEY.escape);
+      await press(r, KEY.escape);
+      await waitForText(r, /deletable \d+/);
+      await press(r, 'e');
+      await waitForText(r, /Exceptions \(allow-listed orphans, never deleted\): \d+/);
+      await press(r, 'a');
+      await waitForText(r, 'read-only mode: adding exceptions is disabled');
     } finally {
       r.unmount();
     }

@@ -23,6 +23,7 @@ export interface Prompt {
     | 'confirmRestore'
     | 'confirmStop'
     | 'confirmRemove'
+    | 'exceptionValue'
     | 'confirmQuit';
   label: string;
   /** What the prompt acts on (a relation, a document id, a backup dir...). */

@@ -1,0 +1,31 @@
+import { EJSON, ObjectId } from 'bson';
+import { UsageError } from '../errors.ts';
+
+const HEX24 = /^[0-9a-fA-F]{24}$/;
+
+/** An id or reference typed on the command line: Extended JSON when it parses, a 24-hex ObjectId, else a string. */
+export function parseValueArgument(text: string): unknown {
+  const trimmed = text.trim();
+  if (/^[{["\d-]/.test(trimmed) && !HEX24.test(trimmed)) {
+    try {
+      return EJSON.parse(trimmed, { relaxed: true });
+    } catch {
+      // Not JSON after all: the text itself.
+    }
+  }
+  if (HEX24.test(trimmed)) return new ObjectId(trimmed);
+  return text;
+}
+
+/** `30d`, `12h`, `90m` from now, or an ISO date. */
+export function parseExpiry(text: string, now = new Date()): Date {
+  const relative = /^(\d+)([dhm])$/.exec(text.trim());
+  if (relative) {
+    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
+    return new Date(now.getTime() + Number(relative[1]) * unit);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime()))
+    throw new UsageError(`--expires ${text}: expected 30d, 12h, 90m or an ISO date`);
+  return date;
+}
