@@ -115,7 +115,7 @@ try {
     ['distinct + $in batches', distinctNote],
     [
       'engine round trips',
-      `${bigScan.roundTrips.childBatches} child batches + ${bigScan.roundTrips.parentProbes} parent probes (limit: children/5000 + ${distinctKeys.toLocaleString('en-US')} keys/1000 + 20 = ${Math.round(expectedTrips + 20)})`,
+      `${bigScan.roundTrips.childBatches} child batches + ${bigScan.roundTrips.parentProbes} parent probes + ${bigScan.roundTrips.sizeQueries} storage queries = ${bigScan.roundTrips.childBatches + bigScan.roundTrips.parentProbes + bigScan.roundTrips.sizeQueries} (limit: children/5000 + ${distinctKeys.toLocaleString('en-US')} keys/1000 + 20 = ${Math.round(expectedTrips + 20)})`,
     ],
     ['probe p95 latency', `${bigScan.p95.toFixed(1)} ms`],
     ['tool peak RSS, 100k children', `${smallScan.rssMb.toFixed(0)} MB`],
