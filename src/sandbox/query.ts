@@ -110,9 +110,13 @@ function indexableValue(value: unknown): boolean {
  * (top level or inside a top-level `$and`); undefined means a collection scan is needed.
  * The full filter is still applied to every candidate.
  */
-export function indexCandidates(coll: Collection, filter: Document | undefined): Document[] | undefined {
+export function indexCandidates(
+  coll: Collection,
+  filter: Document | undefined,
+): { docs: Document[]; exact: boolean } | undefined {
   if (!filter) return undefined;
   const clauses: [string, unknown][] = Object.entries(filter);
+  const topLevel = clauses.length;
   if (Array.isArray(filter.$and)) for (const part of filter.$and) clauses.push(...Object.entries(part ?? {}));
   for (const [field, condition] of clauses) {
     if (field.startsWith('$')) continue;
@@ -129,7 +133,12 @@ export function indexCandidates(coll: Collection, filter: Document | undefined):
     if (!values?.every(indexableValue)) continue;
     const seen = new Set<Document>();
     for (const value of values) for (const doc of lookup(value)) seen.add(doc);
-    return [...seen];
+    // The lookup alone answers a filter that is just this clause (null aside: an empty array is indexed as null).
+    const exact =
+      topLevel === 1 &&
+      clauses[0][0] === field &&
+      values.every((value) => value !== null && value !== undefined);
+    return { docs: [...seen], exact };
   }
   return undefined;
 }
@@ -142,8 +151,9 @@ export async function matchDocuments(
   limit = Number.POSITIVE_INFINITY,
 ): Promise<Document[]> {
   const matcher = compileFilter(filter);
-  const source = indexCandidates(coll, filter) ?? coll.docs.values();
-  const noFilter = !filter || Object.keys(filter).length === 0;
+  const candidates = indexCandidates(coll, filter);
+  const source = candidates?.docs ?? coll.docs.values();
+  const noFilter = !filter || Object.keys(filter).length === 0 || Boolean(candidates?.exact);
   const out: Document[] = [];
   for (const doc of source) {
     if (out.length >= limit) break;

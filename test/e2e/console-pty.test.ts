@@ -52,19 +52,27 @@ function inPty(args: string[]) {
     child.stdin.write(text);
     await new Promise((resolve) => setTimeout(resolve, 150));
   };
-  return { waitFor, key, exited };
+  /** Ends the terminal session if the test failed before quitting it. */
+  const kill = () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  return { waitFor, key, exited, kill };
 }
 
 describe('the console in a real terminal', () => {
   it('scans the demo data, opens a relation, and quits with q and exit code 0', async () => {
     const pty = inPty(['--config', demo.configPath, '--read-only']);
-    await pty.waitFor(/deletable 180/);
-    await pty.key('\r');
-    await pty.waitFor(/Orphans 300/);
-    await pty.key('\u001b');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await pty.key('q');
-    expect(await pty.exited).toBe(0);
+    try {
+      await pty.waitFor(/deletable 180/);
+      await pty.key('\r');
+      await pty.waitFor(/Orphans 300/);
+      await pty.key('\u001b');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await pty.key('q');
+      expect(await pty.exited).toBe(0);
+    } finally {
+      pty.kill();
+    }
   });
 
   it('without a terminal prints a one-line hint and exits 2', async () => {
