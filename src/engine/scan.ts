@@ -244,45 +244,50 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   };
   let complete = true;
   try {
-    for await (const raw of cursor as AsyncIterable<Uint8Array>) {
-      if (scanned % CHILD_BATCH_SIZE === 0) roundTrips.childBatches++;
-      scanned++;
-      const located = refReader.locate(raw);
-      if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(raw)))) {
-        counts.excepted++;
-        if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
-      } else {
-        const key = located ? referenceKey(raw, refReader.type, refReader.valueAt) : undefined;
-        if (key === undefined) {
-          counts.invalidReference++;
-          if (samples.invalidReference.length < input.sampleSize)
-            samples.invalidReference.push(decodeChild(raw));
-        } else if (input.exceptions.referenceKeys.has(key)) {
+    // One await per batch, not per document: the rest of each batch is taken synchronously.
+    batches: for await (const first of cursor as AsyncIterable<Uint8Array>) {
+      roundTrips.childBatches++;
+      const rest = cursor.readBufferedDocuments() as unknown as Uint8Array[];
+      for (let i = -1; i < rest.length; i++) {
+        const raw = i < 0 ? first : rest[i];
+        scanned++;
+        const located = refReader.locate(raw);
+        if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(raw)))) {
           counts.excepted++;
           if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
         } else {
-          const state = cache.get(key);
-          if (state) classify(raw, key, state);
-          else {
-            const entry = pending.get(key) ?? waiting.get(key);
-            if (entry) entry.children.push(decodeChild(raw));
+          const key = located ? referenceKey(raw, refReader.type, refReader.valueAt) : undefined;
+          if (key === undefined) {
+            counts.invalidReference++;
+            if (samples.invalidReference.length < input.sampleSize)
+              samples.invalidReference.push(decodeChild(raw));
+          } else if (input.exceptions.referenceKeys.has(key)) {
+            counts.excepted++;
+            if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
+          } else {
+            const state = cache.get(key);
+            if (state) classify(raw, key, state);
             else {
-              const child = decodeChild(raw);
-              pending.set(key, { original: child.reference, children: [child] });
-              if (pending.size >= relation.batchSize) await flush();
+              const entry = pending.get(key) ?? waiting.get(key);
+              if (entry) entry.children.push(decodeChild(raw));
+              else {
+                const child = decodeChild(raw);
+                pending.set(key, { original: child.reference, children: [child] });
+                if (pending.size >= relation.batchSize) await flush();
+              }
             }
           }
         }
-      }
-      if (scanned % 1024 === 0) {
-        if (input.signal?.aborted) {
-          complete = false;
-          break;
-        }
-        const nowMs = performance.now();
-        if (nowMs - lastProgress >= PROGRESS_INTERVAL_MS) {
-          lastProgress = nowMs;
-          report();
+        if (scanned % 1024 === 0) {
+          if (input.signal?.aborted) {
+            complete = false;
+            break batches;
+          }
+          const nowMs = performance.now();
+          if (nowMs - lastProgress >= PROGRESS_INTERVAL_MS) {
+            lastProgress = nowMs;
+            report();
+          }
         }
       }
     }
