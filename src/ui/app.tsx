@@ -206,6 +206,17 @@ export function App({ services }: { services: ConsoleServices }) {
 
   const selectedBackup = () => (view.name === 'recovery' ? backups?.[view.row] : undefined);
 
+  /** The last step of adding an exception, from a sample or from the exceptions screen: the reason. */
+  const askReason = (relation: string, kind: 'document' | 'reference', value: unknown) =>
+    dispatch({
+      type: 'prompt',
+      prompt: {
+        id: 'exceptionReason',
+        label: 'Reason for the exception (required), Enter to save, Esc cancels:',
+        subject: { relation, kind, value },
+      },
+    });
+
   const answer = async (prompt: Prompt, value: string) => {
     dispatch({ type: 'prompt', prompt: undefined });
     const text = value.trim();
@@ -249,18 +260,11 @@ export function App({ services }: { services: ConsoleServices }) {
           say('type d (this document) or r (every child of this reference)', 'warn');
           return;
         }
-        dispatch({
-          type: 'prompt',
-          prompt: {
-            id: 'exceptionReason',
-            label: 'Reason for the exception (required), Enter to save, Esc cancels:',
-            subject: {
-              relation: sample.relation,
-              kind: text === 'd' ? 'document' : 'reference',
-              value: text === 'd' ? sample.id : sample.reference,
-            },
-          },
-        });
+        askReason(
+          sample.relation,
+          text === 'd' ? 'document' : 'reference',
+          text === 'd' ? sample.id : sample.reference,
+        );
         return;
       }
       case 'exceptionReason': {
@@ -293,18 +297,11 @@ export function App({ services }: { services: ConsoleServices }) {
           say('type d:<child _id> or r:<reference>', 'warn');
           return;
         }
-        dispatch({
-          type: 'prompt',
-          prompt: {
-            id: 'exceptionReason',
-            label: 'Reason for the exception (required), Enter to save, Esc cancels:',
-            subject: {
-              relation: prompt.subject,
-              kind: match[1] === 'd' ? 'document' : 'reference',
-              value: parseValueArgument(match[2]),
-            },
-          },
-        });
+        askReason(
+          prompt.subject as string,
+          match[1] === 'd' ? 'document' : 'reference',
+          parseValueArgument(match[2]),
+        );
         return;
       }
       case 'confirmRemove': {
