@@ -1,7 +1,9 @@
 import type { Collection, Document, ReadConcernLike } from 'mongodb';
+import { BSON } from 'bson';
 import { Query } from 'mingo';
 import type { Relation } from '../config/load.ts';
 import { canonicalKey, probeValues } from '../mongo/keys.ts';
+import { MISSING, RawFieldReader } from './raw-bson.ts';
 
 /** What a parent probe found for one key. */
 export type ParentState =
@@ -12,15 +14,6 @@ export type ParentState =
 export const ACTIVE_PARENT: ParentState = { kind: 'active' };
 export const MISSING_PARENT: ParentState = { kind: 'missing' };
 const INACTIVE_PARENT: ParentState = { kind: 'inactive', since: undefined };
-
-export function valueAt(doc: Document, path: string): unknown {
-  let value: unknown = doc;
-  for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Document)[part];
-  }
-  return value;
-}
 
 export interface ParentProbeOptions {
   maxTimeMS: number;
@@ -34,6 +27,8 @@ export interface ParentProbeOptions {
  */
 export class ParentProbe {
   private readonly activeFilter?: Query;
+  private readonly keyReader: RawFieldReader;
+  private readonly deletedReader?: RawFieldReader;
   private readonly projection?: Document;
 
   constructor(
@@ -42,6 +37,8 @@ export class ParentProbe {
     private readonly options: ParentProbeOptions,
   ) {
     const { parent } = relation;
+    this.keyReader = new RawFieldReader(parent.field);
+    if (parent.softDeleteField) this.deletedReader = new RawFieldReader(parent.softDeleteField);
     this.activeFilter = parent.activeFilter ? new Query(parent.activeFilter) : undefined;
     const fields = [parent.field, ...(parent.softDeleteField ? [parent.softDeleteField] : [])];
     const filterKeys = parent.activeFilter ? Object.keys(parent.activeFilter) : [];
@@ -51,14 +48,13 @@ export class ParentProbe {
       : Object.fromEntries([...fields, ...filterKeys].map((f) => [f, 1]));
   }
 
-  stateOf(parent: Document): ParentState {
-    const { softDeleteField } = this.relation.parent;
-    if (softDeleteField) {
-      const deletedAt = valueAt(parent, softDeleteField);
-      if (deletedAt !== null && deletedAt !== undefined)
-        return { kind: 'inactive', since: deletedAt instanceof Date ? deletedAt : undefined };
+  /** A parent read raw: the soft-delete field decoded alone; the whole document only for an activeFilter. */
+  private stateOf(raw: Uint8Array): ParentState {
+    const deletedAt = this.deletedReader?.read(raw);
+    if (deletedAt !== undefined && deletedAt !== MISSING && deletedAt !== null) {
+      return { kind: 'inactive', since: deletedAt instanceof Date ? deletedAt : undefined };
     }
-    if (this.activeFilter && !this.activeFilter.test(parent)) return INACTIVE_PARENT;
+    if (this.activeFilter && !this.activeFilter.test(BSON.deserialize(raw))) return INACTIVE_PARENT;
     return ACTIVE_PARENT;
   }
 
@@ -67,7 +63,7 @@ export class ParentProbe {
     const { relation } = this;
     const values = [...keys].flatMap(([key, original]) => probeValues(original, key, relation.keyMatch));
     const started = performance.now();
-    const parents = await this.parents
+    const parents = (await this.parents
       .find(
         { [relation.parent.field]: { $in: values } },
         {
@@ -75,13 +71,15 @@ export class ParentProbe {
           maxTimeMS: this.options.maxTimeMS,
           batchSize: Math.max(values.length, 101),
           readConcern: this.options.readConcern,
+          raw: true,
         },
       )
-      .toArray();
+      .toArray()) as unknown as Uint8Array[];
     this.options.onProbe?.(performance.now() - started);
     const found = new Map<string, ParentState>();
     for (const parent of parents) {
-      const raw = valueAt(parent, relation.parent.field);
+      const raw = this.keyReader.read(parent);
+      if (raw === MISSING) continue;
       for (const value of Array.isArray(raw) ? raw : [raw]) {
         const key = canonicalKey(value, relation.keyMatch);
         if (key === undefined || !keys.has(key)) continue;
