@@ -143,7 +143,16 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let inGrace = 0;
   let deletable = 0;
   let scanned = 0;
-  const unresolvedIds: unknown[] = [];
+  let unresolvedIds: unknown[] = [];
+  /** Storage is measured in the background, a batch of unresolved ids at a time, while the scan goes on. */
+  const sizeTasks: Promise<number>[] = [];
+  const measureStorage = () => {
+    if (unresolvedIds.length === 0) return;
+    const task = storedBytes(input.children, unresolvedIds, roundTrips);
+    task.catch(() => undefined);
+    sizeTasks.push(task);
+    unresolvedIds = [];
+  };
 
   const estimatedTotal = await input.children.estimatedDocumentCount();
 
@@ -164,6 +173,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     counts[category]++;
     unresolvedKeys.add(key);
     unresolvedIds.push(entry.id);
+    if (unresolvedIds.length >= SIZE_BATCH) measureStorage();
     const since = (state.kind === 'inactive' ? state.since : undefined) ?? input.firstSeen.get(key) ?? now;
     sample(category, { id: entry.id, reference: entry.reference, since });
     if (now.getTime() - since.getTime() < graceMs) inGrace++;
@@ -298,13 +308,15 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     await Promise.allSettled(inFlight);
   }
   report();
+  if (complete) measureStorage();
   // Servers before 4.4 have no $bsonSize: the scan stands, storage is reported as 0 and logged.
-  const unresolvedBytes = complete
-    ? await storedBytes(input.children, unresolvedIds, roundTrips).catch((error: Error) => {
-        log.warn({ relation: relation.name, error: error.message }, 'could not measure orphan storage');
-        return 0;
-      })
-    : 0;
+  const unresolvedBytes = await Promise.all(sizeTasks).then(
+    (sizes) => (complete ? sizes.reduce((a, b) => a + b, 0) : 0),
+    (error: Error) => {
+      log.warn({ relation: relation.name, error: error.message }, 'could not measure orphan storage');
+      return 0;
+    },
+  );
   return {
     counts,
     scanned,
