@@ -1,6 +1,7 @@
 import { Box, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import type { RelationReport } from '../engine/run-scan.ts';
+import { redact } from '../mongo/redact.ts';
 import type { ScanProgress } from '../engine/scan.ts';
 import { parseValueArgument } from '../store/exception-input.ts';
 import type { ExceptionEntry } from '../store/exceptions.ts';
@@ -25,8 +26,9 @@ import { currentView, initialUiState, type Prompt, uiReducer } from './state/red
 const STOP_WORD = 'y';
 const RESTORE_WORD = 'restore';
 
+/** An error as the console shows it: its message, credentials redacted. */
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return redact(error instanceof Error ? error.message : String(error));
 }
 
 /** Terminal size, following resizes. */
