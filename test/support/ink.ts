@@ -43,7 +43,8 @@ export async function press(r: Rendered, ...keys: string[]): Promise<void> {
   }
 }
 
-/** Types text and Enter, as an operator would. */
+/** Types text and Enter into the open prompt, once it shows it takes keys ("> "), as an operator would. */
 export async function type(r: Rendered, text: string): Promise<void> {
+  await waitForFrame(r, (frame) => /│ > /.test(frame));
   await press(r, ...text.split(''), KEY.enter);
 }

@@ -1,5 +1,5 @@
 import { Box, Text, useInput } from 'ink';
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { theme } from '../theme.ts';
 
 /**
@@ -10,6 +10,8 @@ import { theme } from '../theme.ts';
 export function PromptLine({ label, onSubmit }: { label: string; onSubmit: (value: string) => void }) {
   const value = useRef('');
   const [shown, setShown] = useState('');
+  // Declared after useInput's own effect, so "> " appears only once keys reach this prompt.
+  const [ready, setReady] = useState(false);
   useInput((input, key) => {
     if (key.return) {
       onSubmit(value.current);
@@ -38,11 +40,12 @@ export function PromptLine({ label, onSubmit }: { label: string; onSubmit: (valu
     }
     setShown(value.current);
   });
+  useEffect(() => setReady(true), []);
   return (
     <Box flexDirection="column" borderStyle="round" borderColor={theme.color('warn')} paddingX={1}>
       <Text>{label}</Text>
       <Text>
-        <Text color={theme.color('accent')}>{'> '}</Text>
+        <Text color={theme.color('accent')}>{ready ? '> ' : '  '}</Text>
         {shown}
         <Text inverse> </Text>
       </Text>
