@@ -1,19 +1,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { withOlorinDemo } from '../support/olorin-fixture.ts';
 
 const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
-let server: TestServer;
-let demo: OlorinFixture;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  demo = await loadOlorinDemo(server);
-});
-afterAll(async () => server?.stop());
+const ctx = withOlorinDemo();
 
 /** Runs the real binary in a pseudo-terminal (util-linux `script`), so Ink sees a TTY. */
 function inPty(args: string[]) {
@@ -25,8 +17,8 @@ function inPty(args: string[]) {
   const child = spawn('script', ['-qfec', command, '/dev/null'], {
     env: {
       ...env,
-      OLORIN_MONGODB_URI: server.uri,
-      BAYIT_MONGODB_URI: server.uri,
+      OLORIN_MONGODB_URI: ctx.server.uri,
+      BAYIT_MONGODB_URI: ctx.server.uri,
       COLUMNS: '110',
       LINES: '40',
       TERM: 'xterm-256color',
@@ -61,7 +53,7 @@ function inPty(args: string[]) {
 
 describe('the console in a real terminal', () => {
   it('scans the demo data, opens a relation, and quits with q and exit code 0', async () => {
-    const pty = inPty(['--config', demo.configPath, '--read-only']);
+    const pty = inPty(['--config', ctx.demo.configPath, '--read-only']);
     try {
       await pty.waitFor(/deletable 180/);
       await pty.key('\r');
@@ -76,9 +68,9 @@ describe('the console in a real terminal', () => {
   });
 
   it('without a terminal prints a one-line hint and exits 2', async () => {
-    const result = await runCli(['--config', demo.configPath], {
-      OLORIN_MONGODB_URI: server.uri,
-      BAYIT_MONGODB_URI: server.uri,
+    const result = await runCli(['--config', ctx.demo.configPath], {
+      OLORIN_MONGODB_URI: ctx.server.uri,
+      BAYIT_MONGODB_URI: ctx.server.uri,
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(

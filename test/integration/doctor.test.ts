@@ -1,22 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../src/engine/doctor.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { withOlorinDemo } from '../support/olorin-fixture.ts';
 
-let server: TestServer;
-let demo: OlorinFixture;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  demo = await loadOlorinDemo(server);
-});
-afterAll(async () => server?.stop());
+const ctx = withOlorinDemo();
 
 async function findings() {
-  const pool = new SourcePool(demo.config.sources);
+  const pool = new SourcePool(ctx.demo.config.sources);
   try {
-    const diagnosis = await diagnose(pool, demo.config.relations);
+    const diagnosis = await diagnose(pool, ctx.demo.config.relations);
     return {
       diagnosis,
       byRelation: Object.fromEntries(diagnosis.relations.map((r) => [r.relation, r.findings])),
@@ -56,7 +48,7 @@ describe('doctor', () => {
   });
 
   it('accepts a real TTL index longer than the grace period', async () => {
-    const content = server.client.db(demo.bayitDb).collection('content');
+    const content = ctx.server.client.db(ctx.demo.bayitDb).collection('content');
     await content.dropIndex('deleted_at_1_expireAfterSeconds_2592000');
     await content.createIndex({ deleted_at: 1 }, { expireAfterSeconds: 30 * 86_400 });
     const { byRelation } = await findings();

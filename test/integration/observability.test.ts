@@ -1,26 +1,21 @@
 import { BSON } from 'bson';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { withOlorinDemo } from '../support/olorin-fixture.ts';
 
 const DAY = 86_400_000;
-let server: TestServer;
-let demo: OlorinFixture;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  demo = await loadOlorinDemo(server);
-});
-afterAll(async () => server?.stop());
+const ctx = withOlorinDemo();
 
 async function scanAt(now: Date) {
-  const pool = new SourcePool(demo.config.sources);
+  const pool = new SourcePool(ctx.demo.config.sources);
   try {
     return await runScan({
-      config: { ...demo.config, relations: demo.config.relations.filter((r) => r.name === 'recap_sessions') },
+      config: {
+        ...ctx.demo.config,
+        relations: ctx.demo.config.relations.filter((r) => r.name === 'recap_sessions'),
+      },
       pool,
       access: { readOnly: false },
       now,
@@ -33,7 +28,7 @@ async function scanAt(now: Date) {
 describe('observability', () => {
   it('measures growth per day across recorded runs, with cleanups taken out', async () => {
     const now = new Date();
-    const runs = server.client.db(demo.olorinDb).collection(OWNED_COLLECTIONS.runs);
+    const runs = ctx.server.client.db(ctx.demo.olorinDb).collection(OWNED_COLLECTIONS.runs);
     const run = (daysAgo: number, kind: string, counts: Record<string, number>) => ({
       runId: `r${daysAgo}${kind}`,
       kind,
@@ -69,12 +64,12 @@ describe('observability', () => {
   it('sums the BSON size of the orphaned documents it found, without reading them again', async () => {
     const [recaps] = (await scanAt(new Date())).relations;
     const channels = new Set(
-      (await server.client.db(demo.bayitDb).collection('live_channels').find().toArray()).map((c) =>
+      (await ctx.server.client.db(ctx.demo.bayitDb).collection('live_channels').find().toArray()).map((c) =>
         String(c._id),
       ),
     );
     const orphans = (
-      await server.client.db(demo.olorinDb).collection('recap_sessions').find().toArray()
+      await ctx.server.client.db(ctx.demo.olorinDb).collection('recap_sessions').find().toArray()
     ).filter(
       (doc) =>
         doc.channel_id &&

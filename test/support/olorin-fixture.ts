@@ -11,7 +11,8 @@ import {
   OLORIN_DATABASE,
   OLORIN_DEMO_INDEXES,
 } from '../../src/sandbox/seed/olorin.ts';
-import type { TestServer } from './sandbox.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startTestServer, type TestServer } from './sandbox.ts';
 
 /** Writes a config file and loads it, the way an operator's `--config` is. */
 export async function configFor(
@@ -82,4 +83,21 @@ async function insertDemo(client: MongoClient, names: Record<string, string>, no
       }
     }
   }
+}
+
+/**
+ * A suite's server with the demo data loaded (a sandbox process, or ORPHAN_CLEANUP_TEST_URI), started before
+ * the suite's tests and stopped after them.
+ */
+export function withOlorinDemo(options: Parameters<typeof loadOlorinDemo>[1] = {}): {
+  server: TestServer;
+  demo: OlorinFixture;
+} {
+  const ctx = {} as { server: TestServer; demo: OlorinFixture };
+  beforeAll(async () => {
+    ctx.server = await startTestServer();
+    ctx.demo = await loadOlorinDemo(ctx.server, options);
+  });
+  afterAll(async () => ctx.server?.stop());
+  return ctx;
 }
