@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
+import { formatBytes, formatCount as n, relationHeading } from '../engine/format.ts';
 import type { Candidate } from '../engine/scan.ts';
 import type { RelationReport, ScanReport } from '../engine/run-scan.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -95,20 +96,10 @@ export async function buildPlan(
   };
 }
 
-const n = (value: number) => value.toLocaleString('en-US');
-
-function bytes(value: number): string {
-  if (value < 1024) return `${value} B`;
-  if (value < 1024 * 1024) return `${(value / 1024).toFixed(1)} KiB`;
-  return `${(value / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 export function planText(plan: CleanupPlan): string {
   const lines: string[] = [];
   for (const r of plan.relations) {
-    lines.push(
-      `${r.name}  ${r.child.database}.${r.child.collection}.${r.child.field} -> ${r.parent.database}.${r.parent.collection}.${r.parent.field}`,
-    );
+    lines.push(relationHeading(r));
     lines.push(
       `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${n(r.batches)} batches of ${n(plan.batchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
     );
@@ -116,7 +107,7 @@ export function planText(plan: CleanupPlan): string {
       `  kept: ${n(r.excepted)} excepted, ${n(r.inGrace)} in grace, ${n(r.invalidReference)} invalid references (never deleted)`,
     );
     lines.push(
-      `  backup: ~${bytes(r.estimatedBackupBytes)} to ${plan.backupRoot}/<run id>/${r.child.database}/${r.child.collection}.bson`,
+      `  backup: ~${formatBytes(r.estimatedBackupBytes)} to ${plan.backupRoot}/<run id>/${r.child.database}/${r.child.collection}.bson`,
     );
     lines.push(
       r.safe

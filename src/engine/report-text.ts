@@ -1,6 +1,5 @@
+import { formatCount as n, relationHeading } from './format.ts';
 import type { RelationReport, ScanReport } from './run-scan.ts';
-
-const n = (value: number) => value.toLocaleString('en-US');
 
 function trend(relation: RelationReport): string {
   if (!relation.complete) return 'change: n/a (incomplete scan)';
@@ -13,9 +12,7 @@ function trend(relation: RelationReport): string {
 export function scanReportText(report: ScanReport): string {
   const lines: string[] = [];
   for (const r of report.relations) {
-    lines.push(
-      `${r.name}  ${r.child.database}.${r.child.collection}.${r.child.field} -> ${r.parent.database}.${r.parent.collection}.${r.parent.field}`,
-    );
+    lines.push(relationHeading(r));
     lines.push(
       `  scanned ${n(r.scanned)}  ok ${n(r.ok)}  orphans ${n(r.orphans)}  parent inactive ${n(r.parentInactive)}  invalid ref ${n(r.invalidReference)}  excepted ${n(r.excepted)}`,
     );

@@ -19,9 +19,7 @@ export function sparkline(values: number[]): string {
     .join('');
 }
 
-export function count(value: number): string {
-  return value.toLocaleString('en-US');
-}
+export { formatBytes as bytes, formatCount as count } from '../engine/format.ts';
 
 export function truncate(text: string, width: number): string {
   if (width <= 0) return '';

@@ -3,7 +3,7 @@ import { Box, Text } from 'ink';
 import Spinner from 'ink-spinner';
 import type { CleanupProgress, CleanupResult } from '../../cleanup/execute.ts';
 import type { CleanupPlan } from '../../cleanup/plan.ts';
-import { count, theme } from '../theme.ts';
+import { bytes, count, theme } from '../theme.ts';
 
 export type CleanupPhase = 'planning' | 'plan' | 'running' | 'summary' | 'error';
 
@@ -32,8 +32,8 @@ function PlanPanel({ plan }: { plan: CleanupPlan }) {
         references (never deleted)
       </Text>
       <Text>
-        backup first: ~{count(Math.ceil(r.estimatedBackupBytes / 1024))} KiB to {plan.backupRoot}/&lt;run
-        id&gt;/{r.child.database}/{r.child.collection}.bson
+        backup first: ~{bytes(r.estimatedBackupBytes)} to {plan.backupRoot}/&lt;run id&gt;/{r.child.database}/
+        {r.child.collection}.bson
       </Text>
       <Text>each batch: re-read on the primary, parents re-checked, backed up and fsynced, then deleted</Text>
       {r.safe ? (

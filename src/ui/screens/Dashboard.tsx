@@ -5,7 +5,7 @@ import type { Relation } from '../../config/load.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
 import type { RelationHistory } from '../services.ts';
-import { count, sparkline, theme } from '../theme.ts';
+import { bytes, count, sparkline, theme } from '../theme.ts';
 
 export interface DashboardProps {
   relations: Relation[];
@@ -15,10 +15,6 @@ export interface DashboardProps {
   trends: Record<string, RelationHistory>;
   scanning: boolean;
   width: number;
-}
-
-function kib(bytes: number): string {
-  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function Figures({ report, history }: { report: RelationReport; history?: RelationHistory }) {
@@ -50,7 +46,7 @@ function Figures({ report, history }: { report: RelationReport; history?: Relati
         {report.growthPerDay !== null ? `  ${report.growthPerDay}/day` : ''}
       </Text>
       <Text wrap="truncate-end" color={theme.color('dim')}>
-        {`   orphan storage ${kib(report.orphanBytes)}  probe p95 ${report.probeLatencyMs.p95.toFixed(0)} ms (${report.parent.source})`}
+        {`   orphan storage ${bytes(report.orphanBytes)}  probe p95 ${report.probeLatencyMs.p95.toFixed(0)} ms (${report.parent.source})`}
         {last
           ? `  last cleanup ${count(last.deleted)}/${count(last.planned)} (${last.planned ? Math.round((last.deleted / last.planned) * 100) : 100}%)`
           : '  no cleanup yet'}
