@@ -25,11 +25,14 @@ await writeFile(
 );
 const config = await loadConfig({ configPath: path });
 const pool = new SourcePool(config.sources);
+const cpuBefore = process.cpuUsage();
 const started = performance.now();
 const report = await runScan({ config, pool, access: { readOnly: true } });
 const scanMs = performance.now() - started;
+const cpu = process.cpuUsage(cpuBefore);
+const cpuMs = (cpu.user + cpu.system) / 1000;
 await pool.close();
 const [relation] = report.relations;
 process.stdout.write(
-  `${JSON.stringify({ scanMs, rssMb: peakRssMb(), scanned: relation.scanned, ok: relation.ok, orphans: relation.orphans, roundTrips: relation.roundTrips, p95: relation.probeLatencyMs.p95 })}\n`,
+  `${JSON.stringify({ scanMs, cpuMs, rssMb: peakRssMb(), scanned: relation.scanned, ok: relation.ok, orphans: relation.orphans, roundTrips: relation.roundTrips, p95: relation.probeLatencyMs.p95 })}\n`,
 );

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { type Collection, MongoClient, ObjectId } from 'mongodb';
 import { startSandboxProcess } from '../src/sandbox/process.ts';
-import { rate, report, seconds } from './support.ts';
+import { cpuSeconds, rate, report, seconds } from './support.ts';
 
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 1_000_000);
 const SMALL = Math.round(CHILDREN / 10);
@@ -35,7 +35,14 @@ async function insertChildren(coll: Collection, count: number, parentIds: Object
 async function scanInWorker(uri: string, collection: string) {
   const { stdout } = await run(
     process.execPath,
-    ['bin/run-ts', 'bench/scan-worker.ts', uri, 'bench', collection],
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      'bin/run-ts',
+      'bench/scan-worker.ts',
+      uri,
+      'bench',
+      collection,
+    ],
     { maxBuffer: 1 << 20 },
   );
   return JSON.parse(stdout.trim().split('\n').pop()!);
@@ -59,12 +66,16 @@ try {
   await insertChildren(small, SMALL, parentIds);
 
   const smallScan = await scanInWorker(sandbox.uri, 'children_small');
+  let sandboxCpu = cpuSeconds(sandbox.pid);
   const bigScan = await scanInWorker(sandbox.uri, 'children');
+  const scanSandboxCpu = cpuSeconds(sandbox.pid) - sandboxCpu;
 
+  sandboxCpu = cpuSeconds(sandbox.pid);
   let started = performance.now();
   let drained = 0;
   for await (const _ of big.find({}, { projection: { content_id: 1 }, batchSize: 5000 })) drained++;
   const drainMs = performance.now() - started;
+  const drainSandboxCpu = cpuSeconds(sandbox.pid) - sandboxCpu;
 
   // A round trip per child: measured on a subset, scaled.
   started = performance.now();
@@ -106,7 +117,9 @@ try {
       'engine scan (1M children)',
       `${seconds(bigScan.scanMs)}  ${rate(bigScan.scanned, bigScan.scanMs)}  orphans ${bigScan.orphans.toLocaleString('en-US')}`,
     ],
+    ['  CPU: the tool / the sandbox', `${seconds(bigScan.cpuMs)} / ${scanSandboxCpu.toFixed(2)} s`],
     ['plain driver drain, same projection', `${seconds(drainMs)}  ${rate(drained, drainMs)}`],
+    ['  sandbox CPU during the drain', `${drainSandboxCpu.toFixed(2)} s`],
     ['ratio scan / drain', (bigScan.scanMs / drainMs).toFixed(2)],
     [
       `findOne per child (${SUBSET.toLocaleString('en-US')} measured, scaled)`,

@@ -18,7 +18,9 @@ export function readString(buf: Uint8Array, at: number): string {
 
 /** The 24-hex form of an ObjectId value starting at `at`. */
 export function readObjectIdHex(buf: Uint8Array, at: number): string {
-  return Buffer.from(buf.buffer, buf.byteOffset + at, 12).toString('hex');
+  return Buffer.isBuffer(buf)
+    ? buf.toString('hex', at, at + 12)
+    : Buffer.from(buf.buffer, buf.byteOffset + at, 12).toString('hex');
 }
 
 function cstringEnd(buf: Uint8Array, at: number): number {
@@ -26,7 +28,7 @@ function cstringEnd(buf: Uint8Array, at: number): number {
   return at;
 }
 
-function int32(buf: Uint8Array, at: number): number {
+export function int32(buf: Uint8Array, at: number): number {
   return buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24);
 }
 
@@ -125,17 +127,19 @@ export class RawFieldReader {
   /** Where that element's value starts. */
   valueAt = 0;
 
-  read(doc: Uint8Array): unknown {
-    return this.locate(doc) ? decodeValue(doc, this.type, this.valueAt) : MISSING;
+  /** The field's value in the document starting at `docAt` of `buf`, or MISSING. */
+  read(buf: Uint8Array, docAt = 0): unknown {
+    return this.locate(buf, docAt) ? decodeValue(buf, this.type, this.valueAt) : MISSING;
   }
 
   /**
    * Finds the field without decoding it or allocating: on success `type` and `valueAt` describe the
-   * element. Returns false when the path is absent or passes through a non-document.
+   * element (offsets into `doc`). `docAt` is where the document starts, for documents read in place from a
+   * batch. Returns false when the path is absent or passes through a non-document.
    */
-  locate(doc: Uint8Array): boolean {
-    let start = 4;
-    let end = int32(doc, 0) - 1;
+  locate(doc: Uint8Array, docAt = 0): boolean {
+    let start = docAt + 4;
+    let end = docAt + int32(doc, docAt) - 1;
     for (let depth = 0; depth < this.path.length; depth++) {
       if (!this.find(doc, start, end, this.path[depth])) return false;
       if (depth === this.path.length - 1) return true;

@@ -2,17 +2,11 @@ import { EJSON } from 'bson';
 import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { log } from '../logging.ts';
-import { canonicalKey } from '../mongo/keys.ts';
 import { ParentProbe, type ParentState } from './probe.ts';
+import { prefetchedBatches } from './raw-batches.ts';
+import { ReferenceCache } from './reference-cache.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
-import {
-  BSON_OBJECT_ID,
-  BSON_STRING,
-  decodeValue,
-  RawFieldReader,
-  readObjectIdHex,
-  readString,
-} from './raw-bson.ts';
+import { decodeValue, RawFieldReader } from './raw-bson.ts';
 
 export const CATEGORIES = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -23,7 +17,6 @@ const CHILD_BATCH_SIZE = 5000;
 const PROBES_IN_FLIGHT = 4;
 const KEY_CACHE_LIMIT = 500_000;
 const PROGRESS_INTERVAL_MS = 200;
-const HEX24 = /^[0-9a-fA-F]{24}$/;
 /** Ids per query when measuring the stored size of the unresolved children. */
 const SIZE_BATCH = 5000;
 
@@ -89,31 +82,6 @@ export interface RelationScanResult {
   durationMs: number;
 }
 
-/**
- * Recently seen keys, bounded: two generations, where a full young generation becomes the old one and
- * keys still in use are promoted back. Nearly LRU, without reordering a Map on every hit.
- */
-class KeyCache {
-  private young = new Map<string, ParentState>();
-  private old = new Map<string, ParentState>();
-
-  get(key: string): ParentState | undefined {
-    const hit = this.young.get(key);
-    if (hit !== undefined) return hit;
-    const aged = this.old.get(key);
-    if (aged !== undefined) this.set(key, aged);
-    return aged;
-  }
-
-  set(key: string, value: ParentState): void {
-    if (this.young.size >= KEY_CACHE_LIMIT / 2) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(key, value);
-  }
-}
-
 function emptyCounts(): CategoryCounts {
   return { ok: 0, orphans: 0, parentInactive: 0, invalidReference: 0, excepted: 0 };
 }
@@ -137,7 +105,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   >;
   const candidates: Candidate[] = [];
   const unresolvedKeys = new Set<string>();
-  const cache = new KeyCache();
+  const cache = new ReferenceCache(relation.keyMatch, input.exceptions.referenceKeys, KEY_CACHE_LIMIT);
   const graceMs = relation.graceDays * DAY_MS;
   const roundTrips = { childBatches: 0, parentProbes: 0, sizeQueries: 0 };
   let inGrace = 0;
@@ -160,15 +128,19 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     if (samples[category].length < input.sampleSize) samples[category].push(entry);
   };
 
-  /** A child straight from the cursor (raw) is decoded only when it is kept: samples and candidates. */
-  const classify = (child: PendingChild | Uint8Array, key: string, state: ParentState) => {
+  /**
+   * A child is either decoded already (it waited for a probe) or the offset of a raw document in the batch
+   * being read, decoded only when it is kept: samples and candidates.
+   */
+  let bytes: Uint8Array = new Uint8Array(0);
+  const classify = (child: PendingChild | number, key: string, state: ParentState) => {
     if (state.kind === 'active') {
       counts.ok++;
       if (samples.ok.length < input.sampleSize)
-        samples.ok.push(child instanceof Uint8Array ? decodeChild(child) : child);
+        samples.ok.push(typeof child === 'number' ? decodeChild(bytes, child) : child);
       return;
     }
-    const entry = child instanceof Uint8Array ? decodeChild(child) : child;
+    const entry = typeof child === 'number' ? decodeChild(bytes, child) : child;
     const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
     counts[category]++;
     unresolvedKeys.add(key);
@@ -222,18 +194,11 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   const idReader = new RawFieldReader('_id');
   const refReader = new RawFieldReader(relation.child.field);
   const checkDocuments = input.exceptions.documentKeys.size > 0;
-  const decodeChild = (raw: Uint8Array): PendingChild => {
-    const reference = refReader.locate(raw) ? decodeValue(raw, refReader.type, refReader.valueAt) : undefined;
-    return { id: idReader.read(raw), reference };
-  };
-  /** The canonical key straight from the raw bytes: the hot path decodes no ObjectId and no object. */
-  const referenceKey = (raw: Uint8Array, type: number, at: number): string | undefined => {
-    if (relation.keyMatch !== 'objectid-or-hex')
-      return canonicalKey(decodeValue(raw, type, at), relation.keyMatch);
-    if (type === BSON_OBJECT_ID) return readObjectIdHex(raw, at);
-    if (type !== BSON_STRING) return undefined;
-    const text = readString(raw, at);
-    return text.length === 24 && HEX24.test(text) ? text.toLowerCase() : undefined;
+  const decodeChild = (buf: Uint8Array, at: number): PendingChild => {
+    const reference = refReader.locate(buf, at)
+      ? decodeValue(buf, refReader.type, refReader.valueAt)
+      : undefined;
+    return { id: idReader.read(buf, at), reference };
   };
   const cursor = input.children.find(
     {},
@@ -255,38 +220,38 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let complete = true;
   try {
     // One await per batch, not per document: the rest of each batch is taken synchronously.
-    batches: for await (const first of cursor as AsyncIterable<Uint8Array>) {
+    batches: for await (const batch of prefetchedBatches(cursor)) {
       roundTrips.childBatches++;
-      const rest = cursor.readBufferedDocuments() as unknown as Uint8Array[];
-      for (let i = -1; i < rest.length; i++) {
-        const raw = i < 0 ? first : rest[i];
+      bytes = batch.bytes;
+      for (const at of batch.offsets) {
         scanned++;
-        const located = refReader.locate(raw);
-        if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(raw)))) {
+        const located = refReader.locate(bytes, at);
+        if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(bytes, at)))) {
           counts.excepted++;
-          if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
+          if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(bytes, at));
         } else {
-          const key = located ? referenceKey(raw, refReader.type, refReader.valueAt) : undefined;
-          if (key === undefined) {
+          // A reference whose parent is known is counted from its raw bytes, without becoming a string.
+          const found = located ? cache.lookup(bytes, refReader.type, refReader.valueAt) : 'invalid';
+          if (found === 'invalid') {
             counts.invalidReference++;
             if (samples.invalidReference.length < input.sampleSize)
-              samples.invalidReference.push(decodeChild(raw));
-          } else if (input.exceptions.referenceKeys.has(key)) {
+              samples.invalidReference.push(decodeChild(bytes, at));
+          } else if (found === 'excepted') {
             counts.excepted++;
-            if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(raw));
-          } else {
-            const state = cache.get(key);
-            if (state) classify(raw, key, state);
+            if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(bytes, at));
+          } else if (found === 'unknown') {
+            const key = cache.key();
+            const entry = pending.get(key) ?? waiting.get(key);
+            if (entry) entry.children.push(decodeChild(bytes, at));
             else {
-              const entry = pending.get(key) ?? waiting.get(key);
-              if (entry) entry.children.push(decodeChild(raw));
-              else {
-                const child = decodeChild(raw);
-                pending.set(key, { original: child.reference, children: [child] });
-                if (pending.size >= relation.batchSize) await flush();
-              }
+              const child = decodeChild(bytes, at);
+              pending.set(key, { original: child.reference, children: [child] });
+              if (pending.size >= relation.batchSize) await flush();
             }
-          }
+          } else if (found.kind === 'active') {
+            counts.ok++;
+            if (samples.ok.length < input.sampleSize) samples.ok.push(decodeChild(bytes, at));
+          } else classify(at, cache.key(), found);
         }
         if (scanned % 1024 === 0) {
           if (input.signal?.aborted) {

@@ -1,5 +1,6 @@
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prefetchedBatches } from '../../src/engine/raw-batches.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { OLORIN_DEMO_COUNTS } from '../../src/sandbox/seed/olorin.ts';
@@ -94,11 +95,55 @@ describe('scan of the Olorin demo data', () => {
   });
 });
 
+describe('reading the child collection', () => {
+  it('takes each batch in place from the reply: the same documents, bytes and order the driver hands out', async () => {
+    const coll = server.client.db(server.dbName('batches')).collection<any>('children');
+    await coll.insertMany(
+      Array.from({ length: 12_345 }, (_, i) => ({
+        _id: i,
+        ref: i % 3 ? new ObjectId() : `s${i}`,
+        pad: 'x'.repeat(i % 50),
+      })),
+    );
+    const expected = (await coll.find({}, { raw: true, sort: { _id: 1 } }).toArray()) as unknown as Buffer[];
+    const seen: Buffer[] = [];
+    const cursor = coll.find({}, { raw: true, sort: { _id: 1 }, batchSize: 5000 });
+    let batches = 0;
+    for await (const batch of prefetchedBatches(cursor)) {
+      batches++;
+      // In place: a driver upgrade that changes its buffered reply falls back to copying; this says so.
+      expect(batch.inPlace).toBe(true);
+      for (const at of batch.offsets) {
+        const length = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset + at, 4).readInt32LE(0);
+        seen.push(Buffer.from(batch.bytes.subarray(at, at + length)));
+      }
+    }
+    expect(batches).toBe(3);
+    expect(seen.length).toBe(expected.length);
+    expect(seen.every((doc, i) => doc.equals(expected[i]))).toBe(true);
+  });
+
+  it('stops cleanly when the caller stops early, with the next batch already asked for', async () => {
+    const coll = server.client.db(server.dbName('batches')).collection<any>('children');
+    const cursor = coll.find({}, { raw: true, batchSize: 1000 });
+    let taken = 0;
+    for await (const batch of prefetchedBatches(cursor)) {
+      taken += batch.offsets.length;
+      if (taken >= 2000) break;
+    }
+    await cursor.close();
+    expect(taken).toBe(2000);
+    // The cursor was still open on the server (12,345 documents): closing it sent killCursors.
+    expect(cursor.killed).toBe(true);
+  });
+});
+
 describe('categories on mixed references', () => {
   let config: Awaited<ReturnType<typeof configFor>>;
   const live = new ObjectId();
   const deleted = new ObjectId();
   const soft = new ObjectId();
+  const partnerOid = new ObjectId();
 
   beforeAll(async () => {
     const childDb = server.dbName('mixchild');
@@ -112,6 +157,7 @@ describe('categories on mixed references', () => {
       { partner_id: 'p-1', status: 'active' },
       { partner_id: 'p-2', status: 'suspended' },
       { partner_id: 7, status: 'active' },
+      { partner_id: partnerOid, status: 'active' },
     ]);
     const children = server.client.db(childDb);
     await children
@@ -140,6 +186,9 @@ describe('categories on mixed references', () => {
       { _id: 5, partner_id: '7' },
       { _id: 6, partner_id: 7.0 },
       { _id: 7, partner_id: null },
+      { _id: 8, partner_id: partnerOid },
+      { _id: 9, partner_id: partnerOid.toHexString() },
+      { _id: 10, partner_id: new ObjectId() },
     ]);
     config = await configFor({
       sources: {
@@ -184,7 +233,7 @@ describe('categories on mixed references', () => {
     expect(embeddings.samples.invalidReference.map((s) => s.id)).toEqual([8, 9, 10, 11, 12, 13]);
   });
 
-  it('is type-sensitive with exact matching, numbers equal across types, and applies activeFilter', async () => {
+  it('is type-sensitive with exact matching (an ObjectId is not its hex string), numbers equal across types, and applies activeFilter', async () => {
     const [, sessions] = (await scan(config, { readOnly: true })).relations;
     expect({
       ok: sessions.ok,
@@ -192,8 +241,8 @@ describe('categories on mixed references', () => {
       parentInactive: sessions.parentInactive,
       invalid: sessions.invalidReference,
     }).toEqual({
-      ok: 3,
-      orphans: 2,
+      ok: 4,
+      orphans: 4,
       parentInactive: 1,
       invalid: 1,
     });

@@ -1,0 +1,220 @@
+import type { KeyMatch } from '../mongo/keys.ts';
+import { canonicalKey } from '../mongo/keys.ts';
+import type { ParentState } from './probe.ts';
+import { BSON_OBJECT_ID, BSON_STRING, decodeValue, int32, readObjectIdHex } from './raw-bson.ts';
+
+const OBJECT_ID_BYTES = 12;
+/** Hex digit values by character code, -1 for anything else. */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+/**
+ * ObjectId-shaped keys (12 bytes) mapped to values in typed arrays, open addressing: no string, Buffer or
+ * entry object per key, so a million lookups allocate nothing.
+ */
+export class ObjectIdTable<V> {
+  private keys = new Uint8Array(1024 * OBJECT_ID_BYTES);
+  private values: V[] = [];
+  /** 0 = empty slot, else 1 + the entry's index in `values` and `keys`. */
+  private slots = new Int32Array(2048);
+
+  get size(): number {
+    return this.values.length;
+  }
+
+  get(buf: Uint8Array, at: number): V | undefined {
+    const mask = this.slots.length - 1;
+    for (let slot = hash(buf, at) & mask; ; slot = (slot + 1) & mask) {
+      const entry = this.slots[slot];
+      if (entry === 0) return undefined;
+      if (this.keyEquals(entry - 1, buf, at)) return this.values[entry - 1];
+    }
+  }
+
+  set(buf: Uint8Array, at: number, value: V): void {
+    const mask = this.slots.length - 1;
+    let slot = hash(buf, at) & mask;
+    for (; this.slots[slot] !== 0; slot = (slot + 1) & mask) {
+      const entry = this.slots[slot];
+      if (this.keyEquals(entry - 1, buf, at)) {
+        this.values[entry - 1] = value;
+        return;
+      }
+    }
+    const index = this.values.length;
+    if ((index + 1) * OBJECT_ID_BYTES > this.keys.length) {
+      const keys = new Uint8Array(this.keys.length * 2);
+      keys.set(this.keys);
+      this.keys = keys;
+    }
+    this.keys.set(buf.subarray(at, at + OBJECT_ID_BYTES), index * OBJECT_ID_BYTES);
+    this.values.push(value);
+    this.slots[slot] = index + 1;
+    // At most half full, so a probe sequence stays short.
+    if (this.values.length * 2 > this.slots.length) this.rehash(this.slots.length * 2);
+  }
+
+  private keyEquals(index: number, buf: Uint8Array, at: number): boolean {
+    const base = index * OBJECT_ID_BYTES;
+    for (let i = 0; i < OBJECT_ID_BYTES; i++) if (this.keys[base + i] !== buf[at + i]) return false;
+    return true;
+  }
+
+  private rehash(capacity: number): void {
+    const slots = new Int32Array(capacity);
+    const mask = capacity - 1;
+    for (let index = 0; index < this.values.length; index++) {
+      let slot = hash(this.keys, index * OBJECT_ID_BYTES) & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = index + 1;
+    }
+    this.slots = slots;
+  }
+}
+
+/** Mixes the 12 bytes (timestamp, random, counter) so nearby ObjectIds spread over the table. */
+function hash(buf: Uint8Array, at: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < OBJECT_ID_BYTES; i += 4) {
+    const word = buf[at + i] | (buf[at + i + 1] << 8) | (buf[at + i + 2] << 16) | (buf[at + i + 3] << 24);
+    h = Math.imul(h ^ word, 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return h >>> 0;
+}
+
+/** Writes the 12 bytes of a 24-hex string into `out`; false when it is not one. */
+function hexToBytes(buf: Uint8Array, textAt: number, out: Uint8Array): boolean {
+  for (let i = 0; i < OBJECT_ID_BYTES; i++) {
+    const high = HEX_VALUE[buf[textAt + 2 * i]];
+    const low = HEX_VALUE[buf[textAt + 2 * i + 1]];
+    if (high < 0 || low < 0) return false;
+    out[i] = (high << 4) | low;
+  }
+  return true;
+}
+
+/**
+ * A bounded map of recently seen keys, in two generations: when the young one is full it becomes the old
+ * one, and old keys still in use are promoted back (by the caller). Nearly LRU, without reordering on hits.
+ */
+class Generations<T extends { size: number }> {
+  young: T;
+  old: T;
+
+  constructor(
+    private readonly create: () => T,
+    private readonly limit: number,
+  ) {
+    this.young = create();
+    this.old = create();
+  }
+
+  /** The table new entries go to, turning over the generations first when it is full. */
+  fresh(): T {
+    if (this.young.size >= this.limit / 2) {
+      this.old = this.young;
+      this.young = this.create();
+    }
+    return this.young;
+  }
+}
+
+/** What the cache says about one child's reference. */
+export type ReferenceLookup = ParentState | 'invalid' | 'excepted' | 'unknown';
+
+/**
+ * The scan's memory of parents: reads a child's reference straight from its raw bytes and answers from
+ * recently probed keys. ObjectIds and 24-hex strings are looked up by their 12 bytes, so a reference whose
+ * parent is known never becomes a string; other keys (exact matching on strings, numbers...) by their
+ * canonical key. `key()` gives the canonical key of the last lookup when the caller needs it.
+ */
+export class ReferenceCache {
+  private readonly byBytes: Generations<ObjectIdTable<ParentState>>;
+  private readonly byKey: Generations<Map<string, ParentState>>;
+  private readonly exceptedBytes = new ObjectIdTable<true>();
+  private readonly scratch = new Uint8Array(OBJECT_ID_BYTES);
+  private lastBuf: Uint8Array = this.scratch;
+  private lastAt = 0;
+  private lastKey: string | undefined;
+
+  constructor(
+    private readonly keyMatch: KeyMatch,
+    private readonly exceptedKeys: ReadonlySet<string>,
+    limit: number,
+  ) {
+    this.byBytes = new Generations(() => new ObjectIdTable<ParentState>(), limit);
+    this.byKey = new Generations(() => new Map<string, ParentState>(), limit);
+    for (const key of exceptedKeys) {
+      const hex = this.objectIdHex(key);
+      if (hex) this.exceptedBytes.set(Buffer.from(hex, 'hex'), 0, true);
+    }
+  }
+
+  /** Looks up the reference of BSON `type` whose value starts at `at` of `buf`. */
+  lookup(buf: Uint8Array, type: number, at: number): ReferenceLookup {
+    if (this.readObjectId(buf, type, at)) {
+      this.lastKey = undefined;
+      if (this.exceptedBytes.size > 0 && this.exceptedBytes.get(this.lastBuf, this.lastAt)) return 'excepted';
+      const tables = this.byBytes;
+      let state = tables.young.get(this.lastBuf, this.lastAt);
+      if (state === undefined) {
+        state = tables.old.get(this.lastBuf, this.lastAt);
+        if (state !== undefined) tables.fresh().set(this.lastBuf, this.lastAt, state);
+      }
+      return state ?? 'unknown';
+    }
+    if (this.keyMatch === 'objectid-or-hex') return 'invalid';
+    const key = canonicalKey(decodeValue(buf, type, at), this.keyMatch);
+    this.lastBuf = this.scratch;
+    this.lastKey = key;
+    if (key === undefined) return 'invalid';
+    if (this.exceptedKeys.has(key)) return 'excepted';
+    const tables = this.byKey;
+    let state = tables.young.get(key);
+    if (state === undefined) {
+      state = tables.old.get(key);
+      if (state !== undefined) tables.fresh().set(key, state);
+    }
+    return state ?? 'unknown';
+  }
+
+  /** The canonical key of the reference last looked up (not invalid). */
+  key(): string {
+    if (this.lastKey === undefined) {
+      const hex = readObjectIdHex(this.lastBuf, this.lastAt);
+      this.lastKey = this.keyMatch === 'objectid-or-hex' ? hex : `o${hex}`;
+    }
+    return this.lastKey;
+  }
+
+  /** Remembers what a probe found for a canonical key. */
+  set(key: string, state: ParentState): void {
+    const hex = this.objectIdHex(key);
+    if (hex) this.byBytes.fresh().set(Buffer.from(hex, 'hex'), 0, state);
+    else this.byKey.fresh().set(key, state);
+  }
+
+  /** The hex of a canonical key that stands for an ObjectId, else undefined. */
+  private objectIdHex(key: string): string | undefined {
+    if (this.keyMatch === 'objectid-or-hex') return key;
+    return key.length === 25 && key.startsWith('o') ? key.slice(1) : undefined;
+  }
+
+  /** Points lastBuf/lastAt at the 12 bytes of an ObjectId reference (or a 24-hex string under objectid-or-hex). */
+  private readObjectId(buf: Uint8Array, type: number, at: number): boolean {
+    if (type === BSON_OBJECT_ID) {
+      this.lastBuf = buf;
+      this.lastAt = at;
+      return true;
+    }
+    if (type !== BSON_STRING || this.keyMatch !== 'objectid-or-hex') return false;
+    if (int32(buf, at) !== 25 || !hexToBytes(buf, at + 4, this.scratch)) return false;
+    this.lastBuf = this.scratch;
+    this.lastAt = 0;
+    return true;
+  }
+}
