@@ -116,13 +116,13 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   const sizeTasks: Promise<number>[] = [];
   const measureStorage = () => {
     if (unresolvedIds.length === 0) return;
-    const task = storedBytes(input.children, unresolvedIds, roundTrips);
+    const task = storedBytes(input.children, unresolvedIds, roundTrips, input.maxTimeMS);
     task.catch(() => undefined);
     sizeTasks.push(task);
     unresolvedIds = [];
   };
 
-  const estimatedTotal = await input.children.estimatedDocumentCount();
+  const estimatedTotal = await input.children.estimatedDocumentCount({ maxTimeMS: input.maxTimeMS });
 
   const sample = (category: Category, entry: Sample) => {
     if (samples[category].length < input.sampleSize) samples[category].push(entry);
@@ -200,6 +200,8 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       : undefined;
     return { id: idReader.read(buf, at), reference };
   };
+  // No maxTimeMS on the child stream: the server counts it over the cursor's whole life, so it would cap a long
+  // scan however healthy. Every other read (probes, counts, storage) carries it; the stream stops on `signal`.
   const cursor = input.children.find(
     {},
     { projection: { _id: 1, [relation.child.field]: 1 }, batchSize: CHILD_BATCH_SIZE, raw: true },
@@ -306,6 +308,7 @@ async function storedBytes(
   children: Collection,
   ids: unknown[],
   roundTrips: { sizeQueries: number },
+  maxTimeMS: number,
 ): Promise<number> {
   let total = 0;
   for (let i = 0; i < ids.length; i += SIZE_BATCH) {
@@ -314,6 +317,7 @@ async function storedBytes(
       .find({ _id: { $in: batch } } as Document, {
         projection: { _id: 0, size: { $bsonSize: '$$ROOT' } },
         batchSize: batch.length,
+        maxTimeMS,
       })
       .toArray();
     roundTrips.sizeQueries++;
