@@ -94,6 +94,10 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--seed <name>', 'load demo data: olorin, olorin:platform or olorin:bayit')
   .option('--data-dir <dir>', 'load and save data here (mongodump layout)')
+  .option(
+    '--replica-set <name>',
+    'act as the primary of a one-member replica set (transactions, replSetGetStatus)',
+  )
   .action((options) => runSandbox(options));
 
 program

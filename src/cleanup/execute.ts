@@ -48,6 +48,8 @@ export interface CleanupOptions {
   now?: Date;
   signal?: AbortSignal;
   onProgress?: (progress: CleanupProgress) => void;
+  /** Something the operator should know while it lasts: a pause for replication lag, a flag that cannot apply. */
+  onNotice?: (message: string) => void;
   /** Called before each batch's re-check; the console shows it, tests change data there. */
   beforeBatch?: (relation: string, batch: number) => Promise<void>;
 }
@@ -254,22 +256,24 @@ async function throttle(
     if (wait > 0) await sleep(wait);
   }
   if (replicaSet && options.maxLagSeconds !== undefined) {
-    while (!options.signal?.aborted && (await secondaryLagSeconds(client)) > options.maxLagSeconds)
+    let paused = false;
+    for (;;) {
+      if (options.signal?.aborted) return;
+      const lag = await secondaryLagSeconds(client);
+      if (lag <= options.maxLagSeconds) break;
+      if (!paused)
+        options.onNotice?.(
+          `paused: a secondary lags ${Math.round(lag)} s (more than --max-lag-seconds ${options.maxLagSeconds}); waiting`,
+        );
+      paused = true;
       await sleep(1000);
+    }
+    if (paused) options.onNotice?.('replication caught up; resuming');
   }
 }
 
-async function cleanRelation(
-  options: CleanupOptions,
-  plan: RelationPlan,
-  backup: BackupWriter,
-  runId: string,
-): Promise<RelationOutcome> {
-  const { pool, config } = options;
-  const relation = config.relations.find((r) => r.name === plan.name)!;
-  const now = options.now ?? new Date();
-  const started = performance.now();
-  const outcome: RelationOutcome = {
+function newOutcome(plan: RelationPlan): RelationOutcome {
+  return {
     name: plan.name,
     planned: plan.toDelete,
     backedUp: 0,
@@ -281,11 +285,29 @@ async function cleanRelation(
     backupMs: 0,
     durationMs: 0,
   };
+}
+
+/** Cleans one relation batch by batch, counting into `outcome` as it goes (so a failure still shows what was done). */
+async function cleanRelation(
+  options: CleanupOptions,
+  plan: RelationPlan,
+  backup: BackupWriter,
+  runId: string,
+  outcome: RelationOutcome,
+): Promise<void> {
+  const { pool, config } = options;
+  const relation = config.relations.find((r) => r.name === plan.name)!;
+  const now = options.now ?? new Date();
+  const started = performance.now();
   const client = await pool.client(relation.child.source);
   const childDb = await pool.primaryDb(relation.child.source);
   const parentDb = await pool.primaryDb(relation.parent.source);
   const children = childDb.collection(relation.child.collection);
   const capabilities = await probeCapabilities(client);
+  if (options.maxLagSeconds !== undefined && capabilities.topology !== 'replicaSet')
+    options.onNotice?.(
+      `--max-lag-seconds: ${relation.child.source} is ${capabilities.topology === 'sharded' ? 'a sharded cluster' : 'not a replica set'}; there is no secondary lag to wait for`,
+    );
   const lock = await RelationLock.acquire(
     childDb,
     relation.name,
@@ -351,7 +373,6 @@ async function cleanRelation(
     await lock.release().catch(() => undefined);
     outcome.collectionBytesAfter = await collectionBytes(childDb, relation.child.collection);
   }
-  return outcome;
 }
 
 /**
@@ -381,7 +402,9 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
   try {
     for (const relation of work) {
       if (options.signal?.aborted) break;
-      outcomes.push(await cleanRelation(options, relation, backup, runId));
+      const outcome = newOutcome(relation);
+      outcomes.push(outcome);
+      await cleanRelation(options, relation, backup, runId, outcome);
     }
     if (options.signal?.aborted) status = 'aborted';
   } catch (caught) {

@@ -110,6 +110,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
         maxLagSeconds: flags.maxLagSeconds,
         operator: flags.operator,
         signal,
+        onNotice: (message) => process.stderr.write(`${message}\n`),
         onProgress: (p) =>
           process.stderr.write(
             `${p.relation}: batch ${p.batch}/${p.batches}, backed up ${p.backedUp}, deleted ${p.deleted}, kept ${p.skipped}\n`,

@@ -7,6 +7,7 @@ export interface SandboxCommandOptions {
   host: string;
   seed?: string;
   dataDir?: string;
+  replicaSet?: string;
 }
 
 /** `orphan-cleanup sandbox`: runs one sandbox server in the foreground until SIGINT/SIGTERM. */
@@ -14,7 +15,11 @@ export async function runSandbox(options: SandboxCommandOptions): Promise<void> 
   if (options.seed !== undefined && !isSeedName(options.seed)) {
     throw new UsageError(`--seed: unknown seed '${options.seed}' (expected one of ${SEED_NAMES.join(', ')})`);
   }
-  const server = new SandboxServer({ dataDir: options.dataDir });
+  if (options.replicaSet !== undefined && !/^[\w-]+$/.test(options.replicaSet))
+    throw new UsageError(
+      `--replica-set: '${options.replicaSet}' is not a replica set name (letters, digits, - and _)`,
+    );
+  const server = new SandboxServer({ dataDir: options.dataDir, replicaSet: options.replicaSet });
   await server.load();
   const seeded = options.seed ? seedStore(server.store, options.seed as never) : [];
   const { uri } = await server.listen(options.port, options.host);

@@ -30,8 +30,20 @@ interface ActiveFailPoint {
 
 export class FailPoints {
   private failCommand: ActiveFailPoint | undefined;
+  /** Sandbox-only `sandboxReplicationLag` fail point: how far the simulated secondary trails, in seconds. */
+  replicationLagSeconds = 0;
 
   configure(body: Document): Document {
+    if (body.configureFailPoint === 'sandboxReplicationLag') {
+      const seconds = Number((body.data as Document | undefined)?.seconds ?? 0);
+      if (body.mode !== 'off' && (body.mode !== 'alwaysOn' || !Number.isFinite(seconds) || seconds < 0))
+        throw new CommandError(
+          ErrorCodes.BadValue,
+          'sandboxReplicationLag takes mode alwaysOn and data.seconds >= 0',
+        );
+      this.replicationLagSeconds = body.mode === 'off' ? 0 : seconds;
+      return { count: 0, ok: 1 };
+    }
     if (body.configureFailPoint !== 'failCommand') {
       throw new CommandError(ErrorCodes.BadValue, `unknown fail point ${String(body.configureFailPoint)}`);
     }

@@ -15,6 +15,8 @@ export interface SandboxProcessOptions {
   port?: number;
   seed?: string;
   dataDir?: string;
+  /** Run as a one-member replica set of this name (see `SandboxOptions.replicaSet`). */
+  replicaSet?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -26,6 +28,7 @@ export function startSandboxProcess(options: SandboxProcessOptions = {}): Promis
   const args = [LAUNCHER, 'sandbox', '--port', String(options.port ?? 0)];
   if (options.seed) args.push('--seed', options.seed);
   if (options.dataDir) args.push('--data-dir', options.dataDir);
+  if (options.replicaSet) args.push('--replica-set', options.replicaSet);
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,

@@ -12,6 +12,7 @@ import {
 } from './commands/context.ts';
 import { readCommands } from './commands/read.ts';
 import { writeCommands } from './commands/write.ts';
+import { Transactions } from './transactions.ts';
 import { CursorRegistry } from './cursors.ts';
 import { FailPoints } from './faults.ts';
 import { loadDataDir, saveDataDir } from './persistence.ts';
@@ -37,6 +38,12 @@ const MAX_SAVE_DELAY_MS = 10_000;
 export interface SandboxOptions {
   /** Load from and save to this directory in mongodump layout. */
   dataDir?: string;
+  /**
+   * Act as the primary of a one-member replica set of this name: `hello` reports the set, sessions may run
+   * multi-document transactions, and `replSetGetStatus` answers (with a simulated secondary whose lag the
+   * `sandboxReplicationLag` fail point sets).
+   */
+  replicaSet?: string;
 }
 
 export interface ListeningAddress {
@@ -54,6 +61,9 @@ export class SandboxServer implements ServerState {
   readonly cursors = new CursorRegistry();
   readonly faults = new FailPoints();
   readonly startedAt = new Date();
+  readonly transactions = new Transactions();
+  replicaSet?: { name: string; host: string };
+  private readonly replicaSetName?: string;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private nextConnectionId = 1;
@@ -65,6 +75,7 @@ export class SandboxServer implements ServerState {
 
   constructor(options: SandboxOptions = {}) {
     this.dataDir = options.dataDir;
+    this.replicaSetName = options.replicaSet;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -89,7 +100,12 @@ export class SandboxServer implements ServerState {
     const address = this.server.address();
     if (!address || typeof address === 'string') throw new Error('sandbox did not get a TCP address');
     const shownHost = host.includes(':') ? `[${host}]` : host;
-    return { host, port: address.port, uri: `mongodb://${shownHost}:${address.port}/?directConnection=true` };
+    const hostPort = `${shownHost}:${address.port}`;
+    if (this.replicaSetName) {
+      this.replicaSet = { name: this.replicaSetName, host: hostPort };
+      return { host, port: address.port, uri: `mongodb://${hostPort}/?replicaSet=${this.replicaSetName}` };
+    }
+    return { host, port: address.port, uri: `mongodb://${hostPort}/?directConnection=true` };
   }
 
   openConnections(): number {
@@ -157,7 +173,11 @@ export class SandboxServer implements ServerState {
       const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
       if (!handler) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
       const { body } = command;
-      if (body.txnNumber !== undefined || body.startTransaction || body.autocommit === false) {
+      const transaction = this.replicaSet ? this.transactions.forCommand(name, body) : undefined;
+      if (
+        !this.replicaSet &&
+        (body.txnNumber !== undefined || body.startTransaction || body.autocommit === false)
+      ) {
         throw new CommandError(
           ErrorCodes.IllegalOperation,
           'Transaction numbers are only allowed on a replica set member or mongos',
@@ -169,6 +189,7 @@ export class SandboxServer implements ServerState {
         db: command.db,
         body,
         budget: new WorkBudget(body.maxTimeMS),
+        transaction,
       };
       return await handler(ctx);
     } catch (error) {

@@ -21,8 +21,13 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(options: SandboxProcessOptions = {}): Promise<TestServer> {
-  const external = process.env.ORPHAN_CLEANUP_TEST_URI;
+export async function startTestServer(
+  options: SandboxProcessOptions & {
+    /** Always our sandbox, even when ORPHAN_CLEANUP_TEST_URI is set: for what only the sandbox can simulate. */
+    sandboxOnly?: boolean;
+  } = {},
+): Promise<TestServer> {
+  const external = options.sandboxOnly ? undefined : process.env.ORPHAN_CLEANUP_TEST_URI;
   const sandbox: SandboxProcess | undefined = external ? undefined : await startSandboxProcess(options);
   const uri = external ?? sandbox!.uri;
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { BSON, type Document } from 'bson';
+import { BSON, type Document, ObjectId } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import type { WorkBudget } from '../query.ts';
 import type { IndexSpec } from '../storage.ts';
@@ -16,10 +16,30 @@ import {
 export const SANDBOX_VERSION = '7.0.0';
 export const SANDBOX_GIT_VERSION = 'orphan-cleanup-sandbox';
 
+/** One election for the sandbox's whole life: the driver compares it to spot a stale primary. */
+const ELECTION_ID = new ObjectId('7fffffff0000000000000001');
+
+/** The replica-set fields of `hello`, when the sandbox acts as a one-member set. */
+function replicaSetFields(ctx: CommandContext): Document {
+  const set = ctx.server.replicaSet;
+  if (!set) return {};
+  return {
+    setName: set.name,
+    setVersion: 1,
+    hosts: [set.host],
+    primary: set.host,
+    me: set.host,
+    secondary: false,
+    electionId: ELECTION_ID,
+    lastWrite: { lastWriteDate: new Date(), majorityWriteDate: new Date() },
+  };
+}
+
 function helloReply(ctx: CommandContext, legacyField: boolean): Document {
   return {
     ...(ctx.body.helloOk ? { helloOk: true } : {}),
     ...(legacyField ? { ismaster: true } : { isWritablePrimary: true }),
+    ...replicaSetFields(ctx),
     maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
     maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
     maxWriteBatchSize: MAX_WRITE_BATCH_SIZE,
@@ -270,11 +290,51 @@ const dbStats: CommandHandler = async (ctx) => {
   };
 };
 
-const refuseTransaction: CommandHandler = () => {
-  throw new CommandError(
-    ErrorCodes.IllegalOperation,
-    'Transaction numbers are only allowed on a replica set member or mongos',
-  );
+/** Ends a transaction; outside a replica set there are none (the server refuses before this runs). */
+function endTransaction(how: 'commit' | 'rollback'): CommandHandler {
+  return (ctx) => {
+    if (!ctx.transaction)
+      throw new CommandError(
+        ErrorCodes.IllegalOperation,
+        'Transaction numbers are only allowed on a replica set member or mongos',
+      );
+    ctx.transaction[how]();
+    return { ok: 1 };
+  };
+}
+
+/**
+ * The set's members as mongod reports them: this server as primary, and a simulated secondary whose optime
+ * trails by the `sandboxReplicationLag` fail point's seconds (0 unless set), so lag handling can be tested.
+ */
+const replSetGetStatus: CommandHandler = (ctx) => {
+  const set = ctx.server.replicaSet;
+  if (!set) throw new CommandError(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
+  const now = new Date();
+  const member = (id: number, name: string, state: number, optimeDate: Date) => ({
+    _id: id,
+    name,
+    health: 1,
+    state,
+    stateStr: state === 1 ? 'PRIMARY' : 'SECONDARY',
+    optimeDate,
+    ...(id === 0 ? { self: true } : {}),
+  });
+  return {
+    set: set.name,
+    date: now,
+    myState: 1,
+    members: [
+      member(0, set.host, 1, now),
+      member(
+        1,
+        'simulated-secondary',
+        2,
+        new Date(now.getTime() - ctx.server.faults.replicationLagSeconds * 1000),
+      ),
+    ],
+    ok: 1,
+  };
 };
 
 export const adminCommands: Record<string, CommandHandler> = {
@@ -295,9 +355,13 @@ export const adminCommands: Record<string, CommandHandler> = {
   dropIndexes,
   collStats,
   dbStats,
-  endSessions: () => ({ ok: 1 }),
+  endSessions: (ctx) => {
+    if (Array.isArray(ctx.body.endSessions)) ctx.server.transactions.end(ctx.body.endSessions);
+    return { ok: 1 };
+  },
+  replSetGetStatus,
   configureFailPoint: (ctx) => ctx.server.faults.configure(ctx.body),
-  commitTransaction: refuseTransaction,
-  abortTransaction: refuseTransaction,
+  commitTransaction: endTransaction('commit'),
+  abortTransaction: endTransaction('rollback'),
   getParameter: () => ({ featureCompatibilityVersion: { version: '7.0' }, ok: 1 }),
 };

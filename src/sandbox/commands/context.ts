@@ -4,12 +4,16 @@ import type { Cursor, CursorRegistry } from '../cursors.ts';
 import type { FailPoints } from '../faults.ts';
 import type { WorkBudget } from '../query.ts';
 import type { Collection, Store } from '../storage.ts';
+import type { Transaction, Transactions } from '../transactions.ts';
 
 export interface ServerState {
   store: Store;
   cursors: CursorRegistry;
   faults: FailPoints;
   startedAt: Date;
+  /** Set when the sandbox acts as a one-member replica set (`--replica-set NAME`). */
+  replicaSet?: { name: string; host: string };
+  transactions: Transactions;
   openConnections(): number;
 }
 
@@ -19,6 +23,8 @@ export interface CommandContext {
   db: string;
   body: Document;
   budget: WorkBudget;
+  /** The session's transaction this command runs in, if any. */
+  transaction?: Transaction;
 }
 
 /** A reply carrying a cursor batch; the connection streams its documents straight into the reply buffer. */
@@ -66,4 +72,39 @@ export function optionalDocument(body: Document, field: string): Document | unde
     throw new CommandError(ErrorCodes.TypeMismatch, `'${field}' must be an object`);
   }
   return value as Document;
+}
+
+/*
+ * Every write goes through these three, so a transaction can take it back on abort (and persistence notices).
+ */
+
+export function insertDocument(ctx: CommandContext, coll: Collection, doc: Document): void {
+  coll.insert(doc);
+  ctx.transaction?.record(() => {
+    coll.remove(doc);
+    ctx.server.store.touch(ctx.db, coll.name);
+  });
+}
+
+export function replaceDocument(
+  ctx: CommandContext,
+  coll: Collection,
+  previous: Document,
+  next: Document,
+): void {
+  coll.replace(previous, next);
+  ctx.transaction?.record(() => {
+    coll.replace(next, previous);
+    ctx.server.store.touch(ctx.db, coll.name);
+  });
+}
+
+export function removeDocument(ctx: CommandContext, coll: Collection, doc: Document): boolean {
+  const removed = coll.remove(doc);
+  if (removed)
+    ctx.transaction?.record(() => {
+      coll.insert(doc);
+      ctx.server.store.touch(ctx.db, coll.name);
+    });
+  return removed;
 }

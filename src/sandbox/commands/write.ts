@@ -5,7 +5,15 @@ import { CommandError, ErrorCodes } from '../command-error.ts';
 import { compileProjection, MINGO_OPTIONS, matchDocuments, parseSort, sortDocuments } from '../query.ts';
 import type { Collection } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
-import { type CommandContext, type CommandHandler, collectionName, optionalDocument } from './context.ts';
+import {
+  type CommandContext,
+  type CommandHandler,
+  collectionName,
+  insertDocument,
+  optionalDocument,
+  removeDocument,
+  replaceDocument,
+} from './context.ts';
 
 function statements(ctx: CommandContext, field: string): Document[] {
   const list = ctx.body[field];
@@ -71,7 +79,7 @@ const insert: CommandHandler = async (ctx) => {
     try {
       const doc = withIdFirst(docs[i]);
       assertSize(doc);
-      coll.insert(doc);
+      insertDocument(ctx, coll, doc);
       n++;
     } catch (error) {
       writeErrors.push(writeErrorOf(i, error));
@@ -189,14 +197,14 @@ const updateCommand: CommandHandler = async (ctx) => {
         const next = updatedCopy(doc, statement.u, arrayFiltersOf(statement), false);
         if (next) {
           assertSize(next);
-          coll.replace(doc, next);
+          replaceDocument(ctx, coll, doc, next);
           nModified++;
         }
         n++;
       }
       if (targets.length === 0 && statement.upsert) {
         const doc = upsertedDocument(statement.q, statement.u, arrayFiltersOf(statement));
-        coll.insert(doc);
+        insertDocument(ctx, coll, doc);
         upserted.push({ index: i, _id: doc._id });
         n++;
       }
@@ -239,7 +247,7 @@ const deleteCommand: CommandHandler = async (ctx) => {
         ctx.budget,
         limit === 1 ? 1 : undefined,
       );
-      for (const doc of targets) if (coll.remove(doc)) n++;
+      for (const doc of targets) if (removeDocument(ctx, coll, doc)) n++;
     } catch (error) {
       writeErrors.push(writeErrorOf(i, error));
       if (ordered) break;
@@ -263,7 +271,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     if (body.update !== undefined)
       throw new CommandError(ErrorCodes.FailedToParse, 'Cannot specify both an update and remove=true');
     if (target) {
-      coll.remove(target);
+      removeDocument(ctx, coll, target);
       ctx.server.store.touch(ctx.db, collectionName(ctx));
     }
     return { lastErrorObject: { n: target ? 1 : 0 }, value: shown(target), ok: 1 };
@@ -275,7 +283,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     const next = updatedCopy(target, body.update, arrayFilters, false);
     if (next) {
       assertSize(next);
-      coll.replace(target, next);
+      replaceDocument(ctx, coll, target, next);
       ctx.server.store.touch(ctx.db, collectionName(ctx));
     }
     return {
@@ -286,7 +294,7 @@ const findAndModify: CommandHandler = async (ctx) => {
   }
   if (!body.upsert) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
   const doc = upsertedDocument(query, body.update, arrayFilters);
-  coll.insert(doc);
+  insertDocument(ctx, coll, doc);
   ctx.server.store.touch(ctx.db, collectionName(ctx));
   return {
     lastErrorObject: { n: 1, updatedExisting: false, upserted: doc._id },

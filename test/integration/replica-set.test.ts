@@ -1,0 +1,157 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoServerError } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeCleanup } from '../../src/cleanup/execute.ts';
+import { buildPlan } from '../../src/cleanup/plan.ts';
+import { runScan } from '../../src/engine/run-scan.ts';
+import { probeCapabilities } from '../../src/mongo/capabilities.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
+import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+// The cleanup's replica-set paths (a transaction per batch, waiting out secondary lag) against the sandbox
+// acting as a one-member replica set. Always the sandbox: it simulates the lag a real set cannot be told to have.
+let server: TestServer;
+let fixtures = 0;
+
+beforeAll(async () => {
+  server = await startTestServer({ replicaSet: 'rs0', sandboxOnly: true });
+});
+afterAll(async () => server?.stop());
+
+const admin = () => server.client.db('admin');
+const setLag = (seconds: number) =>
+  admin().command(
+    seconds > 0
+      ? { configureFailPoint: 'sandboxReplicationLag', mode: 'alwaysOn', data: { seconds } }
+      : { configureFailPoint: 'sandboxReplicationLag', mode: 'off' },
+  );
+
+describe('the sandbox as a replica set', () => {
+  it('says so in hello and replSetGetStatus, with the simulated lag', async () => {
+    const hello = await admin().command({ hello: 1 });
+    expect(hello.setName).toBe('rs0');
+    expect(hello.hosts).toEqual([hello.me]);
+    expect((await probeCapabilities(server.client)).transactions).toBe(true);
+    await setLag(42);
+    const status = await admin().command({ replSetGetStatus: 1 });
+    const [primary, secondary] = status.members;
+    expect([primary.stateStr, secondary.stateStr]).toEqual(['PRIMARY', 'SECONDARY']);
+    expect(Math.round((primary.optimeDate - secondary.optimeDate) / 1000)).toBe(42);
+    await setLag(0);
+  });
+
+  it('commits a transaction, and takes an aborted one back entirely', async () => {
+    const coll = server.client.db(server.dbName('txn')).collection<{ _id: number; v?: number }>('c');
+    await coll.insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }]);
+    const session = server.client.startSession();
+    try {
+      await session.withTransaction(async () => {
+        await coll.deleteMany({ _id: { $in: [1, 2] } }, { session });
+      });
+      expect(await coll.find().toArray()).toEqual([{ _id: 3 }]);
+      session.startTransaction();
+      await coll.deleteMany({}, { session });
+      await coll.insertOne({ _id: 9 }, { session });
+      await coll.updateOne({ _id: 9 }, { $set: { v: 1 } }, { session });
+      await session.abortTransaction();
+      expect(await coll.find().toArray()).toEqual([{ _id: 3 }]);
+      // A statement after the abort names the transaction the server no longer has.
+      const txnNumber = session.serverSession?.txnNumber;
+      const error = await admin()
+        .command({ commitTransaction: 1, lsid: session.id, txnNumber, autocommit: false })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MongoServerError);
+      expect((error as MongoServerError).codeName).toBe('NoSuchTransaction');
+    } finally {
+      await session.endSession();
+    }
+  });
+});
+
+async function freshDemo(): Promise<OlorinFixture & { backupRoot: string }> {
+  const demo = await loadOlorinDemo(server, { name: `rs${fixtures++}`, graceDays: 0 });
+  return { ...demo, backupRoot: await mkdtemp(join(tmpdir(), 'oc-backups-')) };
+}
+
+async function clean(
+  demo: OlorinFixture & { backupRoot: string },
+  options: Partial<Parameters<typeof executeCleanup>[0]> = {},
+) {
+  const pool = new SourcePool(demo.config.sources);
+  try {
+    const report = await runScan({
+      config: demo.config,
+      pool,
+      access: { readOnly: false },
+      collectCandidates: true,
+    });
+    const plan = await buildPlan(report, demo.config, pool, { backupRoot: demo.backupRoot, batchSize: 100 });
+    return await executeCleanup({ access: { readOnly: false }, ...options, plan, config: demo.config, pool });
+  } finally {
+    await pool.close();
+  }
+}
+
+describe('clean --execute on a replica set', () => {
+  it('deletes in transactions, each deleted document in the backup', async () => {
+    const demo = await freshDemo();
+    const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
+    const before = await snapshot(embeddings);
+    const result = await clean(demo);
+    expect(result.status).toBe('completed');
+    const missing = missingFrom(before, await snapshot(embeddings));
+    expect(missing.length).toBe(600);
+    const backup = await backedUp(demo.backupRoot);
+    for (const key of missing) expect(backup.get(key)?.equals(before.get(key)!)).toBe(true);
+  });
+
+  it('deletes nothing of a batch whose commit fails: the transaction is taken back, the backup stays', async () => {
+    const demo = await freshDemo();
+    const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
+    const before = await snapshot(embeddings);
+    await admin().command({
+      configureFailPoint: 'failCommand',
+      mode: { times: 1 },
+      data: { failCommands: ['commitTransaction'], errorCode: 8 },
+    });
+    const result = await clean(demo);
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(/commitTransaction/);
+    expect(result.relations[0].deleted).toBe(0);
+    // The first batch was backed up, then its delete rolled back with the transaction.
+    expect(result.relations[0].backedUp).toBe(100);
+    expect(missingFrom(before, await snapshot(embeddings))).toEqual([]);
+    // A later run finishes the job.
+    const again = await clean(demo);
+    expect(again.status).toBe('completed');
+    expect(missingFrom(before, await snapshot(embeddings)).length).toBe(600);
+  });
+
+  it('pauses between batches while a secondary lags more than --max-lag-seconds, and says so', async () => {
+    const demo = await freshDemo();
+    const notices: string[] = [];
+    const batchesStarted: number[] = [];
+    await setLag(30);
+    const running = clean(demo, {
+      maxLagSeconds: 5,
+      onNotice: (message) => notices.push(message),
+      beforeBatch: async (_relation, batch) => {
+        batchesStarted.push(batch);
+      },
+    });
+    while (!notices.some((n) => n.startsWith('paused'))) await new Promise((r) => setTimeout(r, 50));
+    expect(notices[0]).toMatch(/a secondary lags 30 s \(more than --max-lag-seconds 5\)/);
+    // Held before the second batch, and still held a while later.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(batchesStarted).toEqual([0]);
+    await setLag(0);
+    const result = await running;
+    expect(result.status).toBe('completed');
+    expect(notices).toContain('replication caught up; resuming');
+    expect(batchesStarted.length).toBeGreaterThan(1);
+  });
+});
