@@ -1,4 +1,4 @@
-import { loadConfig, type ResolvedConfig } from '../config/load.ts';
+import { type LoadConfigOptions, loadConfig, type ResolvedConfig } from '../config/load.ts';
 import { configureLogging } from '../logging.ts';
 import { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
@@ -24,6 +24,7 @@ export interface EngineSession {
 export async function withEngine<T>(
   flags: EngineFlags,
   run: (session: EngineSession) => Promise<T>,
+  sourcesNeeded: LoadConfigOptions['sourcesNeeded'] = 'all',
 ): Promise<T> {
   configureLogging({ level: flags.logLevel, file: flags.logFile });
   const config = await loadConfig({
@@ -31,6 +32,7 @@ export async function withEngine<T>(
     sourceOverrides: flags.source,
     relationNames: flags.relation,
     graceDays: flags.graceDays,
+    sourcesNeeded,
   });
   const pool = new SourcePool(config.sources);
   try {

@@ -16,47 +16,55 @@ function onlyRelation(flags: RestoreFlags): string | undefined {
 /** `orphan-cleanup restore <runDir>`: verifies the backup, then inserts the documents that are absent. */
 export async function runRestoreCommand(runDir: string, flags: RestoreFlags): Promise<number> {
   // The backup names its own relations; the config only has to know their sources.
-  return withEngine({ ...flags, relation: undefined }, async ({ config, pool, access }) => {
-    const result = await restoreBackup(runDir, {
-      config,
-      pool,
-      access,
-      selection: { relation: onlyRelation(flags), ref: flags.ref },
-      dryRun: Boolean(flags.dryRun),
-      operator: flags.operator,
-    });
-    if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else {
-      for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
-      const verb = result.dryRun ? 'would insert' : 'inserted';
-      for (const r of result.relations) {
-        process.stdout.write(
-          `${r.name}: ${r.database}.${r.collection}: ${verb} ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present\n`,
-        );
+  return withEngine(
+    { ...flags, relation: undefined },
+    async ({ config, pool, access }) => {
+      const result = await restoreBackup(runDir, {
+        config,
+        pool,
+        access,
+        selection: { relation: onlyRelation(flags), ref: flags.ref },
+        dryRun: Boolean(flags.dryRun),
+        operator: flags.operator,
+      });
+      if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else {
+        for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
+        const verb = result.dryRun ? 'would insert' : 'inserted';
+        for (const r of result.relations) {
+          process.stdout.write(
+            `${r.name}: ${r.database}.${r.collection}: ${verb} ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present\n`,
+          );
+        }
+        if (result.dryRun) process.stdout.write('dry run: nothing was written\n');
       }
-      if (result.dryRun) process.stdout.write('dry run: nothing was written\n');
-    }
-    return 0;
-  });
+      return 0;
+    },
+    'children',
+  );
 }
 
 /** `orphan-cleanup verify <runDir>`: how many backed-up documents are present in the database, and absent. */
 export async function runVerifyCommand(runDir: string, flags: RestoreFlags): Promise<number> {
-  return withEngine({ ...flags, relation: undefined }, async ({ config, pool }) => {
-    const result = await verifyBackup(runDir, {
-      config,
-      pool,
-      selection: { relation: onlyRelation(flags), ref: flags.ref },
-    });
-    if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else {
-      for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
-      for (const r of result.relations) {
-        process.stdout.write(
-          `${r.name}: ${r.database}.${r.collection}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent\n`,
-        );
+  return withEngine(
+    { ...flags, relation: undefined },
+    async ({ config, pool }) => {
+      const result = await verifyBackup(runDir, {
+        config,
+        pool,
+        selection: { relation: onlyRelation(flags), ref: flags.ref },
+      });
+      if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else {
+        for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
+        for (const r of result.relations) {
+          process.stdout.write(
+            `${r.name}: ${r.database}.${r.collection}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent\n`,
+          );
+        }
       }
-    }
-    return 0;
-  });
+      return 0;
+    },
+    'children',
+  );
 }

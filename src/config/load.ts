@@ -37,6 +37,12 @@ export interface LoadConfigOptions {
   relationNames?: string[];
   graceDays?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Whose URIs the command needs: every source its relations use (default), or only the child sources —
+   * restore and verify write to and read from the child databases alone, so an incident session needs
+   * just those credentials.
+   */
+  sourcesNeeded?: 'all' | 'children';
 }
 
 function firstIssue(error: ZodError, origin: string): UsageError {
@@ -114,7 +120,13 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
         `--source ${sourceName}: unknown source (known: ${Object.keys(config.sources).join(', ')})`,
       );
   }
-  const used = new Set(relations.flatMap((relation) => [relation.child.source, relation.parent.source]));
+  const used = new Set(
+    relations.flatMap((relation) =>
+      options.sourcesNeeded === 'children'
+        ? [relation.child.source]
+        : [relation.child.source, relation.parent.source],
+    ),
+  );
   const sources: Record<string, ResolvedSource> = {};
   for (const [sourceName, source] of Object.entries(config.sources)) {
     if (!used.has(sourceName)) continue;
