@@ -1,3 +1,4 @@
+import { MAX_BATCH_SIZE, parseBatchSize } from './cleanup/plan.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './commands/demo.ts';
 import { runCleanCommand } from './commands/clean.ts';
@@ -27,9 +28,8 @@ function nonNegativeNumber(value: string): number {
 }
 
 function batchSize(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  const n = parseBatchSize(value);
+  if (n === undefined) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
   return n;
 }
 

@@ -18,7 +18,8 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
       'the console needs a terminal; in scripts and cron use the headless commands (scan, clean, restore, verify, exceptions, doctor)',
     );
   }
-  const settings = readSettings(openSettings());
+  const store = openSettings();
+  const settings = readSettings(store);
   const profile = flags.profile ? profileSources(settings, flags.profile) : undefined;
   const engineFlags: EngineFlags = {
     ...flags,
@@ -26,11 +27,17 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
     readOnly: Boolean(flags.readOnly || profile?.readOnly),
   };
   return withEngine(engineFlags, async ({ config, pool, access }) => {
-    const services = createConsoleServices(config, pool, access, {
-      operator: flags.operator ?? settings.operator,
-      backupRoot: flags.backupDir ?? settings.backupRoot,
-      batchSize: settings.batchSize,
-    });
+    const services = createConsoleServices(
+      config,
+      pool,
+      access,
+      {
+        operator: flags.operator ?? settings.operator,
+        backupRoot: flags.backupDir ?? settings.backupRoot,
+        batchSize: settings.batchSize,
+      },
+      { store, activeProfile: flags.profile },
+    );
     const instance = render(<App services={services} />, { exitOnCtrlC: false });
     await instance.waitUntilExit();
     return 0;

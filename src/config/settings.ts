@@ -1,7 +1,8 @@
 import Conf from 'conf';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { UsageError } from '../errors.ts';
-import { DEFAULT_BACKUP_ROOT } from '../cleanup/plan.ts';
+import { DEFAULT_BACKUP_ROOT, MAX_BATCH_SIZE, parseBatchSize } from '../cleanup/plan.ts';
+import { redactUri } from '../mongo/redact.ts';
 
 /** A named pair (or more) of sources; URIs as `env:VAR` references unless the operator asked to store one. */
 export interface Profile {
@@ -65,4 +66,32 @@ export function checkStorableReference(ref: string, allowSecret: boolean): void 
       'that URI holds a password: store env:VAR instead, or pass --store-secret to keep it in the settings file in clear',
     );
   }
+}
+
+/** The settings the console lets the operator change in place. */
+export type EditableSetting = 'operator' | 'backupRoot' | 'batchSize';
+
+/** Checks a value typed for a setting; the value to store, or a UsageError naming what is wrong. */
+export function parseSetting(field: EditableSetting, typed: string): string | number {
+  const value = typed.trim();
+  switch (field) {
+    case 'operator':
+      if (!value || value.length > 100) throw new UsageError('operator: a name of 1 to 100 characters');
+      return value;
+    case 'backupRoot':
+      if (!value) throw new UsageError('backup root: a directory path');
+      return value;
+    case 'batchSize': {
+      const n = parseBatchSize(value);
+      if (n === undefined) throw new UsageError(`batch size: a whole number from 1 to ${MAX_BATCH_SIZE}`);
+      return n;
+    }
+  }
+}
+
+/** A profile's sources as they may be shown: `env:VAR` as is, a stored URI without its credentials. */
+export function describeProfile(profile: Profile): string[] {
+  return Object.entries(profile.sources).map(
+    ([source, ref]) => `${source}=${ref.startsWith('env:') ? ref : redactUri(ref)}`,
+  );
 }

@@ -1,5 +1,6 @@
 import { Box, useApp, useInput, useStdout } from 'ink';
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import type { EditableSetting } from '../config/settings.ts';
 import type { RelationReport } from '../engine/run-scan.ts';
 import { redact } from '../mongo/redact.ts';
 import type { ScanProgress } from '../engine/scan.ts';
@@ -14,6 +15,7 @@ import { type CleanupState, CleanupScreen } from './screens/Cleanup.tsx';
 import { Dashboard } from './screens/Dashboard.tsx';
 import { ExceptionsScreen, HistoryScreen, RecoveryScreen, visibleExceptions } from './screens/Lists.tsx';
 import { DocumentView, RelationReview, visibleSamples } from './screens/RelationReview.tsx';
+import { EDITABLE_SETTINGS, SettingsScreen, settingValue } from './screens/Settings.tsx';
 import type {
   BackupPreview,
   BackupSummary,
@@ -317,6 +319,19 @@ export function App({ services }: { services: ConsoleServices }) {
         }
         return;
       }
+      case 'editSetting': {
+        const field = prompt.subject as EditableSetting;
+        try {
+          services.updateSetting(field, text);
+          const saved = services.settingsInfo().file ? 'saved' : 'changed for this session';
+          say(
+            `${EDITABLE_SETTINGS.find((setting) => setting.field === field)?.label} ${saved}: ${settingValue(services.settings, field)}`,
+          );
+        } catch (error) {
+          say(`${errorText(error)}: nothing changed`, 'warn');
+        }
+        return;
+      }
       case 'confirmRestore':
       case 'restoreRef': {
         const dir = prompt.subject as string;
@@ -429,7 +444,7 @@ export function App({ services }: { services: ConsoleServices }) {
           setHistory(undefined);
           dispatch({ type: 'open', view: { name: 'history', row: 0 } });
           void services.history().then(setHistory);
-        }
+        } else if (input === 's') dispatch({ type: 'open', view: { name: 'settings', row: 0 } });
         return;
       case 'relation': {
         const size = visibleSamples(reports[view.relation], view.tab, view.filter).length;
@@ -535,6 +550,20 @@ export function App({ services }: { services: ConsoleServices }) {
       case 'history':
         if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: history?.length ?? 0 });
         return;
+      case 'settings': {
+        const setting = EDITABLE_SETTINGS[view.row];
+        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: EDITABLE_SETTINGS.length });
+        else if (key.return)
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'editSetting',
+              label: `New ${setting.label} (now: ${settingValue(services.settings, setting.field) || 'not set'}), Enter saves, Esc cancels:`,
+              subject: setting.field,
+            },
+          });
+        return;
+      }
       case 'cleanup':
         return;
     }
@@ -605,6 +634,8 @@ export function App({ services }: { services: ConsoleServices }) {
         );
       case 'history':
         return <HistoryScreen runs={history} row={view.row} height={bodyHeight} />;
+      case 'settings':
+        return <SettingsScreen settings={services.settings} info={services.settingsInfo()} row={view.row} />;
     }
   };
 

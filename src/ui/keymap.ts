@@ -10,6 +10,7 @@ export const KEYS: Record<View['name'], [keys: string, what: string][]> = {
     ['e', 'exceptions'],
     ['b', 'backups & restore'],
     ['h', 'history'],
+    ['s', 'settings'],
     ['?', 'help'],
     ['q', 'quit'],
   ],
@@ -48,6 +49,11 @@ export const KEYS: Record<View['name'], [keys: string, what: string][]> = {
   ],
   history: [
     ['↑↓ j k', 'select'],
+    ['Esc', 'back'],
+  ],
+  settings: [
+    ['↑↓ j k', 'select'],
+    ['Enter', 'change (saved at once)'],
     ['Esc', 'back'],
   ],
 };

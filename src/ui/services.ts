@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import type Conf from 'conf';
 import { join } from 'node:path';
 import { readBackup } from '../cleanup/backup.ts';
 import { type CleanupProgress, type CleanupResult, executeCleanup } from '../cleanup/execute.ts';
@@ -8,6 +9,13 @@ import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { runScan, type ScanReport } from '../engine/run-scan.ts';
 import type { ScanProgress } from '../engine/scan.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
+import {
+  describeProfile,
+  type EditableSetting,
+  parseSetting,
+  readSettings,
+  type Settings,
+} from '../config/settings.ts';
 import { redact, redactUri } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
@@ -24,6 +32,20 @@ export interface ConsoleSettings {
   operator?: string;
   backupRoot: string;
   batchSize: number;
+}
+
+/** Where the settings live and the connection profiles, for the settings screen. */
+export interface SettingsInfo {
+  /** The conf file; undefined when this session does not save its settings. */
+  file?: string;
+  activeProfile?: string;
+  profiles: { name: string; sources: string[]; readOnly: boolean }[];
+}
+
+/** The settings file behind the console, when it has one: changes made on the settings screen are saved there. */
+export interface SettingsPersistence {
+  store: Conf<Settings>;
+  activeProfile?: string;
 }
 
 export interface SourceStatus {
@@ -65,7 +87,10 @@ export interface BackupPreview extends BackupSummary {
 export interface ConsoleServices {
   readOnly: boolean;
   relations: Relation[];
+  /** The settings in effect; `updateSetting` changes them for the rest of the session (and saves them). */
   settings: ConsoleSettings;
+  settingsInfo(): SettingsInfo;
+  updateSetting(field: EditableSetting, typed: string): void;
   connect(): Promise<SourceStatus[]>;
   scan(onProgress: (progress: ScanProgress) => void, signal: AbortSignal): Promise<ScanReport>;
   trend(relation: string): Promise<RelationHistory>;
@@ -95,6 +120,7 @@ export function createConsoleServices(
   pool: SourcePool,
   access: WriteAccess,
   settings: ConsoleSettings,
+  persistence?: SettingsPersistence,
 ): ConsoleServices {
   const relation = (name: string) => {
     const found = config.relations.find((r) => r.name === name);
@@ -116,6 +142,23 @@ export function createConsoleServices(
     readOnly: access.readOnly,
     relations: config.relations,
     settings,
+    settingsInfo() {
+      const profiles = persistence ? readSettings(persistence.store).profiles : {};
+      return {
+        file: persistence?.store.path,
+        activeProfile: persistence?.activeProfile,
+        profiles: Object.entries(profiles).map(([name, profile]) => ({
+          name,
+          sources: describeProfile(profile),
+          readOnly: Boolean(profile.readOnly),
+        })),
+      };
+    },
+    updateSetting(field, typed) {
+      const value = parseSetting(field, typed);
+      persistence?.store.set(field, value);
+      Object.assign(settings, { [field]: value });
+    },
     async connect() {
       return Promise.all(
         Object.values(config.sources).map(async (source): Promise<SourceStatus> => {

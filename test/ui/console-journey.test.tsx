@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { render } from 'ink-testing-library';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSettings } from '../../src/config/settings.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { App } from '../../src/ui/app.tsx';
@@ -162,6 +163,55 @@ describe('the operator console', () => {
       await waitForText(r, /Exceptions \(allow-listed orphans, never deleted\): \d+/);
       await press(r, 'a');
       await waitForText(r, 'read-only mode: adding exceptions is disabled');
+    } finally {
+      r.unmount();
+    }
+  });
+
+  it('changes settings on their screen: checked, saved to the settings file, used by the next plan', async () => {
+    const store = openSettings(await mkdtemp(join(tmpdir(), 'oc-settings-')));
+    store.set('profiles', {
+      prod: {
+        sources: { olorin: 'env:PROD_OLORIN_URI', bayit: 'mongodb://ops:hunter2@bayit.example:27017' },
+      },
+    });
+    const settings = { operator: 'ops-test', backupRoot, batchSize: 100 };
+    const services = createConsoleServices(demo.config, pool, { readOnly: false }, settings, {
+      store,
+      activeProfile: 'prod',
+    });
+    const r = render(<App services={services} />);
+    try {
+      await waitForText(r, /deletable \d+/);
+      await press(r, 's');
+      let frame = await waitForText(r, `saved in ${store.path}`);
+      expect(frame).toContain('Connection profiles (this session: prod)');
+      // A stored URI is shown without its password.
+      expect(frame).toMatch(/prod: olorin=env:PROD_OLORIN_URI {2}bayit=mongodb:\/\/\*+@bayit\.example/);
+      expect(frame).not.toContain('hunter2');
+
+      await press(r, KEY.down, KEY.down, KEY.enter);
+      await waitForText(r, 'New batch size (now: 100)');
+      await type(r, '5000');
+      await waitForText(r, 'batch size: a whole number from 1 to 1000: nothing changed');
+      expect(store.get('batchSize')).toBe(1000);
+
+      await press(r, KEY.enter);
+      await type(r, '250');
+      await waitForText(r, 'batch size saved: 250');
+      expect(store.get('batchSize')).toBe(250);
+
+      await press(r, KEY.up, KEY.up, KEY.enter);
+      await type(r, 'night-shift');
+      frame = await waitForText(r, 'operator saved: night-shift');
+      expect(store.get('operator')).toBe('night-shift');
+
+      // The next plan uses the new batch size.
+      await press(r, KEY.escape);
+      await waitForText(r, /deletable \d+/);
+      await press(r, 'c');
+      await waitForText(r, / in \d+ batches of 250/);
+      await press(r, KEY.escape);
     } finally {
       r.unmount();
     }

@@ -9,7 +9,8 @@ export type View =
   | { name: 'cleanup'; relation: string }
   | { name: 'exceptions'; row: number; filter: string }
   | { name: 'recovery'; row: number; preview?: string }
-  | { name: 'history'; row: number };
+  | { name: 'history'; row: number }
+  | { name: 'settings'; row: number };
 
 /** A one-line question the operator answers by typing; Esc cancels. */
 export interface Prompt {
@@ -24,6 +25,7 @@ export interface Prompt {
     | 'confirmStop'
     | 'confirmRemove'
     | 'exceptionValue'
+    | 'editSetting'
     | 'confirmQuit';
   label: string;
   /** What the prompt acts on (a relation, a document id, a backup dir...). */
@@ -82,7 +84,8 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
         view.name === 'relation' ||
         view.name === 'exceptions' ||
         view.name === 'recovery' ||
-        view.name === 'history'
+        view.name === 'history' ||
+        view.name === 'settings'
       ) {
         return replaceTop(state, { ...view, row: clamp(view.row + action.delta, action.size) });
       }
