@@ -36,7 +36,14 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
         backupRoot: flags.backupDir ?? settings.backupRoot,
         batchSize: settings.batchSize,
       },
-      { store, activeProfile: flags.profile },
+      {
+        store,
+        activeProfile: flags.profile,
+        fromFlags: [
+          ...(flags.operator !== undefined ? (['operator'] as const) : []),
+          ...(flags.backupDir !== undefined ? (['backupRoot'] as const) : []),
+        ],
+      },
     );
     const instance = render(<App services={services} />, { exitOnCtrlC: false });
     await instance.waitUntilExit();

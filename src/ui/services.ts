@@ -39,6 +39,8 @@ export interface SettingsInfo {
   /** The conf file; undefined when this session does not save its settings. */
   file?: string;
   activeProfile?: string;
+  /** Settings a command-line flag set for this session (the file's value applies next time). */
+  fromFlags: EditableSetting[];
   profiles: { name: string; sources: string[]; readOnly: boolean }[];
 }
 
@@ -46,6 +48,7 @@ export interface SettingsInfo {
 export interface SettingsPersistence {
   store: Conf<Settings>;
   activeProfile?: string;
+  fromFlags?: EditableSetting[];
 }
 
 export interface SourceStatus {
@@ -127,6 +130,7 @@ export function createConsoleServices(
     if (!found) throw new Error(`unknown relation ${name}`);
     return found;
   };
+  const fromFlags = new Set(persistence?.fromFlags);
   const exceptionsStore = async (name: string) =>
     new ExceptionsStore(await pool.primaryDb(relation(name).child.source), access);
   const childDbs = async () => {
@@ -147,6 +151,7 @@ export function createConsoleServices(
       return {
         file: persistence?.store.path,
         activeProfile: persistence?.activeProfile,
+        fromFlags: [...fromFlags],
         profiles: Object.entries(profiles).map(([name, profile]) => ({
           name,
           sources: describeProfile(profile),
@@ -158,6 +163,7 @@ export function createConsoleServices(
       const value = parseSetting(field, typed);
       persistence?.store.set(field, value);
       Object.assign(settings, { [field]: value });
+      fromFlags.delete(field);
     },
     async connect() {
       return Promise.all(

@@ -179,6 +179,7 @@ describe('the operator console', () => {
     const services = createConsoleServices(demo.config, pool, { readOnly: false }, settings, {
       store,
       activeProfile: 'prod',
+      fromFlags: ['backupRoot'],
     });
     const r = render(<App services={services} />);
     try {
@@ -189,6 +190,7 @@ describe('the operator console', () => {
       // A stored URI is shown without its password.
       expect(frame).toMatch(/prod: olorin=env:PROD_OLORIN_URI {2}bayit=mongodb:\/\/\*+@bayit\.example/);
       expect(frame).not.toContain('hunter2');
+      expect(frame).toMatch(/backup root .* \(set by a flag for this session\)/);
 
       await press(r, KEY.down, KEY.down, KEY.enter);
       await waitForText(r, 'New batch size (now: 100)');

@@ -35,7 +35,11 @@ export function SettingsScreen({
         {EDITABLE_SETTINGS.map(({ field, label, hint }, i) => (
           <Text key={field} inverse={i === row} wrap="truncate-end">
             {label.padEnd(width)} {settingValue(settings, field) || '(not set: your login name)'}
-            <Text color={theme.color('dim')}> {hint}</Text>
+            <Text color={theme.color('dim')}>
+              {' '}
+              {info.fromFlags.includes(field) ? '(set by a flag for this session) ' : ''}
+              {hint}
+            </Text>
           </Text>
         ))}
       </Box>
