@@ -1,5 +1,5 @@
-import { MAX_BATCH_SIZE, parseBatchSize } from './cleanup/plan.ts';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { MAX_BATCH_SIZE, parseBatchSize } from './cleanup/plan.ts';
 import { runDemo } from './commands/demo.ts';
 import { runCleanCommand } from './commands/clean.ts';
 import { runConsole } from './commands/console.tsx';
@@ -37,6 +37,20 @@ function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number >= 0');
   return n;
+}
+
+/** How fast a cleanup may delete: the same flags for `clean` and for the cleanups `serve` runs. */
+function withThrottleOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--sleep-ms <n>', 'pause between batches').argParser(wholeNumber))
+    .addOption(
+      new Option('--max-rate <docs>', 'at most this many deletes per second').argParser(nonNegativeNumber),
+    )
+    .addOption(
+      new Option('--max-lag-seconds <n>', 'pause while secondaries lag more (replica sets)').argParser(
+        nonNegativeNumber,
+      ),
+    );
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -122,25 +136,18 @@ withEngineOptions(
   .option('--json', 'print the findings as JSON')
   .action(exitWith(runDoctorCommand));
 
-withEngineOptions(
-  program
-    .command('clean')
-    .description('plan (default: dry run) or --execute a backed-up, re-checked, batched delete'),
+withThrottleOptions(
+  withEngineOptions(
+    program
+      .command('clean')
+      .description('plan (default: dry run) or --execute a backed-up, re-checked, batched delete'),
+  ),
 )
   .option('--dry-run', 'only print the plan (the default)')
   .option('--execute', 'back up, re-check and delete')
   .option('--yes', 'do not ask to type the relation name (cron)')
   .addOption(
     new Option('--batch-size <n>', 'documents per batch (1-1000)').argParser(batchSize).default(1000),
-  )
-  .addOption(new Option('--sleep-ms <n>', 'pause between batches').argParser(wholeNumber))
-  .addOption(
-    new Option('--max-rate <docs>', 'at most this many deletes per second').argParser(nonNegativeNumber),
-  )
-  .addOption(
-    new Option('--max-lag-seconds <n>', 'pause while secondaries lag more (replica sets)').argParser(
-      nonNegativeNumber,
-    ),
   )
   .addOption(
     new Option('--max-deletes <n>', 'delete at most this many this run (oldest orphans first)').argParser(
@@ -190,10 +197,12 @@ withEngineOptions(
   .option('--operator <name>', 'name recorded as createdBy')
   .action(exitWithArgs(runExceptionsCommand));
 
-withEngineOptions(
-  program
-    .command('serve')
-    .description('HTTP trigger for schedulers: scan, cleanup, runs, /metrics, /healthz'),
+withThrottleOptions(
+  withEngineOptions(
+    program
+      .command('serve')
+      .description('HTTP trigger for schedulers: scan, cleanup, runs, /metrics, /healthz'),
+  ),
 )
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .addOption(new Option('--port <n>', 'port to listen on').argParser(port).default(8080))

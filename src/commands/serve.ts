@@ -10,6 +10,9 @@ export interface ServeFlags extends EngineFlags {
   openHealth?: boolean;
   backupDir?: string;
   batchSize: number;
+  sleepMs?: number;
+  maxRate?: number;
+  maxLagSeconds?: number;
 }
 
 function isLoopback(host: string): boolean {
@@ -32,6 +35,7 @@ export async function runServeCommand(flags: ServeFlags): Promise<number> {
       openHealth: Boolean(flags.openHealth),
       backupRoot: flags.backupDir,
       batchSize: flags.batchSize,
+      throttle: { sleepMs: flags.sleepMs, maxRate: flags.maxRate, maxLagSeconds: flags.maxLagSeconds },
       logLevel: flags.logLevel ?? 'info',
     });
     await server.app.listen({ host: flags.host, port: flags.port });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
-import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
+import { type CleanupOptions, type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
 import { buildPlan } from '../cleanup/plan.ts';
 import type { ResolvedConfig } from '../config/load.ts';
 import { relationCounts, runScan, type ScanReport } from '../engine/run-scan.ts';
@@ -37,6 +37,8 @@ export interface ServeOptions {
   openHealth: boolean;
   backupRoot?: string;
   batchSize: number;
+  /** How fast the cleanups it runs may delete (`--sleep-ms`, `--max-rate`, `--max-lag-seconds`). */
+  throttle?: Pick<CleanupOptions, 'sleepMs' | 'maxRate' | 'maxLagSeconds'>;
   logLevel?: string;
 }
 
@@ -215,7 +217,15 @@ export function buildServer(options: ServeOptions): ServeHandle {
       if (!execute) return;
       const refusals = refusalsOf(plan, false);
       if (refusals.length) throw new Error(`cleanup refused: ${refusals.join('; ')}`);
-      const result = await executeCleanup({ plan, config: scoped, pool, access, signal });
+      const result = await executeCleanup({
+        plan,
+        config: scoped,
+        pool,
+        access,
+        signal,
+        ...options.throttle,
+        onNotice: (message) => app.log.warn({ job: job.id }, message),
+      });
       lastCleanup = result;
       job.runId = result.runId;
       job.backupPath = result.runDir;

@@ -8,6 +8,7 @@ import { buildPlan } from '../../src/cleanup/plan.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { probeCapabilities } from '../../src/mongo/capabilities.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
+import { buildServer } from '../../src/serve/server.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -153,5 +154,50 @@ describe('clean --execute on a replica set', () => {
     expect(result.status).toBe('completed');
     expect(notices).toContain('replication caught up; resuming');
     expect(batchesStarted.length).toBeGreaterThan(1);
+  });
+
+  it('serve --max-lag-seconds: a scheduled cleanup waits out the lag the same way', async () => {
+    const demo = await freshDemo();
+    const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
+    const total = await embeddings.countDocuments();
+    const pool = new SourcePool(demo.config.sources);
+    const serve = buildServer({
+      config: demo.config,
+      pool,
+      access: { readOnly: false },
+      token: 'rs-token',
+      openHealth: false,
+      backupRoot: demo.backupRoot,
+      batchSize: 100,
+      throttle: { maxLagSeconds: 5 },
+      logLevel: 'silent',
+    });
+    const call = (method: 'GET' | 'POST', url: string, payload?: object) =>
+      serve.app.inject({ method, url, payload, headers: { authorization: 'Bearer rs-token' } });
+    try {
+      await setLag(30);
+      const accepted = await call('POST', '/api/v1/cleanup', {
+        execute: true,
+        relations: ['content_embeddings'],
+      });
+      expect(accepted.statusCode).toBe(202);
+      const { id } = accepted.json();
+      while ((await embeddings.countDocuments()) > total - 100) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await embeddings.countDocuments()).toBe(total - 100);
+      expect((await call('GET', `/api/v1/runs/${id}`)).json().status).toBe('running');
+      await setLag(0);
+      let run = (await call('GET', `/api/v1/runs/${id}`)).json();
+      while (run.status === 'running' || run.status === 'queued') {
+        await new Promise((r) => setTimeout(r, 50));
+        run = (await call('GET', `/api/v1/runs/${id}`)).json();
+      }
+      expect(run.status).toBe('succeeded');
+      expect(await embeddings.countDocuments()).toBe(total - 600);
+    } finally {
+      await setLag(0);
+      await serve.shutdown();
+      await pool.close();
+    }
   });
 });
