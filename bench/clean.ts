@@ -1,5 +1,6 @@
-// npm run bench:clean — 50,000 deletable orphans deleted in batches of 1,000, each batch backed up (fsynced) first.
-import { mkdtemp, rm } from 'node:fs/promises';
+// npm run bench:clean — 50,000 deletable orphans deleted in batches of 1,000, each batch backed up (fsynced) first:
+// against a standalone sandbox, then against one acting as a replica set (each batch's delete in a transaction).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient, ObjectId } from 'mongodb';
@@ -15,13 +16,7 @@ const ORPHANS = Number(process.env.BENCH_ORPHANS ?? 50_000);
 const HEALTHY = ORPHANS * 2;
 const PARENTS = 10_000;
 
-const sandbox = await startSandboxProcess();
-const client = await new MongoClient(sandbox.uri).connect();
-const work = await mkdtemp(join(tmpdir(), 'oc-bench-clean-'));
-try {
-  process.stdout.write(
-    `clean benchmark: ${ORPHANS.toLocaleString('en-US')} deletable orphans among ${(ORPHANS + HEALTHY).toLocaleString('en-US')} children, batches of 1,000\n`,
-  );
+async function seed(client: MongoClient): Promise<void> {
   const parentIds = Array.from({ length: PARENTS }, () => new ObjectId());
   await client
     .db('bench_bayit')
@@ -41,50 +36,66 @@ try {
     });
     await children.insertMany(docs, { ordered: false });
   }
-  const { writeFile } = await import('node:fs/promises');
-  const configPath = join(work, 'config.json');
-  await writeFile(
-    configPath,
-    JSON.stringify({
-      sources: {
-        olorin: { uri: sandbox.uri, database: 'bench_olorin' },
-        bayit: { uri: sandbox.uri, database: 'bench_bayit' },
-      },
-      relations: [
-        {
-          name: 'content_embeddings',
-          child: { source: 'olorin', collection: 'content_embeddings', field: 'content_id' },
-          parent: { source: 'bayit', collection: 'content', softDeleteField: 'deleted_at' },
-          keyMatch: 'objectid-or-hex',
-          graceDays: 0,
-        },
-      ],
-    }),
-  );
-  const config = await loadConfig({ configPath });
-  const pool = new SourcePool(config.sources);
-  const scanStarted = performance.now();
-  const scan = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
-  const scanMs = performance.now() - scanStarted;
-  const plan = await buildPlan(scan, config, pool, { backupRoot: join(work, 'backups'), batchSize: 1000 });
-  const started = performance.now();
-  const result = await executeCleanup({ plan, config, pool, access: { readOnly: false } });
-  const ms = performance.now() - started;
-  await pool.close();
-  const [outcome] = result.relations;
-  report([
-    ['scan (plan)', `${seconds(scanMs)}  deletable ${scan.relations[0].deletable.toLocaleString('en-US')}`],
-    [
-      'clean --execute',
-      `${seconds(ms)}  ${rate(outcome.deleted, ms)}  (deleted ${outcome.deleted.toLocaleString('en-US')}, backed up ${outcome.backedUp.toLocaleString('en-US')}, status ${result.status})`,
-    ],
-    [
-      'backup share',
-      `${((outcome.backupMs / ms) * 100).toFixed(1)}%  (${seconds(outcome.backupMs)} writing + fsyncing ${(outcome.backupBytes / 1024 / 1024).toFixed(1)} MiB and manifests)`,
-    ],
-  ]);
-} finally {
-  await client.close();
-  await sandbox.stop();
-  await rm(work, { recursive: true, force: true });
 }
+
+/** Seeds a fresh sandbox of the given topology, then plans and executes the cleanup; one report block. */
+async function benchmark(topology: 'standalone' | 'replica set'): Promise<void> {
+  const sandbox = await startSandboxProcess(topology === 'replica set' ? { replicaSet: 'rs0' } : {});
+  const client = await new MongoClient(sandbox.uri).connect();
+  const work = await mkdtemp(join(tmpdir(), 'oc-bench-clean-'));
+  try {
+    await seed(client);
+    const configPath = join(work, 'config.json');
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        sources: {
+          olorin: { uri: sandbox.uri, database: 'bench_olorin' },
+          bayit: { uri: sandbox.uri, database: 'bench_bayit' },
+        },
+        relations: [
+          {
+            name: 'content_embeddings',
+            child: { source: 'olorin', collection: 'content_embeddings', field: 'content_id' },
+            parent: { source: 'bayit', collection: 'content', softDeleteField: 'deleted_at' },
+            keyMatch: 'objectid-or-hex',
+            graceDays: 0,
+          },
+        ],
+      }),
+    );
+    const config = await loadConfig({ configPath });
+    const pool = new SourcePool(config.sources);
+    const scanStarted = performance.now();
+    const scan = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+    const scanMs = performance.now() - scanStarted;
+    const plan = await buildPlan(scan, config, pool, { backupRoot: join(work, 'backups'), batchSize: 1000 });
+    const started = performance.now();
+    const result = await executeCleanup({ plan, config, pool, access: { readOnly: false } });
+    const ms = performance.now() - started;
+    await pool.close();
+    const [outcome] = result.relations;
+    process.stdout.write(`\n${topology}${topology === 'replica set' ? ' (a transaction per batch)' : ''}\n`);
+    report([
+      ['scan (plan)', `${seconds(scanMs)}  deletable ${scan.relations[0].deletable.toLocaleString('en-US')}`],
+      [
+        'clean --execute',
+        `${seconds(ms)}  ${rate(outcome.deleted, ms)}  (deleted ${outcome.deleted.toLocaleString('en-US')}, backed up ${outcome.backedUp.toLocaleString('en-US')}, status ${result.status})`,
+      ],
+      [
+        'backup share',
+        `${((outcome.backupMs / ms) * 100).toFixed(1)}%  (${seconds(outcome.backupMs)} writing + fsyncing ${(outcome.backupBytes / 1024 / 1024).toFixed(1)} MiB and manifests)`,
+      ],
+    ]);
+  } finally {
+    await client.close();
+    await sandbox.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+process.stdout.write(
+  `clean benchmark: ${ORPHANS.toLocaleString('en-US')} deletable orphans among ${(ORPHANS + HEALTHY).toLocaleString('en-US')} children, batches of 1,000\n`,
+);
+await benchmark('standalone');
+await benchmark('replica set');
