@@ -138,6 +138,58 @@ describe('reading the child collection', () => {
   });
 });
 
+describe('stopping a scan', () => {
+  it('stops at the next check after the signal, records the run as aborted, and keeps no first-seen state', async () => {
+    const childDb = server.dbName('abortchild');
+    const parentDb = server.dbName('abortparent');
+    await server.client.db(parentDb).collection('content').insertOne({ _id: new ObjectId() });
+    const children = server.client.db(childDb).collection('embeddings');
+    for (let i = 0; i < 3; i++)
+      await children.insertMany(Array.from({ length: 10_000 }, () => ({ content_id: new ObjectId() })));
+    const config = await configFor({
+      sources: {
+        child: { uri: server.uri, database: childDb },
+        parent: { uri: server.uri, database: parentDb },
+      },
+      relations: [
+        {
+          name: 'embeddings',
+          child: { source: 'child', collection: 'embeddings', field: 'content_id' },
+          parent: { source: 'parent', collection: 'content' },
+          keyMatch: 'objectid-or-hex',
+        },
+      ],
+      maxOrphanRatio: 1,
+    });
+    const controller = new AbortController();
+    const pool = new SourcePool(config.sources);
+    let report: Awaited<ReturnType<typeof runScan>>;
+    try {
+      report = await runScan({
+        config,
+        pool,
+        access: { readOnly: false },
+        signal: controller.signal,
+        onProgress: (progress) => {
+          if (progress.scanned > 0) controller.abort();
+        },
+      });
+    } finally {
+      await pool.close();
+    }
+    const [relation] = report.relations;
+    expect(relation.complete).toBe(false);
+    expect(relation.scanned).toBeGreaterThan(0);
+    expect(relation.scanned).toBeLessThan(30_000);
+    const db = server.client.db(childDb);
+    expect(await db.collection(OWNED_COLLECTIONS.firstSeen).countDocuments()).toBe(0);
+    expect(await db.collection(OWNED_COLLECTIONS.runs).findOne({ kind: 'scan' })).toMatchObject({
+      outcome: 'aborted',
+      complete: false,
+    });
+  });
+});
+
 describe('categories on mixed references', () => {
   let config: Awaited<ReturnType<typeof configFor>>;
   const live = new ObjectId();
