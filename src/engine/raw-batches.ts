@@ -1,5 +1,8 @@
 import type { FindCursor } from 'mongodb';
+import { log } from '../logging.ts';
 import { int32 } from './raw-bson.ts';
+
+let fallbackLogged = false;
 
 /** One batch of a cursor as raw BSON: `offsets[i]` is where document i starts in `bytes`. */
 export interface RawBatch {
@@ -55,6 +58,10 @@ export function takeRawBatch(cursor: FindCursor): RawBatch {
   if (reply && offsets) {
     reply.clear();
     return { bytes: reply.batch.bson, offsets, inPlace: true };
+  }
+  if (!fallbackLogged) {
+    fallbackLogged = true;
+    log.warn("the driver's buffered reply is not in the expected shape: batches are copied (slower scans)");
   }
   const documents = cursor.readBufferedDocuments() as unknown as Uint8Array[];
   const bytes = Buffer.concat(documents);
