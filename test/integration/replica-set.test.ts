@@ -156,6 +156,24 @@ describe('clean --execute on a replica set', () => {
     expect(batchesStarted.length).toBeGreaterThan(1);
   });
 
+  it('refuses --max-lag-seconds before the first delete when the user may not read the lag', async () => {
+    const demo = await freshDemo();
+    const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
+    const before = await embeddings.countDocuments();
+    await admin().command({
+      configureFailPoint: 'failCommand',
+      mode: { times: 1 },
+      data: { failCommands: ['replSetGetStatus'], errorCode: 13 },
+    });
+    const result = await clean(demo, { maxLagSeconds: 5 });
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(
+      /^--max-lag-seconds: cannot read replication lag on olorin \(replSetGetStatus needs the clusterMonitor role\): .*; nothing was deleted$/,
+    );
+    expect(result.relations[0].deleted).toBe(0);
+    expect(await embeddings.countDocuments()).toBe(before);
+  });
+
   it('serve --max-lag-seconds: a scheduled cleanup waits out the lag the same way', async () => {
     const demo = await freshDemo();
     const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
