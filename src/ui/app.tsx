@@ -449,8 +449,9 @@ export function App({ services }: { services: ConsoleServices }) {
       case 'relation': {
         const size = visibleSamples(reports[view.relation], view.tab, view.filter).length;
         if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size });
+        else if (key.leftArrow || (key.tab && key.shift) || input === 'h')
+          dispatch({ type: 'tab', delta: -1 });
         else if (key.rightArrow || key.tab || input === 'l') dispatch({ type: 'tab', delta: 1 });
-        else if (key.leftArrow || input === 'h') dispatch({ type: 'tab', delta: -1 });
         else if (input === '/')
           dispatch({
             type: 'prompt',

@@ -15,7 +15,7 @@ export const KEYS: Record<View['name'], [keys: string, what: string][]> = {
     ['q', 'quit'],
   ],
   relation: [
-    ['← → Tab', 'category'],
+    ['← → Tab ⇧Tab', 'category'],
     ['↑↓ j k', 'sample'],
     ['Enter', 'whole document'],
     ['x', 'allow-list (exception)'],

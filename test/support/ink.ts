@@ -10,6 +10,7 @@ export const KEY = {
   right: '\u001b[C',
   left: '\u001b[D',
   tab: '\t',
+  shiftTab: '\u001b[Z',
 } as const;
 
 /** Waits until the last frame satisfies `predicate` (React 19 schedules renders; no fixed sleeps). */

@@ -55,9 +55,14 @@ describe('the operator console', () => {
 
       // Review: samples of the selected relation, then one whole document.
       await press(r, KEY.enter);
-      frame = await waitForText(r, 'Orphans 300');
-      expect(frame).toContain('Parent inactive 300');
+      frame = await waitForText(r, '[Orphans 300]');
+      expect(frame).toContain(' Parent inactive 300 ');
+      await press(r, KEY.tab);
+      await waitForText(r, '[Parent inactive 300]');
+      await press(r, KEY.shiftTab);
+      await waitForText(r, '[Orphans 300]');
       await press(r, KEY.right);
+      await waitForText(r, '[Parent inactive 300]');
       await waitForText(r, /1\/50 samples/);
       await press(r, KEY.enter);
       frame = await waitForText(r, '"embedding_type"');

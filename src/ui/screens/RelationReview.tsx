@@ -88,7 +88,10 @@ export function RelationReview({
       <Box>
         {TABS.map((category, i) => (
           <Text key={category} inverse={i === tab} color={i === tab ? theme.color('accent') : undefined}>
-            {` ${TAB_LABELS[category]} ${count(totals[category])} `}
+            {/* Brackets mark the open tab where colour and inverse are off (NO_COLOR). */}
+            {i === tab
+              ? `[${TAB_LABELS[category]} ${count(totals[category])}]`
+              : ` ${TAB_LABELS[category]} ${count(totals[category])} `}
           </Text>
         ))}
       </Box>
