@@ -1,5 +1,5 @@
-import { Box, useApp, useInput, useStdout } from 'ink';
-import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import { Box, useApp, useStdout } from 'ink';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { EditableSetting } from '../config/settings.ts';
 import type { RelationReport } from '../engine/run-scan.ts';
 import { redact } from '../mongo/redact.ts';
@@ -23,7 +23,8 @@ import type {
   RelationHistory,
   SourceStatus,
 } from './services.ts';
-import { currentView, initialUiState, type Prompt, uiReducer } from './state/reducer.ts';
+import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
+import { currentView, initialUiState, type Prompt, uiReducer, type View } from './state/reducer.ts';
 
 const STOP_WORD = 'y';
 const RESTORE_WORD = 'restore';
@@ -55,7 +56,7 @@ function useTerminalSize(): { columns: number; rows: number } {
 export function App({ services }: { services: ConsoleServices }) {
   const { exit } = useApp();
   const { columns, rows } = useTerminalSize();
-  const [ui, dispatch] = useReducer(uiReducer, initialUiState);
+  const [ui, dispatch, currentUi] = useCurrentReducer(uiReducer, initialUiState);
   const [statuses, setStatuses] = useState<SourceStatus[]>();
   const [scanning, setScanning] = useState(false);
   const [progress, setProgress] = useState<Record<string, ScanProgress>>({});
@@ -71,7 +72,6 @@ export function App({ services }: { services: ConsoleServices }) {
   const cleanupAbort = useRef<AbortController>(undefined);
   const view = currentView(ui);
   const relations = services.relations;
-  const selectedRelation = relations[ui.selected]?.name;
   const bodyHeight = Math.max(8, rows - 7 - (statuses?.length ?? 1));
   const say = (text: string, tone: 'info' | 'warn' | 'error' = 'info') =>
     dispatch({ type: 'message', text, tone });
@@ -117,7 +117,7 @@ export function App({ services }: { services: ConsoleServices }) {
     } finally {
       if (scanAbort.current === controller) setScanning(false);
     }
-  }, [services, relations]);
+  }, [services, relations, dispatch]);
 
   useEffect(() => {
     void scan();
@@ -201,14 +201,14 @@ export function App({ services }: { services: ConsoleServices }) {
     setBackups(await services.backups());
   };
 
-  const selectedSample = () => {
+  const selectedSample = (view: View) => {
     if (view.name === 'relation')
       return visibleSamples(reports[view.relation], view.tab, view.filter)[view.row];
     if (view.name === 'document') return visibleSamples(reports[view.relation], view.tab, '')[view.index];
     return undefined;
   };
 
-  const selectedBackup = () => (view.name === 'recovery' ? backups?.[view.row] : undefined);
+  const selectedBackup = (view: View) => (view.name === 'recovery' ? backups?.[view.row] : undefined);
 
   /** The last step of adding an exception, from a sample or from the exceptions screen: the reason. */
   const askReason = (relation: string, kind: 'document' | 'reference', value: unknown) =>
@@ -359,7 +359,11 @@ export function App({ services }: { services: ConsoleServices }) {
     }
   };
 
-  useInput((input, key) => {
+  useKeys((input, key) => {
+    // The UI state after the last key, which may be newer than this render's (see useCurrentReducer).
+    const ui = currentUi();
+    const view = currentView(ui);
+    const selectedRelation = relations[ui.selected]?.name;
     if (ui.prompt) {
       if (key.escape) {
         dispatch({ type: 'prompt', prompt: undefined });
@@ -467,12 +471,12 @@ export function App({ services }: { services: ConsoleServices }) {
               type: 'open',
               view: { name: 'document', relation: view.relation, tab: view.tab, index: view.row, scroll: 0 },
             });
-        } else if (input === 'x') markException(view.relation);
+        } else if (input === 'x') markException(view);
         return;
       }
       case 'document':
         if (down || up) dispatch({ type: 'scroll', delta: down ? 1 : -1 });
-        else if (input === 'x') markException(view.relation);
+        else if (input === 'x') markException(view);
         return;
       case 'exceptions': {
         const visible = visibleExceptions(exceptions ?? [], view.filter);
@@ -506,7 +510,7 @@ export function App({ services }: { services: ConsoleServices }) {
         return;
       }
       case 'recovery': {
-        const backup = selectedBackup();
+        const backup = selectedBackup(view);
         if (down || up) {
           dispatch({ type: 'move', delta: down ? 1 : -1, size: backups?.length ?? 0 });
           setPreview(undefined);
@@ -570,9 +574,10 @@ export function App({ services }: { services: ConsoleServices }) {
     }
   });
 
-  function markException(relation: string) {
+  function markException(view: View & { relation: string }) {
+    const { relation } = view;
     if (refuseReadOnly('adding exceptions')) return;
-    const sample = selectedSample();
+    const sample = selectedSample(view);
     if (!sample) return;
     dispatch({
       type: 'prompt',
