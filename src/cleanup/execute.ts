@@ -5,7 +5,7 @@ import { RuntimeError } from '../errors.ts';
 import { ParentProbe } from '../engine/probe.ts';
 import { decodeValue, RawFieldReader } from '../engine/raw-bson.ts';
 import { type Candidate, describeId } from '../engine/scan.ts';
-import { probeCapabilities } from '../mongo/capabilities.ts';
+import { probeCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
 import { canonicalKey } from '../mongo/keys.ts';
 import { log } from '../logging.ts';
 import { redact } from '../mongo/redact.ts';
@@ -93,19 +93,6 @@ export function refusalsOf(plan: CleanupPlan, allowUnsafe: boolean): string[] {
     }
   }
   return refusals;
-}
-
-async function secondaryLagSeconds(client: MongoClient): Promise<number> {
-  const status = await client.db('admin').command({ replSetGetStatus: 1 });
-  const members = status.members as { stateStr: string; optimeDate: Date }[];
-  const primary = members.find((m) => m.stateStr === 'PRIMARY');
-  if (!primary) return 0;
-  return Math.max(
-    0,
-    ...members
-      .filter((m) => m.stateStr === 'SECONDARY')
-      .map((m) => (primary.optimeDate.getTime() - m.optimeDate.getTime()) / 1000),
-  );
 }
 
 interface BatchContext {

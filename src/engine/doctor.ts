@@ -1,6 +1,7 @@
 import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
-import { probeCapabilities, type ServerCapabilities } from '../mongo/capabilities.ts';
+import { probeCapabilities, secondaryLagSeconds, type ServerCapabilities } from '../mongo/capabilities.ts';
+import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 
 export type FindingLevel = 'ok' | 'warn' | 'info';
@@ -18,6 +19,8 @@ export interface RelationDiagnosis {
 export interface SourceDiagnosis {
   source: string;
   capabilities: ServerCapabilities;
+  /** Replica sets: the secondaries' lag now, or why it cannot be read (then `clean --max-lag-seconds` refuses). */
+  replicationLag?: { seconds: number } | { error: string };
 }
 
 export interface Diagnosis {
@@ -203,8 +206,18 @@ export async function diagnose(pool: SourcePool, relations: Relation[]): Promise
     ...new Set(relations.flatMap((relation) => [relation.child.source, relation.parent.source])),
   ];
   const sources: SourceDiagnosis[] = [];
-  for (const source of sourceNames)
-    sources.push({ source, capabilities: await probeCapabilities(await pool.client(source)) });
+  for (const source of sourceNames) {
+    const client = await pool.client(source);
+    const capabilities = await probeCapabilities(client);
+    const replicationLag =
+      capabilities.topology === 'replicaSet'
+        ? await secondaryLagSeconds(client).then(
+            (seconds) => ({ seconds }),
+            (error: Error) => ({ error: redact(error.message) }),
+          )
+        : undefined;
+    sources.push({ source, capabilities, ...(replicationLag ? { replicationLag } : {}) });
+  }
   const diagnosed: RelationDiagnosis[] = [];
   for (const relation of relations) diagnosed.push(await diagnoseRelation(pool, relation));
   return { sources, relations: diagnosed };
@@ -213,10 +226,15 @@ export async function diagnose(pool: SourcePool, relations: Relation[]): Promise
 export function diagnosisText(diagnosis: Diagnosis, describeSource: (name: string) => string): string {
   const mark = { ok: 'ok  ', warn: 'WARN', info: 'info' } as const;
   const lines: string[] = [];
-  for (const { source, capabilities: c } of diagnosis.sources) {
+  for (const { source, capabilities: c, replicationLag: lag } of diagnosis.sources) {
     lines.push(
       `${source}: ${describeSource(source)}  ${c.sandbox ? 'sandbox' : 'MongoDB'} ${c.version}, ${c.topology}, transactions ${c.transactions ? 'available' : 'not available'}, ${c.roundTripMs.toFixed(1)} ms`,
     );
+    if (lag && 'seconds' in lag) lines.push(`  info  secondaries lag ${Math.round(lag.seconds)} s`);
+    if (lag && 'error' in lag)
+      lines.push(
+        `  WARN  cannot read replication lag (replSetGetStatus needs the clusterMonitor role), so clean --max-lag-seconds refuses: ${lag.error}`,
+      );
   }
   for (const relation of diagnosis.relations) {
     lines.push(`${relation.relation}`);

@@ -29,3 +29,17 @@ export async function probeCapabilities(client: MongoClient): Promise<ServerCapa
     roundTripMs,
   };
 }
+
+/** How far the furthest secondary trails the primary, in seconds (`replSetGetStatus`: needs clusterMonitor). */
+export async function secondaryLagSeconds(client: MongoClient): Promise<number> {
+  const status = await client.db('admin').command({ replSetGetStatus: 1 });
+  const members = status.members as { stateStr: string; optimeDate: Date }[];
+  const primary = members.find((m) => m.stateStr === 'PRIMARY');
+  if (!primary) return 0;
+  return Math.max(
+    0,
+    ...members
+      .filter((m) => m.stateStr === 'SECONDARY')
+      .map((m) => (primary.optimeDate.getTime() - m.optimeDate.getTime()) / 1000),
+  );
+}

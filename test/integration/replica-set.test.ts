@@ -5,6 +5,7 @@ import { MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeCleanup } from '../../src/cleanup/execute.ts';
 import { buildPlan } from '../../src/cleanup/plan.ts';
+import { diagnose, diagnosisText } from '../../src/engine/doctor.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { probeCapabilities } from '../../src/mongo/capabilities.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
@@ -43,6 +44,30 @@ describe('the sandbox as a replica set', () => {
     expect([primary.stateStr, secondary.stateStr]).toEqual(['PRIMARY', 'SECONDARY']);
     expect(Math.round((primary.optimeDate - secondary.optimeDate) / 1000)).toBe(42);
     await setLag(0);
+  });
+
+  it('doctor shows the lag, or warns that --max-lag-seconds cannot read it', async () => {
+    const demo = await freshDemo();
+    const pool = new SourcePool(demo.config.sources);
+    const text = async () => diagnosisText(await diagnose(pool, demo.config.relations), (name) => name);
+    try {
+      await setLag(12);
+      expect(await text()).toMatch(
+        /^olorin: olorin {2}sandbox 7\.0\.0, replicaSet, transactions available, .*\n {2}info {2}secondaries lag 12 s$/m,
+      );
+      await setLag(0);
+      await admin().command({
+        configureFailPoint: 'failCommand',
+        mode: { times: 2 },
+        data: { failCommands: ['replSetGetStatus'], errorCode: 13 },
+      });
+      expect(await text()).toContain(
+        'WARN  cannot read replication lag (replSetGetStatus needs the clusterMonitor role), so clean --max-lag-seconds refuses',
+      );
+    } finally {
+      await admin().command({ configureFailPoint: 'failCommand', mode: 'off' });
+      await pool.close();
+    }
   });
 
   it('commits a transaction, and takes an aborted one back entirely', async () => {
