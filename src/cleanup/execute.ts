@@ -291,18 +291,20 @@ async function cleanRelation(
   const parentDb = await pool.primaryDb(relation.parent.source);
   const children = childDb.collection(relation.child.collection);
   const capabilities = await probeCapabilities(client);
-  if (options.maxLagSeconds !== undefined && capabilities.topology !== 'replicaSet')
-    options.onNotice?.(
-      `--max-lag-seconds: ${relation.child.source} is ${capabilities.topology === 'sharded' ? 'a sharded cluster' : 'not a replica set'}; there is no secondary lag to wait for`,
-    );
-  // The lag is read between batches; a user who may not read it (replSetGetStatus needs clusterMonitor) must
-  // learn so before the first delete, not after it.
-  if (options.maxLagSeconds !== undefined && capabilities.topology === 'replicaSet')
-    await secondaryLagSeconds(client).catch((error: Error) => {
-      throw new RuntimeError(
-        `--max-lag-seconds: cannot read replication lag on ${relation.child.source} (replSetGetStatus needs the clusterMonitor role): ${redact(error.message)}; nothing was deleted`,
+  if (options.maxLagSeconds !== undefined) {
+    if (capabilities.topology !== 'replicaSet')
+      options.onNotice?.(
+        `--max-lag-seconds: ${relation.child.source} is ${capabilities.topology === 'sharded' ? 'a sharded cluster' : 'not a replica set'}; there is no secondary lag to wait for`,
       );
-    });
+    // The lag is read between batches; a user who may not read it (replSetGetStatus needs clusterMonitor) must
+    // learn so before the first delete, not after it.
+    else
+      await secondaryLagSeconds(client).catch((error: Error) => {
+        throw new RuntimeError(
+          `--max-lag-seconds: cannot read replication lag on ${relation.child.source} (replSetGetStatus needs the clusterMonitor role): ${redact(error.message)}; nothing was deleted`,
+        );
+      });
+  }
   const lock = await RelationLock.acquire(
     childDb,
     relation.name,
