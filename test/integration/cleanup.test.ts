@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,18 +7,17 @@ import { executeCleanup } from '../../src/cleanup/execute.ts';
 import { RelationLock } from '../../src/cleanup/lock.ts';
 import { buildPlan } from '../../src/cleanup/plan.ts';
 import { restoreBackup, verifyBackup } from '../../src/cleanup/restore.ts';
-import type { ResolvedConfig } from '../../src/config/load.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { successRatio } from '../../src/metrics/prometheus.ts';
 import { OWNED_COLLECTIONS, ReadOnlyError } from '../../src/store/access.ts';
 import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import type { OlorinFixture } from '../support/olorin-fixture.ts';
+import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 let server: TestServer;
-let fixtures = 0;
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -27,14 +25,6 @@ beforeAll(async () => {
 afterAll(async () => server?.stop());
 
 const CHILD_COLLECTIONS = ['content_embeddings', 'recap_sessions', 'dubbing_sessions'];
-
-/** Fresh demo data with no grace period, so every orphan and inactive child is deletable at once. */
-async function freshDemo(
-  extra: Parameters<typeof loadOlorinDemo>[1] = {},
-): Promise<OlorinFixture & { backupRoot: string }> {
-  const demo = await loadOlorinDemo(server, { name: `c${fixtures++}`, graceDays: 0, ...extra });
-  return { ...demo, backupRoot: await mkdtemp(join(tmpdir(), 'oc-backups-')) };
-}
 
 async function snapshots(demo: OlorinFixture) {
   const db = server.client.db(demo.olorinDb);
@@ -45,35 +35,11 @@ async function snapshots(demo: OlorinFixture) {
   );
 }
 
-async function clean(
-  demo: OlorinFixture & { backupRoot: string },
-  options: Partial<Parameters<typeof executeCleanup>[0]> & {
-    maxDeletes?: number;
-    config?: ResolvedConfig;
-    batchSize?: number;
-  } = {},
-) {
-  const config = options.config ?? demo.config;
-  const pool = new SourcePool(config.sources);
-  try {
-    const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
-    const plan = await buildPlan(report, config, pool, {
-      backupRoot: demo.backupRoot,
-      batchSize: options.batchSize ?? 100,
-      maxDeletes: options.maxDeletes,
-    });
-    const result = await executeCleanup({ access: { readOnly: false }, ...options, plan, config, pool });
-    return { report, plan, result };
-  } finally {
-    await pool.close();
-  }
-}
-
 describe('clean --execute', () => {
   it('backs up exactly what it deletes, and restore puts every document back byte for byte', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const before = await snapshots(demo);
-    const { result, plan } = await clean(demo);
+    const { result, plan } = await scanAndClean(demo);
     expect(result.status).toBe('completed');
     expect(plan.relations.map((r) => [r.name, r.toDelete])).toEqual([
       ['content_embeddings', 600],
@@ -136,7 +102,7 @@ describe('clean --execute', () => {
   });
 
   it('re-checks every batch: a parent back, a changed reference and a new exception are not deleted', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const olorin = server.client.db(demo.olorinDb);
     const pool = new SourcePool(demo.config.sources);
     const config = {
@@ -199,8 +165,8 @@ describe('clean --execute', () => {
   });
 
   it('deletes the oldest orphans first under --max-deletes and defers the rest', async () => {
-    const demo = await freshDemo();
-    const { plan, result } = await clean(demo, { maxDeletes: 100 });
+    const demo = await freshDemo(server);
+    const { plan, result } = await scanAndClean(demo, { maxDeletes: 100 });
     expect(plan.relations.map((r) => [r.toDelete, r.deferred])).toEqual([
       [100, 500],
       [0, 32],
@@ -212,7 +178,7 @@ describe('clean --execute', () => {
   });
 
   it('refuses while another run holds the relation, and says who', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const db = server.client.db(demo.olorinDb);
     const holder = await RelationLock.acquire(
       db,
@@ -226,7 +192,7 @@ describe('clean --execute', () => {
         ...demo.config,
         relations: demo.config.relations.filter((r) => r.name === 'content_embeddings'),
       };
-      const { result } = await clean(demo, { config });
+      const { result } = await scanAndClean(demo, { config });
       expect(result.status).toBe('failed');
       expect(result.error).toMatch(
         /^relation content_embeddings is locked by alice on box-1 \(pid 4242, run other-run\) since /,
@@ -238,7 +204,7 @@ describe('clean --execute', () => {
   });
 
   it('enforces read-only mode where the writes happen', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const pool = new SourcePool(demo.config.sources);
     try {
       const report = await runScan({
@@ -272,28 +238,30 @@ describe('clean --execute', () => {
   });
 
   it('refuses unsafe relations unless overridden, and everything when separation is switched off', async () => {
-    const demo = await freshDemo({ extra: { maxOrphanRatio: 0.01 } });
-    await expect(clean(demo)).rejects.toThrow(
+    const demo = await freshDemo(server, { extra: { maxOrphanRatio: 0.01 } });
+    await expect(scanAndClean(demo)).rejects.toThrow(
       /cleanup refused: content_embeddings is unsafe: orphan ratio 0\.05 is above maxOrphanRatio 0\.01/,
     );
     expect((await snapshots(demo)).content_embeddings.size).toBe(6620);
-    const { result } = await clean(demo, { allowUnsafe: true });
+    const { result } = await scanAndClean(demo, { allowUnsafe: true });
     expect(result.status).toBe('completed');
 
-    const off = await freshDemo({ env: { OLORIN_USE_SEPARATE_DATABASE: 'false' } });
-    await expect(clean(off, { allowUnsafe: true })).rejects.toThrow(/OLORIN_USE_SEPARATE_DATABASE=false/);
+    const off = await freshDemo(server, { env: { OLORIN_USE_SEPARATE_DATABASE: 'false' } });
+    await expect(scanAndClean(off, { allowUnsafe: true })).rejects.toThrow(
+      /OLORIN_USE_SEPARATE_DATABASE=false/,
+    );
     expect((await snapshots(off)).content_embeddings.size).toBe(6620);
   });
 });
 
 describe('restore from a damaged backup', () => {
   it('refuses a corrupted or truncated backup and inserts nothing', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const config = {
       ...demo.config,
       relations: demo.config.relations.filter((r) => r.name === 'recap_sessions'),
     };
-    const { result } = await clean(demo, { config });
+    const { result } = await scanAndClean(demo, { config });
     const file = join(result.runDir, (await readBackup(result.runDir)).manifest.files[0].path);
     const pool = new SourcePool(demo.config.sources);
     const restore = () =>

@@ -1,23 +1,16 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executeCleanup } from '../../src/cleanup/execute.ts';
-import { buildPlan } from '../../src/cleanup/plan.ts';
 import { diagnose, diagnosisText } from '../../src/engine/doctor.ts';
-import { runScan } from '../../src/engine/run-scan.ts';
 import { probeCapabilities } from '../../src/mongo/capabilities.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { buildServer } from '../../src/serve/server.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // The cleanup's replica-set paths (a transaction per batch, waiting out secondary lag) against the sandbox
 // acting as a one-member replica set. Always the sandbox: it simulates the lag a real set cannot be told to have.
 let server: TestServer;
-let fixtures = 0;
 
 beforeAll(async () => {
   server = await startTestServer({ replicaSet: 'rs0', sandboxOnly: true });
@@ -47,7 +40,7 @@ describe('the sandbox as a replica set', () => {
   });
 
   it('doctor shows the lag, or warns that --max-lag-seconds cannot read it', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const pool = new SourcePool(demo.config.sources);
     const text = async () => diagnosisText(await diagnose(pool, demo.config.relations), (name) => name);
     try {
@@ -98,36 +91,12 @@ describe('the sandbox as a replica set', () => {
   });
 });
 
-async function freshDemo(): Promise<OlorinFixture & { backupRoot: string }> {
-  const demo = await loadOlorinDemo(server, { name: `rs${fixtures++}`, graceDays: 0 });
-  return { ...demo, backupRoot: await mkdtemp(join(tmpdir(), 'oc-backups-')) };
-}
-
-async function clean(
-  demo: OlorinFixture & { backupRoot: string },
-  options: Partial<Parameters<typeof executeCleanup>[0]> = {},
-) {
-  const pool = new SourcePool(demo.config.sources);
-  try {
-    const report = await runScan({
-      config: demo.config,
-      pool,
-      access: { readOnly: false },
-      collectCandidates: true,
-    });
-    const plan = await buildPlan(report, demo.config, pool, { backupRoot: demo.backupRoot, batchSize: 100 });
-    return await executeCleanup({ access: { readOnly: false }, ...options, plan, config: demo.config, pool });
-  } finally {
-    await pool.close();
-  }
-}
-
 describe('clean --execute on a replica set', () => {
   it('deletes in transactions, each deleted document in the backup', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
     const before = await snapshot(embeddings);
-    const result = await clean(demo);
+    const { result } = await scanAndClean(demo);
     expect(result.status).toBe('completed');
     const missing = missingFrom(before, await snapshot(embeddings));
     expect(missing.length).toBe(600);
@@ -136,7 +105,7 @@ describe('clean --execute on a replica set', () => {
   });
 
   it('deletes nothing of a batch whose commit fails: the transaction is taken back, the backup stays', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
     const before = await snapshot(embeddings);
     await admin().command({
@@ -144,7 +113,7 @@ describe('clean --execute on a replica set', () => {
       mode: { times: 1 },
       data: { failCommands: ['commitTransaction'], errorCode: 8 },
     });
-    const result = await clean(demo);
+    const { result } = await scanAndClean(demo);
     expect(result.status).toBe('failed');
     expect(result.error).toMatch(/commitTransaction/);
     expect(result.relations[0].deleted).toBe(0);
@@ -152,17 +121,17 @@ describe('clean --execute on a replica set', () => {
     expect(result.relations[0].backedUp).toBe(100);
     expect(missingFrom(before, await snapshot(embeddings))).toEqual([]);
     // A later run finishes the job.
-    const again = await clean(demo);
+    const { result: again } = await scanAndClean(demo);
     expect(again.status).toBe('completed');
     expect(missingFrom(before, await snapshot(embeddings)).length).toBe(600);
   });
 
   it('pauses between batches while a secondary lags more than --max-lag-seconds, and says so', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const notices: string[] = [];
     const batchesStarted: number[] = [];
     await setLag(30);
-    const running = clean(demo, {
+    const running = scanAndClean(demo, {
       maxLagSeconds: 5,
       onNotice: (message) => notices.push(message),
       beforeBatch: async (_relation, batch) => {
@@ -175,14 +144,14 @@ describe('clean --execute on a replica set', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(batchesStarted).toEqual([0]);
     await setLag(0);
-    const result = await running;
+    const { result } = await running;
     expect(result.status).toBe('completed');
     expect(notices).toContain('replication caught up; resuming');
     expect(batchesStarted.length).toBeGreaterThan(1);
   });
 
   it('refuses --max-lag-seconds before the first delete when the user may not read the lag', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
     const before = await embeddings.countDocuments();
     await admin().command({
@@ -190,7 +159,7 @@ describe('clean --execute on a replica set', () => {
       mode: { times: 1 },
       data: { failCommands: ['replSetGetStatus'], errorCode: 13 },
     });
-    const result = await clean(demo, { maxLagSeconds: 5 });
+    const { result } = await scanAndClean(demo, { maxLagSeconds: 5 });
     expect(result.status).toBe('failed');
     expect(result.error).toMatch(
       /^--max-lag-seconds: cannot read replication lag on olorin \(replSetGetStatus needs the clusterMonitor role\): .*; nothing was deleted$/,
@@ -200,7 +169,7 @@ describe('clean --execute on a replica set', () => {
   });
 
   it('serve --max-lag-seconds: a scheduled cleanup waits out the lag the same way', async () => {
-    const demo = await freshDemo();
+    const demo = await freshDemo(server);
     const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
     const total = await embeddings.countDocuments();
     const pool = new SourcePool(demo.config.sources);
