@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
-import { formatBytes, formatCount as n, relationHeading } from '../engine/format.ts';
+import { formatBatches, formatBytes, formatCount as n, relationHeading } from '../engine/format.ts';
 import type { Candidate } from '../engine/scan.ts';
 import type { RelationReport, ScanReport } from '../engine/run-scan.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -109,7 +109,7 @@ export function planText(plan: CleanupPlan): string {
   for (const r of plan.relations) {
     lines.push(relationHeading(r));
     lines.push(
-      `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${n(r.batches)} batches of ${n(plan.batchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
+      `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${formatBatches(r.batches, plan.batchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
     );
     lines.push(
       `  kept: ${n(r.excepted)} excepted, ${n(r.inGrace)} in grace, ${n(r.invalidReference)} invalid references (never deleted)`,

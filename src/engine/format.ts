@@ -5,6 +5,11 @@ export function formatCount(value: number): string {
   return value.toLocaleString('en-US');
 }
 
+/** `1 batch of 1,000`, `6 batches of 100`: how plans say how a delete is cut up. */
+export function formatBatches(batches: number, batchSize: number): string {
+  return `${formatCount(batches)} ${batches === 1 ? 'batch' : 'batches'} of ${formatCount(batchSize)}`;
+}
+
 /** A size in B, KiB or MiB. */
 export function formatBytes(value: number): string {
   if (value < 1024) return `${value} B`;

@@ -32,7 +32,7 @@ describe('clean, restore and exceptions from the command line', () => {
     const dry = await runCli(['clean', ...base(), '--backup-dir', backupRoot], env());
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('content_embeddings');
-    expect(dry.stdout).toContain('would delete 180 of 180 deletable in 1 batches of 1,000');
+    expect(dry.stdout).toContain('would delete 180 of 180 deletable in 1 batch of 1,000');
     expect(dry.stdout).toContain('dry run: nothing was deleted');
     expect(await readdir(backupRoot)).toEqual([]);
     const noYes = await runCli(['clean', ...base(), '--execute'], env());

@@ -217,7 +217,7 @@ describe('the operator console', () => {
       await press(r, KEY.escape);
       await waitForText(r, /deletable \d+/);
       await press(r, 'c');
-      await waitForText(r, / in \d+ batches of 250/);
+      await waitForText(r, / in \d+ batch(es)? of 250/);
       await press(r, KEY.escape);
     } finally {
       r.unmount();

@@ -3,6 +3,7 @@ import { Box, Text } from 'ink';
 import Spinner from 'ink-spinner';
 import type { CleanupProgress, CleanupResult } from '../../cleanup/execute.ts';
 import type { CleanupPlan } from '../../cleanup/plan.ts';
+import { formatBatches } from '../../engine/format.ts';
 import { bytes, count, theme } from '../theme.ts';
 
 export type CleanupPhase = 'planning' | 'plan' | 'running' | 'summary' | 'error';
@@ -24,8 +25,8 @@ function PlanPanel({ plan }: { plan: CleanupPlan }) {
     <Box flexDirection="column" borderStyle="round" paddingX={1}>
       <Text bold>Plan for {r.name}</Text>
       <Text>
-        delete {count(r.toDelete)} of {count(r.deletable)} deletable documents in {count(r.batches)} batches
-        of {count(plan.batchSize)}
+        delete {count(r.toDelete)} of {count(r.deletable)} deletable documents in{' '}
+        {formatBatches(r.batches, plan.batchSize)}
       </Text>
       <Text>
         kept: {count(r.excepted)} excepted, {count(r.inGrace)} in grace, {count(r.invalidReference)} invalid
