@@ -37,6 +37,14 @@ async function scan(
   }
 }
 
+/** Sources `child` and `parent`: two databases of the suite's server. */
+function childAndParent(childDb: string, parentDb: string) {
+  return {
+    child: { uri: server.uri, database: childDb },
+    parent: { uri: server.uri, database: parentDb },
+  };
+}
+
 describe('scan of the Olorin demo data', () => {
   it('puts every child in exactly the documented category', async () => {
     const report = await scan(demo.config, { readOnly: true });
@@ -147,10 +155,7 @@ describe('stopping a scan', () => {
     for (let i = 0; i < 3; i++)
       await children.insertMany(Array.from({ length: 10_000 }, () => ({ content_id: new ObjectId() })));
     const config = await configFor({
-      sources: {
-        child: { uri: server.uri, database: childDb },
-        parent: { uri: server.uri, database: parentDb },
-      },
+      sources: childAndParent(childDb, parentDb),
       relations: [
         {
           name: 'embeddings',
@@ -243,10 +248,7 @@ describe('categories on mixed references', () => {
       { _id: 10, partner_id: new ObjectId() },
     ]);
     config = await configFor({
-      sources: {
-        child: { uri: server.uri, database: childDb },
-        parent: { uri: server.uri, database: parentDb },
-      },
+      sources: childAndParent(childDb, parentDb),
       relations: [
         {
           name: 'embeddings',
