@@ -77,7 +77,11 @@ function withEngineOptions(command: Command): Command {
         'structured log level (logs are off unless this or --log-file is given)',
       ).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']),
     )
-    .option('--log-file <path>', 'append JSON log lines here (default: stderr, human text on a terminal)');
+    .option('--log-file <path>', 'append JSON log lines here (default: stderr, human text on a terminal)')
+    .option(
+      '--allow-collection-scan',
+      'scan and clean relations whose parent key has no index (every probe then scans the parent collection)',
+    );
 }
 
 /** Runs a command's action and turns the exit code it returns into the process's. */

@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Collection, Db, Document, MongoClient } from 'mongodb';
+import type { ClientSession, Collection, Db, Document, MongoClient } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { RuntimeError } from '../errors.ts';
 import { ParentProbe } from '../engine/probe.ts';
 import { decodeValue, RawFieldReader } from '../engine/raw-bson.ts';
 import { type Candidate, describeId } from '../engine/scan.ts';
-import { probeCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
+import { probeCapabilities, secondaryLagSeconds, serverClock } from '../mongo/capabilities.ts';
 import { canonicalKey } from '../mongo/keys.ts';
+import { LAG_WAIT_LIMIT_MS, majorityWrite } from '../mongo/timeouts.ts';
 import { log } from '../logging.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -44,6 +45,8 @@ export interface CleanupOptions {
   sleepMs?: number;
   maxRate?: number;
   maxLagSeconds?: number;
+  /** How long to wait for lagging secondaries before failing the run (default `LAG_WAIT_LIMIT_MS`). */
+  maxLagWaitMs?: number;
   operator?: string;
   now?: Date;
   signal?: AbortSignal;
@@ -106,22 +109,50 @@ interface BatchContext {
   outcome: RelationOutcome;
   transactions: boolean;
   client: MongoClient;
+  lock: RelationLock;
   now: Date;
 }
 
+/** A batch's transaction is tried at most this often (write conflicts), each attempt re-checking everything. */
+const TRANSACTION_ATTEMPTS = 3;
+
+/** What one attempt at a batch did; merged into the relation's outcome only once the delete is committed. */
+interface BatchTally {
+  skipped: Record<SkipReason, number>;
+  deleted: number;
+  survivors: number;
+}
+
 /**
- * One batch: re-read the candidates and re-check their parents on the primary (majority), back up exactly
- * the survivors (fsynced), then delete them by `_id` and unchanged reference.
+ * One attempt at a batch: re-read the candidates (reference unchanged, not excepted), append exactly those to
+ * the backup and fsync it, then re-check their parents on the primary and delete, by `_id` and unchanged
+ * reference, the children whose parent is still missing or inactive. Inside a transaction (`session`) the
+ * re-read and the delete share one snapshot, so a child changed meanwhile aborts the attempt (write conflict)
+ * instead of deleting a version the backup does not hold.
  */
-async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
-  const { relation, outcome, now } = ctx;
+async function attemptBatch(
+  ctx: BatchContext,
+  batch: Candidate[],
+  session?: ClientSession,
+): Promise<BatchTally> {
+  const { relation, now } = ctx;
+  const tally: BatchTally = {
+    skipped: { gone: 0, referenceChanged: 0, excepted: 0, parentBack: 0, inGrace: 0 },
+    deleted: 0,
+    survivors: 0,
+  };
+  const kept = (id: unknown, reason: SkipReason) => {
+    tally.skipped[reason]++;
+    log.info({ relation: relation.name, id: describeId(id), reason }, 'kept by re-check');
+  };
   const idReader = new RawFieldReader('_id');
   const refReader = new RawFieldReader(relation.child.field);
   const wanted = new Map(batch.map((candidate) => [documentKey(candidate.id), candidate]));
   const raws = (await ctx.children
     .find({ _id: { $in: batch.map((c) => c.id) } } as Document, {
       raw: true,
-      readConcern: { level: 'majority' },
+      maxTimeMS: ctx.options.config.maxTimeMS,
+      ...(session ? { session } : { readConcern: { level: 'majority' } }),
     })
     .toArray()) as unknown as Uint8Array[];
   const exceptions = await ctx.exceptions.index(relation.name, now);
@@ -136,82 +167,104 @@ async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
     seen.add(idKey);
     const reference = refReader.locate(raw) ? decodeValue(raw, refReader.type, refReader.valueAt) : undefined;
     const key = canonicalKey(reference, relation.keyMatch);
-    if (key !== candidate.key) outcome.skipped.referenceChanged++;
-    else if (exceptions.documentKeys.has(idKey) || exceptions.referenceKeys.has(key))
-      outcome.skipped.excepted++;
+    if (key !== candidate.key) kept(id, 'referenceChanged');
+    else if (exceptions.documentKeys.has(idKey) || exceptions.referenceKeys.has(key)) kept(id, 'excepted');
     else current.push({ raw, id, reference, key, candidate });
   }
-  outcome.skipped.gone += batch.length - seen.size;
-  for (const candidate of batch)
-    if (!seen.has(documentKey(candidate.id)))
-      log.info({ relation: relation.name, id: describeId(candidate.id), reason: 'gone' }, 'kept by re-check');
+  for (const candidate of batch) if (!seen.has(documentKey(candidate.id))) kept(candidate.id, 'gone');
+  if (current.length === 0) return tally;
+
+  const backupStarted = performance.now();
+  const written = await ctx.backup.appendBatch(
+    ctx.entry,
+    current.map((c) => c.raw),
+  );
+  ctx.outcome.backupMs += performance.now() - backupStarted;
+  ctx.outcome.backedUp += current.length;
+  ctx.outcome.backupBytes += written.bytes;
+
+  // The parents, re-checked after the backup is on disk and right before the delete.
   const states = await ctx.probe.probe(new Map(current.map((c) => [c.key, c.reference])));
   const graceMs = relation.graceDays * DAY_MS;
   const survivors = current.filter((c) => {
     const state = states.get(c.key)!;
     if (state.kind === 'active') {
-      outcome.skipped.parentBack++;
-      log.info({ relation: relation.name, id: describeId(c.id), reason: 'parentBack' }, 'kept by re-check');
+      kept(c.id, 'parentBack');
       return false;
     }
     const since = (state.kind === 'inactive' ? state.since : undefined) ?? c.candidate.since;
     if (now.getTime() - since.getTime() < graceMs) {
-      outcome.skipped.inGrace++;
-      log.info({ relation: relation.name, id: describeId(c.id), reason: 'inGrace' }, 'kept by re-check');
+      kept(c.id, 'inGrace');
       return false;
     }
     return true;
   });
-  if (survivors.length === 0) return;
-  const backupStarted = performance.now();
-  const written = await ctx.backup.appendBatch(
-    ctx.entry,
-    survivors.map((s) => s.raw),
-  );
-  outcome.backupMs += performance.now() - backupStarted;
-  outcome.backedUp += survivors.length;
-  outcome.backupBytes += written.bytes;
+  tally.survivors = survivors.length;
+  if (survivors.length === 0) return tally;
+  await ctx.lock.assertHeld(session);
   const filter = {
     _id: { $in: survivors.map((s) => s.id) },
     [relation.child.field]: { $in: survivors.map((s) => s.reference) },
   } as Document;
-  let deleted: number;
+  tally.deleted = (
+    await ctx.children.deleteMany(
+      filter,
+      session ? { session } : { writeConcern: majorityWrite(ctx.options.config.maxTimeMS) },
+    )
+  ).deletedCount;
+  return tally;
+}
+
+/** One batch, in a transaction where the deployment has them (retried on write conflicts), and its tallies. */
+async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
+  const { relation, outcome } = ctx;
+  let tally: BatchTally;
   if (ctx.transactions) {
     const session = ctx.client.startSession();
+    let attempts = 0;
     try {
-      deleted = await session.withTransaction(
-        async () => (await ctx.children.deleteMany(filter, { session })).deletedCount,
+      tally = await session.withTransaction(
+        async () => {
+          if (++attempts > TRANSACTION_ATTEMPTS)
+            throw new RuntimeError(
+              `batch of ${relation.name} hit a write conflict ${TRANSACTION_ATTEMPTS} times (children changing while being deleted); stopped`,
+            );
+          return attemptBatch(ctx, batch, session);
+        },
         {
-          writeConcern: { w: 'majority' },
-          readConcern: { level: 'majority' },
+          readConcern: { level: 'snapshot' },
+          writeConcern: majorityWrite(ctx.options.config.maxTimeMS),
+          maxCommitTimeMS: ctx.options.config.maxTimeMS,
         },
       );
     } finally {
       await session.endSession();
     }
-  } else {
-    deleted = (await ctx.children.deleteMany(filter, { writeConcern: { w: 'majority' } })).deletedCount;
-  }
-  written.deleted = deleted;
-  ctx.entry.deleted += deleted;
-  outcome.deleted += deleted;
-  outcome.mismatch += survivors.length - deleted;
-  // When every survivor was deleted the backup's bytes are exactly what was removed; otherwise a share.
-  outcome.reclaimedBytes += Math.round((written.bytes * deleted) / survivors.length);
+    if (attempts > 1)
+      log.warn(
+        { relation: relation.name, attempts },
+        'batch retried after a write conflict; re-checked each time',
+      );
+  } else tally = await attemptBatch(ctx, batch);
+  for (const reason of Object.keys(tally.skipped) as SkipReason[])
+    outcome.skipped[reason] += tally.skipped[reason];
+  ctx.entry.deleted += tally.deleted;
+  outcome.deleted += tally.deleted;
+  outcome.mismatch += tally.survivors - tally.deleted;
   ctx.entry.skipped = { ...outcome.skipped };
+  const written = ctx.entry.batches.at(-1);
+  // Deleted documents are in the backup at their stored size: a whole batch's bytes, or its share.
+  if (written && tally.survivors > 0) {
+    written.deleted = tally.deleted;
+    outcome.reclaimedBytes += Math.round((written.bytes * tally.deleted) / written.backedUp);
+  }
   log.info(
-    {
-      relation: relation.name,
-      batch: written.index,
-      backedUp: survivors.length,
-      deleted,
-      bytes: written.bytes,
-    },
-    'batch backed up and deleted',
+    { relation: relation.name, survivors: tally.survivors, deleted: tally.deleted, skipped: tally.skipped },
+    'batch backed up, re-checked and deleted',
   );
-  if (deleted !== survivors.length)
+  if (tally.deleted !== tally.survivors)
     log.warn(
-      { relation: relation.name, batch: written.index, backedUp: survivors.length, deleted },
+      { relation: relation.name, survivors: tally.survivors, deleted: tally.deleted },
       'backed up but not all deleted',
     );
   const manifestStarted = performance.now();
@@ -244,10 +297,16 @@ async function throttle(
   }
   if (replicaSet && options.maxLagSeconds !== undefined) {
     let paused = false;
+    const waitLimit = options.maxLagWaitMs ?? LAG_WAIT_LIMIT_MS;
+    const waitStarted = performance.now();
     for (;;) {
       if (options.signal?.aborted) return;
       const lag = await secondaryLagSeconds(client);
       if (lag <= options.maxLagSeconds) break;
+      if (performance.now() - waitStarted > waitLimit)
+        throw new RuntimeError(
+          `--max-lag-seconds: a secondary still lags ${Math.round(lag)} s after waiting ${Math.round(waitLimit / 1000)} s; stopped before the next batch`,
+        );
       if (!paused)
         options.onNotice?.(
           `paused: a secondary lags ${Math.round(lag)} s (more than --max-lag-seconds ${options.maxLagSeconds}); waiting`,
@@ -284,9 +343,10 @@ async function cleanRelation(
 ): Promise<void> {
   const { pool, config } = options;
   const relation = config.relations.find((r) => r.name === plan.name)!;
-  const now = options.now ?? new Date();
   const started = performance.now();
   const client = await pool.client(relation.child.source);
+  // Grace is judged by the server's clock, as the scan judged it.
+  const now = options.now ?? (await serverClock(client)).now;
   const childDb = await pool.primaryDb(relation.child.source);
   const parentDb = await pool.primaryDb(relation.parent.source);
   const children = childDb.collection(relation.child.collection);
@@ -332,14 +392,18 @@ async function cleanRelation(
       children,
       probe: new ParentProbe(relation, parentDb.collection(relation.parent.collection), {
         maxTimeMS: config.maxTimeMS,
-        readConcern: { level: 'majority' },
+        // The primary's own view: a parent seen there and later rolled back only keeps a child, which is safe.
+        readConcern: { level: 'local' },
       }),
       exceptions: new ExceptionsStore(childDb, options.access),
       backup,
       entry,
       outcome,
-      transactions: capabilities.transactions,
+      // Replica sets only: through mongos a batch could span shards, and a distributed commit per batch adds
+      // cost and aborts, not safety (the backup already precedes the delete).
+      transactions: capabilities.topology === 'replicaSet' && capabilities.transactions,
       client,
+      lock,
       now,
     };
     const batchSize = options.plan.batchSize;

@@ -12,6 +12,7 @@ export interface EngineFlags {
   readOnly?: boolean;
   logLevel?: string;
   logFile?: string;
+  allowCollectionScan?: boolean;
 }
 
 export interface EngineSession {
@@ -33,8 +34,9 @@ export async function withEngine<T>(
     relationNames: flags.relation,
     graceDays: flags.graceDays,
     sourcesNeeded,
+    allowCollectionScan: flags.allowCollectionScan,
   });
-  const pool = new SourcePool(config.sources);
+  const pool = new SourcePool(config.sources, { maxTimeMS: config.maxTimeMS });
   try {
     return await run({ config, pool, access: { readOnly: Boolean(flags.readOnly) } });
   } finally {

@@ -15,7 +15,9 @@ export interface ResolvedSource {
   name: string;
   uri: string;
   database: string;
-  readPreference: SourceConfig['readPreference'];
+  readPreference?: SourceConfig['readPreference'];
+  readPreferenceTags?: SourceConfig['readPreferenceTags'];
+  maxStalenessSeconds?: SourceConfig['maxStalenessSeconds'];
 }
 
 export type Relation = RelationConfig;
@@ -27,6 +29,8 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'sources' | 'relation
   relations: Relation[];
   /** `OLORIN_USE_SEPARATE_DATABASE=false`: the design note's safety switch; destructive commands refuse. */
   separationDisabled: boolean;
+  /** `--allow-collection-scan`: probe parent keys that have no index (each probe then scans the collection). */
+  allowCollectionScan: boolean;
 }
 
 export interface LoadConfigOptions {
@@ -43,6 +47,7 @@ export interface LoadConfigOptions {
    * just those credentials.
    */
   sourcesNeeded?: 'all' | 'children';
+  allowCollectionScan?: boolean;
 }
 
 function firstIssue(error: ZodError, origin: string): UsageError {
@@ -142,7 +147,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
       name: sourceName,
       uri,
       database: source.database,
-      readPreference: source.readPreference,
+      ...(source.readPreference ? { readPreference: source.readPreference } : {}),
+      ...(source.readPreferenceTags ? { readPreferenceTags: source.readPreferenceTags } : {}),
+      ...(source.maxStalenessSeconds ? { maxStalenessSeconds: source.maxStalenessSeconds } : {}),
     };
   }
 
@@ -153,5 +160,6 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     sources,
     relations,
     separationDisabled: String(env.OLORIN_USE_SEPARATE_DATABASE ?? '').toLowerCase() === 'false',
+    allowCollectionScan: Boolean(options.allowCollectionScan),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_TIME_MS } from '../mongo/timeouts.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . -');
 const collectionName = z
@@ -31,7 +32,10 @@ export const sourceSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
       .optional(),
     database: databaseName,
-    readPreference: z.enum(READ_PREFERENCES).default('secondaryPreferred'),
+    /** Used when the URI names no readPreference (the URI's, with its tags and maxStalenessSeconds, wins). */
+    readPreference: z.enum(READ_PREFERENCES).optional(),
+    readPreferenceTags: z.array(z.record(z.string(), z.string())).optional(),
+    maxStalenessSeconds: z.number().int().min(90).optional(),
   })
   .strict();
 
@@ -65,7 +69,7 @@ export const configSchema = z
     /** Alert when a relation's parent-probe p95 latency is above this (the design note's 500 ms). */
     latencyAlertMs: z.number().min(0).default(500),
     sampleSize: z.number().int().min(0).max(1000).default(50),
-    maxTimeMS: z.number().int().min(1).default(60_000),
+    maxTimeMS: z.number().int().min(1).max(3_600_000).default(DEFAULT_MAX_TIME_MS),
   })
   .strict();
 

@@ -2,6 +2,7 @@ import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { probeCapabilities, secondaryLagSeconds, type ServerCapabilities } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
+import { createIndexCommand, indexesOf, parentKeyIndex } from './parent-checks.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 
 export type FindingLevel = 'ok' | 'warn' | 'info';
@@ -30,6 +31,8 @@ export interface Diagnosis {
 
 const TYPE_SAMPLE = 1000;
 const DAY_SECONDS = 86_400;
+/** Soft-delete value types that always have a clear meaning; numbers and strings do only as 0 and "" (the scan checks each). */
+const LIVE_OR_DELETED_TYPES = new Set(['missing', 'null', 'bool', 'date']);
 
 /** The BSON type name of a decoded value, as `$type` names it. */
 export function bsonTypeName(value: unknown): string {
@@ -80,15 +83,6 @@ function describeTypes(types: Map<string, number>): string {
     .join(', ');
 }
 
-async function indexesOf(coll: Collection): Promise<Document[]> {
-  try {
-    return await coll.listIndexes().toArray();
-  } catch (error) {
-    if ((error as { code?: number }).code === 26) return [];
-    throw error;
-  }
-}
-
 function leadingField(index: Document): string {
   return Object.keys(index.key ?? {})[0] ?? '';
 }
@@ -114,11 +108,11 @@ async function diagnoseRelation(pool: SourcePool, relation: Relation): Promise<R
   if (relation.parent.field === '_id')
     findings.push({ level: 'ok', message: `parent key ${parentName} is the unique _id index` });
   else {
-    const index = parentIndexes.find((candidate) => leadingField(candidate) === relation.parent.field);
+    const index = parentKeyIndex(parentIndexes, relation.parent.field);
     if (!index)
       findings.push({
         level: 'warn',
-        message: `no index on parent key ${parentName}: every probe scans the parent collection`,
+        message: `no index on parent key ${parentName}: every probe would scan the parent collection, so scan and clean refuse this relation (unless --allow-collection-scan); create it with ${createIndexCommand(parents.dbName, relation.parent.collection, relation.parent.field)}`,
       });
     else if (!index.unique)
       findings.push({
@@ -142,6 +136,11 @@ async function diagnoseRelation(pool: SourcePool, relation: Relation): Promise<R
         message: `index ${malformed.name} is a compound index on a field named "expireAfterSeconds", not a TTL (the design note's example); create it as createIndex({${softDelete}: 1}, {expireAfterSeconds: 2592000})`,
       });
     }
+    const values = await sampledTypes(parents, softDelete);
+    findings.push({
+      level: [...values.keys()].some((name) => !LIVE_OR_DELETED_TYPES.has(name)) ? 'warn' : 'info',
+      message: `${relation.parent.collection}.${softDelete} value types (sample): ${describeTypes(values)}; a date or true marks a deleted parent, false, 0, "", null or absence a live one, anything else makes the relation unsafe`,
+    });
     if (ttl) {
       const days = Number(ttl.expireAfterSeconds) / DAY_SECONDS;
       const level: FindingLevel = days <= relation.graceDays ? 'warn' : 'ok';

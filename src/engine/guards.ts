@@ -9,7 +9,13 @@ export interface GuardInput {
   /** Documents in the parent collection (estimated), or undefined when it could not be read. */
   parentCount: number | undefined;
   scanned: number;
+  ok: number;
   orphans: number;
+  parentInactive: number;
+  /** Problems with the parent collection found before the scan (collation, missing privileges). */
+  parentProblems?: string[];
+  /** A parent soft-delete value that is neither a deletion mark nor a live one. */
+  ambiguousSoftDelete?: { type: string; parentId: string };
   /** Why the scan could not finish (parent probe failed, aborted), if it did not. */
   incompleteReason?: string;
 }
@@ -27,11 +33,23 @@ export function unsafeReasons(input: GuardInput): string[] {
   if (input.incompleteReason) reasons.push(input.incompleteReason);
   if (input.parentCount === undefined) reasons.push(`parent collection ${parentName} is unreachable`);
   else if (input.parentCount === 0) reasons.push(`parent collection ${parentName} is empty`);
+  reasons.push(...(input.parentProblems ?? []));
+  if (input.ambiguousSoftDelete) {
+    const { type, parentId } = input.ambiguousSoftDelete;
+    reasons.push(
+      `${relation.parent.collection}.${relation.parent.softDeleteField} holds a ${type} (e.g. parent _id ${parentId}): only a date or true marks a deleted parent, and false, 0, "", null or absence a live one`,
+    );
+  }
   if (input.scanned > 0) {
-    const ratio = input.orphans / input.scanned;
+    // Every child a cleanup could delete counts: orphans and children of inactive parents alike.
+    const ratio = (input.orphans + input.parentInactive) / input.scanned;
     if (ratio > config.maxOrphanRatio) {
-      reasons.push(`orphan ratio ${ratio.toFixed(2)} is above maxOrphanRatio ${config.maxOrphanRatio}`);
+      reasons.push(
+        `orphan ratio ${ratio.toFixed(2)} (orphans and children of inactive parents) is above maxOrphanRatio ${config.maxOrphanRatio}`,
+      );
     }
+    if (input.ok === 0 && input.parentInactive > 0)
+      reasons.push('no child has an active parent: every parent found is soft-deleted or inactive');
   }
   if (config.requireSeparateDatabases && sameDatabase(childSource, parentSource)) {
     reasons.push(

@@ -1,8 +1,10 @@
-import type { Collection, Document, ReadConcernLike } from 'mongodb';
 import { BSON } from 'bson';
-import { Query } from 'mingo';
+import type { Collection, Document, ReadConcernLike } from 'mongodb';
 import type { Relation } from '../config/load.ts';
-import { canonicalKey, probeValues } from '../mongo/keys.ts';
+import { RuntimeError } from '../errors.ts';
+import { canonicalKey, displayValue, probeValues } from '../mongo/keys.ts';
+import { valuesAtPath } from '../mongo/paths.ts';
+import { documentKey } from '../store/exceptions.ts';
 import { MISSING, RawFieldReader } from './raw-bson.ts';
 
 /** What a parent probe found for one key. */
@@ -15,21 +17,70 @@ export const ACTIVE_PARENT: ParentState = { kind: 'active' };
 export const MISSING_PARENT: ParentState = { kind: 'missing' };
 const INACTIVE_PARENT: ParentState = { kind: 'inactive', since: undefined };
 
+/** A soft-delete value that is neither a deletion mark nor a live one: the relation's meaning is unclear. */
+export interface AmbiguousSoftDelete {
+  /** The value's type, as a person reads it: `number`, `string`, `object`, `array`, `Decimal128`… */
+  type: string;
+  parentId: string;
+}
+
+/**
+ * The server returned a parent for the requested keys whose key the tool cannot map back to any of them:
+ * the server compares keys differently (a collation, a numeric type the tool does not know). Judging its
+ * children missing could delete children of a live parent, so the relation's scan fails instead.
+ */
+export class ParentKeyMismatchError extends RuntimeError {}
+
 export interface ParentProbeOptions {
   maxTimeMS: number;
   readConcern?: ReadConcernLike;
   onProbe?: (ms: number) => void;
 }
 
+const BSON_ARRAY = 0x04;
+
+function typeName(value: unknown): string {
+  if (Array.isArray(value)) return 'array';
+  if (typeof value !== 'object' || value === null) return typeof value;
+  return (value as { _bsontype?: string })._bsontype ?? 'object';
+}
+
+function isZero(value: unknown): boolean {
+  if (typeof value === 'number' || typeof value === 'bigint') return Number(value) === 0;
+  const bsonType = (value as { _bsontype?: string })._bsontype;
+  if (bsonType === 'Long' || bsonType === 'Int32' || bsonType === 'Double' || bsonType === 'Decimal128')
+    return Number(String(value)) === 0;
+  return false;
+}
+
+/**
+ * What a soft-delete field says: a date (the deletion time) or `true` mark a deleted parent; `false`, `0`,
+ * `""`, `null` and absence a live one; anything else is ambiguous and never read as deleted.
+ */
+export function softDeleteState(
+  value: unknown,
+): { deleted: false } | { deleted: true; since: Date | undefined } | { ambiguous: string } {
+  if (value === MISSING || value === undefined || value === null || value === false || value === '')
+    return { deleted: false };
+  if (value instanceof Date) return { deleted: true, since: value };
+  if (value === true) return { deleted: true, since: undefined };
+  if (isZero(value)) return { deleted: false };
+  return { ambiguous: typeName(value) };
+}
+
 /**
  * Looks up parents of a relation in one `$in` query (both key forms under objectid-or-hex) and says, per
- * key, whether its parent is active, inactive (soft-deleted, or failing activeFilter) or missing.
+ * key, whether its parent is active, inactive (soft-deleted, or failing activeFilter) or missing. The
+ * activeFilter is evaluated by the parent's server, in a second query on the found parents' `_id`s, so
+ * numbers, dates and mixed types compare as mongod compares them.
  */
 export class ParentProbe {
-  private readonly activeFilter?: Query;
+  /** The first parent seen whose soft-delete field is ambiguous (reported as unsafe, treated as live). */
+  ambiguous?: AmbiguousSoftDelete;
+  private readonly idReader = new RawFieldReader('_id');
   private readonly keyReader: RawFieldReader;
   private readonly deletedReader?: RawFieldReader;
-  private readonly projection?: Document;
+  private readonly projection: Document;
 
   constructor(
     private readonly relation: Relation,
@@ -39,55 +90,92 @@ export class ParentProbe {
     const { parent } = relation;
     this.keyReader = new RawFieldReader(parent.field);
     if (parent.softDeleteField) this.deletedReader = new RawFieldReader(parent.softDeleteField);
-    this.activeFilter = parent.activeFilter ? new Query(parent.activeFilter) : undefined;
     const fields = [parent.field, ...(parent.softDeleteField ? [parent.softDeleteField] : [])];
-    const filterKeys = parent.activeFilter ? Object.keys(parent.activeFilter) : [];
-    // An activeFilter with top-level operators ($or, ...) needs whole parent documents.
-    this.projection = filterKeys.some((key) => key.startsWith('$'))
-      ? undefined
-      : Object.fromEntries([...fields, ...filterKeys].map((f) => [f, 1]));
+    this.projection = Object.fromEntries(fields.map((f) => [f, 1]));
   }
 
-  /** A parent read raw: the soft-delete field decoded alone; the whole document only for an activeFilter. */
-  private stateOf(raw: Uint8Array): ParentState {
-    const deletedAt = this.deletedReader?.read(raw);
-    if (deletedAt !== undefined && deletedAt !== MISSING && deletedAt !== null) {
-      return { kind: 'inactive', since: deletedAt instanceof Date ? deletedAt : undefined };
-    }
-    if (this.activeFilter && !this.activeFilter.test(BSON.deserialize(raw))) return INACTIVE_PARENT;
-    return ACTIVE_PARENT;
+  /** Every key value of a parent read raw: one value directly, or each element of an array path. */
+  private keyValuesOf(raw: Uint8Array): unknown[] {
+    const { field } = this.relation.parent;
+    if (this.keyReader.locate(raw) && this.keyReader.type !== BSON_ARRAY) return [this.keyReader.read(raw)];
+    return valuesAtPath(BSON.deserialize(raw, { promoteValues: true }), field);
+  }
+
+  private readOptions(batchSize: number) {
+    return {
+      maxTimeMS: this.options.maxTimeMS,
+      batchSize: Math.max(batchSize, 101),
+      readConcern: this.options.readConcern,
+    };
   }
 
   /** `keys`: canonical key -> the reference as stored (its type matters under exact matching). */
   async probe(keys: Map<string, unknown>): Promise<Map<string, ParentState>> {
     const { relation } = this;
+    const found = new Map<string, ParentState>();
+    if (keys.size === 0) return found;
     const values = [...keys].flatMap(([key, original]) => probeValues(original, key, relation.keyMatch));
     const started = performance.now();
     const parents = (await this.parents
       .find(
         { [relation.parent.field]: { $in: values } },
-        {
-          projection: this.projection,
-          maxTimeMS: this.options.maxTimeMS,
-          batchSize: Math.max(values.length, 101),
-          readConcern: this.options.readConcern,
-          raw: true,
-        },
+        { ...this.readOptions(values.length), projection: this.projection, raw: true },
       )
       .toArray()) as unknown as Uint8Array[];
-    this.options.onProbe?.(performance.now() - started);
-    const found = new Map<string, ParentState>();
+
+    interface FoundParent {
+      idKey: string;
+      keys: string[];
+      softDeleted: { since: Date | undefined } | undefined;
+    }
+    const matched: FoundParent[] = [];
+    const stillLive: unknown[] = [];
     for (const parent of parents) {
-      const raw = this.keyReader.read(parent);
-      if (raw === MISSING) continue;
-      for (const value of Array.isArray(raw) ? raw : [raw]) {
-        const key = canonicalKey(value, relation.keyMatch);
-        if (key === undefined || !keys.has(key)) continue;
-        // Several parents may share a non-unique key: one active parent is enough.
-        if (found.get(key)?.kind !== 'active') found.set(key, this.stateOf(parent));
+      const id = this.idReader.read(parent);
+      const values = this.keyValuesOf(parent);
+      const mapped = values
+        .map((value) => canonicalKey(value, relation.keyMatch))
+        .filter((key): key is string => key !== undefined && keys.has(key));
+      if (mapped.length === 0)
+        throw new ParentKeyMismatchError(
+          `parent ${relation.parent.collection} _id ${displayValue(id)} was returned for the requested keys, but its ${relation.parent.field} (${values.map(displayValue).join(', ') || 'missing'}) matches none of them: the server compares keys differently from keyMatch '${relation.keyMatch}' (a collation?); refusing to judge these children`,
+        );
+      let softDeleted: FoundParent['softDeleted'];
+      if (this.deletedReader) {
+        const state = softDeleteState(this.deletedReader.read(parent));
+        if ('ambiguous' in state) this.ambiguous ??= { type: state.ambiguous, parentId: displayValue(id) };
+        else if (state.deleted) softDeleted = { since: state.since };
       }
+      matched.push({ idKey: documentKey(id), keys: mapped, softDeleted });
+      if (!softDeleted) stillLive.push(id);
+    }
+
+    const passing = await this.passingActiveFilter(stillLive);
+    this.options.onProbe?.(performance.now() - started);
+    for (const parent of matched) {
+      const state: ParentState = parent.softDeleted
+        ? { kind: 'inactive', since: parent.softDeleted.since }
+        : passing && !passing.has(parent.idKey)
+          ? INACTIVE_PARENT
+          : ACTIVE_PARENT;
+      // Several parents may share a non-unique key: one active parent is enough.
+      for (const key of parent.keys) if (found.get(key)?.kind !== 'active') found.set(key, state);
     }
     for (const key of keys.keys()) if (!found.has(key)) found.set(key, MISSING_PARENT);
     return found;
+  }
+
+  /** The `_id`s (document keys) of those parents that pass the activeFilter, decided by the server. */
+  private async passingActiveFilter(ids: unknown[]): Promise<Set<string> | undefined> {
+    const { activeFilter } = this.relation.parent;
+    if (!activeFilter) return undefined;
+    if (ids.length === 0) return new Set();
+    const passing = await this.parents
+      .find({ $and: [{ _id: { $in: ids } }, activeFilter] } as Document, {
+        ...this.readOptions(ids.length),
+        projection: { _id: 1 },
+      })
+      .toArray();
+    return new Set(passing.map((doc) => documentKey(doc._id)));
   }
 }

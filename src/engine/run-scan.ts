@@ -6,7 +6,10 @@ import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
 import { log } from '../logging.ts';
 import { redact } from '../mongo/redact.ts';
+import { serverClock } from '../mongo/capabilities.ts';
+import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
 import { unsafeReasons } from './guards.ts';
+import { checkParentCollection } from './parent-checks.ts';
 import {
   type Candidate,
   type Category,
@@ -154,7 +157,11 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const startedAt = new Date();
   let result: RelationScanResult | undefined;
   let error: string | undefined;
+  let parentProblems: string[] = [];
   try {
+    const preflight = await checkParentCollection(relation, parentDb, config.allowCollectionScan);
+    parentProblems = preflight.unsafe;
+    if (preflight.refusal) throw new Error(preflight.refusal);
     result = await scanRelation({
       relation,
       children,
@@ -188,7 +195,11 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     parentSource,
     parentCount,
     scanned: result?.scanned ?? 0,
+    ok: counts.ok,
     orphans: counts.orphans,
+    parentInactive: counts.parentInactive,
+    parentProblems,
+    ambiguousSoftDelete: result?.ambiguousSoftDelete,
     incompleteReason: error
       ? `scan failed: ${error}`
       : complete
@@ -287,13 +298,29 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
 /** Scans every configured relation in turn; the same function behind the console, `scan`, `clean` and `serve`. */
 export async function runScan(options: RunScanOptions): Promise<ScanReport> {
   const startedAt = new Date();
-  const now = options.now ?? startedAt;
+  const now = options.now ?? (await serverNow(options));
   const relations: RelationReport[] = [];
   for (const relation of options.config.relations) {
     if (options.signal?.aborted) break;
     relations.push(await scanOne(options, relation, now));
   }
   return { startedAt, finishedAt: new Date(), relations };
+}
+
+/**
+ * The time grace and first-seen state are judged by: the first child source's clock, so hosts with skewed
+ * clocks agree on when an orphan became deletable. A skew past the limit is logged once.
+ */
+async function serverNow(options: RunScanOptions): Promise<Date> {
+  const first = options.config.relations[0];
+  if (!first) return new Date();
+  const { now, offsetMs } = await serverClock(await options.pool.client(first.child.source));
+  if (Math.abs(offsetMs) > CLOCK_SKEW_WARN_MS)
+    log.warn(
+      { source: first.child.source, offsetSeconds: Math.round(offsetMs / 1000) },
+      "this machine's clock differs from the server's; the server's is used for grace and first-seen times",
+    );
+  return now;
 }
 
 function round(ms: number): number {

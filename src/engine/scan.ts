@@ -2,7 +2,7 @@ import { EJSON } from 'bson';
 import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { log } from '../logging.ts';
-import { ParentProbe, type ParentState } from './probe.ts';
+import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
 import { prefetchedBatches } from './raw-batches.ts';
 import { ReferenceCache } from './reference-cache.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
@@ -80,6 +80,8 @@ export interface RelationScanResult {
   unresolvedBytes: number;
   roundTrips: { childBatches: number; parentProbes: number; sizeQueries: number };
   durationMs: number;
+  /** A parent whose soft-delete field is neither a deletion mark nor a live value, if one was seen. */
+  ambiguousSoftDelete?: AmbiguousSoftDelete;
 }
 
 function emptyCounts(): CategoryCounts {
@@ -297,6 +299,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     unresolvedBytes,
     roundTrips,
     durationMs: performance.now() - started,
+    ...(parentProbe.ambiguous ? { ambiguousSoftDelete: parentProbe.ambiguous } : {}),
   };
 }
 

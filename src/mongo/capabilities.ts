@@ -30,16 +30,39 @@ export async function probeCapabilities(client: MongoClient): Promise<ServerCapa
   };
 }
 
-/** How far the furthest secondary trails the primary, in seconds (`replSetGetStatus`: needs clusterMonitor). */
+/**
+ * How far the furthest secondary that serves reads and acknowledges writes trails the primary, in seconds
+ * (`replSetGetStatus` and `replSetGetConfig`: both need clusterMonitor). Hidden and delayed members are left
+ * out: a delayed member trails by design, and waiting for it would stall every cleanup.
+ */
 export async function secondaryLagSeconds(client: MongoClient): Promise<number> {
-  const status = await client.db('admin').command({ replSetGetStatus: 1 });
-  const members = status.members as { stateStr: string; optimeDate: Date }[];
+  const admin = client.db('admin');
+  const [status, config] = await Promise.all([
+    admin.command({ replSetGetStatus: 1 }),
+    admin.command({ replSetGetConfig: 1 }),
+  ]);
+  const ignored = new Set(
+    ((config.config?.members ?? []) as Document[])
+      .filter((m) => m.hidden === true || Number(m.secondaryDelaySecs ?? m.slaveDelay ?? 0) > 0)
+      .map((m) => String(m.host)),
+  );
+  const members = status.members as { name: string; stateStr: string; optimeDate: Date }[];
   const primary = members.find((m) => m.stateStr === 'PRIMARY');
   if (!primary) return 0;
   return Math.max(
     0,
     ...members
-      .filter((m) => m.stateStr === 'SECONDARY')
+      .filter((m) => m.stateStr === 'SECONDARY' && !ignored.has(m.name))
       .map((m) => (primary.optimeDate.getTime() - m.optimeDate.getTime()) / 1000),
   );
+}
+
+/** The server's clock (`hello.localTime`, taken at the middle of the round trip) and its offset from ours. */
+export async function serverClock(client: MongoClient): Promise<{ now: Date; offsetMs: number }> {
+  const sent = Date.now();
+  const hello: Document = await client.db('admin').command({ hello: 1 });
+  const received = Date.now();
+  const local = hello.localTime instanceof Date ? hello.localTime.getTime() : received;
+  const offsetMs = local - (sent + received) / 2;
+  return { now: new Date(received + offsetMs), offsetMs };
 }

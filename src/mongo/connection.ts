@@ -2,8 +2,7 @@ import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { redact, rememberSecretsOf } from './redact.ts';
-
-export const DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 5000;
+import { DEFAULT_MAX_TIME_MS, SERVER_SELECTION_TIMEOUT_MS, socketTimeoutMs } from './timeouts.ts';
 
 /** Checks a URI's syntax without connecting; the error names the source, never the credentials. */
 export function validateUri(uri: string, what: string): void {
@@ -35,20 +34,24 @@ export function describeConnectionError(error: unknown): string {
   return redact(e.message ?? String(error));
 }
 
-/** Connects and pings; failures become one redacted line naming the source. */
+/**
+ * Connects and pings; failures become one redacted line naming the source. Server selection and silent
+ * sockets are bounded (`timeouts.ts`); `maxTimeMS` is the server-side limit the operations will carry.
+ */
 export async function connectSource(
   name: string,
   uri: string,
   options: MongoClientOptions = {},
+  maxTimeMS = DEFAULT_MAX_TIME_MS,
 ): Promise<MongoClient> {
   validateUri(uri, `source ${name}`);
   // Options given in the URI win over our defaults (the driver lets explicit options win over the URI).
   const inUri = new ConnectionString(uri).typedSearchParams<Record<string, string>>();
+  const unlessInUri = (key: string, value: number) => (inUri.has(key) ? {} : { [key]: value });
   const client = new MongoClient(uri, {
     appName: 'orphan-cleanup',
-    ...(inUri.has('serverSelectionTimeoutMS')
-      ? {}
-      : { serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT_MS }),
+    ...unlessInUri('serverSelectionTimeoutMS', SERVER_SELECTION_TIMEOUT_MS),
+    ...unlessInUri('socketTimeoutMS', socketTimeoutMs(maxTimeMS)),
     ...options,
   });
   try {

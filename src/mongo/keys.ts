@@ -43,6 +43,11 @@ export function canonicalKey(value: unknown, keyMatch: KeyMatch): string | undef
       const n = Number((value as { valueOf(): unknown }).valueOf());
       return Number.isSafeInteger(n) || !Number.isInteger(n) ? `n${n}` : `n${String(value)}`;
     }
+    case 'Decimal128': {
+      // Only whole numbers in the safe range have a form the tool can match exactly; others fail closed.
+      const n = Number(String(value));
+      return Number.isSafeInteger(n) ? `n${n}` : undefined;
+    }
     case 'Binary':
       return `b${Buffer.from((value as { buffer: Uint8Array }).buffer).toString('hex')}`;
   }

@@ -1,4 +1,4 @@
-import type { Db, MongoClient, ReadPreferenceMode } from 'mongodb';
+import { type Db, type MongoClient, ReadPreference, type ReadPreferenceMode } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import type { ResolvedSource } from '../config/load.ts';
 import { connectSource } from './connection.ts';
@@ -10,7 +10,10 @@ import { connectSource } from './connection.ts';
 export class SourcePool {
   private readonly clients = new Map<string, Promise<MongoClient>>();
 
-  constructor(private readonly sources: Record<string, ResolvedSource>) {}
+  constructor(
+    private readonly sources: Record<string, ResolvedSource>,
+    private readonly options: { maxTimeMS?: number } = {},
+  ) {}
 
   source(name: string): ResolvedSource {
     const source = this.sources[name];
@@ -22,19 +25,24 @@ export class SourcePool {
     const source = this.source(name);
     let client = this.clients.get(source.uri);
     if (!client) {
-      client = connectSource(name, source.uri);
+      client = connectSource(name, source.uri, {}, this.options.maxTimeMS);
       this.clients.set(source.uri, client);
       client.catch(() => this.clients.delete(source.uri));
     }
     return client;
   }
 
-  /** The source's database with its read preference (secondaryPreferred unless configured). */
+  /**
+   * The source's database with its read preference: the URI's when it names one (mode, tags and
+   * maxStalenessSeconds, so a scan can go to an analytics node), else the config's, else secondaryPreferred.
+   */
   async db(name: string): Promise<Db> {
     const source = this.source(name);
-    return (await this.client(name)).db(source.database, {
-      readPreference: source.readPreference as ReadPreferenceMode,
-    });
+    const client = await this.client(name);
+    return client.db(
+      source.database,
+      uriReadPreference(source.uri) ? {} : { readPreference: configuredReadPreference(source) },
+    );
   }
 
   /** The source's database read from the primary: for re-checks right before a delete, and for writes. */
@@ -47,6 +55,22 @@ export class SourcePool {
     this.clients.clear();
     await Promise.all(clients.map(async (client) => (await client.catch(() => undefined))?.close()));
   }
+}
+
+function uriReadPreference(uri: string): boolean {
+  try {
+    return new ConnectionString(uri).searchParams.has('readPreference');
+  } catch {
+    return false;
+  }
+}
+
+function configuredReadPreference(source: ResolvedSource): ReadPreference {
+  return new ReadPreference(
+    (source.readPreference ?? 'secondaryPreferred') as ReadPreferenceMode,
+    source.readPreferenceTags,
+    source.maxStalenessSeconds ? { maxStalenessSeconds: source.maxStalenessSeconds } : undefined,
+  );
 }
 
 /** Hosts of a URI, normalised, to tell whether two sources are the same cluster. */

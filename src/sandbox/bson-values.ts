@@ -1,3 +1,4 @@
+import { valuesAtPath } from '../mongo/paths.ts';
 import { EJSON } from 'bson';
 
 /** MongoDB's cross-type sort order (https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/). */
@@ -167,38 +168,7 @@ export function indexKey(value: unknown): string {
   return `x${typeRank(value)}:${EJSON.stringify(value as object, { relaxed: false })}`;
 }
 
-/**
- * Every value found at a dotted path, descending into arrays the way MongoDB does.
- * A missing path gives an empty list; an array at the end contributes its elements.
- */
-export function valuesAtPath(doc: unknown, path: string): unknown[] {
-  const out: unknown[] = [];
-  collect(doc, path.split('.'), 0, out);
-  return out;
-}
-
-function collect(value: unknown, parts: string[], i: number, out: unknown[]): void {
-  if (i === parts.length) {
-    if (Array.isArray(value)) {
-      if (value.length === 0) out.push(undefined);
-      for (const v of value) out.push(v);
-    } else out.push(value);
-    return;
-  }
-  if (value === null || typeof value !== 'object') return;
-  if (Array.isArray(value)) {
-    const asIndex = Number(parts[i]);
-    if (Number.isInteger(asIndex) && String(asIndex) === parts[i]) {
-      collect(value[asIndex], parts, i + 1, out);
-      return;
-    }
-    for (const element of value) collect(element, parts, i, out);
-    return;
-  }
-  const next = (value as Record<string, unknown>)[parts[i]];
-  if (next === undefined) return;
-  collect(next, parts, i + 1, out);
-}
+export { valuesAtPath };
 
 /** The value a sort on `path` uses: the smallest element ascending, the largest descending. */
 export function sortKeyAt(doc: unknown, path: string, direction: 1 | -1): unknown {

@@ -14,12 +14,22 @@ export interface FailCommandData {
   blockTimeMS?: number;
   appName?: string;
   errorLabels?: string[];
+  /** As on mongod: the command runs, and its reply carries this write concern error. */
+  writeConcernError?: Document;
 }
 
 export interface FaultAction {
   delayMs: number;
   closeConnection: boolean;
   error?: CommandError;
+  writeConcernError?: Document;
+}
+
+/** The simulated secondary's shape in `replSetGetConfig`, set by the `sandboxReplicationLag` fail point. */
+export interface SimulatedSecondary {
+  lagSeconds: number;
+  hidden: boolean;
+  delaySecs: number;
 }
 
 interface ActiveFailPoint {
@@ -30,18 +40,41 @@ interface ActiveFailPoint {
 
 export class FailPoints {
   private failCommand: ActiveFailPoint | undefined;
-  /** Sandbox-only `sandboxReplicationLag` fail point: how far the simulated secondary trails, in seconds. */
-  replicationLagSeconds = 0;
+  /**
+   * Sandbox-only `sandboxReplicationLag` fail point: how far the simulated secondary trails, in seconds, and
+   * whether the set's config calls it hidden or delayed (`data: {seconds, hidden?, delaySecs?}`).
+   */
+  secondary: SimulatedSecondary = { lagSeconds: 0, hidden: false, delaySecs: 0 };
+  /** Sandbox-only `sandboxMajorityUnreachable`: `w: "majority"` writes wait until their wtimeout, then fail (64). */
+  majorityUnreachable = false;
+
+  get replicationLagSeconds(): number {
+    return this.secondary.lagSeconds;
+  }
 
   configure(body: Document): Document {
+    const data = (body.data as Document | undefined) ?? {};
     if (body.configureFailPoint === 'sandboxReplicationLag') {
-      const seconds = Number((body.data as Document | undefined)?.seconds ?? 0);
-      if (body.mode !== 'off' && (body.mode !== 'alwaysOn' || !Number.isFinite(seconds) || seconds < 0))
+      const seconds = Number(data.seconds ?? 0);
+      const delaySecs = Number(data.delaySecs ?? 0);
+      if (
+        body.mode !== 'off' &&
+        (body.mode !== 'alwaysOn' || !Number.isFinite(seconds) || seconds < 0 || !(delaySecs >= 0))
+      )
         throw new CommandError(
           ErrorCodes.BadValue,
-          'sandboxReplicationLag takes mode alwaysOn and data.seconds >= 0',
+          'sandboxReplicationLag takes mode alwaysOn and data.seconds >= 0 (hidden, delaySecs optional)',
         );
-      this.replicationLagSeconds = body.mode === 'off' ? 0 : seconds;
+      this.secondary =
+        body.mode === 'off'
+          ? { lagSeconds: 0, hidden: false, delaySecs: 0 }
+          : { lagSeconds: seconds, hidden: data.hidden === true, delaySecs };
+      return { count: 0, ok: 1 };
+    }
+    if (body.configureFailPoint === 'sandboxMajorityUnreachable') {
+      if (body.mode !== 'off' && body.mode !== 'alwaysOn')
+        throw new CommandError(ErrorCodes.BadValue, 'sandboxMajorityUnreachable takes mode alwaysOn or off');
+      this.majorityUnreachable = body.mode === 'alwaysOn';
       return { count: 0, ok: 1 };
     }
     if (body.configureFailPoint !== 'failCommand') {
@@ -52,8 +85,8 @@ export class FailPoints {
       this.failCommand = undefined;
       return { count: 0, ok: 1 };
     }
-    const data = body.data as FailCommandData | undefined;
-    if (!data || !Array.isArray(data.failCommands)) {
+    const failData = body.data as FailCommandData | undefined;
+    if (!failData || !Array.isArray(failData.failCommands)) {
       throw new CommandError(ErrorCodes.BadValue, 'failCommand requires data.failCommands');
     }
     let skip = 0;
@@ -64,7 +97,7 @@ export class FailPoints {
     } else if (mode !== 'alwaysOn') {
       throw new CommandError(ErrorCodes.BadValue, `unsupported fail point mode ${JSON.stringify(mode)}`);
     }
-    this.failCommand = { data, skip, times };
+    this.failCommand = { data: failData, skip, times };
     return { count: 0, ok: 1 };
   }
 
@@ -84,6 +117,7 @@ export class FailPoints {
     return {
       delayMs: data.blockConnection ? Number(data.blockTimeMS ?? 0) : 0,
       closeConnection: Boolean(data.closeConnection),
+      ...(data.writeConcernError ? { writeConcernError: data.writeConcernError } : {}),
       error:
         data.errorCode !== undefined
           ? new CommandError(data.errorCode, `Failing command ${commandName} due to failCommand failpoint`, {

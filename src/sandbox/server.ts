@@ -14,7 +14,7 @@ import { readCommands } from './commands/read.ts';
 import { writeCommands } from './commands/write.ts';
 import { Transactions } from './transactions.ts';
 import { CursorRegistry } from './cursors.ts';
-import { FailPoints } from './faults.ts';
+import { type FaultAction, FailPoints } from './faults.ts';
 import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
 import { Store } from './storage.ts';
@@ -156,6 +156,36 @@ export class SandboxServer implements ServerState {
     socket.on('close', () => this.sockets.delete(socket));
   }
 
+  /**
+   * A write's acknowledgement: a `failCommand` writeConcernError as mongod attaches it, or, while
+   * `sandboxMajorityUnreachable` is on, a `w: "majority"` write waiting for its wtimeout (without one, until
+   * the fail point is turned off, as mongod waits for ever) and then failing with WriteConcernFailed (64).
+   */
+  private async applyWriteConcern(
+    name: string,
+    body: Document,
+    reply: Document,
+    fault: FaultAction | undefined,
+  ): Promise<Document> {
+    if (!WRITE_COMMANDS.has(name) || reply.ok === 0) return reply;
+    if (fault?.writeConcernError) return { ...reply, writeConcernError: fault.writeConcernError };
+    const concern = body.writeConcern as Document | undefined;
+    if (!this.faults.majorityUnreachable || concern?.w !== 'majority') return reply;
+    const wtimeout = Number(concern.wtimeout ?? concern.wtimeoutMS ?? 0);
+    const deadline = wtimeout > 0 ? Date.now() + wtimeout : Number.POSITIVE_INFINITY;
+    while (this.faults.majorityUnreachable && Date.now() < deadline) await sleep(WRITE_CONCERN_POLL_MS);
+    if (!this.faults.majorityUnreachable) return reply;
+    return {
+      ...reply,
+      writeConcernError: {
+        code: 64,
+        codeName: 'WriteConcernFailed',
+        errmsg: 'waiting for replication timed out',
+        errInfo: { wtimeout: true, writeConcern: concern },
+      },
+    };
+  }
+
   /** Runs one command; always resolves to a reply (errors become `{ok: 0}`). */
   async execute(
     command: IncomingCommand,
@@ -191,7 +221,8 @@ export class SandboxServer implements ServerState {
         budget: new WorkBudget(body.maxTimeMS),
         transaction,
       };
-      return await handler(ctx);
+      const reply = await handler(ctx);
+      return isCursorBatch(reply) ? reply : await this.applyWriteConcern(name, body, reply, fault);
     } catch (error) {
       if (error instanceof CommandError) return error.toReply();
       return new CommandError(ErrorCodes.InternalError, (error as Error).message ?? String(error)).toReply();
@@ -200,6 +231,10 @@ export class SandboxServer implements ServerState {
     }
   }
 }
+
+/** Commands whose `writeConcern` the sandbox answers for (the write itself is applied before it waits). */
+const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'commitTransaction']);
+const WRITE_CONCERN_POLL_MS = 50;
 
 /** One client connection: reassembles frames, runs their commands one at a time, writes replies. */
 class Connection {

@@ -122,6 +122,7 @@ describe('clean --execute on a replica set', () => {
     expect(missingFrom(before, await snapshot(embeddings))).toEqual([]);
     // A later run finishes the job.
     const { result: again } = await scanAndClean(demo);
+    expect(again.error).toBeUndefined();
     expect(again.status).toBe('completed');
     expect(missingFrom(before, await snapshot(embeddings)).length).toBe(600);
   });

@@ -40,9 +40,11 @@ describe('loadConfig', () => {
       field: '_id',
       softDeleteField: 'deleted_at',
     });
-    expect(config.sources.olorin).toMatchObject({
+    // No read preference configured: the URI's applies, else secondaryPreferred (SourcePool.db).
+    expect(config.sources.olorin).toEqual({
+      name: 'olorin',
+      uri: expect.any(String),
       database: 'olorin_platform',
-      readPreference: 'secondaryPreferred',
     });
     expect(config.requireSeparateDatabases).toBe(true);
     expect(config.maxOrphanRatio).toBe(0.5);

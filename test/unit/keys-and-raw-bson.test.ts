@@ -32,10 +32,12 @@ describe('canonicalKey', () => {
       { a: 1 },
       [1],
       Number.NaN,
-      Decimal128.fromString('1'),
+      Decimal128.fromString('1.5'),
     ]) {
       expect(canonicalKey(invalid, 'exact')).toBeUndefined();
     }
+    // A whole Decimal128 is the same key as the int or double mongod calls equal to it.
+    expect(canonicalKey(Decimal128.fromString('7'), 'exact')).toBe(canonicalKey(7, 'exact'));
   });
 });
 

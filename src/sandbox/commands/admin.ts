@@ -337,7 +337,45 @@ const replSetGetStatus: CommandHandler = (ctx) => {
   };
 };
 
+/** The set's configuration as mongod reports it: this server, and the simulated secondary (hidden or delayed as the fail point says). */
+const replSetGetConfig: CommandHandler = (ctx) => {
+  const set = ctx.server.replicaSet;
+  if (!set) throw new CommandError(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
+  const { hidden, delaySecs } = ctx.server.faults.secondary;
+  const member = (id: number, host: string, priority: number, extra: Document = {}) => ({
+    _id: id,
+    host,
+    arbiterOnly: false,
+    buildIndexes: true,
+    hidden: false,
+    priority,
+    tags: {},
+    secondaryDelaySecs: 0,
+    votes: 1,
+    ...extra,
+  });
+  return {
+    config: {
+      _id: set.name,
+      version: 1,
+      term: 1,
+      members: [
+        member(0, set.host, 1),
+        member(1, 'simulated-secondary', hidden || delaySecs > 0 ? 0 : 1, {
+          hidden,
+          secondaryDelaySecs: delaySecs,
+        }),
+      ],
+      protocolVersion: 1,
+      writeConcernMajorityJournalDefault: true,
+      settings: { chainingAllowed: true, heartbeatIntervalMillis: 2000, electionTimeoutMillis: 10000 },
+    },
+    ok: 1,
+  };
+};
+
 export const adminCommands: Record<string, CommandHandler> = {
+  replSetGetConfig,
   hello: (ctx) => helloReply(ctx, false),
   isMaster: (ctx) => helloReply(ctx, true),
   ismaster: (ctx) => helloReply(ctx, true),
