@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClientSession, Collection, Db, Document, MongoClient } from 'mongodb';
+import type { ClientSession, Collection, Db, Document, MongoClient, MongoError } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { RuntimeError } from '../errors.ts';
 import { ParentProbe } from '../engine/probe.ts';
@@ -55,6 +55,8 @@ export interface CleanupOptions {
   onNotice?: (message: string) => void;
   /** Called before each batch's re-check; the console shows it, tests change data there. */
   beforeBatch?: (relation: string, batch: number) => Promise<void>;
+  /** Called after a batch is backed up and its parents re-checked, right before its delete (a test seam). */
+  beforeDelete?: (relation: string, backupBatch: number) => Promise<void>;
 }
 
 export interface RelationOutcome {
@@ -201,6 +203,7 @@ async function attemptBatch(
   });
   tally.survivors = survivors.length;
   if (survivors.length === 0) return tally;
+  await ctx.options.beforeDelete?.(relation.name, ctx.entry.batches.length - 1);
   await ctx.lock.assertHeld(session);
   const filter = {
     _id: { $in: survivors.map((s) => s.id) },
@@ -215,37 +218,63 @@ async function attemptBatch(
   return tally;
 }
 
-/** One batch, in a transaction where the deployment has them (retried on write conflicts), and its tallies. */
+function hasLabel(error: unknown, label: string): boolean {
+  return (
+    typeof (error as MongoError).hasErrorLabel === 'function' && (error as MongoError).hasErrorLabel(label)
+  );
+}
+
+/**
+ * Runs one batch in a transaction, bounded where the driver's `withTransaction` is not (it retries a commit
+ * of unknown outcome for up to 120 s): a write conflict (TransientTransactionError) retries the whole batch,
+ * re-checking everything, at most TRANSACTION_ATTEMPTS times; a commit of unknown outcome is retried twice
+ * (commitTransaction is idempotent); anything else aborts and fails the run.
+ */
+async function inTransaction(ctx: BatchContext, batch: Candidate[]): Promise<BatchTally> {
+  const { maxTimeMS } = ctx.options.config;
+  const session = ctx.client.startSession();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      session.startTransaction({
+        readConcern: { level: 'snapshot' },
+        writeConcern: majorityWrite(maxTimeMS),
+        maxCommitTimeMS: maxTimeMS,
+      });
+      let tally: BatchTally;
+      try {
+        tally = await attemptBatch(ctx, batch, session);
+      } catch (error) {
+        await session.abortTransaction().catch(() => undefined);
+        if (!hasLabel(error, 'TransientTransactionError')) throw error;
+        if (attempt >= TRANSACTION_ATTEMPTS)
+          throw new RuntimeError(
+            `a batch of ${ctx.relation.name} met a write conflict ${attempt} times (its children keep changing); stopped, the batch not deleted`,
+          );
+        log.warn(
+          { relation: ctx.relation.name, attempt },
+          'write conflict: retrying the batch, re-checked from the start',
+        );
+        continue;
+      }
+      for (let commit = 1; ; commit++) {
+        try {
+          await session.commitTransaction();
+          return tally;
+        } catch (error) {
+          if (hasLabel(error, 'UnknownTransactionCommitResult') && commit < 3) continue;
+          throw error;
+        }
+      }
+    }
+  } finally {
+    await session.endSession().catch(() => undefined);
+  }
+}
+
+/** One batch, in a transaction where the deployment has them, and its tallies. */
 async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
   const { relation, outcome } = ctx;
-  let tally: BatchTally;
-  if (ctx.transactions) {
-    const session = ctx.client.startSession();
-    let attempts = 0;
-    try {
-      tally = await session.withTransaction(
-        async () => {
-          if (++attempts > TRANSACTION_ATTEMPTS)
-            throw new RuntimeError(
-              `batch of ${relation.name} hit a write conflict ${TRANSACTION_ATTEMPTS} times (children changing while being deleted); stopped`,
-            );
-          return attemptBatch(ctx, batch, session);
-        },
-        {
-          readConcern: { level: 'snapshot' },
-          writeConcern: majorityWrite(ctx.options.config.maxTimeMS),
-          maxCommitTimeMS: ctx.options.config.maxTimeMS,
-        },
-      );
-    } finally {
-      await session.endSession();
-    }
-    if (attempts > 1)
-      log.warn(
-        { relation: relation.name, attempts },
-        'batch retried after a write conflict; re-checked each time',
-      );
-  } else tally = await attemptBatch(ctx, batch);
+  const tally = ctx.transactions ? await inTransaction(ctx, batch) : await attemptBatch(ctx, batch);
   for (const reason of Object.keys(tally.skipped) as SkipReason[])
     outcome.skipped[reason] += tally.skipped[reason];
   ctx.entry.deleted += tally.deleted;
@@ -370,6 +399,7 @@ async function cleanRelation(
     relation.name,
     { runId, operator: currentOperator(options.operator), host: currentHost(), pid: process.pid },
     options.access,
+    { wtimeoutMS: config.maxTimeMS },
   );
   outcome.collectionBytesBefore = await collectionBytes(childDb, relation.child.collection);
   try {

@@ -66,7 +66,10 @@ export class RelationLock {
     relation: string,
     owner: LockOwner,
     access: WriteAccess,
-    leaseMs = DEFAULT_LEASE_MS,
+    {
+      leaseMs = DEFAULT_LEASE_MS,
+      wtimeoutMS = DEFAULT_MAX_TIME_MS,
+    }: { leaseMs?: number; wtimeoutMS?: number } = {},
   ): Promise<RelationLock> {
     assertWritable(access, `lock relation ${relation}`);
     const { now, offsetMs } = await serverClock(db.client);
@@ -77,7 +80,7 @@ export class RelationLock {
       heartbeatAt: now,
       expiresAt: new Date(now.getTime() + leaseMs),
     };
-    const writeConcern = majorityWrite(DEFAULT_MAX_TIME_MS);
+    const writeConcern = majorityWrite(wtimeoutMS);
     try {
       await lock.collection.insertOne({ _id: relation, ...fields, fence: 1 }, { writeConcern });
       lock.fence = 1;

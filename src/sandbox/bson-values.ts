@@ -1,4 +1,5 @@
 import { valuesAtPath } from '../mongo/paths.ts';
+import { compareNumbers, numericKey } from './numbers.ts';
 import { EJSON } from 'bson';
 
 /** MongoDB's cross-type sort order (https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/). */
@@ -81,8 +82,14 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** Compares two BSON values the way MongoDB sorts them: by type rank first, then by value. */
-export function compareBson(a: unknown, b: unknown): number {
+/** How two strings compare: binary (the simple collation) unless a collation's comparator is given. */
+export type StringCompare = (a: string, b: string) => number;
+
+/**
+ * Compares two BSON values the way MongoDB sorts them: by type rank first, then by value (numbers exactly
+ * across int32/int64/double/decimal128; strings, also inside documents and arrays, by the collation).
+ */
+export function compareBson(a: unknown, b: unknown, strings?: StringCompare): number {
   const ra = typeRank(a);
   const rb = typeRank(b);
   if (ra !== rb) return ra - rb;
@@ -91,15 +98,10 @@ export function compareBson(a: unknown, b: unknown): number {
     case TypeRank.MinKey:
     case TypeRank.MaxKey:
       return 0;
-    case TypeRank.Number: {
-      const x = toNumber(a);
-      const y = toNumber(b);
-      if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : -1;
-      if (Number.isNaN(y)) return 1;
-      return compareScalars(x, y);
-    }
+    case TypeRank.Number:
+      return compareNumbers(a, b);
     case TypeRank.String:
-      return compareScalars(String(a), String(b));
+      return strings ? strings(String(a), String(b)) : compareScalars(String(a), String(b));
     case TypeRank.ObjectId:
       return compareBytes((a as { id: Uint8Array }).id, (b as { id: Uint8Array }).id);
     case TypeRank.Boolean:
@@ -114,7 +116,7 @@ export function compareBson(a: unknown, b: unknown): number {
       const x = a as unknown[];
       const y = b as unknown[];
       for (let i = 0; i < Math.min(x.length, y.length); i++) {
-        const c = compareBson(x[i], y[i]);
+        const c = compareBson(x[i], y[i], strings);
         if (c !== 0) return c;
       }
       return x.length - y.length;
@@ -128,7 +130,7 @@ export function compareBson(a: unknown, b: unknown): number {
         const c =
           typeRank((a as Record<string, unknown>)[ka[i]]) - typeRank((b as Record<string, unknown>)[kb[i]]) ||
           compareScalars(ka[i], kb[i]) ||
-          compareBson((a as Record<string, unknown>)[ka[i]], (b as Record<string, unknown>)[kb[i]]);
+          compareBson((a as Record<string, unknown>)[ka[i]], (b as Record<string, unknown>)[kb[i]], strings);
         if (c !== 0) return c;
       }
       return ka.length - kb.length;
@@ -146,11 +148,10 @@ export function indexKey(value: unknown): string {
     case 'string':
       return `s${value}`;
     case 'number':
-      return `n${Object.is(value, -0) ? 0 : value}`;
+    case 'bigint':
+      return numericKey(value);
     case 'boolean':
       return value ? 'b1' : 'b0';
-    case 'bigint':
-      return `n${Number.isSafeInteger(Number(value)) ? Number(value) : value}`;
   }
   if (value instanceof Date) return `d${value.getTime()}`;
   switch (bsonType(value)) {
@@ -158,10 +159,9 @@ export function indexKey(value: unknown): string {
       return `o${(value as { toHexString(): string }).toHexString()}`;
     case 'Long':
     case 'Int32':
-    case 'Double': {
-      const n = toNumber(value);
-      return Number.isSafeInteger(n) || !Number.isInteger(n) ? `n${n}` : `n${value.toString()}`;
-    }
+    case 'Double':
+    case 'Decimal128':
+      return numericKey(value);
     case 'BSONSymbol':
       return `s${value.toString()}`;
   }
@@ -171,12 +171,12 @@ export function indexKey(value: unknown): string {
 export { valuesAtPath };
 
 /** The value a sort on `path` uses: the smallest element ascending, the largest descending. */
-export function sortKeyAt(doc: unknown, path: string, direction: 1 | -1): unknown {
+export function sortKeyAt(doc: unknown, path: string, direction: 1 | -1, strings?: StringCompare): unknown {
   const values = valuesAtPath(doc, path);
   if (values.length === 0) return null;
   let best = values[0];
   for (let i = 1; i < values.length; i++) {
-    const c = compareBson(values[i], best);
+    const c = compareBson(values[i], best, strings);
     if ((direction === 1 && c < 0) || (direction === -1 && c > 0)) best = values[i];
   }
   return best;

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   TransactionTooOld: 225,
   NotImplemented: 238,
   NoSuchTransaction: 251,
+  WriteConflict: 112,
   TransactionCommitted: 256,
   DuplicateKey: 11000,
   BSONObjectTooLarge: 10334,

@@ -1,12 +1,12 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { BSON, type Document } from 'bson';
 import { Query } from 'mingo';
-import { compareBson, indexKey, sortKeyAt, valuesAtPath } from './bson-values.ts';
+import { compareBson, indexKey, type StringCompare, sortKeyAt, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
+import { FilterCompiler, MINGO_OPTIONS, type Matcher } from './match.ts';
 import type { Collection } from './storage.ts';
 
-/** mingo with scripting off: `$where`, `$function` and `$accumulator` are refused, as on a locked-down mongod. */
-export const MINGO_OPTIONS = { scriptEnabled: false, useStrictMode: true } as const;
+export { MINGO_OPTIONS };
 
 const SLICE_MS = 20;
 
@@ -44,8 +44,6 @@ function maxTimeExpired(): CommandError {
   return new CommandError(ErrorCodes.MaxTimeMSExpired, 'operation exceeded time limit');
 }
 
-export type Matcher = (doc: Document) => boolean;
-
 /**
  * Equality and `$in` clauses on scalar values, matched through a Set of index keys: what the engine's
  * parent probes send, and far cheaper than mingo's linear `$in` over a thousand values.
@@ -72,20 +70,19 @@ function compileEqualityFilter(filter: Document): Matcher | undefined {
     clauses.every(([field, keys]) => valuesAtPath(doc, field).some((value) => keys.has(indexKey(value))));
 }
 
-export function compileFilter(filter: unknown): Matcher {
+/**
+ * A filter as mongod evaluates it: equality and order across numeric types, `$type`, and strings by the
+ * collation (`strings`) when there is one; a plain equality or `$in` without collation through a Set.
+ */
+export function compileFilter(filter: unknown, strings?: StringCompare): Matcher {
   if (filter === undefined || filter === null) return () => true;
   if (typeof filter !== 'object' || Array.isArray(filter)) {
     throw new CommandError(ErrorCodes.TypeMismatch, 'filter must be an object');
   }
   if (Object.keys(filter).length === 0) return () => true;
-  const fast = compileEqualityFilter(filter as Document);
+  const fast = strings ? undefined : compileEqualityFilter(filter as Document);
   if (fast) return fast;
-  try {
-    const query = new Query(filter as Document, MINGO_OPTIONS);
-    return (doc) => query.test(doc);
-  } catch (error) {
-    throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
-  }
+  return new FilterCompiler(strings).compile(filter as Document);
 }
 
 function isOperatorObject(value: unknown): boolean {
@@ -149,9 +146,11 @@ export async function matchDocuments(
   filter: Document | undefined,
   budget: WorkBudget,
   limit = Number.POSITIVE_INFINITY,
+  strings?: StringCompare,
 ): Promise<Document[]> {
-  const matcher = compileFilter(filter);
-  const candidates = indexCandidates(coll, filter);
+  const matcher = compileFilter(filter, strings);
+  // The indexes hold binary string keys: under a collation every document is matched.
+  const candidates = strings ? undefined : indexCandidates(coll, filter);
   const source = candidates?.docs ?? coll.docs.values();
   const noFilter = !filter || Object.keys(filter).length === 0 || Boolean(candidates?.exact);
   const out: Document[] = [];
@@ -189,17 +188,18 @@ export async function sortDocuments(
   docs: Document[],
   spec: SortSpec,
   budget: WorkBudget,
+  strings?: StringCompare,
 ): Promise<Document[]> {
   if (spec.length === 1 && spec[0][0] === '$natural') return spec[0][1] === 1 ? docs : [...docs].reverse();
   type Keyed = { doc: Document; keys: unknown[] };
   const keyed: Keyed[] = new Array(docs.length);
   for (let i = 0; i < docs.length; i++) {
-    keyed[i] = { doc: docs[i], keys: spec.map(([path, dir]) => sortKeyAt(docs[i], path, dir)) };
+    keyed[i] = { doc: docs[i], keys: spec.map(([path, dir]) => sortKeyAt(docs[i], path, dir, strings)) };
     await budget.tick();
   }
   const compare = (a: Keyed, b: Keyed): number => {
     for (let i = 0; i < spec.length; i++) {
-      const c = compareBson(a.keys[i], b.keys[i]);
+      const c = compareBson(a.keys[i], b.keys[i], strings);
       if (c !== 0) return c * spec[i][1];
     }
     return 0;

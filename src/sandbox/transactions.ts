@@ -6,13 +6,17 @@ type TransactionState = 'inProgress' | 'committed' | 'aborted';
 /**
  * One multi-document transaction of a session. Its writes are applied at once and undone in reverse on
  * abort: atomic for the session that runs it, but not isolated (other connections see its writes before
- * the commit) — the README lists this among the sandbox's differences.
+ * the commit) — the README lists this among the sandbox's differences. Its snapshot is the write sequence
+ * number at its start: writing a document someone else wrote after that is a write conflict, as on mongod.
  */
 export class Transaction {
   state: TransactionState = 'inProgress';
   private readonly undo: (() => void)[] = [];
 
-  constructor(readonly txnNumber: number) {}
+  constructor(
+    readonly txnNumber: number,
+    readonly snapshot: number,
+  ) {}
 
   /** Remembers how to take back one write, should the transaction abort. */
   record(undo: () => void): void {
@@ -47,9 +51,43 @@ function noSuchTransaction(txnNumber: number): CommandError {
   );
 }
 
+function writeConflict(): CommandError {
+  return new CommandError(
+    ErrorCodes.WriteConflict,
+    'Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.',
+    { errorLabels: ['TransientTransactionError'] },
+  );
+}
+
 /** The sessions' transactions of a replica-set sandbox, checked the way mongod checks them. */
 export class Transactions {
   private readonly sessions = new Map<string, Transaction>();
+  private sequence = 0;
+  /** While a transaction is open: who last wrote each document (namespace and `_id` key), and when. */
+  private readonly lastWrites = new Map<string, { sequence: number; by: Transaction | undefined }>();
+
+  private anyOpen(): boolean {
+    for (const transaction of this.sessions.values()) if (transaction.state === 'inProgress') return true;
+    return false;
+  }
+
+  /**
+   * Called before every write to a document. A transaction writing a document that another writer changed
+   * after the transaction's snapshot fails with WriteConflict (TransientTransactionError) and is aborted, so
+   * the driver retries it from the start. Writes are only remembered while some transaction is open.
+   */
+  noteWrite(transaction: Transaction | undefined, document: string): void {
+    if (!this.anyOpen()) {
+      this.lastWrites.clear();
+      return;
+    }
+    const last = this.lastWrites.get(document);
+    if (transaction && last && last.by !== transaction && last.sequence > transaction.snapshot) {
+      transaction.rollback();
+      throw writeConflict();
+    }
+    this.lastWrites.set(document, { sequence: ++this.sequence, by: transaction });
+  }
 
   /**
    * The transaction a command belongs to: undefined for a command outside any (no `autocommit` field; a
@@ -81,7 +119,7 @@ export class Transactions {
         );
       // A new transaction on the session ends the one before it, as on mongod.
       if (current?.state === 'inProgress') current.rollback();
-      const started = new Transaction(txnNumber);
+      const started = new Transaction(txnNumber, this.sequence);
       this.sessions.set(session, started);
       return started;
     }

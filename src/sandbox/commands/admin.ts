@@ -1,3 +1,4 @@
+import { parseCollation } from '../match.ts';
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
@@ -133,8 +134,10 @@ const create: CommandHandler = (ctx) => {
   const name = collectionName(ctx);
   if (existingCollection(ctx, name))
     throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ctx.db}.${name} already exists.`);
-  const coll = ctx.server.store.collection(ctx.db, name, true)!;
   const { create: _name, $db, lsid, writeConcern, ...options } = ctx.body;
+  // A default collation is checked now, as mongod checks it, not found unusable at the first query.
+  parseCollation(options.collation);
+  const coll = ctx.server.store.collection(ctx.db, name, true)!;
   Object.assign(coll.options, options);
   ctx.server.store.touch(ctx.db, name);
   return { ok: 1 };

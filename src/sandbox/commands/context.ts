@@ -1,3 +1,5 @@
+import { indexKey, type StringCompare } from '../bson-values.ts';
+import { parseCollation } from '../match.ts';
 import type { Document } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import type { Cursor, CursorRegistry } from '../cursors.ts';
@@ -78,7 +80,13 @@ export function optionalDocument(body: Document, field: string): Document | unde
  * Every write goes through these three, so a transaction can take it back on abort (and persistence notices).
  */
 
+/** A document's identity for write-conflict detection. */
+function documentRef(ctx: CommandContext, coll: Collection, doc: Document): string {
+  return `${ctx.db}.${coll.name}\u0000${indexKey(doc._id)}`;
+}
+
 export function insertDocument(ctx: CommandContext, coll: Collection, doc: Document): void {
+  ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
   coll.insert(doc);
   ctx.transaction?.record(() => {
     coll.remove(doc);
@@ -92,6 +100,7 @@ export function replaceDocument(
   previous: Document,
   next: Document,
 ): void {
+  ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, previous));
   coll.replace(previous, next);
   ctx.transaction?.record(() => {
     coll.replace(next, previous);
@@ -100,6 +109,7 @@ export function replaceDocument(
 }
 
 export function removeDocument(ctx: CommandContext, coll: Collection, doc: Document): boolean {
+  ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
   const removed = coll.remove(doc);
   if (removed)
     ctx.transaction?.record(() => {
@@ -107,4 +117,12 @@ export function removeDocument(ctx: CommandContext, coll: Collection, doc: Docum
       ctx.server.store.touch(ctx.db, coll.name);
     });
   return removed;
+}
+
+/**
+ * The collation a command's string comparisons follow: the command's (or statement's) own `collation`, else
+ * the collection's default; undefined for binary comparison.
+ */
+export function collationFor(coll: Collection | undefined, spec: unknown): StringCompare | undefined {
+  return parseCollation(spec ?? coll?.options.collation);
 }

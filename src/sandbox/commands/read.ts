@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { BSON, type Document } from 'bson';
 import { Aggregator } from 'mingo';
-import { indexKey, valuesAtPath } from '../bson-values.ts';
+import { indexKey, type StringCompare, valuesAtPath } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { cursorIdOf } from '../cursors.ts';
 import {
@@ -18,6 +18,7 @@ import {
   type CommandContext,
   type CommandHandler,
   type CursorBatch,
+  collationFor,
   collectionName,
   existingCollection,
   optionalDocument,
@@ -61,9 +62,10 @@ const find: CommandHandler = async (ctx) => {
   const coll = existingCollection(ctx, name);
   let docs: Document[] = [];
   if (coll) {
+    const strings = collationFor(coll, body.collation);
     const earlyStop = !sort && limit > 0 ? skip + limit : undefined;
-    docs = await matchDocuments(coll, filter, ctx.budget, earlyStop);
-    if (sort) docs = await sortDocuments(docs, sort, ctx.budget);
+    docs = await matchDocuments(coll, filter, ctx.budget, earlyStop, strings);
+    if (sort) docs = await sortDocuments(docs, sort, ctx.budget, strings);
     if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
   }
   return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
@@ -107,7 +109,8 @@ const count: CommandHandler = async (ctx) => {
   let n =
     !query || Object.keys(query).length === 0
       ? coll.docs.size
-      : (await matchDocuments(coll, query, ctx.budget)).length;
+      : (await matchDocuments(coll, query, ctx.budget, undefined, collationFor(coll, ctx.body.collation)))
+          .length;
   n = Math.max(0, n - skip);
   if (limit) n = Math.min(n, limit);
   return { n, ok: 1 };
@@ -119,6 +122,11 @@ const distinct: CommandHandler = async (ctx) => {
     throw new CommandError(ErrorCodes.TypeMismatch, "distinct needs a 'key' string");
   const coll = existingCollection(ctx);
   if (!coll) return { values: [], ok: 1 };
+  if (collationFor(coll, ctx.body.collation))
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      'distinct with a collation is not supported by the sandbox',
+    );
   const docs = await matchDocuments(coll, optionalDocument(ctx.body, 'query'), ctx.budget);
   const seen = new Set<string>();
   const values: unknown[] = [];
@@ -192,11 +200,25 @@ function sampleWithoutReplacement(docs: Document[], size: number): Document[] {
   return pool.slice(0, n);
 }
 
+/** Stages that compare no strings of their own, or (`$sort`) that the sandbox sorts by the collation. */
+const COLLATION_SAFE_STAGES = new Set([
+  '$sort',
+  '$limit',
+  '$skip',
+  '$project',
+  '$sample',
+  '$count',
+  '$set',
+  '$addFields',
+  '$unset',
+]);
+
 async function runPipeline(
   ctx: CommandContext,
   input: Document[],
   pipeline: Document[],
   budget: WorkBudget,
+  strings?: StringCompare,
 ): Promise<Document[]> {
   let docs = input;
   let pending: Document[] = [];
@@ -210,10 +232,16 @@ async function runPipeline(
     const op = Object.keys(stage)[0];
     if (REFUSED_STAGES.has(op))
       throw new CommandError(ErrorCodes.NotImplemented, `${op} is not supported by the sandbox`);
+    if (strings && !COLLATION_SAFE_STAGES.has(op))
+      throw new CommandError(
+        ErrorCodes.NotImplemented,
+        `the sandbox applies a collation to a leading $match and to $sort only, not to ${op}`,
+      );
     if (op === '$sample' || op === '$sort' || op === '$limit' || op === '$skip') {
       await flush();
       if (op === '$sample') docs = sampleWithoutReplacement(docs, Number(stage.$sample?.size ?? 0));
-      else if (op === '$sort') docs = await sortDocuments(docs, parseSort(stage.$sort) ?? [], budget);
+      else if (op === '$sort')
+        docs = await sortDocuments(docs, parseSort(stage.$sort) ?? [], budget, strings);
       else if (op === '$limit') docs = docs.slice(0, Number(stage.$limit));
       else docs = docs.slice(Number(stage.$skip));
       continue;
@@ -247,15 +275,16 @@ const aggregate: CommandHandler = async (ctx) => {
   const coll = existingCollection(ctx, name);
   let input: Document[] = [];
   let stages = pipeline as Document[];
+  const strings = collationFor(coll, body.collation);
   if (coll) {
     const first = stages[0];
     if (first && Object.keys(first)[0] === '$match') {
-      compileFilter(first.$match);
-      input = await matchDocuments(coll, first.$match, ctx.budget);
+      compileFilter(first.$match, strings);
+      input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings);
       stages = stages.slice(1);
     } else input = [...coll.docs.values()];
   }
-  const docs = await runPipeline(ctx, input, stages, ctx.budget);
+  const docs = await runPipeline(ctx, input, stages, ctx.budget, strings);
   return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
     batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
   });

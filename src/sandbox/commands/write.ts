@@ -6,6 +6,7 @@ import { compileProjection, MINGO_OPTIONS, matchDocuments, parseSort, sortDocume
 import type { Collection } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
 import {
+  collationFor,
   type CommandContext,
   type CommandHandler,
   collectionName,
@@ -61,7 +62,8 @@ interface WriteError {
 }
 
 function writeErrorOf(index: number, error: unknown): WriteError {
-  if (!(error instanceof CommandError)) throw error;
+  // A write conflict fails the whole command (and aborts its transaction), as on mongod.
+  if (!(error instanceof CommandError) || error.code === ErrorCodes.WriteConflict) throw error;
   return { index, code: error.code, codeName: error.codeName, errmsg: error.message, ...error.extra };
 }
 
@@ -186,6 +188,7 @@ const updateCommand: CommandHandler = async (ctx) => {
         optionalDocument(statement, 'q'),
         ctx.budget,
         statement.multi ? undefined : 1,
+        collationFor(coll, statement.collation),
       );
       if (statement.multi && !Array.isArray(statement.u) && !isOperatorUpdate(statement.u ?? {})) {
         throw new CommandError(
@@ -246,6 +249,7 @@ const deleteCommand: CommandHandler = async (ctx) => {
         optionalDocument(statement, 'q'),
         ctx.budget,
         limit === 1 ? 1 : undefined,
+        collationFor(coll, statement.collation),
       );
       for (const doc of targets) if (removeDocument(ctx, coll, doc)) n++;
     } catch (error) {
@@ -262,8 +266,9 @@ const findAndModify: CommandHandler = async (ctx) => {
   const coll = writableCollection(ctx);
   const query = optionalDocument(body, 'query');
   const sort = parseSort(body.sort);
-  let candidates = await matchDocuments(coll, query, ctx.budget, sort ? undefined : 1);
-  if (sort) candidates = await sortDocuments(candidates, sort, ctx.budget);
+  const strings = collationFor(coll, body.collation);
+  let candidates = await matchDocuments(coll, query, ctx.budget, sort ? undefined : 1, strings);
+  if (sort) candidates = await sortDocuments(candidates, sort, ctx.budget, strings);
   const target = candidates[0];
   const project = compileProjection(body.fields ?? body.projection);
   const shown = (doc: Document | undefined) => (doc && project ? project(doc) : (doc ?? null));

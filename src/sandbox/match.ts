@@ -1,0 +1,316 @@
+import type { Document } from 'bson';
+import { Query } from 'mingo';
+import { compareBson, type StringCompare, typeRank } from './bson-values.ts';
+import { CommandError, ErrorCodes } from './command-error.ts';
+
+/**
+ * The sandbox's own evaluation of query filters, for the operators whose answers depend on BSON semantics
+ * that mingo does not know: equality and order across numeric types, `$type`, and collations. Everything
+ * else (`$regex` aside) goes to mingo clause by clause, and is refused under a collation rather than
+ * answered without it.
+ */
+export type Matcher = (doc: Document) => boolean;
+
+/** mingo with scripting off: `$where`, `$function` and `$accumulator` are refused, as on a locked-down mongod. */
+export const MINGO_OPTIONS = { scriptEnabled: false, useStrictMode: true } as const;
+
+/** `collation` as a command or a collection gives it: undefined for binary (simple) string comparison. */
+export function parseCollation(spec: unknown): StringCompare | undefined {
+  if (spec === undefined || spec === null) return undefined;
+  if (typeof spec !== 'object' || Array.isArray(spec))
+    throw new CommandError(ErrorCodes.TypeMismatch, 'collation must be an object');
+  const { locale, strength, caseFirst, numericOrdering, alternate, ...rest } = spec as Document;
+  if (typeof locale !== 'string')
+    throw new CommandError(40414, "BSON field 'collation.locale' is missing but a required field");
+  for (const [name, value] of Object.entries(rest)) {
+    const known = ['caseLevel', 'maxVariable', 'normalization', 'backwards', 'version'];
+    if (!known.includes(name))
+      throw new CommandError(40415, `BSON field 'collation.${name}' is an unknown field.`);
+    if (name !== 'version' && value !== false && value !== 'punct')
+      throw new CommandError(
+        ErrorCodes.NotImplemented,
+        `collation option ${name} is not supported by the sandbox`,
+      );
+  }
+  if (locale === 'simple') return undefined;
+  const level = strength === undefined ? 3 : Number(strength);
+  if (![1, 2, 3].includes(level))
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      `collation strength ${strength} is not supported by the sandbox (1 to 3 are)`,
+    );
+  if (alternate !== undefined && alternate !== 'non-ignorable')
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      `collation alternate '${alternate}' is not supported by the sandbox`,
+    );
+  if (Intl.Collator.supportedLocalesOf([locale.replace(/@.*$/, '')]).length === 0)
+    throw new CommandError(ErrorCodes.BadValue, `Field 'locale' is invalid in: { locale: "${locale}" }`);
+  const collator = new Intl.Collator(locale.replace(/@.*$/, ''), {
+    sensitivity: level === 1 ? 'base' : level === 2 ? 'accent' : 'variant',
+    caseFirst: caseFirst === 'upper' ? 'upper' : caseFirst === 'lower' ? 'lower' : 'false',
+    numeric: numericOrdering === true,
+    usage: 'sort',
+  });
+  return collator.compare;
+}
+
+/** `$type` names and numbers, as mongod takes them. */
+const TYPE_NAMES: Record<string, number> = {
+  double: 1,
+  string: 2,
+  object: 3,
+  array: 4,
+  binData: 5,
+  undefined: 6,
+  objectId: 7,
+  bool: 8,
+  date: 9,
+  null: 10,
+  regex: 11,
+  dbPointer: 12,
+  javascript: 13,
+  symbol: 14,
+  javascriptWithScope: 15,
+  int: 16,
+  timestamp: 17,
+  long: 18,
+  decimal: 19,
+  minKey: -1,
+  maxKey: 127,
+};
+const NUMERIC_TYPES = [1, 16, 18, 19];
+
+function typeNumbersOf(spec: unknown): number[] {
+  const list = Array.isArray(spec) ? spec : [spec];
+  return list.flatMap((entry) => {
+    if (entry === 'number') return NUMERIC_TYPES;
+    if (typeof entry === 'string') {
+      const n = TYPE_NAMES[entry];
+      if (n === undefined) throw new CommandError(ErrorCodes.BadValue, `Unknown type name alias: ${entry}`);
+      return [n];
+    }
+    const n = Number(entry?.valueOf?.() ?? entry);
+    if (!Object.values(TYPE_NAMES).includes(n))
+      throw new CommandError(ErrorCodes.BadValue, `Invalid numerical type code: ${String(entry)}`);
+    return [n];
+  });
+}
+
+/**
+ * The BSON type number of a stored value. A whole JavaScript number may have been an int32, an int64 or a
+ * double (the sandbox does not keep them apart), so a `$type` asking which of them is refused, not guessed.
+ */
+function typeNumberOf(value: unknown, asked: number[]): number {
+  if (value === null) return 10;
+  if (value === undefined) return 6;
+  if (Array.isArray(value)) return 4;
+  if (value instanceof Date) return 9;
+  if (value instanceof RegExp) return 11;
+  switch (typeof value) {
+    case 'string':
+      return 2;
+    case 'boolean':
+      return 8;
+    case 'bigint':
+      return 18;
+    case 'number': {
+      if (!Number.isInteger(value)) return 1;
+      const precise = asked.filter((n) => n === 1 || n === 16 || n === 18);
+      if (precise.length && !NUMERIC_TYPES.every((n) => asked.includes(n)))
+        throw new CommandError(
+          ErrorCodes.NotImplemented,
+          "$type cannot tell int, long and double apart in the sandbox (it stores whole numbers without their BSON type); use $type: 'number'",
+        );
+      return 16;
+    }
+  }
+  const tag = (value as { _bsontype?: string })._bsontype;
+  const byTag: Record<string, number> = {
+    ObjectId: 7,
+    Long: 18,
+    Int32: 16,
+    Double: 1,
+    Decimal128: 19,
+    Binary: 5,
+    Timestamp: 17,
+    BSONRegExp: 11,
+    Code: 13,
+    BSONSymbol: 14,
+    MinKey: -1,
+    MaxKey: 127,
+    DBRef: 3,
+  };
+  return tag ? (byTag[tag] ?? 3) : 3;
+}
+
+function isOperatorObject(value: unknown): value is Document {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date)
+    return false;
+  if ((value as { _bsontype?: string })._bsontype) return false;
+  const keys = Object.keys(value);
+  return keys.length > 0 && keys[0].startsWith('$');
+}
+
+/** Values a filter on `path` looks at: each value reached, and for an array both the array and its elements. */
+function candidates(doc: unknown, parts: string[], i: number, out: unknown[]): void {
+  if (i === parts.length) {
+    out.push(doc);
+    if (Array.isArray(doc)) out.push(...doc);
+    return;
+  }
+  if (doc === null || typeof doc !== 'object') return;
+  if (Array.isArray(doc)) {
+    const index = Number(parts[i]);
+    if (Number.isInteger(index) && String(index) === parts[i]) candidates(doc[index], parts, i + 1, out);
+    for (const element of doc)
+      if (element !== null && typeof element === 'object' && !Array.isArray(element))
+        candidates(element, parts, i, out);
+    return;
+  }
+  const next = (doc as Document)[parts[i]];
+  if (next !== undefined) candidates(next, parts, i + 1, out);
+}
+
+function isMinOrMaxKey(value: unknown): boolean {
+  const tag = (value as { _bsontype?: string } | null)?._bsontype;
+  return tag === 'MinKey' || tag === 'MaxKey';
+}
+
+type ValueTest = (values: unknown[], doc: Document) => boolean;
+
+function equalsTo(operand: unknown, strings?: StringCompare): (value: unknown) => boolean {
+  if (operand instanceof RegExp) return (value) => typeof value === 'string' && operand.test(value);
+  const rank = typeRank(operand);
+  return (value) => typeRank(value) === rank && compareBson(value, operand, strings) === 0;
+}
+
+function orderTest(op: string, operand: unknown, strings?: StringCompare): (value: unknown) => boolean {
+  const accept = (c: number) =>
+    op === '$gt' ? c > 0 : op === '$gte' ? c >= 0 : op === '$lt' ? c < 0 : c <= 0;
+  if (isMinOrMaxKey(operand)) return (value) => accept(compareBson(value, operand, strings));
+  // Comparisons only match values of the operand's type bracket (numbers with numbers, strings with strings).
+  const rank = typeRank(operand);
+  return (value) =>
+    value !== undefined && typeRank(value) === rank && accept(compareBson(value, operand, strings));
+}
+
+export class FilterCompiler {
+  constructor(private readonly strings?: StringCompare) {}
+
+  compile(filter: Document): Matcher {
+    const tests = Object.entries(filter).map(([key, condition]) => this.clause(key, condition));
+    return (doc) => tests.every((test) => test(doc));
+  }
+
+  private viaMingo(filter: Document): Matcher {
+    if (this.strings)
+      throw new CommandError(
+        ErrorCodes.NotImplemented,
+        `the sandbox applies a collation to $eq, $ne, $gt, $gte, $lt, $lte, $in and $nin only, not to ${JSON.stringify(Object.keys(filter))}`,
+      );
+    try {
+      const query = new Query(filter, MINGO_OPTIONS);
+      return (doc) => query.test(doc);
+    } catch (error) {
+      throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+    }
+  }
+
+  private clause(key: string, condition: unknown): Matcher {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      if (!Array.isArray(condition) || condition.length === 0)
+        throw new CommandError(ErrorCodes.BadValue, `${key} must be a nonempty array`);
+      const parts = condition.map((part) => {
+        if (part === null || typeof part !== 'object' || Array.isArray(part))
+          throw new CommandError(ErrorCodes.BadValue, `${key} argument's entries must be objects`);
+        return this.compile(part as Document);
+      });
+      if (key === '$and') return (doc) => parts.every((p) => p(doc));
+      if (key === '$or') return (doc) => parts.some((p) => p(doc));
+      return (doc) => !parts.some((p) => p(doc));
+    }
+    if (key === '$comment') return () => true;
+    if (key.startsWith('$')) return this.viaMingo({ [key]: condition });
+    const parts = key.split('.');
+    const test = this.field(key, condition);
+    return (doc) => {
+      const values: unknown[] = [];
+      candidates(doc, parts, 0, values);
+      return test(values, doc);
+    };
+  }
+
+  private field(path: string, condition: unknown): ValueTest {
+    if (!isOperatorObject(condition)) return this.operator(path, '$eq', condition);
+    const tests = Object.entries(condition).map(([op, operand]) =>
+      op === '$options' ? undefined : this.operator(path, op, operand, condition),
+    );
+    return (values, doc) => tests.every((test) => !test || test(values, doc));
+  }
+
+  private operator(path: string, op: string, operand: unknown, all: Document = {}): ValueTest {
+    const { strings } = this;
+    switch (op) {
+      case '$eq': {
+        if (operand === null)
+          return (values) => values.length === 0 || values.some((v) => v === null || v === undefined);
+        const eq = equalsTo(operand, strings);
+        return (values) => values.some(eq);
+      }
+      case '$ne': {
+        const eq = this.operator(path, '$eq', operand);
+        return (values, doc) => !eq(values, doc);
+      }
+      case '$gt':
+      case '$gte':
+      case '$lt':
+      case '$lte': {
+        if (operand === null)
+          return op === '$gte' || op === '$lte' ? this.operator(path, '$eq', null) : () => false;
+        const test = orderTest(op, operand, strings);
+        return (values) => values.some(test);
+      }
+      case '$in':
+      case '$nin': {
+        if (!Array.isArray(operand)) throw new CommandError(ErrorCodes.BadValue, `${op} needs an array`);
+        const tests = operand.map((entry) => this.operator(path, '$eq', entry));
+        const matches: ValueTest = (values, doc) => tests.some((test) => test(values, doc));
+        return op === '$in' ? matches : (values, doc) => !matches(values, doc);
+      }
+      case '$exists':
+        return operand ? (values) => values.length > 0 : (values) => values.length === 0;
+      case '$type': {
+        const wanted = typeNumbersOf(operand);
+        return (values) =>
+          values.some((value) => value !== undefined && wanted.includes(typeNumberOf(value, wanted)));
+      }
+      case '$not': {
+        if (!(operand instanceof RegExp) && !isOperatorObject(operand))
+          throw new CommandError(ErrorCodes.BadValue, '$not needs a regex or a document');
+        const inner = this.field(path, operand instanceof RegExp ? { $regex: operand } : operand);
+        return (values, doc) => !inner(values, doc);
+      }
+      case '$regex': {
+        if (strings)
+          throw new CommandError(
+            ErrorCodes.NotImplemented,
+            'the sandbox does not apply a collation to $regex',
+          );
+        const source = operand instanceof RegExp ? operand.source : String(operand);
+        const flags = `${operand instanceof RegExp ? operand.flags : ''}${typeof all.$options === 'string' ? all.$options : ''}`;
+        let regex: RegExp;
+        try {
+          regex = new RegExp(source, [...new Set(flags.replace(/[^imsu]/g, ''))].join(''));
+        } catch (error) {
+          throw new CommandError(51091, `Regular expression is invalid: ${(error as Error).message}`);
+        }
+        return (values) => values.some((v) => typeof v === 'string' && regex.test(v));
+      }
+      default: {
+        const mingo = this.viaMingo({ [path]: { [op]: operand } });
+        return (_values, doc) => mingo(doc);
+      }
+    }
+  }
+}
