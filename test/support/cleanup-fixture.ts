@@ -24,7 +24,7 @@ export async function freshDemo(
 
 /** What `clean --execute --yes` does: scan, plan (batches of 100 unless told), execute. */
 export async function scanAndClean(
-  demo: CleanableDemo,
+  demo: Pick<CleanableDemo, 'config' | 'backupRoot'>,
   options: Partial<Parameters<typeof executeCleanup>[0]> & {
     maxDeletes?: number;
     config?: ResolvedConfig;

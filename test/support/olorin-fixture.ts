@@ -48,18 +48,28 @@ export async function loadOlorinDemo(
     name?: string;
     graceDays?: number;
     extra?: Partial<ConfigFile>;
+    /** Put the Bayit+ data on this server instead (a second "cluster", e.g. one a test will pause). */
+    parentServer?: TestServer;
   } = {},
 ): Promise<OlorinFixture> {
+  const parentServer = options.parentServer ?? server;
   const olorinDb = server.dbName(`${options.name ?? ''}olorin`);
-  const bayitDb = server.dbName(`${options.name ?? ''}bayit`);
-  await insertDemo(server.client, { [OLORIN_DATABASE]: olorinDb, [BAYIT_DATABASE]: bayitDb }, options.now);
+  const bayitDb = parentServer.dbName(`${options.name ?? ''}bayit`);
+  await insertDemo(
+    { [OLORIN_DATABASE]: server.client, [BAYIT_DATABASE]: parentServer.client },
+    { [OLORIN_DATABASE]: olorinDb, [BAYIT_DATABASE]: bayitDb },
+    options.now,
+  );
   const file = (sources: ConfigFile['sources']): ConfigFile => ({
     ...OLORIN_PRESET,
     ...options.extra,
     sources,
   });
   const config = await configFor(
-    file({ olorin: { uri: server.uri, database: olorinDb }, bayit: { uri: server.uri, database: bayitDb } }),
+    file({
+      olorin: { uri: server.uri, database: olorinDb },
+      bayit: { uri: parentServer.uri, database: bayitDb },
+    }),
     options.env,
     options.graceDays,
   );
@@ -72,10 +82,14 @@ export async function loadOlorinDemo(
   return { olorinDb, bayitDb, config, configPath };
 }
 
-async function insertDemo(client: MongoClient, names: Record<string, string>, now?: Date): Promise<void> {
+async function insertDemo(
+  clients: Record<string, MongoClient>,
+  names: Record<string, string>,
+  now?: Date,
+): Promise<void> {
   const data = buildOlorinDemo({ now });
   for (const [dbName, collections] of Object.entries(data)) {
-    const db = client.db(names[dbName]);
+    const db = clients[dbName].db(names[dbName]);
     for (const [collName, docs] of Object.entries(collections)) {
       await db.collection(collName).insertMany(docs);
       for (const spec of OLORIN_DEMO_INDEXES[dbName]?.[collName] ?? []) {

@@ -213,6 +213,14 @@ const COLLATION_SAFE_STAGES = new Set([
   '$unset',
 ]);
 
+/** A `$group` into one bucket (countDocuments' shape): it compares no strings, so a collation changes nothing. */
+function isSingleGroup(stage: Document): boolean {
+  const id = stage.$group?._id;
+  return (
+    stage.$group !== undefined && (id === null || (typeof id !== 'object' && !String(id).startsWith('$')))
+  );
+}
+
 async function runPipeline(
   ctx: CommandContext,
   input: Document[],
@@ -232,7 +240,7 @@ async function runPipeline(
     const op = Object.keys(stage)[0];
     if (REFUSED_STAGES.has(op))
       throw new CommandError(ErrorCodes.NotImplemented, `${op} is not supported by the sandbox`);
-    if (strings && !COLLATION_SAFE_STAGES.has(op))
+    if (strings && !COLLATION_SAFE_STAGES.has(op) && !isSingleGroup(stage))
       throw new CommandError(
         ErrorCodes.NotImplemented,
         `the sandbox applies a collation to a leading $match and to $sort only, not to ${op}`,
