@@ -18,6 +18,9 @@ export interface TestServer {
   dbName(name: string): string;
   /** Whether the suite runs against our own sandbox. */
   isSandbox: boolean;
+  /** Freezes the sandbox process (SIGSTOP) as a hung server would be; `resume` (SIGCONT) thaws it. */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -42,6 +45,13 @@ export async function startTestServer(
       const full = `${prefix}_${name}`;
       used.add(full);
       return full;
+    },
+    pause() {
+      if (!sandbox) throw new Error('pause needs the sandbox (a suite started with sandboxOnly)');
+      process.kill(sandbox.pid, 'SIGSTOP');
+    },
+    resume() {
+      if (sandbox) process.kill(sandbox.pid, 'SIGCONT');
     },
     async stop() {
       if (external)
