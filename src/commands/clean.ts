@@ -4,7 +4,7 @@ import { buildPlan, type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { runScan } from '../engine/run-scan.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
-import { abortOnSignals, type EngineFlags, withEngine } from './engine-session.ts';
+import { abortOnSignals, printNotice, type EngineFlags, withEngine } from './engine-session.ts';
 
 export interface CleanFlags extends EngineFlags {
   dryRun?: boolean;
@@ -75,6 +75,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
         collectCandidates: true,
         record: Boolean(flags.execute),
         operator: flags.operator,
+        onNotice: printNotice,
       });
       if (signal.aborted) throw new RuntimeError('interrupted during the scan; nothing was deleted');
       const failed = report.relations.find((r) => r.error);
@@ -110,7 +111,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
         maxLagSeconds: flags.maxLagSeconds,
         operator: flags.operator,
         signal,
-        onNotice: (message) => process.stderr.write(`${message}\n`),
+        onNotice: printNotice,
         onProgress: (p) =>
           process.stderr.write(
             `${p.relation}: batch ${p.batch}/${p.batches}, backed up ${p.backedUp}, deleted ${p.deleted}, kept ${p.skipped}\n`,

@@ -58,3 +58,8 @@ export function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
     },
   };
 }
+
+/** A notice for the operator at the terminal (stderr, so stdout stays the report). */
+export function printNotice(message: string): void {
+  process.stderr.write(`${message}\n`);
+}

@@ -3,7 +3,7 @@ import { scanReportText } from '../engine/report-text.ts';
 import { runScan, type ScanReport, scanReportJson } from '../engine/run-scan.ts';
 import { scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
 import type { ResolvedConfig } from '../config/load.ts';
-import { abortOnSignals, type EngineFlags, withEngine } from './engine-session.ts';
+import { abortOnSignals, printNotice, type EngineFlags, withEngine } from './engine-session.ts';
 
 export interface ScanFlags extends EngineFlags {
   json?: boolean;
@@ -32,7 +32,7 @@ export async function runScanCommand(flags: ScanFlags): Promise<number> {
   return withEngine(flags, async ({ config, pool, access }) => {
     const { signal, dispose } = abortOnSignals();
     try {
-      const report = await runScan({ config, pool, access, signal });
+      const report = await runScan({ config, pool, access, signal, onNotice: printNotice });
       if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(report));
       if (flags.json) process.stdout.write(`${JSON.stringify(scanReportJson(report), null, 2)}\n`);
       else {

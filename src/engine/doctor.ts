@@ -87,8 +87,35 @@ function leadingField(index: Document): string {
   return Object.keys(index.key ?? {})[0] ?? '';
 }
 
-async function diagnoseRelation(pool: SourcePool, relation: Relation): Promise<RelationDiagnosis> {
+/** Where a collection's data lives on a sharded cluster: its shard key, or that it is unsharded. */
+async function shardingFinding(pool: SourcePool, source: string, ns: string): Promise<Finding> {
+  try {
+    const entry = await (await pool.client(source))
+      .db('config')
+      .collection('collections')
+      .findOne({ _id: ns as never, dropped: { $ne: true } });
+    return entry?.key
+      ? { level: 'info', message: `${ns} is sharded on ${JSON.stringify(entry.key)}` }
+      : { level: 'info', message: `${ns} is not sharded (it lives on the database's primary shard)` };
+  } catch (error) {
+    return {
+      level: 'warn',
+      message: `cannot read config.collections to tell whether ${ns} is sharded (needs read on the config database): ${redact((error as Error).message)}`,
+    };
+  }
+}
+
+async function diagnoseRelation(
+  pool: SourcePool,
+  relation: Relation,
+  sharded: Set<string>,
+): Promise<RelationDiagnosis> {
   const findings: Finding[] = [];
+  for (const side of [relation.child, relation.parent])
+    if (sharded.has(side.source))
+      findings.push(
+        await shardingFinding(pool, side.source, `${pool.source(side.source).database}.${side.collection}`),
+      );
   const children = (await pool.primaryDb(relation.child.source)).collection(relation.child.collection);
   const parents = (await pool.primaryDb(relation.parent.source)).collection(relation.parent.collection);
   const childName = `${relation.child.collection}.${relation.child.field}`;
@@ -218,7 +245,8 @@ export async function diagnose(pool: SourcePool, relations: Relation[]): Promise
     sources.push({ source, capabilities, ...(replicationLag ? { replicationLag } : {}) });
   }
   const diagnosed: RelationDiagnosis[] = [];
-  for (const relation of relations) diagnosed.push(await diagnoseRelation(pool, relation));
+  const sharded = new Set(sources.filter((s) => s.capabilities.topology === 'sharded').map((s) => s.source));
+  for (const relation of relations) diagnosed.push(await diagnoseRelation(pool, relation, sharded));
   return { sources, relations: diagnosed };
 }
 
@@ -230,6 +258,10 @@ export function diagnosisText(diagnosis: Diagnosis, describeSource: (name: strin
       `${source}: ${describeSource(source)}  ${c.sandbox ? 'sandbox' : 'MongoDB'} ${c.version}, ${c.topology}, transactions ${c.transactions ? 'available' : 'not available'}, ${c.roundTripMs.toFixed(1)} ms`,
     );
     if (lag && 'seconds' in lag) lines.push(`  info  secondaries lag ${Math.round(lag.seconds)} s`);
+    if (c.topology === 'sharded')
+      lines.push(
+        '  info  through mongos: each batch is deleted without a cross-shard transaction (the backup precedes it), and --max-lag-seconds cannot read per-shard lag',
+      );
     if (lag && 'error' in lag)
       lines.push(
         `  WARN  cannot read replication lag (replSetGetStatus needs the clusterMonitor role), so clean --max-lag-seconds refuses: ${lag.error}`,

@@ -93,6 +93,8 @@ export interface RunScanOptions {
   operator?: string;
   /** Record the scan in the runs history (a cleanup's dry run writes nothing but first-seen state). */
   record?: boolean;
+  /** Something the operator should see at once (a skewed clock), besides the log. */
+  onNotice?: (message: string) => void;
 }
 
 export function latencySummary(durations: number[]): LatencySummary {
@@ -315,11 +317,11 @@ async function serverNow(options: RunScanOptions): Promise<Date> {
   const first = options.config.relations[0];
   if (!first) return new Date();
   const { now, offsetMs } = await serverClock(await options.pool.client(first.child.source));
-  if (Math.abs(offsetMs) > CLOCK_SKEW_WARN_MS)
-    log.warn(
-      { source: first.child.source, offsetSeconds: Math.round(offsetMs / 1000) },
-      "this machine's clock differs from the server's; the server's is used for grace and first-seen times",
-    );
+  if (Math.abs(offsetMs) > CLOCK_SKEW_WARN_MS) {
+    const message = `warning: this machine's clock is ${Math.round(offsetMs / -1000)} s off ${first.child.source}'s; the server's clock is used for grace, first-seen times and leases`;
+    log.warn({ source: first.child.source, offsetSeconds: Math.round(offsetMs / 1000) }, message);
+    options.onNotice?.(message);
+  }
   return now;
 }
 

@@ -171,7 +171,7 @@ export function cleanupRegistry(result: CleanupResult, registry = new Registry()
   });
   const reclaimed = new Gauge({
     name: CLEANUP_METRIC.reclaimed,
-    help: 'BSON bytes deleted by the last cleanup',
+    help: 'Logical (BSON) bytes of the documents the last cleanup deleted; disk space is reclaimed by the storage engine later, if at all',
     labelNames: ['relation'],
     registers: [registry],
   });
