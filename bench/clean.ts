@@ -64,7 +64,7 @@ async function benchmark(topology: 'standalone' | 'replica set'): Promise<void> 
         ],
       }),
     );
-    const config = await loadConfig({ configPath });
+    const config = await loadConfig({ configPath, env: { OLORIN_USE_SEPARATE_DATABASE: 'true' } });
     const pool = new SourcePool(config.sources);
     const scanStarted = performance.now();
     const scan = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });

@@ -33,6 +33,33 @@ function batchSize(value: string): number {
   return n;
 }
 
+/** The longest delay a Node.js timer holds (about 24.8 days); longer ones silently become 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > MAX_TIMER_MS)
+    throw new InvalidArgumentError(`must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n * 1000 > MAX_TIMER_MS)
+    throw new InvalidArgumentError(
+      `must be a number of seconds from 0 to ${Math.floor(MAX_TIMER_MS / 1000)}`,
+    );
+  return n;
+}
+
+/** Deletes per second: the wait it implies between batches must fit a timer too. */
+function rate(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0.001)
+    throw new InvalidArgumentError('must be a number of documents per second, at least 0.001');
+  return n;
+}
+
 function wholeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number >= 0');
@@ -42,13 +69,11 @@ function wholeNumber(value: string): number {
 /** How fast a cleanup may delete: the same flags for `clean` and for the cleanups `serve` runs. */
 function withThrottleOptions(command: Command): Command {
   return command
-    .addOption(new Option('--sleep-ms <n>', 'pause between batches').argParser(wholeNumber))
-    .addOption(
-      new Option('--max-rate <docs>', 'at most this many deletes per second').argParser(nonNegativeNumber),
-    )
+    .addOption(new Option('--sleep-ms <n>', 'pause between batches').argParser(milliseconds))
+    .addOption(new Option('--max-rate <docs>', 'at most this many deletes per second').argParser(rate))
     .addOption(
       new Option('--max-lag-seconds <n>', 'pause while secondaries lag more (replica sets)').argParser(
-        nonNegativeNumber,
+        seconds,
       ),
     );
 }

@@ -1,5 +1,6 @@
 import { type DestinationStream, destination, type Logger, pino } from 'pino';
 import { redact } from './mongo/redact.ts';
+import { ensureWritableFile } from './paths.ts';
 
 const LEVEL_NAMES: Record<number, string> = {
   10: 'TRACE',
@@ -42,10 +43,12 @@ function build(level: string, stream: DestinationStream, human: boolean): Logger
 /** The structured log of the headless commands: silent unless --log-level or --log-file asks for it. */
 export let log: Logger = build('silent', destination(2), false);
 
-export function configureLogging(options: { level?: string; file?: string }): void {
+/** Sets up the log; a `--log-file` is checked first (`ensureWritableFile`), so a bad path is one line, not a hang. */
+export async function configureLogging(options: { level?: string; file?: string }): Promise<void> {
   if (!options.level && !options.file) return;
   const level = options.level ?? 'info';
-  if (options.file)
-    log = build(level, destination({ dest: options.file, append: true, mkdir: true, sync: true }), false);
-  else log = build(level, destination({ fd: 2, sync: true }), Boolean(process.stderr.isTTY));
+  if (options.file) {
+    const file = await ensureWritableFile(options.file, '--log-file');
+    log = build(level, destination({ dest: file, append: true, sync: true }), false);
+  } else log = build(level, destination({ fd: 2, sync: true }), Boolean(process.stderr.isTTY));
 }

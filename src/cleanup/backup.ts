@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { access, type FileHandle, mkdir, open, readFile, rename, stat, statfs } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
+import { describeFsError, ensureWritableDir, removeTemporary, writeFailure } from '../paths.ts';
 import {
   bsonFileName,
   metadataFileName,
@@ -62,9 +62,11 @@ export interface Manifest {
   files: ManifestFile[];
 }
 
-/** Creates a directory (and parents) readable by the owner only. */
+/** Creates one directory level readable by the owner only (its parent exists: the checked backup root). */
 async function privateDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o700 });
+  await mkdir(path, { mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw writeFailure(path, error);
+  });
 }
 
 async function syncDir(path: string): Promise<void> {
@@ -81,14 +83,7 @@ async function syncDir(path: string): Promise<void> {
  * least twice the estimated backup size.
  */
 export async function assertBackupRootUsable(root: string, estimatedBytes: number): Promise<void> {
-  try {
-    await privateDir(root);
-    await access(root, constants.W_OK);
-  } catch (error) {
-    throw new RuntimeError(
-      `backup directory ${root} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-    );
-  }
+  await ensureWritableDir(root, '--backup-dir');
   const fs = await statfs(root);
   const free = Number(fs.bavail) * Number(fs.bsize);
   if (free < 2 * estimatedBytes) {
@@ -174,14 +169,27 @@ export class BackupWriter {
     return entry;
   }
 
-  /** Appends raw documents to the relation's file, fsyncs it, and records them in the manifest (fsynced too). */
+  /**
+   * Appends raw documents to the relation's file, fsyncs it, and records them in the manifest (fsynced too).
+   * A failed write (a full disk) is cut back to the last recorded batch and fails with the directory and the
+   * bytes it needed; the caller deletes nothing of the batch.
+   */
   async appendBatch(relation: ManifestRelation, docs: Uint8Array[]): Promise<ManifestBatch> {
     const file = this.files.get(relation.file);
     if (!file) throw new Error(`no open backup file for ${relation.file}`);
     const data = Buffer.concat(docs);
-    let written = 0;
-    while (written < data.length) written += (await file.handle.write(data, written)).bytesWritten;
-    await file.handle.sync();
+    try {
+      let written = 0;
+      while (written < data.length)
+        written += (await file.handle.write(data, written, data.length - written, file.entry.bytes + written))
+          .bytesWritten;
+      await file.handle.sync();
+    } catch (error) {
+      await file.handle.truncate(file.entry.bytes).catch(() => undefined);
+      throw new RuntimeError(
+        `backup ${this.dir}: ${describeFsError(error)} while writing batch ${relation.batches.length + 1} of ${relation.name} (${data.length} bytes needed); that batch was not deleted`,
+      );
+    }
     file.hash.update(data);
     file.entry.documents += docs.length;
     file.entry.bytes += data.length;
@@ -203,17 +211,27 @@ export class BackupWriter {
   async saveManifest(): Promise<void> {
     this.manifest.updatedAt = new Date().toISOString();
     const path = join(this.dir, MANIFEST_FILE);
-    await writeFileSynced(`${path}.tmp`, `${JSON.stringify(this.manifest, null, 2)}\n`);
-    await rename(`${path}.tmp`, path);
-    await syncDir(this.dir);
+    const temp = `${path}.tmp`;
+    try {
+      await writeFileSynced(temp, `${JSON.stringify(this.manifest, null, 2)}\n`);
+      await rename(temp, path);
+      await syncDir(this.dir);
+    } catch (error) {
+      await removeTemporary(temp);
+      throw new RuntimeError(`backup ${this.dir}: cannot update ${MANIFEST_FILE}: ${describeFsError(error)}`);
+    }
   }
 
+  /** Records the run's end in the manifest and closes the files; a manifest that cannot be written is said. */
   async finish(status: RunStatus, error?: string): Promise<void> {
     this.manifest.status = status;
     if (error) this.manifest.error = error;
-    await this.saveManifest();
-    for (const { handle } of this.files.values()) await handle.close();
-    this.files.clear();
+    try {
+      await this.saveManifest();
+    } finally {
+      for (const { handle } of this.files.values()) await handle.close().catch(() => undefined);
+      this.files.clear();
+    }
   }
 }
 

@@ -88,7 +88,9 @@ export interface CleanupResult {
 
 /** Relations the plan may not touch, and why; empty when the cleanup may start. */
 export function refusalsOf(plan: CleanupPlan, allowUnsafe: boolean): string[] {
-  const refusals = [...plan.refusals];
+  // What refuses everything is said alone: the per-relation overrides could not help.
+  if (plan.refusals.length) return [...plan.refusals];
+  const refusals: string[] = [];
   if (!allowUnsafe) {
     for (const relation of plan.relations) {
       if (!relation.safe && relation.toDelete > 0)
@@ -503,7 +505,12 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     error = redact((caught as Error).message);
     log.error({ error }, 'cleanup failed');
   }
-  await backup.finish(status, error);
+  // The trail is written whatever happened; what cannot be written is said in the run's error, not dropped.
+  const unwritten: string[] = [];
+  const note = (what: string) => (caught: unknown) => {
+    unwritten.push(`${what}: ${redact((caught as Error).message)}`);
+  };
+  await backup.finish(status, error).catch(note('the manifest could not record the end of the run'));
   const finishedAt = new Date();
   for (const outcome of outcomes) {
     const relation = options.config.relations.find((r) => r.name === outcome.name)!;
@@ -537,7 +544,7 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
         backupPath: backup.dir,
         ...(error ? { error } : {}),
       })
-      .catch(() => undefined);
+      .catch(note(`the runs record of ${outcome.name} could not be written`));
   }
   await appendAudit(plan.backupRoot, {
     kind: 'clean',
@@ -548,6 +555,10 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     error,
     backup: backup.dir,
     relations: outcomes,
-  });
+  }).catch(note('the audit line could not be written'));
+  if (unwritten.length) {
+    error = [error, ...unwritten].filter(Boolean).join('; ');
+    if (status === 'completed') status = 'failed';
+  }
   return { runId, runDir: backup.dir, status, ...(error ? { error } : {}), relations: outcomes };
 }

@@ -98,10 +98,21 @@ export async function buildPlan(
     backupRoot: resolve(options.backupRoot ?? DEFAULT_BACKUP_ROOT),
     batchSize: options.batchSize,
     relations,
-    refusals: config.separationDisabled
-      ? ['OLORIN_USE_SEPARATE_DATABASE=false: the design note requires separate databases before any cleanup']
-      : [],
+    refusals: separationRefusals(config),
   };
+}
+
+/** Deletes need the design note's switch explicitly on; no override reaches past it. */
+function separationRefusals(config: ResolvedConfig): string[] {
+  const enable =
+    'set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases';
+  if (config.separation === 'off')
+    return [
+      `OLORIN_USE_SEPARATE_DATABASE=false: the design note requires separate databases before any cleanup; ${enable}`,
+    ];
+  if (config.separation === 'unset')
+    return [`OLORIN_USE_SEPARATE_DATABASE is not set: deletes need it; ${enable}`];
+  return [];
 }
 
 export function planText(plan: CleanupPlan): string {

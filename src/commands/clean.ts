@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
-import { buildPlan, type CleanupPlan, planText } from '../cleanup/plan.ts';
+import { buildPlan, type CleanupPlan, DEFAULT_BACKUP_ROOT, planText } from '../cleanup/plan.ts';
+import { ensureWritableDir } from '../paths.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { runScan } from '../engine/run-scan.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
@@ -65,6 +66,8 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
     throw new UsageError('--execute needs --yes when stdin is not a terminal (cron); nothing was deleted');
   }
   return withEngine(flags, async ({ config, pool, access }) => {
+    // Where the backups go is checked before the scan: a bad path fails in a second, not after it.
+    if (flags.execute) await ensureWritableDir(flags.backupDir ?? DEFAULT_BACKUP_ROOT, '--backup-dir');
     const { signal, dispose } = abortOnSignals();
     try {
       const report = await runScan({

@@ -61,6 +61,8 @@ export async function describeClusters(sources: Record<string, string>): Promise
  * is no terminal). The clusters keep their data, exceptions and history under dataDir between runs.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
+  // The demo's two clusters are separate databases, so the design note's switch is on for this session.
+  process.env.OLORIN_USE_SEPARATE_DATABASE ??= 'true';
   const clusters = await startDemoClusters(options);
   try {
     const sources = [`olorin=${clusters.olorin.uri}`, `bayit=${clusters.bayit.uri}`];

@@ -1,5 +1,6 @@
 import { type LoadConfigOptions, loadConfig, type ResolvedConfig } from '../config/load.ts';
 import { configureLogging } from '../logging.ts';
+import { ensureWritableFile } from '../paths.ts';
 import { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
 
@@ -13,6 +14,8 @@ export interface EngineFlags {
   logLevel?: string;
   logFile?: string;
   allowCollectionScan?: boolean;
+  /** Commands that write Prometheus text: checked before any work, so a bad path fails at once. */
+  metricsFile?: string;
 }
 
 export interface EngineSession {
@@ -27,7 +30,8 @@ export async function withEngine<T>(
   run: (session: EngineSession) => Promise<T>,
   sourcesNeeded: LoadConfigOptions['sourcesNeeded'] = 'all',
 ): Promise<T> {
-  configureLogging({ level: flags.logLevel, file: flags.logFile });
+  await configureLogging({ level: flags.logLevel, file: flags.logFile });
+  if (flags.metricsFile) await ensureWritableFile(flags.metricsFile, '--metrics-file');
   const config = await loadConfig({
     configPath: flags.config,
     sourceOverrides: flags.source,

@@ -27,8 +27,11 @@ export interface ResolvedConfig extends Omit<ParsedConfig, 'sources' | 'relation
   origin: string;
   sources: Record<string, ResolvedSource>;
   relations: Relation[];
-  /** `OLORIN_USE_SEPARATE_DATABASE=false`: the design note's safety switch; destructive commands refuse. */
-  separationDisabled: boolean;
+  /**
+   * The design note's safety switch, `OLORIN_USE_SEPARATE_DATABASE`: deletes happen only when it is on (an
+   * explicit true); off makes every relation unsafe; unset refuses deletes too.
+   */
+  separation: 'on' | 'off' | 'unset';
   /** `--allow-collection-scan`: probe parent keys that have no index (each probe then scans the collection). */
   allowCollectionScan: boolean;
 }
@@ -77,6 +80,18 @@ function parseSourceOverride(text: string): [string, string] {
   if (at <= 0 || at === text.length - 1)
     throw new UsageError(`--source ${text.split('=')[0]}: expected name=URI`);
   return [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** `OLORIN_USE_SEPARATE_DATABASE`: true/false, 1/0, yes/no in any case; anything else is a usage error. */
+function separationSwitch(env: NodeJS.ProcessEnv): ResolvedConfig['separation'] {
+  const raw = env.OLORIN_USE_SEPARATE_DATABASE;
+  if (raw === undefined || raw.trim() === '') return 'unset';
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(value)) return 'on';
+  if (['false', '0', 'no'].includes(value)) return 'off';
+  throw new UsageError(
+    `OLORIN_USE_SEPARATE_DATABASE=${JSON.stringify(raw)}: expected true or false (1/0 and yes/no work too)`,
+  );
 }
 
 /** Reads, validates and resolves the configuration; every problem is one UsageError naming the culprit. */
@@ -159,7 +174,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     origin,
     sources,
     relations,
-    separationDisabled: String(env.OLORIN_USE_SEPARATE_DATABASE ?? '').toLowerCase() === 'false',
+    separation: separationSwitch(env),
     allowCollectionScan: Boolean(options.allowCollectionScan),
   };
 }

@@ -28,7 +28,7 @@ export function unsafeReasons(input: GuardInput): string[] {
   const { config, relation, childSource, parentSource } = input;
   const reasons: string[] = [];
   const parentName = `${parentSource.database}.${relation.parent.collection}`;
-  if (config.separationDisabled)
+  if (config.separation === 'off')
     reasons.push('OLORIN_USE_SEPARATE_DATABASE=false: database separation is off');
   if (input.incompleteReason) reasons.push(input.incompleteReason);
   if (input.parentCount === undefined) reasons.push(`parent collection ${parentName} is unreachable`);

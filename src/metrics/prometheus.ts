@@ -1,3 +1,4 @@
+import { removeTemporary, writeFailure } from '../paths.ts';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Gauge, Histogram, Registry } from 'prom-client';
@@ -112,8 +113,13 @@ export function scanRegistry(report: ScanReport, registry = new Registry()): Reg
 export async function writeMetricsFile(path: string, registry: Registry): Promise<void> {
   const text = await registry.metrics();
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  await writeFileSynced(temp, text, 0o644);
-  await rename(temp, path);
+  try {
+    await writeFileSynced(temp, text, 0o644);
+    await rename(temp, path);
+  } catch (error) {
+    await removeTemporary(temp);
+    throw writeFailure(path, error);
+  }
 }
 
 export const CLEANUP_METRIC = {

@@ -9,6 +9,8 @@ export function validateUri(uri: string, what: string): void {
   rememberSecretsOf(uri);
   try {
     new ConnectionString(uri);
+    // The driver's own parse (ports, options, SRV rules) without connecting, so its refusals are usage errors here.
+    new MongoClient(uri);
   } catch (error) {
     throw new UsageError(`${what}: invalid MongoDB URI ${redact(uri)} (${redact((error as Error).message)})`);
   }

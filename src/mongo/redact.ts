@@ -7,7 +7,23 @@ import { ConnectionString, redactConnectionString } from 'mongodb-connection-str
 const knownSecrets = new Set<string>();
 const SECRET_OPTIONS = ['tlsCertificateKeyFilePassword', 'authMechanismProperties', 'proxyPassword'];
 
+/** A URI's password as written (up to the last `@`: it may hold spaces, quotes, `@`, `:` or `/`) and decoded. */
+function passwordsIn(uri: string): string[] {
+  const userinfo = /^mongodb(?:\+srv)?:\/\/(.*)@[^@]*$/s.exec(uri)?.[1];
+  const colon = userinfo?.indexOf(':') ?? -1;
+  if (!userinfo || colon < 0) return [];
+  const raw = userinfo.slice(colon + 1);
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // A stray % is kept as typed.
+  }
+  return [raw, decoded];
+}
+
 export function rememberSecretsOf(uri: string): void {
+  for (const secret of passwordsIn(uri)) if (secret.length >= 3) knownSecrets.add(secret);
   try {
     const parsed = new ConnectionString(uri, { looseValidation: true });
     for (const secret of [parsed.password, decodeURIComponent(parsed.password)])
@@ -21,9 +37,15 @@ export function rememberSecretsOf(uri: string): void {
   }
 }
 
+/**
+ * The userinfo of every URI in the text, up to the last `@` on its line that a host follows: a password
+ * typed with spaces, quotes, `@`, `:` or `/` is still covered (a later `@` on the line only widens the cut).
+ */
+const USERINFO = /(mongodb(?:\+srv)?:\/\/)[^\n]*@(?=[A-Za-z0-9[\]._-]+(?::\d+)?(?:[,/?\s'"`)]|$))/g;
+
 /** Redacts credentials from any text: URIs anywhere in it, and every remembered secret. */
 export function redact(text: string): string {
-  let out = text.replace(/mongodb(?:\+srv)?:\/\/[^\s'"`]+/g, (uri) => {
+  let out = text.replace(USERINFO, '$1****@').replace(/mongodb(?:\+srv)?:\/\/[^\s'"`]+/g, (uri) => {
     try {
       return redactConnectionString(uri, { replacementString: '****' });
     } catch {

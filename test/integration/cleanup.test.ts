@@ -1,3 +1,4 @@
+import { RuntimeError } from '../../src/errors.ts';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
@@ -250,9 +251,19 @@ describe('clean --execute', () => {
 
     const off = await freshDemo(server, { env: { OLORIN_USE_SEPARATE_DATABASE: 'false' } });
     await expect(scanAndClean(off, { allowUnsafe: true })).rejects.toThrow(
-      /OLORIN_USE_SEPARATE_DATABASE=false/,
+      new RuntimeError(
+        'cleanup refused: OLORIN_USE_SEPARATE_DATABASE=false: the design note requires separate databases before any cleanup; set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases',
+      ),
     );
     expect((await snapshots(off)).content_embeddings.size).toBe(6620);
+    // Unset fails closed too: only an explicit true allows deletes, and no override reaches past it.
+    const unset = await freshDemo(server, { env: { OLORIN_USE_SEPARATE_DATABASE: '' } });
+    await expect(scanAndClean(unset, { allowUnsafe: true })).rejects.toThrow(
+      new RuntimeError(
+        'cleanup refused: OLORIN_USE_SEPARATE_DATABASE is not set: deletes need it; set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases',
+      ),
+    );
+    expect((await snapshots(unset)).content_embeddings.size).toBe(6620);
   });
 });
 

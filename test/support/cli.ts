@@ -10,7 +10,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real binary, as cron would: no TTY, the given environment only (plus PATH). */
+/**
+ * Runs the real binary, as cron would: no TTY, the given environment only (plus PATH, HOME and the design
+ * note's switch on, as a production cron has it).
+ */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<CliResult> {
   return startCli(args, env, input).done;
 }
@@ -22,7 +25,7 @@ export function startCli(
   input?: string,
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [LAUNCHER, ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, OLORIN_USE_SEPARATE_DATABASE: 'true', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const done = new Promise<CliResult>((resolve, reject) => {

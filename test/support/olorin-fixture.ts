@@ -14,14 +14,14 @@ import {
 import { afterAll, beforeAll } from 'vitest';
 import { startTestServer, type TestServer } from './sandbox.ts';
 
-/** Writes a config file and loads it, the way an operator's `--config` is. */
+/** Writes a config file and loads it, the way an operator's `--config` is (with deletes switched on, as in production). */
 export async function configFor(
   file: ConfigFile,
   env: NodeJS.ProcessEnv = {},
   graceDays?: number,
 ): Promise<ResolvedConfig> {
   const path = await writeConfigFile(file);
-  return loadConfig({ configPath: path, env, graceDays });
+  return loadConfig({ configPath: path, env: { OLORIN_USE_SEPARATE_DATABASE: 'true', ...env }, graceDays });
 }
 
 export async function writeConfigFile(file: ConfigFile): Promise<string> {

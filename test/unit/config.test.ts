@@ -49,7 +49,7 @@ describe('loadConfig', () => {
     expect(config.requireSeparateDatabases).toBe(true);
     expect(config.maxOrphanRatio).toBe(0.5);
     expect(config.alertThreshold).toBe(10_000);
-    expect(config.separationDisabled).toBe(false);
+    expect(config.separation).toBe('unset');
   });
 
   it('says which variable to set when a URI is missing', async () => {
@@ -67,7 +67,20 @@ describe('loadConfig', () => {
     });
     expect(config.relations.map((r) => [r.name, r.graceDays])).toEqual([['recap_sessions', 3]]);
     expect(config.sources.bayit.uri).toBe('mongodb://other:27017');
-    expect(config.separationDisabled).toBe(true);
+    expect(config.separation).toBe('off');
+  });
+
+  it('reads the separation switch as true/false, 1/0 or yes/no in any case, and refuses anything else', async () => {
+    const read = (value: string) =>
+      loadConfig({ env: { ...env, OLORIN_USE_SEPARATE_DATABASE: value } }).then((c) => c.separation);
+    for (const on of ['true', 'TRUE', '1', 'Yes']) expect(await read(on)).toBe('on');
+    for (const off of ['false', 'False', '0', 'NO']) expect(await read(off)).toBe('off');
+    for (const bad of ['ture', 'on', '2'])
+      await expect(read(bad)).rejects.toThrow(
+        new UsageError(
+          `OLORIN_USE_SEPARATE_DATABASE="${bad}": expected true or false (1/0 and yes/no work too)`,
+        ),
+      );
   });
 
   it('names the unknown relation or source', async () => {
