@@ -196,6 +196,10 @@ withEngineOptions(
     .description('put backed-up documents back (insert-only), after checking the backup'),
 )
   .option('--ref <value>', 'only the children of this parent reference')
+  .option(
+    '--include-unverified-tail',
+    'also restore the documents an interrupted run wrote after its last checksummed batch (each one named)',
+  )
   .option('--dry-run', 'say what would be inserted')
   .option('--json', 'print the result as JSON')
   .option('--operator <name>', 'name recorded in the audit trail')
@@ -208,6 +212,7 @@ withEngineOptions(
     .description('count backed-up documents present and absent in the database'),
 )
   .option('--ref <value>', 'only the children of this parent reference')
+  .option('--include-unverified-tail', 'also count the unchecksummed tail of an interrupted run')
   .option('--json', 'print the result as JSON')
   .action(exitWithArgs(runVerifyCommand));
 

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type FileHandle, mkdir, open, readFile, realpath, rename, stat, statfs } from 'node:fs/promises';
+import { isAbsolute, join, sep } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { describeFsError, ensureWritableDir, removeTemporary, writeFailure } from '../paths.ts';
@@ -235,6 +235,55 @@ export class BackupWriter {
   }
 }
 
+const SYSTEM_DATABASES = new Set(['admin', 'config', 'local']);
+
+/**
+ * The manifest is input like any other: every file it names must lie inside the run directory (no `..`, no
+ * absolute path, no symbolic link leading out), and every relation must name a file it lists and a plain
+ * database and collection (never admin, config, local or system.*). Returns each file's checked path.
+ */
+async function checkManifest(
+  manifest: Manifest,
+  dir: string,
+  manifestPath: string,
+): Promise<Map<string, string>> {
+  const bad = (field: string, why: string) =>
+    new RuntimeError(`${manifestPath}: ${field} ${why}; nothing was read`);
+  const root = await realpath(dir);
+  const paths = new Map<string, string>();
+  for (const [i, entry] of manifest.files.entries()) {
+    const field = `files[${i}].path`;
+    if (typeof entry?.path !== 'string' || entry.path === '') throw bad(field, 'is missing');
+    if (isAbsolute(entry.path) || entry.path.split(/[\\/]/).includes('..'))
+      throw bad(field, `${JSON.stringify(entry.path)} leads outside the run directory`);
+    if (!Number.isSafeInteger(entry.bytes) || entry.bytes < 0 || !Number.isSafeInteger(entry.documents))
+      throw bad(`files[${i}]`, 'has no valid bytes or documents count');
+    const path = join(dir, entry.path);
+    const real = await realpath(path).catch(() => path);
+    if (real !== root && !real.startsWith(`${root}${sep}`))
+      throw bad(field, `${JSON.stringify(entry.path)} resolves outside the run directory (a symbolic link?)`);
+    paths.set(entry.path, path);
+  }
+  for (const [i, relation] of manifest.relations.entries()) {
+    const where = `relations[${i}]`;
+    if (typeof relation?.database !== 'string' || !/^[^/\\. "$]+$/.test(relation.database))
+      throw bad(`${where}.database`, 'is not a database name');
+    if (SYSTEM_DATABASES.has(relation.database))
+      throw bad(`${where}.database`, `is ${relation.database}, which a backup never restores into`);
+    if (
+      typeof relation.collection !== 'string' ||
+      relation.collection === '' ||
+      relation.collection.includes('$')
+    )
+      throw bad(`${where}.collection`, 'is not a collection name');
+    if (relation.collection.startsWith('system.'))
+      throw bad(`${where}.collection`, `is ${relation.collection}, which a backup never restores into`);
+    if (!paths.has(relation.file))
+      throw bad(`${where}.file`, `${JSON.stringify(relation.file)} is not among files`);
+  }
+  return paths;
+}
+
 export interface BackupFileContents {
   entry: ManifestFile;
   /** Raw documents covered by the manifest's checksum. */
@@ -277,9 +326,10 @@ export async function readBackup(dir: string): Promise<BackupContents> {
   ) {
     throw new RuntimeError(`${manifestPath}: not an orphan-cleanup backup manifest`);
   }
+  const paths = await checkManifest(manifest, dir, manifestPath);
   const files = new Map<string, BackupFileContents>();
   for (const entry of manifest.files) {
-    const path = join(dir, entry.path);
+    const path = paths.get(entry.path)!;
     let data: Buffer;
     try {
       data = await readFile(path);
@@ -306,6 +356,11 @@ export async function readBackup(dir: string): Promise<BackupContents> {
         `${path}: holds ${documents.length} documents, manifest says ${entry.documents}`,
       );
     const tail = data.subarray(entry.bytes);
+    // A finished run's file ends at its last checksummed batch: bytes after it were added later, by someone else.
+    if (tail.length && manifest.status === 'completed')
+      throw new RuntimeError(
+        `${path}: ${tail.length} bytes after the last checksummed batch of a completed run (the file was changed after the backup); nothing was read`,
+      );
     const unrecorded: Uint8Array[] = [];
     let offset = 0;
     while (offset + 4 <= tail.length) {

@@ -1,7 +1,8 @@
 import { dirname } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
-import { UsageError } from '../errors.ts';
+import { RuntimeError, UsageError } from '../errors.ts';
+import { describeId } from '../engine/scan.ts';
 import { canonicalKey } from '../mongo/keys.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
@@ -15,6 +16,11 @@ export interface RestoreSelection {
   relation?: string;
   /** Only the children of this parent: a reference value, matched as the relation matches keys. */
   ref?: string;
+  /**
+   * Also the complete documents written after the last checksummed batch of an interrupted run (a batch
+   * cut off before its manifest update): never checksummed, so only on request, each one named.
+   */
+  includeUnverifiedTail?: boolean;
 }
 
 export interface RelationRestore {
@@ -41,13 +47,43 @@ interface SelectedDocs {
   docs: Document[];
 }
 
+/**
+ * A manifest relation must be the configured relation's child, as the configuration says it is: the manifest
+ * cannot send documents to another database or collection.
+ */
+function assertConfiguredChild(
+  backup: BackupContents,
+  relation: ManifestRelation,
+  config: ResolvedConfig,
+): void {
+  const configured = config.relations.find((r) => r.name === relation.name);
+  const where = `${backup.dir}: manifest relation ${relation.name}`;
+  if (!configured)
+    throw new UsageError(
+      `${where} is not a relation of the configuration (${config.origin}); nothing was restored`,
+    );
+  const source = config.sources[configured.child.source];
+  const expected = {
+    source: configured.child.source,
+    database: source?.database,
+    collection: configured.child.collection,
+  };
+  for (const field of ['source', 'database', 'collection'] as const)
+    if (relation[field] !== expected[field])
+      throw new RuntimeError(
+        `${where}: ${field} ${JSON.stringify(relation[field])} is not the configured child's (${JSON.stringify(expected[field])}); nothing was restored`,
+      );
+}
+
 /** Parses the selected documents of a verified backup; a `--ref` matches like the relation's keyMatch. */
 function selectDocuments(
   backup: BackupContents,
   selection: RestoreSelection,
+  config: ResolvedConfig,
 ): { selected: SelectedDocs[]; notes: string[] } {
   const { manifest } = backup;
   const notes: string[] = [];
+  for (const relation of manifest.relations) assertConfiguredChild(backup, relation, config);
   if (selection.relation && !manifest.relations.some((r) => r.name === selection.relation)) {
     throw new UsageError(
       `--relation ${selection.relation}: not in this backup (it holds ${manifest.relations.map((r) => r.name).join(', ') || 'nothing'})`,
@@ -62,18 +98,22 @@ function selectDocuments(
       const contents = backup.files.get(relation.file);
       if (!contents)
         throw new UsageError(`${backup.dir}: manifest lists ${relation.file} but has no entry for it`);
-      if (contents.unrecorded.length)
+      // Wrapper types (Int32, Double, Long) keep every value's BSON type, so a restore is byte-exact.
+      const parse = (raw: Uint8Array) => BSON.deserialize(raw, { promoteValues: false });
+      const tail = contents.unrecorded.map(parse);
+      if (tail.length && selection.includeUnverifiedTail)
         notes.push(
-          `${relation.file}: ${contents.unrecorded.length} documents of an interrupted batch (never deleted) are included`,
+          `${relation.file}: including ${tail.length} unverified documents written after the last checksummed batch: ${tail.map((d) => describeId(d._id)).join(', ')}`,
+        );
+      else if (tail.length)
+        notes.push(
+          `${relation.file}: ${tail.length} documents after the last checksummed batch (an interrupted batch) are not restored: no checksum covers them; --include-unverified-tail restores them`,
         );
       if (contents.truncatedTailBytes)
         notes.push(
           `${relation.file}: ignored ${contents.truncatedTailBytes} bytes of a document cut off mid-write (never deleted)`,
         );
-      // Wrapper types (Int32, Double, Long) keep every value's BSON type, so a restore is byte-exact.
-      docs = [...contents.documents, ...contents.unrecorded].map((raw) =>
-        BSON.deserialize(raw, { promoteValues: false }),
-      );
+      docs = [...contents.documents.map(parse), ...(selection.includeUnverifiedTail ? tail : [])];
       byFile.set(relation.file, docs);
     }
     let chosen = docs;
@@ -118,7 +158,7 @@ export async function restoreBackup(
   },
 ): Promise<RestoreResult> {
   const backup = await readBackup(runDir);
-  const { selected, notes } = selectDocuments(backup, options.selection);
+  const { selected, notes } = selectDocuments(backup, options.selection, options.config);
   if (!options.dryRun) assertWritable(options.access, 'restore documents');
   const results: RelationRestore[] = [];
   const started = new Date();
@@ -224,7 +264,7 @@ export async function verifyBackup(
   options: { config: ResolvedConfig; pool: SourcePool; selection?: RestoreSelection },
 ): Promise<{ relations: RelationVerify[]; notes: string[] }> {
   const backup = await readBackup(runDir);
-  const { selected, notes } = selectDocuments(backup, options.selection ?? {});
+  const { selected, notes } = selectDocuments(backup, options.selection ?? {}, options.config);
   const relations: RelationVerify[] = [];
   for (const { relation, docs } of selected) {
     if (!options.config.sources[relation.source]) {

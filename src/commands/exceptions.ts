@@ -8,9 +8,10 @@ import {
   type ExceptionEntry,
   type ExceptionKind,
   ExceptionsStore,
+  addOutcomeText,
   exceptionKey,
 } from '../store/exceptions.ts';
-import { parseExpiry, parseValueArgument } from '../store/exception-input.ts';
+import { assertFuture, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import { currentOperator } from '../store/runs.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 
@@ -58,14 +59,25 @@ async function listAll(session: EngineSession): Promise<ExceptionEntry[]> {
   return entries;
 }
 
+/** A date as a person writes it in JSON: an ISO string (or Extended JSON's `$date`), said plainly when it is not. */
+const isoDate = z.unknown().transform((value, ctx) => {
+  const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  if (date && !Number.isNaN(date.getTime())) return date;
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected an ISO date such as "2026-12-31T00:00:00Z", not ${JSON.stringify(value) ?? 'nothing'}`,
+  });
+  return z.NEVER;
+});
+
 const importedEntry = z.object({
-  relation: z.string(),
-  kind: z.enum(['document', 'reference']),
-  value: z.unknown(),
-  reason: z.string().min(1),
+  relation: z.string({ error: 'expected the relation name' }),
+  kind: z.enum(['document', 'reference'], { error: 'expected "document" or "reference"' }),
+  value: z.unknown().refine((v) => v !== undefined, 'expected the document _id or the reference'),
+  reason: z.string({ error: 'expected a reason' }).trim().min(1, 'expected a reason'),
   createdBy: z.string().optional(),
-  createdAt: z.coerce.date().optional(),
-  expiresAt: z.coerce.date().nullable().optional(),
+  createdAt: isoDate.optional(),
+  expiresAt: isoDate.nullable().optional(),
 });
 
 /** `orphan-cleanup exceptions list|add|remove|export|import`. */
@@ -98,31 +110,53 @@ export async function runExceptionsCommand(
           `exceptions import ${file}: not readable Extended JSON (${(error as Error).message})`,
         );
       }
-      const list = z.array(importedEntry).safeParse(parsed);
-      if (!list.success)
-        throw new UsageError(
-          `exceptions import ${file}: entry ${list.error.issues[0].path.join('.')}: ${list.error.issues[0].message}`,
-        );
+      if (!Array.isArray(parsed))
+        throw new UsageError(`exceptions import ${file}: expected a JSON array of entries`);
+      // Every entry is checked before any is written: an import is all or nothing.
       const relations = new Map(session.config.relations.map((r) => [r.name, r]));
-      for (const entry of list.data)
-        if (!relations.has(entry.relation))
-          throw new UsageError(`exceptions import ${file}: unknown relation '${entry.relation}'`);
-      let added = 0;
-      for (const entry of list.data) {
-        const relation = relations.get(entry.relation)!;
-        const ok = await (await storeFor(session, relation)).add({
-          relation: entry.relation,
-          kind: entry.kind,
-          value: entry.value,
-          valueKey: exceptionKey(entry.kind, entry.value, relation.keyMatch),
-          reason: entry.reason,
-          createdBy: entry.createdBy ?? currentOperator(flags.operator),
-          createdAt: entry.createdAt ?? new Date(),
-          ...(entry.expiresAt ? { expiresAt: entry.expiresAt } : {}),
-        });
-        if (ok) added++;
-      }
-      process.stdout.write(`imported ${added} exceptions, ${list.data.length - added} already present\n`);
+      const now = new Date();
+      const entries: { relation: Relation; entry: ExceptionEntry }[] = parsed.map((raw, i) => {
+        const where = `exceptions import ${file}: entry ${i + 1}`;
+        const checked = importedEntry.safeParse(raw);
+        if (!checked.success) {
+          const issue = checked.error.issues[0];
+          throw new UsageError(
+            `${where}${issue.path.length ? `, ${issue.path.join('.')}` : ''}: ${issue.message}`,
+          );
+        }
+        const entry = checked.data;
+        const relation = relations.get(entry.relation);
+        if (!relation)
+          throw new UsageError(
+            `${where}: unknown relation '${entry.relation}' (known: ${[...relations.keys()].join(', ')})`,
+          );
+        if (entry.expiresAt) assertFuture(entry.expiresAt, `${where}, expiresAt`, now);
+        let valueKey: string;
+        try {
+          valueKey = exceptionKey(entry.kind, entry.value, relation.keyMatch);
+        } catch (error) {
+          throw new UsageError(`${where}: ${(error as Error).message}`);
+        }
+        return {
+          relation,
+          entry: {
+            relation: entry.relation,
+            kind: entry.kind,
+            value: entry.value,
+            valueKey,
+            reason: entry.reason,
+            createdBy: entry.createdBy ?? currentOperator(flags.operator),
+            createdAt: entry.createdAt ?? now,
+            ...(entry.expiresAt ? { expiresAt: entry.expiresAt } : {}),
+          },
+        };
+      });
+      const tally = { added: 0, renewed: 0, exists: 0 };
+      for (const { relation, entry } of entries)
+        tally[(await (await storeFor(session, relation)).add(entry)).outcome]++;
+      process.stdout.write(
+        `imported ${tally.added} exceptions, renewed ${tally.renewed} expired ones, ${tally.exists} already in force\n`,
+      );
       return 0;
     }
     const relation = oneRelation(session, flags);
@@ -140,11 +174,7 @@ export async function runExceptionsCommand(
         createdAt: new Date(),
         ...(expiresAt ? { expiresAt } : {}),
       });
-      process.stdout.write(
-        added
-          ? `added ${kind} exception ${displayValue(value)} to ${relation.name}\n`
-          : `already excepted: ${kind} ${displayValue(value)} in ${relation.name}\n`,
-      );
+      process.stdout.write(`${addOutcomeText(added, kind, displayValue(value), relation.name)}\n`);
       return 0;
     }
     const removed = await store.remove(relation.name, kind, valueKey);

@@ -1,4 +1,5 @@
 import { restoreBackup, verifyBackup } from '../cleanup/restore.ts';
+import { RuntimeError } from '../errors.ts';
 import { type EngineFlags, withEngine } from './engine-session.ts';
 
 export interface RestoreFlags extends EngineFlags {
@@ -7,6 +8,7 @@ export interface RestoreFlags extends EngineFlags {
   dryRun?: boolean;
   json?: boolean;
   operator?: string;
+  includeUnverifiedTail?: boolean;
 }
 
 function onlyRelation(flags: RestoreFlags): string | undefined {
@@ -23,10 +25,19 @@ export async function runRestoreCommand(runDir: string, flags: RestoreFlags): Pr
         config,
         pool,
         access,
-        selection: { relation: onlyRelation(flags), ref: flags.ref },
+        selection: {
+          relation: onlyRelation(flags),
+          ref: flags.ref,
+          includeUnverifiedTail: Boolean(flags.includeUnverifiedTail),
+        },
         dryRun: Boolean(flags.dryRun),
         operator: flags.operator,
       });
+      const selected = result.relations.reduce((sum, r) => sum + r.selected, 0);
+      if (selected === 0)
+        throw new RuntimeError(
+          `nothing to restore: ${flags.ref !== undefined ? `no child of reference ${flags.ref} is in` : 'no document selected from'} ${runDir}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+        );
       if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
         for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
@@ -36,6 +47,10 @@ export async function runRestoreCommand(runDir: string, flags: RestoreFlags): Pr
             `${r.name}: ${r.database}.${r.collection}: ${verb} ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present\n`,
           );
         }
+        if (result.relations.every((r) => r.inserted === 0))
+          process.stdout.write(
+            `nothing to restore: all ${selected} selected documents are already present\n`,
+          );
         if (result.dryRun) process.stdout.write('dry run: nothing was written\n');
       }
       return 0;
@@ -52,7 +67,11 @@ export async function runVerifyCommand(runDir: string, flags: RestoreFlags): Pro
       const result = await verifyBackup(runDir, {
         config,
         pool,
-        selection: { relation: onlyRelation(flags), ref: flags.ref },
+        selection: {
+          relation: onlyRelation(flags),
+          ref: flags.ref,
+          includeUnverifiedTail: Boolean(flags.includeUnverifiedTail),
+        },
       });
       if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {

@@ -17,15 +17,24 @@ export function parseValueArgument(text: string): unknown {
   return text;
 }
 
-/** `30d`, `12h`, `90m` from now, or an ISO date. */
+/** `30d`, `12h`, `90m` from now, or an ISO date; never in the past (an exception that never applies holds nothing). */
 export function parseExpiry(text: string, now = new Date()): Date {
   const relative = /^(\d+)([dhm])$/.exec(text.trim());
+  let date: Date;
   if (relative) {
     const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
-    return new Date(now.getTime() + Number(relative[1]) * unit);
-  }
-  const date = new Date(text);
+    date = new Date(now.getTime() + Number(relative[1]) * unit);
+  } else date = new Date(text);
   if (Number.isNaN(date.getTime()))
     throw new UsageError(`--expires ${text}: expected 30d, 12h, 90m or an ISO date`);
+  assertFuture(date, `--expires ${text}`, now);
   return date;
+}
+
+/** Refuses an expiry that has passed. */
+export function assertFuture(date: Date, what: string, now = new Date()): void {
+  if (date.getTime() <= now.getTime())
+    throw new UsageError(
+      `${what}: ${date.toISOString()} is in the past; give a future date or a duration such as 30d`,
+    );
 }

@@ -1,7 +1,7 @@
 import { EJSON } from 'bson';
 import type { Db } from 'mongodb';
 import { UsageError } from '../errors.ts';
-import { canonicalKey, type KeyMatch } from '../mongo/keys.ts';
+import { canonicalKey, displayValue, type KeyMatch } from '../mongo/keys.ts';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
 
 export type ExceptionKind = 'document' | 'reference';
@@ -16,6 +16,29 @@ export interface ExceptionEntry {
   createdBy: string;
   createdAt: Date;
   expiresAt?: Date | null;
+}
+
+/** What adding an exception did. */
+export type AddOutcome =
+  | { outcome: 'added' }
+  | { outcome: 'renewed'; expired: Date | undefined }
+  | { outcome: 'exists'; entry: ExceptionEntry };
+
+/** One line for an add's outcome, the same for the CLI and the console. */
+export function addOutcomeText(
+  result: AddOutcome,
+  kind: ExceptionKind,
+  shown: string,
+  relation: string,
+): string {
+  switch (result.outcome) {
+    case 'added':
+      return `added ${kind} exception ${shown} to ${relation}`;
+    case 'renewed':
+      return `renewed ${kind} exception ${shown} in ${relation} (it had expired ${result.expired?.toISOString() ?? ''})`;
+    case 'exists':
+      return `already excepted: ${kind} ${shown} in ${relation}, ${result.entry.expiresAt ? `until ${result.entry.expiresAt.toISOString()}` : 'with no expiry'}`;
+  }
 }
 
 /** The allow-list as the scan uses it: child ids and reference keys that are never deleted. */
@@ -36,7 +59,7 @@ export function exceptionKey(kind: ExceptionKind, value: unknown, keyMatch: KeyM
   const key = canonicalKey(value, keyMatch);
   if (key === undefined)
     throw new UsageError(
-      `reference ${EJSON.stringify({ value }, { relaxed: true })} is not a valid key for this relation`,
+      `reference ${displayValue(value)} is not a valid key: keyMatch ${keyMatch} takes ${keyMatch === 'objectid-or-hex' ? 'an ObjectId or a 24-character hex string' : 'a non-empty string, a number, an ObjectId or binary data'}`,
     );
   return key;
 }
@@ -71,8 +94,11 @@ export class ExceptionsStore {
     return index;
   }
 
-  /** Adds an entry; unique per (relation, kind, value). Returns false when it already existed. */
-  async add(entry: ExceptionEntry): Promise<boolean> {
+  /**
+   * Adds an entry, unique per (relation, kind, value). One that exists but has expired is renewed (new reason,
+   * author, time and expiry); one still in force is left as it is and returned, so the caller can show it.
+   */
+  async add(entry: ExceptionEntry): Promise<AddOutcome> {
     assertWritable(this.access, 'add an exception');
     if (!entry.reason.trim()) throw new UsageError('an exception needs a reason');
     await this.collection.createIndex(
@@ -81,11 +107,27 @@ export class ExceptionsStore {
     );
     try {
       await this.collection.insertOne({ ...entry });
-      return true;
+      return { outcome: 'added' };
     } catch (error) {
-      if ((error as { code?: number }).code === 11000) return false;
-      throw error;
+      if ((error as { code?: number }).code !== 11000) throw error;
     }
+    const same = { relation: entry.relation, kind: entry.kind, valueKey: entry.valueKey };
+    const renewed = await this.collection.findOneAndUpdate(
+      { ...same, expiresAt: { $lte: entry.createdAt } },
+      {
+        $set: {
+          value: entry.value,
+          reason: entry.reason,
+          createdBy: entry.createdBy,
+          createdAt: entry.createdAt,
+          expiresAt: entry.expiresAt ?? null,
+        },
+      },
+      { returnDocument: 'before', projection: { _id: 0 } },
+    );
+    if (renewed) return { outcome: 'renewed', expired: renewed.expiresAt ?? undefined };
+    const existing = await this.collection.findOne(same, { projection: { _id: 0 } });
+    return { outcome: 'exists', entry: existing ?? entry };
   }
 
   async remove(relation: string, kind: ExceptionKind, valueKey: string): Promise<boolean> {

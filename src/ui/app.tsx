@@ -5,6 +5,8 @@ import type { RelationReport } from '../engine/run-scan.ts';
 import { redact } from '../mongo/redact.ts';
 import type { ScanProgress } from '../engine/scan.ts';
 import { parseValueArgument } from '../store/exception-input.ts';
+import { addOutcomeText } from '../store/exceptions.ts';
+import { displayValue } from '../mongo/keys.ts';
 import type { ExceptionEntry } from '../store/exceptions.ts';
 import type { RunRecord } from '../store/runs.ts';
 import { Footer } from './components/Footer.tsx';
@@ -284,9 +286,7 @@ export function App({ services }: { services: ConsoleServices }) {
         try {
           const added = await services.addException(subject.relation, subject.kind, subject.value, text);
           say(
-            added
-              ? `added a ${subject.kind} exception to ${subject.relation}; rescanning`
-              : 'already excepted',
+            `${addOutcomeText(added, subject.kind, displayValue(subject.value), subject.relation)}${added.outcome === 'exists' ? '' : '; rescanning'}`,
           );
           if (view.name === 'exceptions') await loadExceptions();
           void scan();

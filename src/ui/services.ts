@@ -1,3 +1,4 @@
+import type { AddOutcome } from '../store/exceptions.ts';
 import { readdir } from 'node:fs/promises';
 import type Conf from 'conf';
 import { join } from 'node:path';
@@ -110,7 +111,7 @@ export interface ConsoleServices {
     value: unknown,
     reason: string,
     expiresAt?: Date,
-  ): Promise<boolean>;
+  ): Promise<AddOutcome>;
   removeException(entry: ExceptionEntry): Promise<boolean>;
   backups(): Promise<BackupSummary[]>;
   previewBackup(dir: string): Promise<BackupPreview>;

@@ -74,7 +74,7 @@ describe('the operator console', () => {
       await type(r, 'd');
       await waitForText(r, 'Reason for the exception');
       await type(r, 'kept for the ranking experiment');
-      await waitForText(r, 'added a document exception to content_embeddings');
+      await waitForText(r, 'added document exception ObjectId(');
       expect(
         await olorin.collection(OWNED_COLLECTIONS.exceptions).findOne({ valueKey: { $regex: shownId } }),
       ).toMatchObject({ reason: 'kept for the ranking experiment', createdBy: 'ops-test' });
