@@ -1,4 +1,9 @@
-import { checkStorableReference, openSettings, readSettings } from '../config/settings.ts';
+import {
+  checkStorableReference,
+  openSettings,
+  readSettings,
+  tightenSettingsPermissions,
+} from '../config/settings.ts';
 import { UsageError } from '../errors.ts';
 import { redact } from '../mongo/redact.ts';
 
@@ -15,6 +20,7 @@ export interface SettingsFlags {
 /** `orphan-cleanup settings`: shows the console's settings, and changes those given. */
 export async function runSettingsCommand(flags: SettingsFlags): Promise<number> {
   const store = openSettings();
+  for (const note of tightenSettingsPermissions(store)) process.stderr.write(`${note}\n`);
   if (flags.operator !== undefined) store.set('operator', flags.operator);
   if (flags.backupDir !== undefined) store.set('backupRoot', flags.backupDir);
   if (flags.batchSize !== undefined) store.set('batchSize', flags.batchSize);
@@ -30,6 +36,11 @@ export async function runSettingsCommand(flags: SettingsFlags): Promise<number> 
       sources[entry.slice(0, at)] = ref;
     }
     store.set(`profiles.${flags.profile}`, { sources, readOnly: Boolean(flags.profileReadOnly) });
+    for (const note of tightenSettingsPermissions(store)) process.stderr.write(`${note}\n`);
+    if (flags.storeSecret)
+      process.stderr.write(
+        `stored profile ${flags.profile} with its URI in clear in ${store.path} (readable by you only, mode 600)\n`,
+      );
   }
   const settings = readSettings(store);
   process.stdout.write(`${redact(JSON.stringify({ file: store.path, ...settings }, null, 2))}\n`);

@@ -1,3 +1,5 @@
+import { chmodSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Conf from 'conf';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { UsageError } from '../errors.ts';
@@ -19,9 +21,44 @@ export interface Settings {
 
 const DEFAULTS: Settings = { backupRoot: DEFAULT_BACKUP_ROOT, batchSize: 1000, profiles: {} };
 
-/** The operator's settings file (conf: ~/.config/orphan-cleanup-nodejs/config.json on Linux). */
+/**
+ * The operator's settings file (conf: ~/.config/orphan-cleanup-nodejs/config.json on Linux), readable by the
+ * owner only: it may hold a URI with a password (`--store-secret`).
+ */
 export function openSettings(cwd?: string): Conf<Settings> {
-  return new Conf<Settings>({ projectName: 'orphan-cleanup', defaults: DEFAULTS, ...(cwd ? { cwd } : {}) });
+  return new Conf<Settings>({
+    projectName: 'orphan-cleanup',
+    defaults: DEFAULTS,
+    configFileMode: 0o600,
+    ...(cwd ? { cwd } : {}),
+  });
+}
+
+/**
+ * Makes the settings file 0600 and its directory 0700 when they are wider (a file written by an older
+ * version, or by hand); says what it tightened, or that it could not.
+ */
+export function tightenSettingsPermissions(store: Conf<Settings>): string[] {
+  const notes: string[] = [];
+  for (const [path, mode] of [
+    [dirname(store.path), 0o700],
+    [store.path, 0o600],
+  ] as const) {
+    let current: number;
+    try {
+      current = statSync(path).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if ((current & ~mode) === 0) continue;
+    try {
+      chmodSync(path, mode);
+      notes.push(`tightened ${path} from ${current.toString(8)} to ${mode.toString(8)} (it may hold credentials)`);
+    } catch (error) {
+      notes.push(`warning: ${path} is readable by others (mode ${current.toString(8)}) and could not be tightened: ${(error as Error).message}`);
+    }
+  }
+  return notes;
 }
 
 export function readSettings(store: Conf<Settings>): Settings {

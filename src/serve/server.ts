@@ -43,6 +43,8 @@ export interface ServeOptions {
 }
 
 const MAX_JOBS_KEPT = 200;
+/** Query parameters that look like a credential: refused, so a token never travels in a URL. */
+const TOKEN_PARAMETERS = /^(access_?)?token$|^api_?key$|^auth(orization)?$|^bearer$|^key$/i;
 const HEALTH_TIMEOUT_MS = 2000;
 
 const jobBody = {
@@ -76,11 +78,20 @@ export function buildServer(options: ServeOptions): ServeHandle {
   const { config, pool, access } = options;
   const app = Fastify({
     bodyLimit: 16 * 1024,
-    // Strict JSON: no coercion of "x" into ["x"] or "5" into 5.
-    ajv: { customOptions: { coerceTypes: false } },
+    // Strict JSON: no coercion of "x" into ["x"] or "5" into 5, and an unknown field (a typo such as
+    // "exceute") is a 400, never silently dropped into a dry run.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     logger: {
       level: options.logLevel ?? 'info',
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '****' },
+      // URLs are logged without their query string: a secret put there by mistake never reaches a log.
+      serializers: {
+        req: (request: { method: string; url: string; ip?: string }) => ({
+          method: request.method,
+          url: request.url.split('?')[0],
+          remoteAddress: request.ip,
+        }),
+      },
     },
   });
   const jobs = new Map<string, Job>();
@@ -89,9 +100,13 @@ export function buildServer(options: ServeOptions): ServeHandle {
   let lastScan: ScanReport | undefined;
   let lastCleanup: CleanupResult | undefined;
 
+  /** Keeps at most MAX_JOBS_KEPT jobs by forgetting finished ones, oldest first: a queued or running job stays. */
   const remember = (job: Job) => {
     jobs.set(job.id, job);
-    if (jobs.size > MAX_JOBS_KEPT) jobs.delete(jobs.keys().next().value as string);
+    for (const [id, old] of jobs) {
+      if (jobs.size <= MAX_JOBS_KEPT) break;
+      if (old.status === 'succeeded' || old.status === 'failed') jobs.delete(id);
+    }
   };
 
   app.setErrorHandler(
@@ -108,6 +123,11 @@ export function buildServer(options: ServeOptions): ServeHandle {
   );
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const query = request.url.includes('?') ? new URLSearchParams(request.url.split('?')[1]) : undefined;
+    if (query && [...query.keys()].some((key) => TOKEN_PARAMETERS.test(key)))
+      return reply
+        .status(400)
+        .send({ error: 'send the token in the Authorization header (Bearer), never in the URL' });
     if (!options.token) return;
     const path = request.url.split('?')[0];
     if (options.openHealth && (path === '/healthz' || path === '/metrics')) return;
