@@ -53,9 +53,13 @@ export function tightenSettingsPermissions(store: Conf<Settings>): string[] {
     if ((current & ~mode) === 0) continue;
     try {
       chmodSync(path, mode);
-      notes.push(`tightened ${path} from ${current.toString(8)} to ${mode.toString(8)} (it may hold credentials)`);
+      notes.push(
+        `tightened ${path} from ${current.toString(8)} to ${mode.toString(8)} (it may hold credentials)`,
+      );
     } catch (error) {
-      notes.push(`warning: ${path} is readable by others (mode ${current.toString(8)}) and could not be tightened: ${(error as Error).message}`);
+      notes.push(
+        `warning: ${path} is readable by others (mode ${current.toString(8)}) and could not be tightened: ${(error as Error).message}`,
+      );
     }
   }
   return notes;

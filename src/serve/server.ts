@@ -40,6 +40,10 @@ export interface ServeOptions {
   /** How fast the cleanups it runs may delete (`--sleep-ms`, `--max-rate`, `--max-lag-seconds`). */
   throttle?: Pick<CleanupOptions, 'sleepMs' | 'maxRate' | 'maxLagSeconds'>;
   logLevel?: string;
+  /** Where the request log goes (stdout unless given). */
+  logStream?: NodeJS.WritableStream;
+  /** How many jobs `GET /api/v1/runs` remembers (finished ones are forgotten first). */
+  maxJobsKept?: number;
 }
 
 const MAX_JOBS_KEPT = 200;
@@ -83,6 +87,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     logger: {
       level: options.logLevel ?? 'info',
+      ...(options.logStream ? { stream: options.logStream } : {}),
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '****' },
       // URLs are logged without their query string: a secret put there by mistake never reaches a log.
       serializers: {
@@ -104,7 +109,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
   const remember = (job: Job) => {
     jobs.set(job.id, job);
     for (const [id, old] of jobs) {
-      if (jobs.size <= MAX_JOBS_KEPT) break;
+      if (jobs.size <= (options.maxJobsKept ?? MAX_JOBS_KEPT)) break;
       if (old.status === 'succeeded' || old.status === 'failed') jobs.delete(id);
     }
   };

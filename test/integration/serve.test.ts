@@ -1,4 +1,5 @@
 import { mkdtemp } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import parsePrometheus from 'parse-prometheus-text-format';
@@ -137,5 +138,136 @@ describe('serve', () => {
     const huge = await call('POST', '/api/v1/scan', { relations: ['x'.repeat(20_000)] });
     expect(huge.status).toBe(413);
     expect((await call('GET', '/api/v1/runs/nope')).status).toBe(404);
+  });
+
+  it('refuses a misspelt field instead of running a dry run, and a token in the URL', async () => {
+    const typo = await call('POST', '/api/v1/cleanup', { exceute: true });
+    expect(typo.status).toBe(400);
+    expect(typo.json().error).toMatch(/^invalid request body: body must NOT have additional properties/);
+    const inUrl = await call('GET', `/api/v1/runs?token=${TOKEN}`, undefined, null);
+    expect(inUrl.status).toBe(400);
+    expect(inUrl.json()).toEqual({
+      error: 'send the token in the Authorization header (Bearer), never in the URL',
+    });
+  });
+});
+
+describe('serve under load and mistakes', () => {
+  it('never forgets a running job, keeps its 409, and logs URLs without their query strings', async () => {
+    const lines: string[] = [];
+    const logStream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const small = buildServer({
+      config: demo.config,
+      pool,
+      access: { readOnly: false },
+      token: TOKEN,
+      openHealth: false,
+      backupRoot: await mkdtemp(join(tmpdir(), 'oc-serve-')),
+      batchSize: 100,
+      logLevel: 'info',
+      logStream,
+      maxJobsKept: 3,
+    });
+    const url = await small.app.listen({ host: '127.0.0.1', port: 0 });
+    const to = (method: string, path: string, body?: unknown) =>
+      fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    try {
+      await server.client.db('admin').command({
+        configureFailPoint: 'failCommand',
+        mode: 'alwaysOn',
+        // The cleanup's delete takes 3 s: it is still running while the scans below come and go.
+        data: { failCommands: ['delete'], blockConnection: true, blockTimeMS: 3000 },
+      });
+      const running = (
+        await (await to('POST', '/api/v1/cleanup', { relations: ['recap_sessions'], execute: true })).json()
+      ).id;
+      // More finished jobs than the table keeps.
+      for (let i = 0; i < 5; i++) {
+        const { id } = await (await to('POST', '/api/v1/scan', { relations: ['dubbing_sessions'] })).json();
+        for (;;) {
+          const job = await (await to('GET', `/api/v1/runs/${id}`)).json();
+          if (job.status === 'succeeded' || job.status === 'failed') break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      const kept = await to('GET', `/api/v1/runs/${running}`);
+      expect(kept.status).toBe(200);
+      expect(['queued', 'running']).toContain((await kept.json()).status);
+      const overlapping = await to('POST', '/api/v1/cleanup', {
+        relations: ['recap_sessions'],
+        execute: true,
+      });
+      expect(overlapping.status).toBe(409);
+      expect((await (await to('GET', '/api/v1/runs')).json()).runs).toHaveLength(3);
+      await to('GET', '/api/v1/runs?page=2&secret=hunter2');
+    } finally {
+      await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+      await small.shutdown();
+    }
+    const logged = lines.join('');
+    expect(logged).toContain('"url":"/api/v1/runs"');
+    expect(logged).not.toContain('hunter2');
+    expect(logged).not.toContain(TOKEN);
+  });
+
+  it("keeps a failing source's password out of the runs it reports and the metrics", async () => {
+    const password = 'Leak Me@99';
+    const leaky = {
+      ...demo.config,
+      sources: {
+        ...demo.config.sources,
+        bayit: {
+          ...demo.config.sources.bayit,
+          uri: server.uri.replace('mongodb://', `mongodb://alice:${encodeURIComponent(password)}@`),
+        },
+      },
+    };
+    const leakyPool = new SourcePool(leaky.sources);
+    const handle = buildServer({
+      config: leaky,
+      pool: leakyPool,
+      access: { readOnly: true },
+      token: TOKEN,
+      openHealth: false,
+      batchSize: 100,
+      logLevel: 'silent',
+    });
+    const url = await handle.app.listen({ host: '127.0.0.1', port: 0 });
+    const get = (path: string, init: RequestInit = {}) =>
+      fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, ...init.headers } });
+    try {
+      const { id } = await (
+        await get('/api/v1/scan', {
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).json();
+      let job: Record<string, unknown> = {};
+      for (let i = 0; i < 200 && job.status !== 'failed' && job.status !== 'succeeded'; i++) {
+        job = await (await get(`/api/v1/runs/${id}`)).json();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(job.status).toBe('failed');
+      expect(String(job.error)).toContain('mongodb://****@');
+      const everything = `${await (await get('/api/v1/runs')).text()}${await (await get('/metrics')).text()}`;
+      for (const part of ['Leak', 'Me@99', encodeURIComponent(password)])
+        expect(everything).not.toContain(part);
+    } finally {
+      await handle.shutdown();
+      await leakyPool.close();
+    }
   });
 });
