@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../config/load.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { describeId } from '../engine/scan.ts';
 import { canonicalKey } from '../mongo/keys.ts';
+import { majorityWrite } from '../mongo/timeouts.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
@@ -181,14 +182,19 @@ export async function restoreBackup(
     for (let i = 0; i < docs.length; i += INSERT_BATCH) {
       const batch = docs.slice(i, i + INSERT_BATCH);
       if (options.dryRun) {
-        const present = await coll.countDocuments({ _id: { $in: batch.map((d) => d._id) } } as Document);
+        const present = await coll.countDocuments({ _id: { $in: batch.map((d) => d._id) } } as Document, {
+          maxTimeMS: options.config.maxTimeMS,
+        });
         result.skippedExisting += present;
         result.inserted += batch.length - present;
         continue;
       }
       try {
         result.inserted += (
-          await coll.insertMany(batch, { ordered: false, writeConcern: { w: 'majority' } })
+          await coll.insertMany(batch, {
+            ordered: false,
+            writeConcern: majorityWrite(options.config.maxTimeMS),
+          })
         ).insertedCount;
       } catch (error) {
         // The server decides what already exists: every duplicate `_id` is a document left as it is.
@@ -278,7 +284,9 @@ export async function verifyBackup(
     let present = 0;
     for (let i = 0; i < docs.length; i += INSERT_BATCH) {
       const ids = docs.slice(i, i + INSERT_BATCH).map((d) => d._id);
-      present += await coll.countDocuments({ _id: { $in: ids } } as Document);
+      present += await coll.countDocuments({ _id: { $in: ids } } as Document, {
+        maxTimeMS: options.config.maxTimeMS,
+      });
     }
     relations.push({
       name: relation.name,

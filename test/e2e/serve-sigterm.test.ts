@@ -45,7 +45,12 @@ describe('serve under SIGTERM', () => {
         backupRoot,
       ],
       {
-        env: { ...process.env, OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri },
+        env: {
+          ...process.env,
+          OLORIN_MONGODB_URI: server.uri,
+          BAYIT_MONGODB_URI: server.uri,
+          OLORIN_USE_SEPARATE_DATABASE: 'true',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
