@@ -45,6 +45,14 @@ describe('doctor', () => {
     expect(types).toMatch(
       /parent key types \(sample\): objectId 100%; child reference types: string \d+%, objectId \d+%/,
     );
+    // The soft-delete field's value types, and what they mean.
+    const softDelete = byRelation.content_embeddings.find((f) => f.message.startsWith('content.deleted_at'))!;
+    expect(softDelete).toEqual({
+      level: 'info',
+      message: expect.stringMatching(
+        /^content\.deleted_at value types \(sample\): (null|date) \d+%, (null|date) \d+%; a date or true marks a deleted parent, false, 0, "", null or absence a live one, anything else makes the relation unsafe$/,
+      ),
+    });
   });
 
   it('accepts a real TTL index longer than the grace period', async () => {
