@@ -67,7 +67,12 @@ async function benchmark(topology: 'standalone' | 'replica set'): Promise<void> 
     const config = await loadConfig({ configPath, env: { OLORIN_USE_SEPARATE_DATABASE: 'true' } });
     const pool = new SourcePool(config.sources);
     const scanStarted = performance.now();
-    const scan = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+    const scan = await runScan({
+      config,
+      pool,
+      access: { readOnly: false },
+      candidateLimit: Number.POSITIVE_INFINITY,
+    });
     const scanMs = performance.now() - scanStarted;
     const plan = await buildPlan(scan, config, pool, { backupRoot: join(work, 'backups'), batchSize: 1000 });
     const started = performance.now();

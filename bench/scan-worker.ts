@@ -1,10 +1,13 @@
-// One scan in its own process, so its peak RSS is its own: node bin/run-ts bench/scan-worker.ts URI DB COLLECTION
+// One scan in its own process, so its peak RSS is its own:
+//   node bin/run-ts bench/scan-worker.ts URI DB COLLECTION [scan|plan] [read-only|write]
+// `plan` is what `clean` does without --execute: a scan keeping a sample of the candidates, then the plan.
+import { buildPlan, PLAN_SAMPLE_SIZE } from '../src/cleanup/plan.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { runScan } from '../src/engine/run-scan.ts';
 import { SourcePool } from '../src/mongo/sources.ts';
 import { peakRssMb } from './support.ts';
 
-const [uri, database, collection] = process.argv.slice(2);
+const [uri, database, collection, mode = 'scan', access = 'read-only'] = process.argv.slice(2);
 const { writeFile, mkdtemp } = await import('node:fs/promises');
 const { join } = await import('node:path');
 const { tmpdir } = await import('node:os');
@@ -27,7 +30,14 @@ const config = await loadConfig({ configPath: path });
 const pool = new SourcePool(config.sources);
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
-const report = await runScan({ config, pool, access: { readOnly: true } });
+const report = await runScan({
+  config,
+  pool,
+  access: { readOnly: access === 'read-only' },
+  record: false,
+  ...(mode === 'plan' ? { candidateLimit: PLAN_SAMPLE_SIZE } : {}),
+});
+if (mode === 'plan') await buildPlan(report, config, pool, { batchSize: 1000 });
 const scanMs = performance.now() - started;
 const cpu = process.cpuUsage(cpuBefore);
 const cpuMs = (cpu.user + cpu.system) / 1000;

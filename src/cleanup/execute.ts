@@ -481,6 +481,11 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     throw new RuntimeError(`cleanup refused: ${refusals.join('; ')}`);
   }
   const work = plan.relations.filter((relation) => relation.toDelete > 0);
+  const sampled = work.find((relation) => relation.sampled);
+  if (sampled)
+    throw new Error(
+      `the plan of ${sampled.name} holds a sample of its candidates (a dry run's): scan with candidates to execute it`,
+    );
   await assertBackupRootUsable(
     plan.backupRoot,
     work.reduce((sum, r) => sum + r.estimatedBackupBytes, 0),

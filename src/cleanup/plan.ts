@@ -15,7 +15,8 @@ export function parseBatchSize(value: string): number | undefined {
   const n = Number(value);
   return value.trim() !== '' && Number.isInteger(n) && n >= 1 && n <= MAX_BATCH_SIZE ? n : undefined;
 }
-const SIZE_SAMPLE = 20;
+/** Candidates a dry run keeps: enough to estimate the backup, independent of the backlog. */
+export const PLAN_SAMPLE_SIZE = 20;
 
 export interface RelationPlan {
   name: string;
@@ -33,8 +34,10 @@ export interface RelationPlan {
   invalidReference: number;
   safe: boolean;
   unsafeReasons: string[];
-  /** Oldest first, capped by --max-deletes. */
+  /** Oldest first, capped by --max-deletes; only a sample when `sampled` (a dry run's plan). */
   candidates: Candidate[];
+  /** The plan was built from a scan that kept a sample of the candidates: it shows, it cannot execute. */
+  sampled: boolean;
 }
 
 export interface CleanupPlan {
@@ -57,7 +60,7 @@ async function averageSize(pool: SourcePool, plan: RelationReport, candidates: C
   const db = await pool.db(plan.child.source);
   const docs: Document[] = await db
     .collection(plan.child.collection)
-    .find({ _id: { $in: candidates.slice(0, SIZE_SAMPLE).map((c) => c.id) } } as Document)
+    .find({ _id: { $in: candidates.slice(0, PLAN_SAMPLE_SIZE).map((c) => c.id) } } as Document)
     .toArray();
   if (docs.length === 0) return 0;
   return docs.reduce((sum, doc) => sum + BSON.calculateObjectSize(doc), 0) / docs.length;
@@ -73,25 +76,27 @@ export async function buildPlan(
   let remaining = options.maxDeletes ?? Number.POSITIVE_INFINITY;
   const relations: RelationPlan[] = [];
   for (const relation of report.relations) {
-    const sorted = [...relation.candidates].sort((a, b) => a.since.getTime() - b.since.getTime());
-    const chosen = sorted.slice(0, Math.max(0, Math.min(sorted.length, remaining)));
-    remaining -= chosen.length;
+    // The scan kept the oldest candidates (all, --max-deletes of them, or a dry run's sample).
+    const toDelete = Math.max(0, Math.min(relation.deletable, remaining));
+    remaining -= toDelete;
+    const chosen = relation.candidates.slice(0, toDelete);
     const average = await averageSize(pool, relation, chosen);
     relations.push({
       name: relation.name,
       child: relation.child,
       parent: relation.parent,
       deletable: relation.deletable,
-      toDelete: chosen.length,
-      deferred: relation.deletable - chosen.length,
-      batches: Math.ceil(chosen.length / options.batchSize),
-      estimatedBackupBytes: Math.ceil(average * chosen.length),
+      toDelete,
+      deferred: relation.deletable - toDelete,
+      batches: Math.ceil(toDelete / options.batchSize),
+      estimatedBackupBytes: Math.ceil(average * toDelete),
       excepted: relation.excepted,
       inGrace: relation.inGrace,
       invalidReference: relation.invalidReference,
       safe: relation.safe,
       unsafeReasons: relation.unsafeReasons,
       candidates: chosen,
+      sampled: chosen.length < toDelete,
     });
   }
   return {

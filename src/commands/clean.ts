@@ -1,6 +1,12 @@
 import { createInterface } from 'node:readline/promises';
 import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
-import { buildPlan, type CleanupPlan, DEFAULT_BACKUP_ROOT, planText } from '../cleanup/plan.ts';
+import {
+  buildPlan,
+  type CleanupPlan,
+  DEFAULT_BACKUP_ROOT,
+  PLAN_SAMPLE_SIZE,
+  planText,
+} from '../cleanup/plan.ts';
 import { ensureWritableDir } from '../paths.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { runScan } from '../engine/run-scan.ts';
@@ -75,7 +81,8 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
         pool,
         access,
         signal,
-        collectCandidates: true,
+        // A dry run keeps a sample; an execution the oldest --max-deletes (or all) candidates.
+        candidateLimit: flags.execute ? (flags.maxDeletes ?? Number.POSITIVE_INFINITY) : PLAN_SAMPLE_SIZE,
         record: Boolean(flags.execute),
         operator: flags.operator,
         onNotice: printNotice,

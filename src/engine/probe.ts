@@ -10,7 +10,7 @@ import { MISSING, RawFieldReader } from './raw-bson.ts';
 /** What a parent probe found for one key. */
 export type ParentState =
   | { kind: 'active' }
-  | { kind: 'missing' }
+  | { kind: 'missing'; since?: Date }
   | { kind: 'inactive'; since: Date | undefined };
 
 export const ACTIVE_PARENT: ParentState = { kind: 'active' };

@@ -86,8 +86,11 @@ export interface RunScanOptions {
   now?: Date;
   signal?: AbortSignal;
   onProgress?: (progress: ScanProgress) => void;
-  /** Collect the deletable children (for a cleanup plan). */
-  collectCandidates?: boolean;
+  /**
+   * Keep the oldest this many deletable children per relation, for a cleanup plan (`--max-deletes` when
+   * executing, Infinity without it; a dry run keeps a sample only): memory follows this, not the backlog.
+   */
+  candidateLimit?: number;
   /** Fetch whole documents for the samples (the console's review screen). */
   sampleDocuments?: boolean;
   operator?: string;
@@ -150,10 +153,8 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const parents = parentDb.collection(relation.parent.collection);
   const runs = new RunsStore(childDb, access);
   const firstSeenStore = new FirstSeenStore(childDb, relation.name, access);
-  const [exceptions, firstSeen] = await Promise.all([
-    new ExceptionsStore(childDb, access).index(relation.name, now),
-    firstSeenStore.load(),
-  ]);
+  const runId = newRunId(now);
+  const exceptions = await new ExceptionsStore(childDb, access).index(relation.name, now);
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
   const durations: number[] = [];
   const startedAt = new Date();
@@ -169,11 +170,14 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       children,
       parents,
       exceptions,
-      firstSeen,
+      firstSeen: {
+        lookup: (keys) => firstSeenStore.lookup(keys, config.maxTimeMS),
+        stage: (keys, known) => firstSeenStore.stage(keys, known, runId, now),
+      },
       now,
       sampleSize: config.sampleSize,
       maxTimeMS: config.maxTimeMS,
-      collectCandidates: options.collectCandidates,
+      candidateLimit: options.candidateLimit,
       signal: options.signal,
       onProgress: options.onProgress,
       onProbe: (ms) => durations.push(ms),
@@ -215,8 +219,10 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       'guard: relation is unsafe; destructive commands refuse it',
     );
   const trend = await trendOf(runs, relation.name, { ...counts }, now);
-  const runId = newRunId(now);
-  if (complete && !access.readOnly) await firstSeenStore.update(firstSeen, result!.unresolvedKeys, now);
+  if (!access.readOnly) {
+    if (complete) await firstSeenStore.confirm(runId);
+    else await firstSeenStore.discard(runId).catch(() => undefined);
+  }
   const finishedAt = new Date();
   const report: RelationReport = {
     name: relation.name,

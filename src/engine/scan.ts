@@ -4,6 +4,7 @@ import type { Relation } from '../config/load.ts';
 import { log } from '../logging.ts';
 import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
 import { prefetchedBatches } from './raw-batches.ts';
+import { OldestFirst } from './oldest-first.ts';
 import { ReferenceCache } from './reference-cache.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
 import { decodeValue, RawFieldReader } from './raw-bson.ts';
@@ -38,6 +39,12 @@ export interface Candidate {
   since: Date;
 }
 
+/** First sightings, read and written per probe batch (the store in the child database, or nothing in a bench). */
+export interface FirstSeenSource {
+  lookup(keys: string[]): Promise<Map<string, Date>>;
+  stage(keys: string[], known: Map<string, Date>): Promise<void>;
+}
+
 export interface ScanProgress {
   relation: string;
   scanned: number;
@@ -52,12 +59,13 @@ export interface RelationScanInput {
   children: Collection;
   parents: Collection;
   exceptions: ExceptionIndex;
-  /** Key -> when first seen orphaned, from earlier complete scans. */
-  firstSeen: Map<string, Date>;
+  /** When earlier complete scans first saw keys unresolved; told, a probe batch at a time, what this scan sees. */
+  firstSeen: FirstSeenSource;
   now: Date;
   sampleSize: number;
   maxTimeMS: number;
-  collectCandidates?: boolean;
+  /** Keep the oldest this many deletable children (a plan's candidates); none when 0 or absent. */
+  candidateLimit?: number;
   signal?: AbortSignal;
   onProgress?: (progress: ScanProgress) => void;
   /** Called with the duration of every parent probe (cross-database latency). */
@@ -73,10 +81,12 @@ export interface RelationScanResult {
   /** False when the scan was aborted before the end of the child collection. */
   complete: boolean;
   samples: Record<Category, Sample[]>;
+  /** The oldest deletable children, at most `candidateLimit`, oldest first. */
   candidates: Candidate[];
-  /** Keys now orphaned or inactive (not excepted): the first-seen state after this scan. */
-  unresolvedKeys: Set<string>;
-  /** BSON bytes of the orphaned and inactive children (their stored size, from `$bsonSize`). */
+  /**
+   * BSON bytes of the orphaned and inactive children (their stored size, from `$bsonSize`): measured one
+   * query at a time, and extrapolated from the batches measured when the scan outran the measurement.
+   */
   unresolvedBytes: number;
   roundTrips: { childBatches: number; parentProbes: number; sizeQueries: number };
   durationMs: number;
@@ -105,8 +115,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     Category,
     Sample[]
   >;
-  const candidates: Candidate[] = [];
-  const unresolvedKeys = new Set<string>();
+  const candidates = new OldestFirst<Candidate>(input.candidateLimit ?? 0, (c) => c.since.getTime());
   const cache = new ReferenceCache(relation.keyMatch, input.exceptions.referenceKeys, KEY_CACHE_LIMIT);
   const graceMs = relation.graceDays * DAY_MS;
   const roundTrips = { childBatches: 0, parentProbes: 0, sizeQueries: 0 };
@@ -114,14 +123,36 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let deletable = 0;
   let scanned = 0;
   let unresolvedIds: unknown[] = [];
-  /** Storage is measured in the background, a batch of unresolved ids at a time, while the scan goes on. */
-  const sizeTasks: Promise<number>[] = [];
+  /**
+   * Storage is measured in the background, a batch of unresolved ids at a time, one query in flight: a batch
+   * that fills while one is measured is counted, not measured, and the total extrapolated from the rest.
+   */
+  const storage = {
+    bytes: 0,
+    measured: 0,
+    unmeasured: 0,
+    inFlight: undefined as Promise<void> | undefined,
+    failed: undefined as Error | undefined,
+  };
   const measureStorage = () => {
     if (unresolvedIds.length === 0) return;
-    const task = storedBytes(input.children, unresolvedIds, roundTrips, input.maxTimeMS);
-    task.catch(() => undefined);
-    sizeTasks.push(task);
+    const ids = unresolvedIds;
     unresolvedIds = [];
+    if (storage.inFlight) {
+      storage.unmeasured += ids.length;
+      return;
+    }
+    storage.inFlight = storedBytes(input.children, ids, roundTrips, input.maxTimeMS).then(
+      (bytes) => {
+        storage.bytes += bytes;
+        storage.measured += ids.length;
+        storage.inFlight = undefined;
+      },
+      (error: Error) => {
+        storage.failed = error;
+        storage.inFlight = undefined;
+      },
+    );
   };
 
   const estimatedTotal = await input.children.estimatedDocumentCount({ maxTimeMS: input.maxTimeMS });
@@ -145,16 +176,15 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     const entry = typeof child === 'number' ? decodeChild(bytes, child) : child;
     const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
     counts[category]++;
-    unresolvedKeys.add(key);
     unresolvedIds.push(entry.id);
     if (unresolvedIds.length >= SIZE_BATCH) measureStorage();
-    const since = (state.kind === 'inactive' ? state.since : undefined) ?? input.firstSeen.get(key) ?? now;
+    // A soft-delete time, else the first sighting by a complete scan, else now (seen for the first time).
+    const since = state.since ?? now;
     sample(category, { id: entry.id, reference: entry.reference, since });
     if (now.getTime() - since.getTime() < graceMs) inGrace++;
     else {
       deletable++;
-      if (input.collectCandidates)
-        candidates.push({ id: entry.id, reference: entry.reference, key, category, since });
+      candidates.offer({ id: entry.id, reference: entry.reference, key, category, since });
     }
   };
 
@@ -165,6 +195,19 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   const probe = async (batch: Map<string, { original: unknown; children: PendingChild[] }>) => {
     const found = await parentProbe.probe(new Map([...batch].map(([key, { original }]) => [key, original])));
     roundTrips.parentProbes++;
+    // The batch's unresolved keys: when they were first seen, and that this scan saw them.
+    const unresolved = [...found].filter(([, state]) => state.kind !== 'active').map(([key]) => key);
+    if (unresolved.length) {
+      const known = await input.firstSeen.lookup(unresolved);
+      await input.firstSeen.stage(unresolved, known);
+      for (const key of unresolved) {
+        const state = found.get(key)!;
+        const firstSeen = known.get(key);
+        if (firstSeen && state.kind === 'missing') found.set(key, { kind: 'missing', since: firstSeen });
+        if (firstSeen && state.kind === 'inactive' && !state.since)
+          found.set(key, { kind: 'inactive', since: firstSeen });
+      }
+    }
     // Synchronously: from here on the cache answers for these keys, so no child can be left waiting.
     for (const [key, { children }] of batch) {
       const state = found.get(key)!;
@@ -277,15 +320,16 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     await Promise.allSettled(inFlight);
   }
   report();
+  await storage.inFlight;
   if (complete) measureStorage();
+  await storage.inFlight;
   // Servers before 4.4 have no $bsonSize: the scan stands, storage is reported as 0 and logged.
-  const unresolvedBytes = await Promise.all(sizeTasks).then(
-    (sizes) => (complete ? sizes.reduce((a, b) => a + b, 0) : 0),
-    (error: Error) => {
-      log.warn({ relation: relation.name, error: error.message }, 'could not measure orphan storage');
-      return 0;
-    },
-  );
+  if (storage.failed)
+    log.warn({ relation: relation.name, error: storage.failed.message }, 'could not measure orphan storage');
+  const unresolvedBytes =
+    !complete || storage.failed || storage.measured === 0
+      ? 0
+      : Math.round(storage.bytes * (1 + storage.unmeasured / storage.measured));
   return {
     counts,
     scanned,
@@ -294,8 +338,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     estimatedTotal,
     complete,
     samples,
-    candidates,
-    unresolvedKeys,
+    candidates: candidates.sorted(),
     unresolvedBytes,
     roundTrips,
     durationMs: performance.now() - started,

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
 import { type CleanupOptions, type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
-import { buildPlan } from '../cleanup/plan.ts';
+import { buildPlan, PLAN_SAMPLE_SIZE } from '../cleanup/plan.ts';
 import type { ResolvedConfig } from '../config/load.ts';
 import { relationCounts, runScan, type ScanReport } from '../engine/run-scan.ts';
 import { cleanupRegistry, scanRegistry } from '../metrics/prometheus.ts';
@@ -222,7 +222,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
         pool,
         access,
         signal,
-        collectCandidates: true,
+        candidateLimit: execute ? (body.maxDeletes ?? Number.POSITIVE_INFINITY) : PLAN_SAMPLE_SIZE,
         record: execute,
       });
       lastScan = report;

@@ -1,4 +1,4 @@
-import type { Db } from 'mongodb';
+import type { AnyBulkWriteOperation, Db } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
 
 interface FirstSeenDoc {
@@ -6,13 +6,17 @@ interface FirstSeenDoc {
   relation: string;
   key: string;
   firstSeenAt: Date;
+  /** The run that last saw the key unresolved. */
+  seenBy?: string;
+  /** Written by a scan that has not finished: not yet a first sighting anyone may count from. */
+  pending?: boolean;
 }
-
-const WRITE_BATCH = 1000;
 
 /**
  * When the tool first saw each orphaned or inactive reference of a relation: the grace period of a parent
- * without a soft-delete timestamp counts from here. Written only after complete scans, never read-only.
+ * without a soft-delete timestamp counts from here. Read and written a probe batch at a time, so a scan's
+ * memory does not grow with the orphan backlog: keys a scan sees for the first time are staged as pending,
+ * and only a complete scan confirms them and forgets the keys it no longer saw. Never written read-only.
  */
 export class FirstSeenStore {
   constructor(
@@ -25,40 +29,59 @@ export class FirstSeenStore {
     return this.db.collection<FirstSeenDoc>(OWNED_COLLECTIONS.firstSeen);
   }
 
-  async load(): Promise<Map<string, Date>> {
-    const seen = new Map<string, Date>();
-    const cursor = this.collection.find(
-      { relation: this.relation },
-      { projection: { key: 1, firstSeenAt: 1 } },
-    );
-    for await (const doc of cursor) seen.set(doc.key, doc.firstSeenAt);
-    return seen;
+  private id(key: string): string {
+    return `${this.relation}:${key}`;
   }
 
-  /** Records keys seen for the first time and forgets keys whose parent came back. */
-  async update(
-    previous: Map<string, Date>,
-    current: Set<string>,
-    now: Date,
-  ): Promise<{ added: number; removed: number }> {
+  /** First sightings confirmed by complete scans, for these keys. */
+  async lookup(keys: string[], maxTimeMS: number): Promise<Map<string, Date>> {
+    const found = new Map<string, Date>();
+    if (keys.length === 0) return found;
+    const docs = await this.collection
+      .find(
+        { _id: { $in: keys.map((key) => this.id(key)) }, pending: { $ne: true } },
+        { projection: { key: 1, firstSeenAt: 1 }, batchSize: keys.length, maxTimeMS },
+      )
+      .toArray();
+    for (const doc of docs) found.set(doc.key, doc.firstSeenAt);
+    return found;
+  }
+
+  /**
+   * Notes the keys a batch found unresolved: a known key is marked seen by this run, a new one (or one left
+   * pending by a scan that never finished) is staged with this run's time.
+   */
+  async stage(keys: string[], known: Map<string, Date>, runId: string, now: Date): Promise<void> {
+    if (keys.length === 0 || this.access.readOnly) return;
+    const operations: AnyBulkWriteOperation<FirstSeenDoc>[] = keys.map((key) =>
+      known.has(key)
+        ? { updateOne: { filter: { _id: this.id(key) }, update: { $set: { seenBy: runId } } } }
+        : {
+            updateOne: {
+              filter: { _id: this.id(key) },
+              update: {
+                $set: { relation: this.relation, key, firstSeenAt: now, seenBy: runId, pending: true },
+              },
+              upsert: true,
+            },
+          },
+    );
+    await this.collection.bulkWrite(operations, { ordered: false });
+  }
+
+  /** After a complete scan: its staged keys become first sightings, and keys it did not see are forgotten. */
+  async confirm(runId: string): Promise<void> {
     assertWritable(this.access, 'update first-seen state');
-    const added = [...current].filter((key) => !previous.has(key));
-    const removed = [...previous.keys()].filter((key) => !current.has(key));
-    for (let i = 0; i < added.length; i += WRITE_BATCH) {
-      const docs = added
-        .slice(i, i + WRITE_BATCH)
-        .map((key) => ({ _id: `${this.relation}:${key}`, relation: this.relation, key, firstSeenAt: now }));
-      await this.collection
-        .insertMany(docs, { ordered: false })
-        .catch((error: { code?: number; writeErrors?: unknown }) => {
-          // Another scan recorded the same key first: its (earlier) timestamp stands.
-          if (error.code !== 11000) throw error;
-        });
-    }
-    for (let i = 0; i < removed.length; i += WRITE_BATCH) {
-      const ids = removed.slice(i, i + WRITE_BATCH).map((key) => `${this.relation}:${key}`);
-      await this.collection.deleteMany({ _id: { $in: ids } });
-    }
-    return { added: added.length, removed: removed.length };
+    await this.collection.updateMany(
+      { relation: this.relation, seenBy: runId, pending: true },
+      { $unset: { pending: '' } },
+    );
+    await this.collection.deleteMany({ relation: this.relation, seenBy: { $ne: runId } });
+  }
+
+  /** After an incomplete scan: what it staged is taken back, so nothing counts from a partial view. */
+  async discard(runId: string): Promise<void> {
+    if (this.access.readOnly) return;
+    await this.collection.deleteMany({ relation: this.relation, seenBy: runId, pending: true });
   }
 }

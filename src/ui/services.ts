@@ -193,7 +193,8 @@ export function createConsoleServices(
         access,
         onProgress,
         signal,
-        collectCandidates: true,
+        // The console plans and executes from one scan.
+        candidateLimit: Number.POSITIVE_INFINITY,
         sampleDocuments: true,
         operator: settings.operator,
       }),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackup } from '../../src/cleanup/backup.ts';
 import { executeCleanup } from '../../src/cleanup/execute.ts';
 import { RelationLock } from '../../src/cleanup/lock.ts';
-import { buildPlan } from '../../src/cleanup/plan.ts';
+import { buildPlan, PLAN_SAMPLE_SIZE } from '../../src/cleanup/plan.ts';
 import { restoreBackup, verifyBackup } from '../../src/cleanup/restore.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
@@ -110,7 +110,12 @@ describe('clean --execute', () => {
       ...demo.config,
       relations: demo.config.relations.filter((r) => r.name === 'recap_sessions'),
     };
-    const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+    const report = await runScan({
+      config,
+      pool,
+      access: { readOnly: false },
+      candidateLimit: Number.POSITIVE_INFINITY,
+    });
     const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, batchSize: 1000 });
     const [first, second, third] = plan.relations[0].candidates.filter(
       (c, i, all) => all.findIndex((o) => o.key === c.key) === i,
@@ -180,6 +185,36 @@ describe('clean --execute', () => {
     expect(result.relations.map((r) => r.deleted)).toEqual([100]);
   });
 
+  it('plans a dry run from a sample of the candidates (memory independent of the backlog), and will not execute it', async () => {
+    const demo = await freshDemo(server);
+    const pool = new SourcePool(demo.config.sources);
+    try {
+      const report = await runScan({
+        config: demo.config,
+        pool,
+        access: { readOnly: false },
+        candidateLimit: PLAN_SAMPLE_SIZE,
+      });
+      expect(report.relations.map((r) => r.candidates.length)).toEqual([20, 20, 20]);
+      const plan = await buildPlan(report, demo.config, pool, {
+        backupRoot: demo.backupRoot,
+        batchSize: 1000,
+      });
+      expect(plan.relations.map((r) => [r.toDelete, r.sampled])).toEqual([
+        [600, true],
+        [32, true],
+        [56, true],
+      ]);
+      expect(plan.relations[0].estimatedBackupBytes).toBeGreaterThan(0);
+      await expect(
+        executeCleanup({ plan, config: demo.config, pool, access: { readOnly: false } }),
+      ).rejects.toThrow(/holds a sample of its candidates \(a dry run's\)/);
+      expect((await snapshots(demo)).content_embeddings.size).toBe(6620);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('refuses while another run holds the relation, and says who', async () => {
     const demo = await freshDemo(server);
     const db = server.client.db(demo.olorinDb);
@@ -214,7 +249,7 @@ describe('clean --execute', () => {
         config: demo.config,
         pool,
         access: { readOnly: true },
-        collectCandidates: true,
+        candidateLimit: Number.POSITIVE_INFINITY,
       });
       const plan = await buildPlan(report, demo.config, pool, {
         backupRoot: demo.backupRoot,

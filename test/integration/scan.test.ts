@@ -21,7 +21,7 @@ afterAll(async () => server?.stop());
 
 async function scan(
   config = demo.config,
-  options: { readOnly?: boolean; now?: Date; collectCandidates?: boolean } = {},
+  options: { readOnly?: boolean; now?: Date; candidateLimit?: number } = {},
 ) {
   const pool = new SourcePool(config.sources);
   try {
@@ -30,7 +30,7 @@ async function scan(
       pool,
       access: { readOnly: options.readOnly ?? false },
       now: options.now,
-      collectCandidates: options.collectCandidates,
+      candidateLimit: options.candidateLimit,
     });
   } finally {
     await pool.close();
@@ -82,7 +82,10 @@ describe('scan of the Olorin demo data', () => {
   it('records first-seen state on a complete scan, so orphans become deletable after the grace period', async () => {
     const first = await scan();
     expect(first.relations[1].deletable).toBe(0);
-    const later = await scan(demo.config, { now: new Date(Date.now() + 8 * DAY), collectCandidates: true });
+    const later = await scan(demo.config, {
+      now: new Date(Date.now() + 8 * DAY),
+      candidateLimit: Number.POSITIVE_INFINITY,
+    });
     const recaps = later.relations[1];
     expect(recaps.orphans).toBe(32);
     expect(recaps.deletable).toBe(32);
@@ -276,7 +279,8 @@ describe('categories on mixed references', () => {
   });
 
   it('matches hex strings and ObjectIds both ways, and reports invalid references', async () => {
-    const [embeddings] = (await scan(config, { readOnly: true, collectCandidates: true })).relations;
+    const [embeddings] = (await scan(config, { readOnly: true, candidateLimit: Number.POSITIVE_INFINITY }))
+      .relations;
     expect(embeddings.ok).toBe(4);
     expect(embeddings.orphans).toBe(3);
     expect(embeddings.parentInactive).toBe(1);

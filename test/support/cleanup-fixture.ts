@@ -34,7 +34,12 @@ export async function scanAndClean(
   const config = options.config ?? demo.config;
   const pool = new SourcePool(config.sources);
   try {
-    const report = await runScan({ config, pool, access: { readOnly: false }, collectCandidates: true });
+    const report = await runScan({
+      config,
+      pool,
+      access: { readOnly: false },
+      candidateLimit: options.maxDeletes ?? Number.POSITIVE_INFINITY,
+    });
     const plan = await buildPlan(report, config, pool, {
       backupRoot: demo.backupRoot,
       batchSize: options.batchSize ?? 100,
