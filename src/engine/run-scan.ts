@@ -220,8 +220,8 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     );
   const trend = await trendOf(runs, relation.name, { ...counts }, now);
   if (!access.readOnly) {
-    if (complete) await firstSeenStore.confirm(runId);
-    else await firstSeenStore.discard(runId).catch(() => undefined);
+    if (complete) await firstSeenStore.confirm(runId, config.maxTimeMS);
+    else await firstSeenStore.discard(runId, config.maxTimeMS).catch(() => undefined);
   }
   const finishedAt = new Date();
   const report: RelationReport = {

@@ -16,7 +16,11 @@ export type CategoryCounts = Record<Category, number>;
 const DAY_MS = 86_400_000;
 const CHILD_BATCH_SIZE = 5000;
 const PROBES_IN_FLIGHT = 4;
-const KEY_CACHE_LIMIT = 500_000;
+/**
+ * Keys remembered per cache generation (two generations): enough for every parent of a typical relation, and
+ * the bound that keeps a scan's memory from following the orphan backlog (orphan keys mostly appear once).
+ */
+const KEY_CACHE_LIMIT = 150_000;
 const PROGRESS_INTERVAL_MS = 200;
 /** Ids per query when measuring the stored size of the unresolved children. */
 const SIZE_BATCH = 5000;

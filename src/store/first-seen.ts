@@ -1,5 +1,8 @@
-import type { AnyBulkWriteOperation, Db } from 'mongodb';
+import type { Db, Filter } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
+
+/** Documents per write when confirming or discarding a scan's first sightings. */
+const PAGE = 10_000;
 
 interface FirstSeenDoc {
   _id: string;
@@ -53,35 +56,64 @@ export class FirstSeenStore {
    */
   async stage(keys: string[], known: Map<string, Date>, runId: string, now: Date): Promise<void> {
     if (keys.length === 0 || this.access.readOnly) return;
-    const operations: AnyBulkWriteOperation<FirstSeenDoc>[] = keys.map((key) =>
-      known.has(key)
-        ? { updateOne: { filter: { _id: this.id(key) }, update: { $set: { seenBy: runId } } } }
-        : {
-            updateOne: {
-              filter: { _id: this.id(key) },
-              update: {
-                $set: { relation: this.relation, key, firstSeenAt: now, seenBy: runId, pending: true },
-              },
-              upsert: true,
+    const seen = keys.filter((key) => known.has(key)).map((key) => this.id(key));
+    const fresh = keys.filter((key) => !known.has(key));
+    // Known keys: one write for the batch. New ones (or left pending by a scan that never finished): upserted.
+    if (seen.length) await this.collection.updateMany({ _id: { $in: seen } }, { $set: { seenBy: runId } });
+    if (fresh.length)
+      await this.collection.bulkWrite(
+        fresh.map((key) => ({
+          updateOne: {
+            filter: { _id: this.id(key) },
+            update: {
+              $set: { relation: this.relation, key, firstSeenAt: now, seenBy: runId, pending: true },
             },
+            upsert: true,
           },
-    );
-    await this.collection.bulkWrite(operations, { ordered: false });
+        })),
+        { ordered: false },
+      );
   }
 
-  /** After a complete scan: its staged keys become first sightings, and keys it did not see are forgotten. */
-  async confirm(runId: string): Promise<void> {
+  /**
+   * After a complete scan: its staged keys become first sightings, and keys it did not see are forgotten. A
+   * page of ids at a time, so no single write outlasts the operation limits however large the backlog.
+   */
+  async confirm(runId: string, maxTimeMS: number): Promise<void> {
     assertWritable(this.access, 'update first-seen state');
-    await this.collection.updateMany(
-      { relation: this.relation, seenBy: runId, pending: true },
-      { $unset: { pending: '' } },
+    await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
+      this.collection.updateMany({ _id: { $in: ids } }, { $unset: { pending: '' } }, { maxTimeMS }),
     );
-    await this.collection.deleteMany({ relation: this.relation, seenBy: { $ne: runId } });
+    await this.inPages({ relation: this.relation, seenBy: { $ne: runId } }, (ids) =>
+      this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS }),
+    );
   }
 
   /** After an incomplete scan: what it staged is taken back, so nothing counts from a partial view. */
-  async discard(runId: string): Promise<void> {
+  async discard(runId: string, maxTimeMS: number): Promise<void> {
     if (this.access.readOnly) return;
-    await this.collection.deleteMany({ relation: this.relation, seenBy: runId, pending: true });
+    await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
+      this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS }),
+    );
+  }
+
+  /**
+   * Applies `write` to the matching documents a page of `_id`s at a time, read from one cursor (writes that
+   * leave `_id` alone neither repeat nor skip a document of it). The cursor has no maxTimeMS (mongod counts it
+   * over its whole life); each write has.
+   */
+  private async inPages(
+    filter: Filter<FirstSeenDoc>,
+    write: (ids: string[]) => Promise<unknown>,
+  ): Promise<void> {
+    let page: string[] = [];
+    for await (const doc of this.collection.find(filter, { projection: { _id: 1 }, batchSize: PAGE })) {
+      page.push(doc._id);
+      if (page.length === PAGE) {
+        await write(page);
+        page = [];
+      }
+    }
+    if (page.length) await write(page);
   }
 }

@@ -204,6 +204,8 @@ const updateCommand: CommandHandler = async (ctx) => {
           nModified++;
         }
         n++;
+        // A multi-update yields like mongod's, so heartbeats and other clients are answered meanwhile.
+        await ctx.budget.tick();
       }
       if (targets.length === 0 && statement.upsert) {
         const doc = upsertedDocument(statement.q, statement.u, arrayFiltersOf(statement));
@@ -251,7 +253,10 @@ const deleteCommand: CommandHandler = async (ctx) => {
         limit === 1 ? 1 : undefined,
         collationFor(coll, statement.collation),
       );
-      for (const doc of targets) if (removeDocument(ctx, coll, doc)) n++;
+      for (const doc of targets) {
+        if (removeDocument(ctx, coll, doc)) n++;
+        await ctx.budget.tick();
+      }
     } catch (error) {
       writeErrors.push(writeErrorOf(i, error));
       if (ordered) break;
