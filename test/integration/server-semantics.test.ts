@@ -1,4 +1,14 @@
-import { Decimal128, Double, Int32, Long, MongoServerError, ObjectId } from 'mongodb';
+import {
+  type Collection,
+  Decimal128,
+  type Document,
+  Double,
+  type FindOptions,
+  Int32,
+  Long,
+  MongoServerError,
+  ObjectId,
+} from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -11,7 +21,14 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.stop());
 
-const ids = (docs: { _id: unknown }[]) => docs.map((d) => d._id);
+/** The `_id`s of the documents a filter matches, in `_id` order. */
+async function matching(
+  coll: Collection<any>,
+  filter: Document,
+  options: FindOptions = {},
+): Promise<unknown[]> {
+  return (await coll.find(filter, options).sort({ _id: 1 }).toArray()).map((d) => d._id);
+}
 
 describe('numbers across int32, int64, double and decimal128', () => {
   it('compares and sorts by exact value, and a string is never a number', async () => {
@@ -26,35 +43,16 @@ describe('numbers across int32, int64, double and decimal128', () => {
       { _id: 7, v: new Double(0.1) },
       { _id: 8, v: Long.fromString('1152921504606846977') },
     ]);
-    expect(
-      ids(
-        await coll
-          .find({ v: { $gt: 5 } })
-          .sort({ _id: 1 })
-          .toArray(),
-      ),
-    ).toEqual([2, 3, 4, 8]);
-    expect(ids(await coll.find({ v: { $gt: Long.fromString('1152921504606846976') } }).toArray())).toEqual([
-      8,
-    ]);
+    expect(await matching(coll, { v: { $gt: 5 } })).toEqual([2, 3, 4, 8]);
+    expect(await matching(coll, { v: { $gt: Long.fromString('1152921504606846976') } })).toEqual([8]);
     // 0.1 as a double is not the decimal 0.1.
-    expect(ids(await coll.find({ v: Decimal128.fromString('0.1') }).toArray())).toEqual([6]);
-    expect(
-      ids(
-        await coll
-          .find({ v: { $in: [Decimal128.fromString('3'), 10] } })
-          .sort({ _id: 1 })
-          .toArray(),
-      ),
-    ).toEqual([1, 3]);
-    expect(
-      ids(
-        await coll
-          .find({ v: { $type: 'number' } })
-          .sort({ v: 1 })
-          .toArray(),
-      ),
-    ).toEqual([6, 7, 1, 4, 3, 2, 8]);
+    expect(await matching(coll, { v: Decimal128.fromString('0.1') })).toEqual([6]);
+    expect(await matching(coll, { v: { $in: [Decimal128.fromString('3'), 10] } })).toEqual([1, 3]);
+    const byValue = await coll
+      .find({ v: { $type: 'number' } })
+      .sort({ v: 1 })
+      .toArray();
+    expect(byValue.map((d) => d._id)).toEqual([6, 7, 1, 4, 3, 2, 8]);
   });
 });
 
@@ -69,32 +67,11 @@ describe('$type', () => {
       { _id: 4, ref: [oid] },
       { _id: 5, ref: new Date() },
     ]);
-    expect(
-      ids(
-        await coll
-          .find({ ref: { $type: 'objectId' } })
-          .sort({ _id: 1 })
-          .toArray(),
-      ),
-    ).toEqual([1, 4]);
-    expect(
-      ids(
-        await coll
-          .find({ ref: { $type: 7 } })
-          .sort({ _id: 1 })
-          .toArray(),
-      ),
-    ).toEqual([1, 4]);
-    expect(
-      ids(
-        await coll
-          .find({ ref: { $type: ['string', 'null'] } })
-          .sort({ _id: 1 })
-          .toArray(),
-      ),
-    ).toEqual([2, 3]);
-    expect(ids(await coll.find({ ref: { $type: 'array' } }).toArray())).toEqual([4]);
-    expect(ids(await coll.find({ ref: { $type: 'date' } }).toArray())).toEqual([5]);
+    expect(await matching(coll, { ref: { $type: 'objectId' } })).toEqual([1, 4]);
+    expect(await matching(coll, { ref: { $type: 7 } })).toEqual([1, 4]);
+    expect(await matching(coll, { ref: { $type: ['string', 'null'] } })).toEqual([2, 3]);
+    expect(await matching(coll, { ref: { $type: 'array' } })).toEqual([4]);
+    expect(await matching(coll, { ref: { $type: 'date' } })).toEqual([5]);
     await expect(coll.find({ ref: { $type: 'objectid' } }).toArray()).rejects.toThrow(
       /Unknown type name alias/,
     );
@@ -121,20 +98,11 @@ describe('collations', () => {
       { _id: 3, name: 'Gamma' },
       { _id: 4, name: 'alpha' },
     ]);
-    expect(ids(await names.find({ name: 'ALPHA' }).sort({ _id: 1 }).toArray())).toEqual([1, 4]);
-    expect(
-      ids(
-        await names
-          .find({ name: { $in: ['BETA', 'gamma'] } })
-          .sort({ _id: 1 })
-          .toArray(),
-      ),
-    ).toEqual([2, 3]);
+    expect(await matching(names, { name: 'ALPHA' })).toEqual([1, 4]);
+    expect(await matching(names, { name: { $in: ['BETA', 'gamma'] } })).toEqual([2, 3]);
     expect(await names.countDocuments({ name: 'alpha' })).toBe(2);
     // A command's simple collation overrides the default.
-    expect(ids(await names.find({ name: 'alpha' }, { collation: { locale: 'simple' } }).toArray())).toEqual([
-      4,
-    ]);
+    expect(await matching(names, { name: 'alpha' }, { collation: { locale: 'simple' } })).toEqual([4]);
     const sorted = await names.find({}).sort({ name: 1, _id: 1 }).toArray();
     expect(sorted.map((d) => d.name)).toEqual(['Alpha', 'alpha', 'beta', 'Gamma']);
   });
@@ -148,7 +116,7 @@ describe('collations', () => {
     ]);
     expect((await coll.find({}).sort({ w: 1 }).toArray()).map((d) => d.w)).toEqual(['A', 'a', 'b']);
     const en = { locale: 'en', strength: 1 };
-    expect(ids(await coll.find({ w: 'a' }, { collation: en }).sort({ _id: 1 }).toArray())).toEqual([2, 3]);
+    expect(await matching(coll, { w: 'a' }, { collation: en })).toEqual([2, 3]);
     expect(await coll.deleteMany({ w: 'A' }, { collation: en })).toMatchObject({ deletedCount: 2 });
     const error = await coll
       .find({ w: 'b' }, { collation: { locale: 'no_such_locale' } })
