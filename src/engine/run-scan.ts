@@ -22,6 +22,8 @@ import {
 } from './scan.ts';
 
 const HOUR_MS = 3_600_000;
+/** Up to this many first sightings a scan holds in memory; past it, it looks them up a probe batch at a time. */
+const FIRST_SEEN_IN_MEMORY = 200_000;
 const DAY_MS = 24 * HOUR_MS;
 /** Growth is measured against a scan at least this old when there is one, so minutes-apart scans don't extrapolate noise. */
 const GROWTH_WINDOW_MS = 12 * HOUR_MS;
@@ -154,7 +156,10 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const runs = new RunsStore(childDb, access);
   const firstSeenStore = new FirstSeenStore(childDb, relation.name, access);
   const runId = newRunId(now);
-  const exceptions = await new ExceptionsStore(childDb, access).index(relation.name, now);
+  const [exceptions, preloaded] = await Promise.all([
+    new ExceptionsStore(childDb, access).index(relation.name, now),
+    firstSeenStore.loadIfAtMost(FIRST_SEEN_IN_MEMORY, config.maxTimeMS),
+  ]);
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
   const durations: number[] = [];
   const startedAt = new Date();
@@ -171,7 +176,9 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       parents,
       exceptions,
       firstSeen: {
-        lookup: (keys) => firstSeenStore.lookup(keys, config.maxTimeMS),
+        lookup: preloaded
+          ? async (keys) => new Map(keys.filter((k) => preloaded.has(k)).map((k) => [k, preloaded.get(k)!]))
+          : (keys) => firstSeenStore.lookup(keys, config.maxTimeMS),
         stage: (keys, known) => firstSeenStore.stage(keys, known, runId, now),
       },
       now,

@@ -20,7 +20,7 @@ const PROBES_IN_FLIGHT = 4;
  * Keys remembered per cache generation (two generations): enough for every parent of a typical relation, and
  * the bound that keeps a scan's memory from following the orphan backlog (orphan keys mostly appear once).
  */
-const KEY_CACHE_LIMIT = 150_000;
+const KEY_CACHE_LIMIT = 200_000;
 const PROGRESS_INTERVAL_MS = 200;
 /** Ids per query when measuring the stored size of the unresolved children. */
 const SIZE_BATCH = 5000;

@@ -36,6 +36,20 @@ export class FirstSeenStore {
     return `${this.relation}:${key}`;
   }
 
+  /**
+   * Every confirmed first sighting of the relation, when there are at most `limit` (then a scan answers from
+   * memory, without a query per probe batch); undefined when there are more.
+   */
+  async loadIfAtMost(limit: number, maxTimeMS: number): Promise<Map<string, Date> | undefined> {
+    const confirmed = { relation: this.relation, pending: { $ne: true } };
+    if ((await this.collection.countDocuments(confirmed, { limit: limit + 1, maxTimeMS })) > limit)
+      return undefined;
+    const seen = new Map<string, Date>();
+    for await (const doc of this.collection.find(confirmed, { projection: { key: 1, firstSeenAt: 1 } }))
+      seen.set(doc.key, doc.firstSeenAt);
+    return seen;
+  }
+
   /** First sightings confirmed by complete scans, for these keys. */
   async lookup(keys: string[], maxTimeMS: number): Promise<Map<string, Date>> {
     const found = new Map<string, Date>();
