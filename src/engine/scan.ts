@@ -17,10 +17,11 @@ const DAY_MS = 86_400_000;
 const CHILD_BATCH_SIZE = 5000;
 const PROBES_IN_FLIGHT = 4;
 /**
- * Keys remembered per cache generation (two generations): enough for every parent of a typical relation, and
- * the bound that keeps a scan's memory from following the orphan backlog (orphan keys mostly appear once).
+ * Keys the cache remembers, over its two generations (a generation turns over at half): enough for the parents
+ * of a typical relation without re-probing them, and the bound that keeps a scan's memory from following the
+ * orphan backlog (an orphan's key mostly appears once).
  */
-const KEY_CACHE_LIMIT = 200_000;
+const KEY_CACHE_LIMIT = 400_000;
 const PROGRESS_INTERVAL_MS = 200;
 /** Ids per query when measuring the stored size of the unresolved children. */
 const SIZE_BATCH = 5000;
