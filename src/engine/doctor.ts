@@ -1,8 +1,8 @@
-import type { Collection, Document } from 'mongodb';
+import type { Collection } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { probeCapabilities, secondaryLagSeconds, type ServerCapabilities } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
-import { createIndexCommand, indexesOf, parentKeyIndex } from './parent-checks.ts';
+import { createIndexCommand, indexesOf, leadingField, parentKeyIndex } from './parent-checks.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 
 export type FindingLevel = 'ok' | 'warn' | 'info';
@@ -81,10 +81,6 @@ function describeTypes(types: Map<string, number>): string {
       return `${name} ${share < 1 ? '<1' : Math.round(share)}%`;
     })
     .join(', ');
-}
-
-function leadingField(index: Document): string {
-  return Object.keys(index.key ?? {})[0] ?? '';
 }
 
 /** Where a collection's data lives on a sharded cluster: its shard key, or that it is unsharded. */

@@ -20,7 +20,8 @@ function isUnauthorized(error: unknown): boolean {
   return (error as { code?: number }).code === UNAUTHORIZED;
 }
 
-function leadingField(index: Document): string {
+/** The first field of an index's key. */
+export function leadingField(index: Document): string {
   return Object.keys(index.key ?? {})[0] ?? '';
 }
 
