@@ -134,7 +134,8 @@ const create: CommandHandler = (ctx) => {
   const name = collectionName(ctx);
   if (existingCollection(ctx, name))
     throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ctx.db}.${name} already exists.`);
-  const { create: _name, $db, lsid, writeConcern, ...options } = ctx.body;
+  // idIndex (mongorestore sends it) describes the _id index every collection has; it is not a collection option.
+  const { create: _name, $db, lsid, writeConcern, idIndex: _idIndex, ...options } = ctx.body;
   // A default collation is checked now, as mongod checks it, not found unusable at the first query.
   parseCollation(options.collation);
   const coll = ctx.server.store.collection(ctx.db, name, true)!;
@@ -166,6 +167,12 @@ function defaultIndexName(key: Document): string {
     .join('_');
 }
 
+/** An index spec as mongod compares them: fields in a fixed order (the key's own order kept), `v` aside. */
+function canonicalSpec(spec: Document): string {
+  const { v: _v, ...rest } = spec;
+  return JSON.stringify(Object.fromEntries(Object.entries(rest).sort(([a], [b]) => a.localeCompare(b))));
+}
+
 const createIndexes: CommandHandler = (ctx) => {
   const specs = ctx.body.indexes;
   if (!Array.isArray(specs) || specs.length === 0)
@@ -177,9 +184,11 @@ const createIndexes: CommandHandler = (ctx) => {
     const key = optionalDocument(raw, 'key');
     if (!key || Object.keys(key).length === 0)
       throw new CommandError(ErrorCodes.BadValue, 'index key pattern must be a non-empty object');
+    // mongod accepts and ignores `ns` (mongorestore sends it) and `background`; `v` defaults to 2.
+    const { ns: _ns, background: _background, ...options } = raw;
     const spec: IndexSpec = {
       v: 2,
-      ...raw,
+      ...options,
       key,
       name: typeof raw.name === 'string' ? raw.name : defaultIndexName(key),
     };
@@ -188,7 +197,8 @@ const createIndexes: CommandHandler = (ctx) => {
     const sameKey = coll.findIndex(key);
     if (sameName || sameKey) {
       const existing = (sameName ?? sameKey)!.spec;
-      if (JSON.stringify(existing) === JSON.stringify(spec)) continue;
+      // An equivalent spec (same name, key and options, in any field order) is a no-op, as on mongod.
+      if (canonicalSpec(existing) === canonicalSpec(spec)) continue;
       if (sameName && JSON.stringify(sameName.spec.key) !== JSON.stringify(key)) {
         throw new CommandError(
           ErrorCodes.IndexKeySpecsConflict,
