@@ -1,15 +1,12 @@
 // npm run bench:scale — the scan's and a dry run's memory against the orphan backlog: 1,000,000 children at 5% and at
 // 50% orphans (each orphan pointing at its own missing parent), each measured in its own process.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { type Collection, MongoClient, ObjectId } from 'mongodb';
 import { startSandboxProcess } from '../src/sandbox/process.ts';
-import { rate, report, seconds } from './support.ts';
+import { rate, report, runScanWorker, seconds } from './support.ts';
 
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 1_000_000);
 const PARENTS = Number(process.env.BENCH_PARENTS ?? 100_000);
 const SHARES = [0.05, 0.5];
-const run = promisify(execFile);
 
 async function insertChildren(coll: Collection, share: number, parentIds: ObjectId[]) {
   for (let done = 0; done < CHILDREN; done += 10_000) {
@@ -28,13 +25,8 @@ interface WorkerResult {
   orphans: number;
 }
 
-async function inWorker(uri: string, collection: string, mode: 'scan' | 'plan'): Promise<WorkerResult> {
-  const { stdout } = await run(
-    process.execPath,
-    ['bin/run-ts', 'bench/scan-worker.ts', uri, 'bench', collection, mode, 'write'],
-    { maxBuffer: 1 << 20 },
-  );
-  return JSON.parse(stdout.trim().split('\n').pop()!);
+function inWorker(uri: string, collection: string, mode: 'scan' | 'plan'): Promise<WorkerResult> {
+  return runScanWorker([uri, 'bench', collection, mode, 'write']);
 }
 
 const sandbox = await startSandboxProcess();

@@ -1,16 +1,13 @@
 // npm run bench — the engine's scan against the alternatives, on 1,000,000 children and 100,000 parents (5% orphans).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { type Collection, MongoClient, ObjectId } from 'mongodb';
 import { startSandboxProcess } from '../src/sandbox/process.ts';
-import { cpuSeconds, rate, report, seconds } from './support.ts';
+import { cpuSeconds, rate, report, runScanWorker, seconds } from './support.ts';
 
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 1_000_000);
 const SMALL = Math.round(CHILDREN / 10);
 const PARENTS = Number(process.env.BENCH_PARENTS ?? 100_000);
 const ORPHAN_SHARE = 0.05;
 const SUBSET = 10_000;
-const run = promisify(execFile);
 
 function childDocs(count: number, parentIds: ObjectId[]) {
   const docs = [];
@@ -32,20 +29,8 @@ async function insertChildren(coll: Collection, count: number, parentIds: Object
     await coll.insertMany(childDocs(Math.min(10_000, count - done), parentIds), { ordered: false });
 }
 
-async function scanInWorker(uri: string, collection: string) {
-  const { stdout } = await run(
-    process.execPath,
-    [
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-      'bin/run-ts',
-      'bench/scan-worker.ts',
-      uri,
-      'bench',
-      collection,
-    ],
-    { maxBuffer: 1 << 20 },
-  );
-  return JSON.parse(stdout.trim().split('\n').pop()!);
+function scanInWorker(uri: string, collection: string) {
+  return runScanWorker<any>([uri, 'bench', collection]);
 }
 
 const sandbox = await startSandboxProcess();

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** Peak resident set size of a process in MB (Linux VmHWM), or NaN where /proc is missing. */
 export function peakRssMb(pid: number = process.pid): number {
@@ -33,4 +35,22 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Runs `bench/scan-worker.ts` in its own process (so its peak RSS is its own) and returns the JSON of its last
+ * line. `BENCH_PROFILE=1` writes its V8 CPU profile to /tmp/prof.
+ */
+export async function runScanWorker<T>(args: string[]): Promise<T> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [
+      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      'bin/run-ts',
+      'bench/scan-worker.ts',
+      ...args,
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop()!);
 }
