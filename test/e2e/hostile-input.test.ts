@@ -1,28 +1,22 @@
 import { chmod, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_FILE } from '../../src/cleanup/backup.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { runCli } from '../support/cli.ts';
 import { AWKWARD_PASSWORDS, recognisableParts } from '../support/passwords.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { withOlorinDemo } from '../support/olorin-fixture.ts';
 
 // Bad input as an attacker or a clumsy operator gives it, through the real binary: one line naming the
 // culprit, the right exit code, nothing leaked, nothing written.
-let server: TestServer;
-let demo: OlorinFixture;
+const ctx = withOlorinDemo();
 let backupRoot: string;
-const env = () => ({ OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri });
-const base = () => ['--config', demo.configPath];
-
 beforeAll(async () => {
-  server = await startTestServer();
-  demo = await loadOlorinDemo(server);
   backupRoot = await mkdtemp(join(tmpdir(), 'oc-hostile-'));
 });
-afterAll(async () => server?.stop());
+const env = () => ({ OLORIN_MONGODB_URI: ctx.server.uri, BAYIT_MONGODB_URI: ctx.server.uri });
+const base = () => ['--config', ctx.demo.configPath];
 
 function firstLine(text: string): string {
   return text.trim().split('\n')[0];
@@ -30,7 +24,7 @@ function firstLine(text: string): string {
 
 /** A URI to the suite's server with credentials; the sandbox has no authentication, so every use fails. */
 function uriWithPassword(password: string): string {
-  return server.uri.replace('mongodb://', `mongodb://alice:${password}@`);
+  return ctx.server.uri.replace('mongodb://', `mongodb://alice:${password}@`);
 }
 
 describe('credentials with unusual characters', () => {
@@ -153,15 +147,15 @@ describe('exceptions from the command line', () => {
     expect((await add('--ref', ref)).stdout).toMatch(
       /^already excepted: reference ObjectId\(.*\) in recap_sessions, until 20/,
     );
-    await server.client
-      .db(demo.olorinDb)
+    await ctx.server.client
+      .db(ctx.demo.olorinDb)
       .collection(OWNED_COLLECTIONS.exceptions)
       .updateOne({ valueKey: ref }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
     expect((await add('--ref', ref, '--reason', 'legal hold again')).stdout).toMatch(
       /^renewed reference exception ObjectId\(.*\) in recap_sessions \(it had expired 20/,
     );
-    const entry = await server.client
-      .db(demo.olorinDb)
+    const entry = await ctx.server.client
+      .db(ctx.demo.olorinDb)
       .collection(OWNED_COLLECTIONS.exceptions)
       .findOne({ valueKey: ref });
     expect([entry?.reason, entry?.expiresAt]).toEqual(['legal hold again', null]);
@@ -192,8 +186,8 @@ describe('exceptions from the command line', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toBe(`orphan-cleanup: exceptions import ${file}: ${message}\n`);
     }
-    const written = await server.client
-      .db(demo.olorinDb)
+    const written = await ctx.server.client
+      .db(ctx.demo.olorinDb)
       .collection(OWNED_COLLECTIONS.exceptions)
       .countDocuments({ relation: 'dubbing_sessions' });
     expect(written).toBe(0);
@@ -291,12 +285,14 @@ describe('backups as untrusted input', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr.trim()).toMatch(message);
     }
-    expect(await server.client.db(demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(400 + 3);
+    expect(await ctx.server.client.db(ctx.demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(
+      400 + 3,
+    );
   });
 
   it('inserts only checksummed bytes: a completed run with bytes added refuses; an interrupted run needs --include-unverified-tail', async () => {
-    const [first] = await server.client
-      .db(demo.olorinDb)
+    const [first] = await ctx.server.client
+      .db(ctx.demo.olorinDb)
       .collection('recap_sessions')
       .find({}, { raw: true })
       .limit(1)
