@@ -66,6 +66,32 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+/** Partitions a scan reads at once: each is one cursor and a share of the probes. */
+const MAX_PARALLEL = 16;
+
+function parallelism(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PARALLEL)
+    throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_PARALLEL}`);
+  return n;
+}
+
+/** How a scan reads the child collection: the same flags for `scan` and for the scan `clean` runs. */
+function withScanOptions(command: Command): Command {
+  return command
+    .option('--resume', "continue each relation's unfinished scan from its last checkpoint")
+    .addOption(
+      new Option('--checkpoint-seconds <s>', 'how often a scan records where it is, for --resume').argParser(
+        seconds,
+      ),
+    )
+    .addOption(
+      new Option('--parallel <n>', `read the child collection as n _id ranges at once (1-${MAX_PARALLEL})`)
+        .argParser(parallelism)
+        .default(1),
+    );
+}
+
 /** How fast a cleanup may delete: the same flags for `clean` and for the cleanups `serve` runs. */
 function withThrottleOptions(command: Command): Command {
   return command
@@ -150,8 +176,12 @@ program
   .option('--fresh', 'start from freshly seeded data', false)
   .action(exitWith(runDemo));
 
-withEngineOptions(
-  program.command('scan').description('count orphans per relation (read-only on the data; records the run)'),
+withScanOptions(
+  withEngineOptions(
+    program
+      .command('scan')
+      .description('count orphans per relation (read-only on the data; records the run)'),
+  ),
 )
   .option('--json', 'print the report as JSON on stdout')
   .option('--metrics-file <path>', 'write Prometheus text format (atomically) for node_exporter')
@@ -165,11 +195,13 @@ withEngineOptions(
   .option('--json', 'print the findings as JSON')
   .action(exitWith(runDoctorCommand));
 
-withThrottleOptions(
-  withEngineOptions(
-    program
-      .command('clean')
-      .description('plan (default: dry run) or --execute a backed-up, re-checked, batched delete'),
+withScanOptions(
+  withThrottleOptions(
+    withEngineOptions(
+      program
+        .command('clean')
+        .description('plan (default: dry run) or --execute a backed-up, re-checked, batched delete'),
+    ),
   ),
 )
   .option('--dry-run', 'only print the plan (the default)')

@@ -10,10 +10,17 @@ import {
 import { ensureWritableDir } from '../paths.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { runScan } from '../engine/run-scan.ts';
+import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
-import { abortOnSignals, printNotice, type EngineFlags, withEngine } from './engine-session.ts';
+import {
+  abortOnSignals,
+  printNotice,
+  type EngineFlags,
+  type ScanReadFlags,
+  withEngine,
+} from './engine-session.ts';
 
-export interface CleanFlags extends EngineFlags {
+export interface CleanFlags extends EngineFlags, ScanReadFlags {
   dryRun?: boolean;
   execute?: boolean;
   yes?: boolean;
@@ -71,6 +78,10 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
   if (flags.execute && !flags.yes && !process.stdin.isTTY) {
     throw new UsageError('--execute needs --yes when stdin is not a terminal (cron); nothing was deleted');
   }
+  if (flags.resume && flags.execute && !((flags.maxDeletes ?? Infinity) <= CHECKPOINT_CANDIDATES))
+    throw new UsageError(
+      `--resume with --execute needs --max-deletes of at most ${CHECKPOINT_CANDIDATES.toLocaleString('en-US')} (the candidates a checkpoint keeps); nothing was deleted`,
+    );
   return withEngine(flags, async ({ config, pool, access }) => {
     // Where the backups go is checked before the scan: a bad path fails in a second, not after it.
     if (flags.execute) await ensureWritableDir(flags.backupDir ?? DEFAULT_BACKUP_ROOT, '--backup-dir');
@@ -84,10 +95,17 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
         // A dry run keeps a sample; an execution the oldest --max-deletes (or all) candidates.
         candidateLimit: flags.execute ? (flags.maxDeletes ?? Number.POSITIVE_INFINITY) : PLAN_SAMPLE_SIZE,
         record: Boolean(flags.execute),
+        resume: flags.resume,
+        parallel: flags.parallel,
+        checkpointIntervalMs:
+          flags.checkpointSeconds !== undefined ? Math.max(10, flags.checkpointSeconds * 1000) : undefined,
         operator: flags.operator,
         onNotice: printNotice,
       });
-      if (signal.aborted) throw new RuntimeError('interrupted during the scan; nothing was deleted');
+      if (signal.aborted)
+        throw new RuntimeError(
+          'interrupted during the scan; nothing was deleted (`--resume` continues the scan from its last checkpoint)',
+        );
       const failed = report.relations.find((r) => r.error);
       if (failed)
         throw new RuntimeError(`scan of ${failed.name} failed: ${failed.error}; nothing was deleted`);

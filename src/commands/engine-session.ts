@@ -18,6 +18,13 @@ export interface EngineFlags {
   metricsFile?: string;
 }
 
+/** How a scan reads the children (`scan` and `clean`). */
+export interface ScanReadFlags {
+  resume?: boolean;
+  parallel?: number;
+  checkpointSeconds?: number;
+}
+
 export interface EngineSession {
   config: ResolvedConfig;
   pool: SourcePool;

@@ -107,6 +107,11 @@ export function decodeValue(buf: Uint8Array, type: number, at: number): unknown 
   doc[4] = type;
   doc[5] = 0x76; // "v"
   doc.set(buf.subarray(at, at + size), 7);
+  if (type === 0x12) {
+    // An Int64 beyond 2^53 stays a Long: as a double it would name a different `_id` or reference.
+    const long = BSON.deserialize(doc, { promoteLongs: false }).v as { toNumber(): number };
+    return Number.isSafeInteger(long.toNumber()) ? long.toNumber() : long;
+  }
   return BSON.deserialize(doc).v;
 }
 
@@ -165,4 +170,20 @@ export class RawFieldReader {
     this.type = 0;
     return false;
   }
+}
+
+/**
+ * A value read with `promoteLongs: false`, with every Int64 in the safe range made a number as the scan
+ * decodes it (larger ones stay Long): what a checkpoint's ids are compared and written back as.
+ */
+export function promoteSafeLongs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(promoteSafeLongs);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const type = (value as { _bsontype?: string })._bsontype;
+  if (type === 'Long') {
+    const n = (value as { toNumber(): number }).toNumber();
+    return Number.isSafeInteger(n) ? n : value;
+  }
+  if (type !== undefined) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, promoteSafeLongs(v)]));
 }

@@ -10,6 +10,8 @@ import { serverClock } from '../mongo/capabilities.ts';
 import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
 import { unsafeReasons } from './guards.ts';
 import { checkParentCollection } from './parent-checks.ts';
+import { splitPartitions } from './child-stream.ts';
+import { promoteSafeLongs } from './raw-bson.ts';
 import {
   type Candidate,
   type Category,
@@ -17,6 +19,7 @@ import {
   fillSampleDocuments,
   type RelationScanResult,
   type Sample,
+  type ScanCheckpoint,
   type ScanProgress,
   scanRelation,
 } from './scan.ts';
@@ -47,6 +50,8 @@ export interface RelationReport {
   child: Endpoint;
   parent: Endpoint;
   scanned: number;
+  /** Child documents this run read: all of them, or the rest of a resumed scan. */
+  documentsRead: number;
   ok: number;
   orphans: number;
   parentInactive: number;
@@ -98,6 +103,12 @@ export interface RunScanOptions {
   operator?: string;
   /** Record the scan in the runs history (a cleanup's dry run writes nothing but first-seen state). */
   record?: boolean;
+  /** Continue each relation's latest unfinished scan from its checkpoint (from the start when it has none). */
+  resume?: boolean;
+  /** Read the child collection as this many `_id` ranges at once (default 1). */
+  parallel?: number;
+  /** How often an unfinished scan records its checkpoint (default CHECKPOINT_INTERVAL_MS). */
+  checkpointIntervalMs?: number;
   /** Something the operator should see at once (a skewed clock), besides the log. */
   onNotice?: (message: string) => void;
 }
@@ -154,22 +165,44 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const children = childDb.collection(relation.child.collection);
   const parents = parentDb.collection(relation.parent.collection);
   const runs = new RunsStore(childDb, access);
+  const resumed = options.resume ? await resumableScan(options, runs, relation) : undefined;
+  const scanTime = resumed?.scanTime ?? now;
   const firstSeenStore = new FirstSeenStore(childDb, relation.name, access);
-  const runId = newRunId(now);
+  const runId = resumed?.runId ?? newRunId(now);
   const [exceptions, preloaded] = await Promise.all([
     new ExceptionsStore(childDb, access).index(relation.name, now),
     firstSeenStore.loadIfAtMost(FIRST_SEEN_IN_MEMORY, config.maxTimeMS),
   ]);
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
   const durations: number[] = [];
-  const startedAt = new Date();
+  const startedAt = resumed?.startedAt ?? new Date();
+  const operator = currentOperator(options.operator);
   let result: RelationScanResult | undefined;
   let error: string | undefined;
   let parentProblems: string[] = [];
+  /** The last checkpoint written: an unfinished scan's record keeps it, and its first-seen state stays staged. */
+  let checkpoint: ScanCheckpoint | undefined = resumed?.checkpoint;
+  const onCheckpoint = access.readOnly
+    ? undefined
+    : async (next: ScanCheckpoint) => {
+        await runs.saveCheckpoint(
+          { runId, relation: relation.name, startedAt, operator, host: currentHost(), scanTime },
+          next as unknown as Record<string, unknown>,
+          next.scanned,
+        );
+        checkpoint = next;
+      };
   try {
     const preflight = await checkParentCollection(relation, parentDb, config.allowCollectionScan);
     parentProblems = preflight.unsafe;
     if (preflight.refusal) throw new Error(preflight.refusal);
+    const partitions = resumed
+      ? undefined
+      : await splitPartitions(children, options.parallel ?? 1, config.maxTimeMS);
+    if (partitions && partitions.length < (options.parallel ?? 1))
+      options.onNotice?.(
+        `${relation.name}: ${partitions.length} partition(s) instead of ${options.parallel} (too few distinct _ids)`,
+      );
     result = await scanRelation({
       relation,
       children,
@@ -179,9 +212,13 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         lookup: preloaded
           ? async (keys) => new Map(keys.filter((k) => preloaded.has(k)).map((k) => [k, preloaded.get(k)!]))
           : (keys) => firstSeenStore.lookup(keys, config.maxTimeMS),
-        stage: (keys, known) => firstSeenStore.stage(keys, known, runId, now),
+        stage: (keys, known) => firstSeenStore.stage(keys, known, runId, scanTime),
       },
-      now,
+      now: scanTime,
+      partitions,
+      resume: resumed?.checkpoint,
+      onCheckpoint,
+      checkpointIntervalMs: options.checkpointIntervalMs,
       sampleSize: config.sampleSize,
       maxTimeMS: config.maxTimeMS,
       candidateLimit: options.candidateLimit,
@@ -228,7 +265,8 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const trend = await trendOf(runs, relation.name, { ...counts }, now);
   if (!access.readOnly) {
     if (complete) await firstSeenStore.confirm(runId, config.maxTimeMS);
-    else await firstSeenStore.discard(runId, config.maxTimeMS).catch(() => undefined);
+    // A resumable scan's staged keys wait for its end; pending, they count for nobody meanwhile.
+    else if (!checkpoint) await firstSeenStore.discard(runId, config.maxTimeMS).catch(() => undefined);
   }
   const finishedAt = new Date();
   const report: RelationReport = {
@@ -246,6 +284,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       field: relation.parent.field,
     },
     scanned: result?.scanned ?? 0,
+    documentsRead: result?.readHere ?? 0,
     ...counts,
     inGrace: result?.inGrace ?? 0,
     deletable: result?.deletable ?? 0,
@@ -283,7 +322,9 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     },
     'scan finished',
   );
-  if (!access.readOnly && options.record !== false) {
+  if (!access.readOnly && options.record === false && complete) await runs.forget(runId, relation.name);
+  // An unfinished scan is recorded whenever it left a checkpoint: that is what `--resume` continues.
+  if (!access.readOnly && (options.record !== false || (!complete && checkpoint))) {
     const run: RunRecord = {
       runId,
       kind: 'scan',
@@ -291,7 +332,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       startedAt,
       finishedAt,
       durationMs: report.durationMs,
-      operator: currentOperator(options.operator),
+      operator,
       host: currentHost(),
       outcome: error ? 'failed' : complete ? 'succeeded' : 'aborted',
       complete,
@@ -304,10 +345,49 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         probeP95Ms: Math.round(report.probeLatencyMs.p95),
       },
       ...(error ? { error } : {}),
+      ...(!complete && checkpoint
+        ? { checkpoint: checkpoint as unknown as Record<string, unknown>, scanTime }
+        : {}),
     };
     await runs.record(run);
   }
   return report;
+}
+
+/**
+ * The unfinished scan `--resume` continues, when there is one it can: same relation, no complete scan since,
+ * and (for a cleanup) candidates kept for at least this run's limit. Otherwise one line says why it starts over.
+ */
+async function resumableScan(
+  options: RunScanOptions,
+  runs: RunsStore,
+  relation: Relation,
+): Promise<{ runId: string; startedAt: Date; scanTime: Date; checkpoint: ScanCheckpoint } | undefined> {
+  const found = await runs.resumable(relation.name);
+  const checkpoint = found?.checkpoint
+    ? (promoteSafeLongs(found.checkpoint) as unknown as ScanCheckpoint)
+    : undefined;
+  if (!found || !checkpoint) {
+    options.onNotice?.(`${relation.name}: no unfinished scan to resume; scanning from the start`);
+    return undefined;
+  }
+  const needed = options.candidateLimit ?? 0;
+  if (needed > checkpoint.candidateLimit) {
+    options.onNotice?.(
+      `${relation.name}: the unfinished scan ${found.runId} kept ${checkpoint.candidateLimit} candidates, this run needs ${needed}; scanning from the start`,
+    );
+    return undefined;
+  }
+  const done = checkpoint.partitions.filter((p) => p.done).length;
+  options.onNotice?.(
+    `${relation.name}: resuming scan ${found.runId} after ${checkpoint.scanned.toLocaleString('en-US')} documents (${done}/${checkpoint.partitions.length} ranges done)`,
+  );
+  return {
+    runId: found.runId,
+    startedAt: found.startedAt,
+    scanTime: found.scanTime ?? found.startedAt,
+    checkpoint,
+  };
 }
 
 /** Scans every configured relation in turn; the same function behind the console, `scan`, `clean` and `serve`. */
@@ -366,6 +446,7 @@ export function scanReportJson(report: ScanReport): object {
       child: r.child,
       parent: r.parent,
       ...relationCounts(r),
+      documentsRead: r.documentsRead,
       safe: r.safe,
       unsafeReasons: r.unsafeReasons,
       durationMs: r.durationMs,

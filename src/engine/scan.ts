@@ -3,7 +3,7 @@ import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { log } from '../logging.ts';
 import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
-import { prefetchedBatches } from './raw-batches.ts';
+import { type Partition, partitionBatches } from './child-stream.ts';
 import { OldestFirst } from './oldest-first.ts';
 import { ReferenceCache } from './reference-cache.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
@@ -75,11 +75,20 @@ export interface RelationScanInput {
   onProgress?: (progress: ScanProgress) => void;
   /** Called with the duration of every parent probe (cross-database latency). */
   onProbe?: (ms: number) => void;
+  /** `_id` ranges read concurrently (one reader each); the whole collection when absent. */
+  partitions?: Partition[];
+  /** Continue from this checkpoint (its partitions and tallies) instead of from the start. */
+  resume?: ScanCheckpoint;
+  /** Records the scan's position and tallies every `checkpointIntervalMs` and when it stops early. */
+  onCheckpoint?: (checkpoint: ScanCheckpoint) => Promise<void>;
+  checkpointIntervalMs?: number;
 }
 
 export interface RelationScanResult {
   counts: CategoryCounts;
   scanned: number;
+  /** Documents this process read: all of them, or the rest of a resumed scan. */
+  readHere: number;
   inGrace: number;
   deletable: number;
   estimatedTotal: number;
@@ -109,33 +118,69 @@ interface PendingChild {
 }
 
 /**
- * The client-side join: streams the child collection as raw BSON (decoding only `_id` and the reference),
- * probes parents in `$in` batches with a few in flight, and sorts every child into exactly one category.
+ * What a scan has counted so far, consistent with its partitions' `after`: every child up to there counted
+ * once, nothing beyond. Written every CHECKPOINT_INTERVAL_MS and when a scan stops, so `--resume` continues.
+ */
+export interface ScanCheckpoint {
+  partitions: Partition[];
+  counts: CategoryCounts;
+  scanned: number;
+  inGrace: number;
+  deletable: number;
+  samples: Record<Category, Sample[]>;
+  /** The oldest candidates so far, at most `candidateLimit` of them (none kept when that is above the cap). */
+  candidates: Candidate[];
+  candidateLimit: number;
+  storage: { bytes: number; measured: number; unmeasured: number };
+  roundTrips: RelationScanResult['roundTrips'];
+  durationMs: number;
+}
+
+/** A checkpoint keeps candidates only up to this many (a bounded document, rewritten every few seconds). */
+export const CHECKPOINT_CANDIDATES = 10_000;
+/** How often a scan that can be resumed records where it is. */
+export const CHECKPOINT_INTERVAL_MS = 5000;
+
+/**
+ * The client-side join: streams the child collection as raw BSON along its `_id` index (decoding only `_id`
+ * and the reference), one reader per partition, probes parents in `$in` batches with a few in flight, and
+ * sorts every child into exactly one category. With `onCheckpoint`, every few seconds the readers stop at a
+ * batch boundary, the probes in flight finish, and the tallies and positions are handed over together.
  */
 export async function scanRelation(input: RelationScanInput): Promise<RelationScanResult> {
   const { relation, now } = input;
   const started = performance.now();
-  const counts = emptyCounts();
-  const samples = Object.fromEntries(CATEGORIES.map((c) => [c, [] as Sample[]])) as Record<
-    Category,
-    Sample[]
-  >;
-  const candidates = new OldestFirst<Candidate>(input.candidateLimit ?? 0, (c) => c.since.getTime());
+  const resume = input.resume;
+  const counts = resume ? { ...resume.counts } : emptyCounts();
+  const samples = resume
+    ? (Object.fromEntries(CATEGORIES.map((c) => [c, [...(resume.samples[c] ?? [])]])) as Record<
+        Category,
+        Sample[]
+      >)
+    : (Object.fromEntries(CATEGORIES.map((c) => [c, [] as Sample[]])) as Record<Category, Sample[]>);
+  const candidateLimit = input.candidateLimit ?? 0;
+  const candidates = new OldestFirst<Candidate>(candidateLimit, (c) => c.since.getTime());
+  for (const candidate of resume?.candidates ?? []) candidates.offer(candidate);
+  const partitions: Partition[] = (resume?.partitions ?? input.partitions ?? [{ done: false }]).map((p) => ({
+    ...p,
+  }));
   const cache = new ReferenceCache(relation.keyMatch, input.exceptions.referenceKeys, KEY_CACHE_LIMIT);
   const graceMs = relation.graceDays * DAY_MS;
-  const roundTrips = { childBatches: 0, parentProbes: 0, sizeQueries: 0 };
-  let inGrace = 0;
-  let deletable = 0;
-  let scanned = 0;
+  const roundTrips = resume ? { ...resume.roundTrips } : { childBatches: 0, parentProbes: 0, sizeQueries: 0 };
+  let inGrace = resume?.inGrace ?? 0;
+  let deletable = resume?.deletable ?? 0;
+  let scanned = resume?.scanned ?? 0;
+  /** Documents this process read (a resumed scan reads only the rest). */
+  let readHere = 0;
   let unresolvedIds: unknown[] = [];
   /**
    * Storage is measured in the background, a batch of unresolved ids at a time, one query in flight: a batch
    * that fills while one is measured is counted, not measured, and the total extrapolated from the rest.
    */
   const storage = {
-    bytes: 0,
-    measured: 0,
-    unmeasured: 0,
+    bytes: resume?.storage.bytes ?? 0,
+    measured: resume?.storage.measured ?? 0,
+    unmeasured: resume?.storage.unmeasured ?? 0,
     inFlight: undefined as Promise<void> | undefined,
     failed: undefined as Error | undefined,
   };
@@ -166,30 +211,23 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     if (samples[category].length < input.sampleSize) samples[category].push(entry);
   };
 
-  /**
-   * A child is either decoded already (it waited for a probe) or the offset of a raw document in the batch
-   * being read, decoded only when it is kept: samples and candidates.
-   */
-  let bytes: Uint8Array = new Uint8Array(0);
-  const classify = (child: PendingChild | number, key: string, state: ParentState) => {
+  const classify = (child: PendingChild, key: string, state: ParentState) => {
     if (state.kind === 'active') {
       counts.ok++;
-      if (samples.ok.length < input.sampleSize)
-        samples.ok.push(typeof child === 'number' ? decodeChild(bytes, child) : child);
+      sample('ok', child);
       return;
     }
-    const entry = typeof child === 'number' ? decodeChild(bytes, child) : child;
     const category = state.kind === 'missing' ? 'orphans' : 'parentInactive';
     counts[category]++;
-    unresolvedIds.push(entry.id);
+    unresolvedIds.push(child.id);
     if (unresolvedIds.length >= SIZE_BATCH) measureStorage();
     // A soft-delete time, else the first sighting by a complete scan, else now (seen for the first time).
     const since = state.since ?? now;
-    sample(category, { id: entry.id, reference: entry.reference, since });
+    sample(category, { id: child.id, reference: child.reference, since });
     if (now.getTime() - since.getTime() < graceMs) inGrace++;
     else {
       deletable++;
-      candidates.offer({ id: entry.id, reference: entry.reference, key, category, since });
+      candidates.offer({ id: child.id, reference: child.reference, key, category, since });
     }
   };
 
@@ -197,6 +235,8 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     maxTimeMS: input.maxTimeMS,
     onProbe: input.onProbe,
   });
+  /** Tallies no longer match the partitions' positions (a probe failed, a reader stopped mid-batch). */
+  let torn = false;
   const probe = async (batch: Map<string, { original: unknown; children: PendingChild[] }>) => {
     const found = await parentProbe.probe(new Map([...batch].map(([key, { original }]) => [key, original])));
     roundTrips.parentProbes++;
@@ -226,19 +266,30 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   /** Keys already sent in a probe that has not answered yet: their later children wait for it. */
   const waiting = new Map<string, { original: unknown; children: PendingChild[] }>();
   const inFlight = new Set<Promise<void>>();
+  const probesInFlight = Math.max(PROBES_IN_FLIGHT, 2 * partitions.length);
   const flush = async () => {
     if (pending.size === 0) return;
     const batch = pending;
     pending = new Map();
     for (const [key, entry] of batch) waiting.set(key, entry);
-    const task = probe(batch).finally(() => {
-      for (const key of batch.keys()) waiting.delete(key);
-      inFlight.delete(task);
-    });
+    const task = probe(batch)
+      .catch((error) => {
+        torn = true;
+        throw error;
+      })
+      .finally(() => {
+        for (const key of batch.keys()) waiting.delete(key);
+        inFlight.delete(task);
+      });
     // A failed probe is reported by whoever awaits it (race or the final wait), never as unhandled.
     task.catch(() => undefined);
     inFlight.add(task);
-    if (inFlight.size >= PROBES_IN_FLIGHT) await Promise.race(inFlight);
+    if (inFlight.size >= probesInFlight) await Promise.race(inFlight);
+  };
+  /** Every child read so far counted: pending keys probed and every probe answered. */
+  const settle = async () => {
+    await flush();
+    await Promise.all(inFlight);
   };
 
   const idReader = new RawFieldReader('_id');
@@ -250,16 +301,10 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       : undefined;
     return { id: idReader.read(buf, at), reference };
   };
-  // No maxTimeMS on the child stream: the server counts it over the cursor's whole life, so it would cap a long
-  // scan however healthy. Every other read (probes, counts, storage) carries it; the stream stops on `signal`.
-  const cursor = input.children.find(
-    {},
-    { projection: { _id: 1, [relation.child.field]: 1 }, batchSize: CHILD_BATCH_SIZE, raw: true },
-  );
   let lastProgress = 0;
   const report = () => {
     const elapsed = (performance.now() - started) / 1000;
-    const rate = elapsed > 0 ? scanned / elapsed : 0;
+    const rate = elapsed > 0 ? readHere / elapsed : 0;
     input.onProgress?.({
       relation: relation.name,
       scanned,
@@ -269,61 +314,168 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       etaSeconds: rate > 0 ? Math.max(0, (estimatedTotal - scanned) / rate) : undefined,
     });
   };
-  let complete = true;
-  try {
-    // One await per batch, not per document: the rest of each batch is taken synchronously.
-    batches: for await (const batch of prefetchedBatches(cursor)) {
-      roundTrips.childBatches++;
-      bytes = batch.bytes;
-      for (const at of batch.offsets) {
-        scanned++;
-        const located = refReader.locate(bytes, at);
-        if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(bytes, at)))) {
-          counts.excepted++;
-          if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(bytes, at));
-        } else {
-          // A reference whose parent is known is counted from its raw bytes, without becoming a string.
-          const found = located ? cache.lookup(bytes, refReader.type, refReader.valueAt) : 'invalid';
-          if (found === 'invalid') {
-            counts.invalidReference++;
-            if (samples.invalidReference.length < input.sampleSize)
-              samples.invalidReference.push(decodeChild(bytes, at));
-          } else if (found === 'excepted') {
+  const elapsedMs = () => (resume?.durationMs ?? 0) + performance.now() - started;
+  const checkpoint = async (): Promise<void> => {
+    if (!input.onCheckpoint || torn) return;
+    await settle();
+    measureStorage();
+    await storage.inFlight;
+    const kept = candidateLimit <= CHECKPOINT_CANDIDATES;
+    const snapshot: ScanCheckpoint = {
+      // Absent bounds stay absent (BSON would store undefined as null, a real bound).
+      partitions: partitions.map((p) =>
+        Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)),
+      ) as Partition[],
+      counts: { ...counts },
+      scanned,
+      inGrace,
+      deletable,
+      samples: Object.fromEntries(
+        // Without the documents, and without an absent reference (BSON would store undefined as null).
+        CATEGORIES.map((c) => [
+          c,
+          samples[c].map(({ id, reference, since }) => ({
+            id,
+            ...(reference !== undefined ? { reference } : {}),
+            ...(since ? { since } : {}),
+          })),
+        ]),
+      ) as Record<Category, Sample[]>,
+      candidates: kept ? candidates.sorted() : [],
+      candidateLimit: kept ? candidateLimit : 0,
+      storage: { bytes: storage.bytes, measured: storage.measured, unmeasured: storage.unmeasured },
+      roundTrips: { ...roundTrips },
+      durationMs: Math.round(elapsedMs()),
+    };
+    try {
+      await input.onCheckpoint(snapshot);
+    } catch (error) {
+      log.warn(
+        { relation: relation.name, error: (error as Error).message },
+        'could not record a scan checkpoint',
+      );
+    }
+  };
+
+  /**
+   * Readers meet here at a batch boundary when a checkpoint is due; the last to arrive takes it. A reader
+   * that finishes its partition no longer counts, so the others never wait for it.
+   */
+  let nextCheckpoint = performance.now() + (input.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS);
+  let arrived: (() => void)[] = [];
+  let active = partitions.filter((p) => !p.done).length;
+  let stop = false;
+  const checkpointDue = () => Boolean(input.onCheckpoint) && performance.now() >= nextCheckpoint;
+  const release = () => {
+    const waiting = arrived;
+    arrived = [];
+    for (const resolveArrival of waiting) resolveArrival();
+  };
+  const maybeCheckpoint = () => {
+    if (arrived.length === 0 || arrived.length < active) return;
+    void checkpoint().finally(() => {
+      nextCheckpoint = performance.now() + (input.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS);
+      release();
+    });
+  };
+  const arrive = () =>
+    new Promise<void>((resolveArrival) => {
+      arrived.push(resolveArrival);
+      maybeCheckpoint();
+    });
+  const leave = () => {
+    active--;
+    maybeCheckpoint();
+  };
+
+  const projection = { _id: 1, [relation.child.field]: 1 };
+  const readPartition = async (partition: Partition) => {
+    let midBatch = false;
+    try {
+      // One await per batch, not per document: the rest of each batch is taken synchronously.
+      for await (const batch of partitionBatches(
+        input.children,
+        partition,
+        projection,
+        CHILD_BATCH_SIZE,
+        relation.name,
+      )) {
+        roundTrips.childBatches++;
+        midBatch = true;
+        const bytes = batch.bytes;
+        for (const at of batch.offsets) {
+          scanned++;
+          readHere++;
+          const located = refReader.locate(bytes, at);
+          if (checkDocuments && input.exceptions.documentKeys.has(documentKey(idReader.read(bytes, at)))) {
             counts.excepted++;
             if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(bytes, at));
-          } else if (found === 'unknown') {
-            const key = cache.key();
-            const entry = pending.get(key) ?? waiting.get(key);
-            if (entry) entry.children.push(decodeChild(bytes, at));
-            else {
-              const child = decodeChild(bytes, at);
-              pending.set(key, { original: child.reference, children: [child] });
-              if (pending.size >= relation.batchSize) await flush();
+          } else {
+            // A reference whose parent is known is counted from its raw bytes, without becoming a string.
+            const found = located ? cache.lookup(bytes, refReader.type, refReader.valueAt) : 'invalid';
+            if (found === 'invalid') {
+              counts.invalidReference++;
+              if (samples.invalidReference.length < input.sampleSize)
+                samples.invalidReference.push(decodeChild(bytes, at));
+            } else if (found === 'excepted') {
+              counts.excepted++;
+              if (samples.excepted.length < input.sampleSize) samples.excepted.push(decodeChild(bytes, at));
+            } else if (found === 'unknown') {
+              const key = cache.key();
+              const entry = pending.get(key) ?? waiting.get(key);
+              if (entry) entry.children.push(decodeChild(bytes, at));
+              else {
+                const child = decodeChild(bytes, at);
+                pending.set(key, { original: child.reference, children: [child] });
+                // The batch is this reader's own: another reader may run while this one waits.
+                if (pending.size >= relation.batchSize) await flush();
+              }
+            } else if (found.kind === 'active') {
+              counts.ok++;
+              if (samples.ok.length < input.sampleSize) samples.ok.push(decodeChild(bytes, at));
+            } else classify(decodeChild(bytes, at), cache.key(), found);
+          }
+          if (scanned % 1024 === 0) {
+            const nowMs = performance.now();
+            if (nowMs - lastProgress >= PROGRESS_INTERVAL_MS) {
+              lastProgress = nowMs;
+              report();
             }
-          } else if (found.kind === 'active') {
-            counts.ok++;
-            if (samples.ok.length < input.sampleSize) samples.ok.push(decodeChild(bytes, at));
-          } else classify(at, cache.key(), found);
-        }
-        if (scanned % 1024 === 0) {
-          if (input.signal?.aborted) {
-            complete = false;
-            break batches;
-          }
-          const nowMs = performance.now();
-          if (nowMs - lastProgress >= PROGRESS_INTERVAL_MS) {
-            lastProgress = nowMs;
-            report();
           }
         }
+        // Counted up to here (once its probes answer): where a resumed scan continues.
+        partition.after = batch.lastId;
+        midBatch = false;
+        if (input.signal?.aborted) stop = true;
+        if (stop) return;
+        if (checkpointDue()) await arrive();
       }
+      partition.done = true;
+    } catch (error) {
+      stop = true;
+      if (midBatch) torn = true;
+      throw error;
+    } finally {
+      leave();
     }
-    await flush();
-    await Promise.all(inFlight);
+  };
+
+  let failure: unknown;
+  const readers = partitions.filter((p) => !p.done).map((p) => readPartition(p));
+  try {
+    const outcomes = await Promise.allSettled(readers);
+    const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (rejected) failure = rejected.reason;
+    await settle();
+  } catch (error) {
+    failure ??= error;
   } finally {
-    await cursor.close().catch(() => undefined);
     await Promise.allSettled(inFlight);
   }
+  const complete = partitions.every((p) => p.done) && failure === undefined;
+  // Stopped or a reader failed (not a probe): the tallies match the positions, so the next run can resume.
+  if (!complete) await checkpoint();
+  if (failure !== undefined) throw failure;
   report();
   await storage.inFlight;
   if (complete) measureStorage();
@@ -338,6 +490,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   return {
     counts,
     scanned,
+    readHere,
     inGrace,
     deletable,
     estimatedTotal,
@@ -346,7 +499,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     candidates: candidates.sorted(),
     unresolvedBytes,
     roundTrips,
-    durationMs: performance.now() - started,
+    durationMs: elapsedMs(),
     ...(parentProbe.ambiguous ? { ambiguousSoftDelete: parentProbe.ambiguous } : {}),
   };
 }

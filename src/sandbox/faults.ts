@@ -13,6 +13,8 @@ export interface FailCommandData {
   blockConnection?: boolean;
   blockTimeMS?: number;
   appName?: string;
+  /** As on mongod 4.4+: only commands on this `db.collection`. */
+  namespace?: string;
   errorLabels?: string[];
   /** As on mongod: the command runs, and its reply carries this write concern error. */
   writeConcernError?: Document;
@@ -102,10 +104,11 @@ export class FailPoints {
   }
 
   /** What to do for this command, counting it against the fail point's skip/times. */
-  match(commandName: string, appName: string | undefined): FaultAction | undefined {
+  match(commandName: string, appName: string | undefined, namespace?: string): FaultAction | undefined {
     const point = this.failCommand;
     if (!point?.data.failCommands.includes(commandName)) return undefined;
     if (point.data.appName !== undefined && point.data.appName !== appName) return undefined;
+    if (point.data.namespace !== undefined && point.data.namespace !== namespace) return undefined;
     if (point.skip > 0) {
       point.skip--;
       return undefined;

@@ -162,6 +162,65 @@ export async function matchDocuments(
   return out;
 }
 
+/** The collection's `_id` keys in `_id` order, from its cache or sorted once (in slices) and cached. */
+async function idOrderKeys(coll: Collection, budget: WorkBudget): Promise<string[]> {
+  if (coll.idOrder && !coll.idOrder.removed) return coll.idOrder.keys;
+  if (coll.idOrder) {
+    const keys = coll.idOrder.keys.filter((key) => coll.docs.has(key));
+    coll.idOrder = {
+      keys,
+      last: keys.length ? coll.docs.get(keys[keys.length - 1])!._id : undefined,
+      removed: false,
+    };
+    return keys;
+  }
+  const docs = [...coll.docs.values()];
+  let sorted = true;
+  for (let i = 1; i < docs.length && sorted; i++) sorted = compareBson(docs[i - 1]._id, docs[i]._id) < 0;
+  const ordered = sorted ? docs : await sortDocuments(docs, [['_id', 1]], budget);
+  const keys = ordered.map((doc) => indexKey(doc._id));
+  coll.idOrder = { keys, last: ordered.length ? ordered[ordered.length - 1]._id : undefined, removed: false };
+  return keys;
+}
+
+/** First position in `keys` whose document's `_id` is not below `bound` (BSON order). */
+function lowerBound(coll: Collection, keys: string[], bound: unknown): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBson(coll.docs.get(keys[mid])!._id, bound) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Documents read along the `_id` index, as mongod's IXSCAN on `{_id: 1}` does: in `_id` order (reversed for
+ * -1), from `min` (inclusive) to `max` (exclusive) — index bounds, so every BSON type is in range, unlike
+ * `$gt`/`$lt`, which compare within one type.
+ */
+export async function documentsByIdIndex(
+  coll: Collection,
+  filter: Document | undefined,
+  budget: WorkBudget,
+  options: { direction: 1 | -1; min?: unknown; max?: unknown; limit?: number; strings?: StringCompare },
+): Promise<Document[]> {
+  const keys = await idOrderKeys(coll, budget);
+  const from = options.min === undefined ? 0 : lowerBound(coll, keys, options.min);
+  const to = options.max === undefined ? keys.length : lowerBound(coll, keys, options.max);
+  const matcher = compileFilter(filter, options.strings);
+  const noFilter = !filter || Object.keys(filter).length === 0;
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const out: Document[] = [];
+  for (let i = 0; i < to - from && out.length < limit; i++) {
+    const doc = coll.docs.get(keys[options.direction === 1 ? from + i : to - 1 - i]);
+    if (doc && (noFilter || matcher(doc))) out.push(doc);
+    await budget.tick();
+  }
+  return out;
+}
+
 type SortSpec = [path: string, direction: 1 | -1][];
 
 export function parseSort(sort: unknown): SortSpec | undefined {

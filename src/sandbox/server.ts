@@ -194,7 +194,9 @@ export class SandboxServer implements ServerState {
   ): Promise<Document | CursorBatch | 'close'> {
     const name = Object.keys(command.body)[0] ?? '';
     try {
-      const fault = this.faults.match(name, appName);
+      const target = name === 'getMore' ? command.body.collection : command.body[name];
+      const namespace = typeof target === 'string' ? `${command.body.$db}.${target}` : undefined;
+      const fault = this.faults.match(name, appName, namespace);
       if (fault) {
         if (fault.delayMs) await sleep(fault.delayMs);
         if (fault.closeConnection) return 'close';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Document, EJSON, UUID } from 'bson';
 import { Query } from 'mingo';
-import { indexKey, valuesAtPath } from './bson-values.ts';
+import { compareBson, indexKey, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
 
 export interface IndexSpec {
@@ -115,6 +115,11 @@ export class Collection {
   /** `_id` key -> document, in insertion (natural) order. Stored documents are never mutated in place. */
   readonly docs = new Map<string, Document>();
   readonly indexes: SecondaryIndex[] = [];
+  /**
+   * `_id` keys in `_id` order (the `_id` index's order), built on first use by an ordered read and kept while
+   * inserts arrive in increasing `_id` order; removed keys are skipped when read, any other insert drops it.
+   */
+  idOrder: { keys: string[]; last: unknown; removed: boolean } | undefined;
 
   constructor(name: string, options: Document = {}, uuid = new UUID(randomUUID())) {
     this.name = name;
@@ -141,6 +146,11 @@ export class Collection {
     this.indexes.forEach((index, i) => {
       index.add(idKey, keys[i]);
     });
+    const order = this.idOrder;
+    if (order && !order.removed && compareBson(doc._id, order.last) > 0) {
+      order.keys.push(idKey);
+      order.last = doc._id;
+    } else this.idOrder = undefined;
   }
 
   /** Swaps a stored document for its updated copy; the `_id` must stay the same. */
@@ -170,6 +180,7 @@ export class Collection {
     if (!stored) return false;
     for (const index of this.indexes) index.remove(idKey, index.keysFor(stored));
     this.docs.delete(idKey);
+    if (this.idOrder) this.idOrder.removed = true;
     return true;
   }
 

@@ -3,7 +3,7 @@ import { type Db, ObjectId } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
 
 export type RunKind = 'scan' | 'clean' | 'restore';
-export type RunOutcome = 'succeeded' | 'failed' | 'aborted';
+export type RunOutcome = 'succeeded' | 'failed' | 'aborted' | 'running';
 
 export interface RunRecord {
   _id?: ObjectId;
@@ -21,6 +21,10 @@ export interface RunRecord {
   counts: Record<string, number>;
   backupPath?: string;
   error?: string;
+  /** Where an unfinished scan got to (`ScanCheckpoint`), so `--resume` can continue it. */
+  checkpoint?: Record<string, unknown>;
+  /** The time an unfinished scan judges grace by; a resumed scan keeps it. */
+  scanTime?: Date;
 }
 
 /** The operator named in the audit trail: the configured name, else the OS user. */
@@ -57,7 +61,62 @@ export class RunsStore {
 
   async record(run: RunRecord): Promise<void> {
     assertWritable(this.access, 'record the run');
-    await this.collection.insertOne({ ...run });
+    await this.collection.replaceOne(
+      { runId: run.runId, relation: run.relation, kind: run.kind },
+      { ...run },
+      { upsert: true },
+    );
+  }
+
+  /** Writes an unfinished scan's checkpoint into its run record (created as `running` on the first one). */
+  async saveCheckpoint(
+    run: Pick<RunRecord, 'runId' | 'relation' | 'startedAt' | 'operator' | 'host' | 'scanTime'>,
+    checkpoint: Record<string, unknown>,
+    scanned: number,
+  ): Promise<void> {
+    assertWritable(this.access, 'record a scan checkpoint');
+    await this.collection.updateOne(
+      { runId: run.runId, relation: run.relation },
+      {
+        $set: { checkpoint, 'counts.scanned': scanned, finishedAt: new Date() },
+        $setOnInsert: {
+          kind: 'scan',
+          startedAt: run.startedAt,
+          scanTime: run.scanTime,
+          operator: run.operator,
+          host: run.host,
+          outcome: 'running',
+          complete: false,
+          durationMs: 0,
+        },
+      },
+      { upsert: true },
+    );
+  }
+
+  /** Removes an unfinished scan's record (a dry run that finished: it records nothing). */
+  async forget(runId: string, relation: string): Promise<void> {
+    assertWritable(this.access, 'update the run history');
+    await this.collection.deleteOne({ runId, relation, kind: 'scan' });
+  }
+
+  /**
+   * The scan of a relation that `--resume` continues: the latest one with a checkpoint, when no complete
+   * scan finished after it started (its first-seen state and tallies would be stale).
+   */
+  async resumable(relation: string): Promise<RunRecord | undefined> {
+    const [latest] = await this.collection
+      .find(
+        { relation, kind: 'scan', complete: false, checkpoint: { $exists: true } },
+        // Int64 ids stay exact; the engine makes the safe ones numbers, as its scan decodes them.
+        { promoteLongs: false },
+      )
+      .sort({ startedAt: -1 })
+      .limit(1)
+      .toArray();
+    if (!latest) return undefined;
+    const previous = await this.previousScan(relation);
+    return previous && previous.startedAt > latest.startedAt ? undefined : latest;
   }
 
   /** The latest complete, successful scan of a relation. */

@@ -7,6 +7,7 @@ import { cursorIdOf } from '../cursors.ts';
 import {
   compileFilter,
   compileProjection,
+  documentsByIdIndex,
   MINGO_OPTIONS,
   matchDocuments,
   parseSort,
@@ -60,8 +61,17 @@ const find: CommandHandler = async (ctx) => {
   const limit = Math.abs(rawLimit);
   const batchSize = nonNegative(body, 'batchSize');
   const coll = existingCollection(ctx, name);
+  const byId = idIndexScan(body, sort, coll);
   let docs: Document[] = [];
-  if (coll) {
+  if (coll && byId) {
+    const strings = collationFor(coll, body.collation);
+    docs = await documentsByIdIndex(coll, filter, ctx.budget, {
+      ...byId,
+      limit: limit > 0 ? skip + limit : undefined,
+      strings,
+    });
+    if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
+  } else if (coll) {
     const strings = collationFor(coll, body.collation);
     const earlyStop = !sort && limit > 0 ? skip + limit : undefined;
     docs = await matchDocuments(coll, filter, ctx.budget, earlyStop, strings);
@@ -74,6 +84,63 @@ const find: CommandHandler = async (ctx) => {
     single: Boolean(body.singleBatch) || rawLimit < 0,
   });
 };
+
+function isIdIndex(hint: unknown): boolean {
+  if (hint === '_id_') return true;
+  if (!hint || typeof hint !== 'object') return false;
+  const entries = Object.entries(hint);
+  return entries.length === 1 && entries[0][0] === '_id' && Number(entries[0][1]) === 1;
+}
+
+/**
+ * A find answered along the `_id` index: `min`/`max` (which mongod requires a hint for) or a sort on `_id`
+ * alone. Other hints are checked to name an index; bounds on any other index are refused, not ignored.
+ */
+function idIndexScan(
+  body: Document,
+  sort: ReturnType<typeof parseSort>,
+  coll: ReturnType<typeof existingCollection>,
+): { direction: 1 | -1; min?: unknown; max?: unknown } | undefined {
+  const { hint } = body;
+  if (
+    hint !== undefined &&
+    !isIdIndex(hint) &&
+    !(typeof hint === 'object' && '$natural' in (hint as object))
+  ) {
+    const known = coll?.findIndex(hint as string | Document);
+    if (!known)
+      throw new CommandError(
+        ErrorCodes.BadValue,
+        'error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index',
+      );
+  }
+  const bounds = body.min !== undefined || body.max !== undefined;
+  if (bounds) {
+    if (hint === undefined)
+      throw new CommandError(51173, 'When using min()/max() a hint of which index to use must be provided');
+    if (!isIdIndex(hint))
+      throw new CommandError(ErrorCodes.BadValue, 'sandbox: min()/max() are supported on the _id index only');
+    for (const field of ['min', 'max'] as const) {
+      const bound = body[field];
+      if (bound === undefined) continue;
+      if (!bound || typeof bound !== 'object' || Object.keys(bound).join() !== '_id')
+        throw new CommandError(
+          51174,
+          `The '${field}' bound must have the fields of the hinted index {_id: 1}`,
+        );
+    }
+    if (sort && !(sort.length === 1 && sort[0][0] === '_id'))
+      throw new CommandError(
+        ErrorCodes.BadValue,
+        'sandbox: min()/max() with a sort other than {_id} is not supported',
+      );
+    return { direction: sort?.[0][1] ?? 1, min: body.min?._id, max: body.max?._id };
+  }
+  // Under a collation strings sort differently from the index's binary order: the general sort answers.
+  if (sort?.length === 1 && sort[0][0] === '_id' && !body.collation && !coll?.options.collation)
+    return { direction: sort[0][1] };
+  return undefined;
+}
 
 const getMore: CommandHandler = (ctx) => {
   const id = cursorIdOf(ctx.body.getMore);
