@@ -1,6 +1,8 @@
 // One scan in its own process, so its peak RSS is its own:
-//   node bin/run-ts bench/scan-worker.ts URI DB COLLECTION [scan|plan] [read-only|write]
-// `plan` is what `clean` does without --execute: a scan keeping a sample of the candidates, then the plan.
+//   node bin/run-ts bench/scan-worker.ts URI DB COLLECTION [scan|plan|resume] [read-only|write]
+// `plan` is what `clean` does without --execute: a scan keeping a sample of the candidates, then the plan;
+// `resume` continues the collection's unfinished scan. BENCH_PARALLEL=n reads n `_id` ranges at once;
+// BENCH_CHECKPOINT_MS sets how often the scan records its checkpoint.
 import { buildPlan, PLAN_SAMPLE_SIZE } from '../src/cleanup/plan.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { runScan } from '../src/engine/run-scan.ts';
@@ -35,6 +37,11 @@ const report = await runScan({
   pool,
   access: { readOnly: access === 'read-only' },
   record: false,
+  resume: mode === 'resume',
+  parallel: Number(process.env.BENCH_PARALLEL ?? 1),
+  ...(process.env.BENCH_CHECKPOINT_MS
+    ? { checkpointIntervalMs: Number(process.env.BENCH_CHECKPOINT_MS) }
+    : {}),
   ...(mode === 'plan' ? { candidateLimit: PLAN_SAMPLE_SIZE } : {}),
 });
 if (mode === 'plan') await buildPlan(report, config, pool, { batchSize: 1000 });
@@ -44,5 +51,5 @@ const cpuMs = (cpu.user + cpu.system) / 1000;
 await pool.close();
 const [relation] = report.relations;
 process.stdout.write(
-  `${JSON.stringify({ scanMs, cpuMs, rssMb: peakRssMb(), scanned: relation.scanned, ok: relation.ok, orphans: relation.orphans, roundTrips: relation.roundTrips, p95: relation.probeLatencyMs.p95 })}\n`,
+  `${JSON.stringify({ scanMs, cpuMs, rssMb: peakRssMb(), scanned: relation.scanned, documentsRead: relation.documentsRead, ok: relation.ok, orphans: relation.orphans, inGrace: relation.inGrace, deletable: relation.deletable, roundTrips: relation.roundTrips, p95: relation.probeLatencyMs.p95 })}\n`,
 );

@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 
 /** Peak resident set size of a process in MB (Linux VmHWM), or NaN where /proc is missing. */
 export function peakRssMb(pid: number = process.pid): number {
@@ -38,11 +37,14 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * Runs `bench/scan-worker.ts` in its own process (so its peak RSS is its own) and returns the JSON of its last
- * line. `BENCH_PROFILE=1` writes its V8 CPU profile to /tmp/prof.
+ * Starts `bench/scan-worker.ts` in its own process (so its peak RSS is its own): its process, to kill it, and
+ * the JSON of its last line. `BENCH_PROFILE=1` writes its V8 CPU profile to /tmp/prof.
  */
-export async function runScanWorker<T>(args: string[]): Promise<T> {
-  const { stdout } = await promisify(execFile)(
+export function startScanWorker<T>(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; result: Promise<T> } {
+  const child = spawn(
     process.execPath,
     [
       ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
@@ -50,7 +52,23 @@ export async function runScanWorker<T>(args: string[]): Promise<T> {
       'bench/scan-worker.ts',
       ...args,
     ],
-    { maxBuffer: 1 << 20 },
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  return JSON.parse(stdout.trim().split('\n').pop()!);
+  let stdout = '';
+  child.stdout!.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  const result = new Promise<T>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+      else reject(new Error(`scan worker ended with ${signal ?? `exit code ${code}`}`));
+    });
+  });
+  return { child, result };
+}
+
+/** Runs `bench/scan-worker.ts` to its end and returns the JSON of its last line. */
+export function runScanWorker<T>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
+  return startScanWorker<T>(args, env).result;
 }

@@ -183,8 +183,11 @@ withScanOptions(
       .description('count orphans per relation (read-only on the data; records the run)'),
   ),
 )
-  .option('--json', 'print the report as JSON on stdout')
+  .option('--json', 'print the report as JSON on stdout (with --list: one JSON object per child)')
   .option('--metrics-file <path>', 'write Prometheus text format (atomically) for node_exporter')
+  .option('--list <relation>', 'list the children the last complete scan found unresolved (no rescan)')
+  .option('--category <name>', 'with --list: orphans or parentInactive')
+  .option('--ref <value>', 'with --list: only the children of this reference')
   .action(exitWith(runScanCommand));
 
 withEngineOptions(

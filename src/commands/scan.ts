@@ -1,4 +1,9 @@
-import { RuntimeError } from '../errors.ts';
+import { EJSON } from 'bson';
+import { RuntimeError, UsageError } from '../errors.ts';
+import { type ListCategory, listUnresolved } from '../engine/list.ts';
+import { describeId } from '../engine/scan.ts';
+import { displayValue } from '../mongo/keys.ts';
+import { parseValueArgument } from '../store/exception-input.ts';
 import { scanReportText } from '../engine/report-text.ts';
 import { runScan, type ScanReport, scanReportJson } from '../engine/run-scan.ts';
 import { scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
@@ -34,7 +39,10 @@ export function alertsOf(report: ScanReport, config: ResolvedConfig): string[] {
   return alerts;
 }
 
-export async function runScanCommand(flags: ScanFlags): Promise<number> {
+export async function runScanCommand(flags: ScanFlags & Partial<ListFlags>): Promise<number> {
+  if (flags.list !== undefined) return runListCommand(flags as ListFlags);
+  if (flags.category !== undefined || flags.ref !== undefined)
+    throw new UsageError('--category and --ref go with --list RELATION');
   return withEngine(flags, async ({ config, pool, access }) => {
     const { signal, dispose } = abortOnSignals();
     try {
@@ -70,4 +78,82 @@ export async function runScanCommand(flags: ScanFlags): Promise<number> {
       dispose();
     }
   });
+}
+
+export interface ListFlags extends EngineFlags {
+  list: string;
+  category?: string;
+  ref?: string;
+  json?: boolean;
+}
+
+const LIST_CATEGORIES = ['orphans', 'parentInactive'] as const;
+
+/**
+ * `scan --list RELATION`: every child the last complete scan found orphaned or inactive (narrowed by
+ * `--category` or `--ref`), streamed a line each; `--json` gives one Extended JSON object per line.
+ */
+export async function runListCommand(flags: ListFlags): Promise<number> {
+  if (flags.category !== undefined && !LIST_CATEGORIES.includes(flags.category as ListCategory))
+    throw new UsageError(
+      `--category ${flags.category}: listable categories are ${LIST_CATEGORIES.join(' and ')} (the scan stores no others)`,
+    );
+  return withEngine(
+    flags,
+    async ({ config, pool }) => {
+      const relation = config.relations.find((r) => r.name === flags.list);
+      if (!relation)
+        throw new UsageError(
+          `--list ${flags.list}: unknown relation (known: ${config.relations.map((r) => r.name).join(', ')})`,
+        );
+      const listing = await listUnresolved({
+        config,
+        pool,
+        relation,
+        category: flags.category as ListCategory | undefined,
+        ref: flags.ref !== undefined ? parseValueArgument(flags.ref) : undefined,
+      });
+      if (!listing.asOf)
+        throw new RuntimeError(
+          `${relation.name} has no complete scan yet: run \`orphan-cleanup scan\` first, then list`,
+        );
+      const out = process.stdout;
+      if (!flags.json)
+        out.write(
+          `${relation.name}: children of unresolved references as of scan ${listing.asOf.runId} (${listing.asOf.finishedAt.toISOString()}); grace ${relation.graceDays} days from first seen\n`,
+        );
+      let count = 0;
+      for await (const child of listing.children) {
+        count++;
+        const line = flags.json
+          ? EJSON.stringify(
+              {
+                _id: child.id,
+                reference: child.reference,
+                category: child.category,
+                firstSeenAt: child.firstSeenAt,
+                pastGrace: child.pastGrace,
+              },
+              { relaxed: true },
+            )
+          : [
+              describeId(child.id),
+              displayValue(child.reference),
+              child.category,
+              child.firstSeenAt.toISOString(),
+              child.pastGrace ? 'past grace' : 'in grace',
+            ].join('  ');
+        // Respect the pipe's back-pressure: a listing of millions streams at the reader's pace.
+        if (!out.write(`${line}\n`)) await new Promise((resolve) => out.once('drain', resolve));
+      }
+      if (!flags.json) out.write(`${count.toLocaleString('en-US')} children\n`);
+      if (count === 0 && flags.ref !== undefined)
+        throw new RuntimeError(
+          `--ref ${flags.ref}: no child of ${relation.name} points at it among the unresolved references of the last complete scan`,
+        );
+      return 0;
+    },
+    // Only the child database is read: the parent may be down while an operator lists what was found.
+    'children',
+  );
 }

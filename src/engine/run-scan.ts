@@ -212,7 +212,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         lookup: preloaded
           ? async (keys) => new Map(keys.filter((k) => preloaded.has(k)).map((k) => [k, preloaded.get(k)!]))
           : (keys) => firstSeenStore.lookup(keys, config.maxTimeMS),
-        stage: (keys, known) => firstSeenStore.stage(keys, known, runId, scanTime),
+        stage: (keys, known, inactive) => firstSeenStore.stage(keys, known, runId, scanTime, inactive),
       },
       now: scanTime,
       partitions,

@@ -47,7 +47,8 @@ export interface Candidate {
 /** First sightings, read and written per probe batch (the store in the child database, or nothing in a bench). */
 export interface FirstSeenSource {
   lookup(keys: string[]): Promise<Map<string, Date>>;
-  stage(keys: string[], known: Map<string, Date>): Promise<void>;
+  /** `inactive`: the keys whose parent is there but deleted or inactive (the others are missing). */
+  stage(keys: string[], known: Map<string, Date>, inactive: Set<string>): Promise<void>;
 }
 
 export interface ScanProgress {
@@ -244,7 +245,8 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     const unresolved = [...found].filter(([, state]) => state.kind !== 'active').map(([key]) => key);
     if (unresolved.length) {
       const known = await input.firstSeen.lookup(unresolved);
-      await input.firstSeen.stage(unresolved, known);
+      const inactive = new Set(unresolved.filter((key) => found.get(key)!.kind === 'inactive'));
+      await input.firstSeen.stage(unresolved, known, inactive);
       for (const key of unresolved) {
         const state = found.get(key)!;
         const firstSeen = known.get(key);

@@ -1,4 +1,4 @@
-import { ObjectId } from 'bson';
+import { Binary, Long, ObjectId } from 'bson';
 
 /**
  * How a child's reference is matched to a parent key. `exact` follows MongoDB equality (type-sensitive,
@@ -70,4 +70,28 @@ export function displayValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value instanceof Date) return value.toISOString();
   return String(value);
+}
+
+/**
+ * The values a query needs to find every child whose reference has this key: the inverse of `canonicalKey`
+ * (numbers match across int/long/double on the server; a hex key matches its ObjectId and string forms).
+ */
+export function valuesForKey(key: string, keyMatch: KeyMatch): unknown[] {
+  if (keyMatch === 'objectid-or-hex') return [ObjectId.createFromHexString(key), key, key.toUpperCase()];
+  const body = key.slice(1);
+  switch (key[0]) {
+    case 's':
+      return [body];
+    case 'o':
+      return [ObjectId.createFromHexString(body)];
+    case 'n': {
+      const n = Number(body);
+      return [Number.isSafeInteger(n) || !Number.isInteger(n) ? n : Long.fromString(body)];
+    }
+    case 'b': {
+      const bytes = Buffer.from(body, 'hex');
+      return [new Binary(bytes, 0), new Binary(bytes, 4)];
+    }
+  }
+  return [];
 }

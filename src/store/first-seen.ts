@@ -1,4 +1,4 @@
-import type { Db, Filter } from 'mongodb';
+import type { Db, Document, Filter } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
 
 /** Documents per write when confirming or discarding a scan's first sightings. */
@@ -13,6 +13,17 @@ interface FirstSeenDoc {
   seenBy?: string;
   /** Written by a scan that has not finished: not yet a first sighting anyone may count from. */
   pending?: boolean;
+  /** What the parent was when last seen: gone (`missing`) or there but deleted or inactive (`inactive`). */
+  state?: UnresolvedState;
+}
+
+export type UnresolvedState = 'missing' | 'inactive';
+
+/** A reference the last complete scan saw unresolved. */
+export interface UnresolvedReference {
+  key: string;
+  state?: UnresolvedState;
+  firstSeenAt: Date;
 }
 
 /**
@@ -68,19 +79,36 @@ export class FirstSeenStore {
    * Notes the keys a batch found unresolved: a known key is marked seen by this run, a new one (or one left
    * pending by a scan that never finished) is staged with this run's time.
    */
-  async stage(keys: string[], known: Map<string, Date>, runId: string, now: Date): Promise<void> {
+  async stage(
+    keys: string[],
+    known: Map<string, Date>,
+    runId: string,
+    now: Date,
+    inactive: Set<string> = new Set(),
+  ): Promise<void> {
     if (keys.length === 0 || this.access.readOnly) return;
-    const seen = keys.filter((key) => known.has(key)).map((key) => this.id(key));
+    const stateOf = (key: string): UnresolvedState => (inactive.has(key) ? 'inactive' : 'missing');
+    // Known keys: one write per state for the batch. New ones (or left pending by a scan that never finished): upserted.
+    for (const state of ['missing', 'inactive'] as const) {
+      const seen = keys.filter((key) => known.has(key) && stateOf(key) === state).map((key) => this.id(key));
+      if (seen.length)
+        await this.collection.updateMany({ _id: { $in: seen } }, { $set: { seenBy: runId, state } });
+    }
     const fresh = keys.filter((key) => !known.has(key));
-    // Known keys: one write for the batch. New ones (or left pending by a scan that never finished): upserted.
-    if (seen.length) await this.collection.updateMany({ _id: { $in: seen } }, { $set: { seenBy: runId } });
     if (fresh.length)
       await this.collection.bulkWrite(
         fresh.map((key) => ({
           updateOne: {
             filter: { _id: this.id(key) },
             update: {
-              $set: { relation: this.relation, key, firstSeenAt: now, seenBy: runId, pending: true },
+              $set: {
+                relation: this.relation,
+                key,
+                firstSeenAt: now,
+                seenBy: runId,
+                pending: true,
+                state: stateOf(key),
+              },
             },
             upsert: true,
           },
@@ -101,6 +129,30 @@ export class FirstSeenStore {
     await this.inPages({ relation: this.relation, seenBy: { $ne: runId } }, (ids) =>
       this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS }),
     );
+  }
+
+  /**
+   * The references the last complete scan saw unresolved, in key order, a page at a time from after `afterKey`
+   * (`state` narrows to missing or inactive parents; entries from before states were recorded match either).
+   */
+  async unresolved(
+    options: { state?: UnresolvedState; key?: string; afterKey?: string; limit: number },
+    maxTimeMS: number,
+  ): Promise<UnresolvedReference[]> {
+    const filter: Filter<FirstSeenDoc> = { relation: this.relation, pending: { $ne: true } };
+    if (options.key !== undefined) filter._id = this.id(options.key);
+    else if (options.afterKey !== undefined) filter._id = { $gt: this.id(options.afterKey) };
+    if (options.state) (filter as Document).state = { $in: [options.state, null] };
+    const docs = await this.collection
+      .find(filter, { projection: { key: 1, state: 1, firstSeenAt: 1 }, maxTimeMS })
+      .sort({ _id: 1 })
+      .limit(options.limit)
+      .toArray();
+    return docs.map((doc) => ({
+      key: doc.key,
+      firstSeenAt: doc.firstSeenAt,
+      ...(doc.state ? { state: doc.state } : {}),
+    }));
   }
 
   /** After an incomplete scan: what it staged is taken back, so nothing counts from a partial view. */

@@ -1,0 +1,205 @@
+import { EJSON } from 'bson';
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listUnresolved } from '../../src/engine/list.ts';
+import { runScan } from '../../src/engine/run-scan.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { ExceptionsStore, exceptionKey } from '../../src/store/exceptions.ts';
+import { runCli } from '../support/cli.ts';
+import { configFor, writeConfigFile } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+/**
+ * Every orphan reachable, not only samples: after one complete scan, `scan --list` pages through all 10,000
+ * orphaned children (and finds them by reference) from the first-seen state plus queries on the child
+ * collection, without a rescan.
+ */
+let server: TestServer;
+let childDb: string;
+let parentDb: string;
+let configPath: string;
+const ORPHANS = 10_000;
+const missing = Array.from({ length: 2500 }, () => new ObjectId());
+const inactive = new ObjectId();
+const excepted = new ObjectId();
+
+const file = () => ({
+  sources: {
+    child: { uri: server.uri, database: childDb },
+    parent: { uri: server.uri, database: parentDb },
+  },
+  relations: [
+    {
+      name: 'embeddings',
+      child: { source: 'child', collection: 'embeddings', field: 'content_id' },
+      parent: { source: 'parent', collection: 'content', softDeleteField: 'deleted_at' },
+      keyMatch: 'objectid-or-hex' as const,
+    },
+  ],
+  maxOrphanRatio: 1,
+});
+
+beforeAll(async () => {
+  server = await startTestServer();
+  childDb = server.dbName('listchild');
+  parentDb = server.dbName('listparent');
+  const live = new ObjectId();
+  await server.client
+    .db(parentDb)
+    .collection('content')
+    .insertMany([{ _id: live }, { _id: inactive, deleted_at: new Date('2026-01-01') }]);
+  const children = server.client.db(childDb).collection('embeddings');
+  await children.createIndex({ content_id: 1 });
+  // Four children per missing parent, half of them holding the reference as a hex string.
+  await children.insertMany(
+    Array.from({ length: ORPHANS }, (_, i) => {
+      const parent = missing[i % missing.length];
+      return { content_id: i % 2 ? parent : parent.toHexString(), n: i };
+    }),
+  );
+  await children.insertMany([
+    ...Array.from({ length: 300 }, () => ({ content_id: live })),
+    ...Array.from({ length: 7 }, () => ({ content_id: inactive })),
+    ...Array.from({ length: 5 }, () => ({ content_id: excepted })),
+  ]);
+  const config = await configFor(file());
+  const pool = new SourcePool(config.sources);
+  try {
+    await new ExceptionsStore(await pool.db('child'), { readOnly: false }).add({
+      relation: 'embeddings',
+      kind: 'reference',
+      value: excepted,
+      valueKey: exceptionKey('reference', excepted, 'objectid-or-hex'),
+      reason: 'kept on purpose',
+      createdBy: 'test',
+      createdAt: new Date(),
+    });
+    const [scanned] = (await runScan({ config, pool, access: { readOnly: false } })).relations;
+    expect(scanned).toMatchObject({ orphans: ORPHANS, parentInactive: 7, excepted: 5, ok: 300 });
+  } finally {
+    await pool.close();
+  }
+  configPath = await writeConfigFile(file());
+});
+afterAll(async () => server?.stop());
+
+describe('scan --list', () => {
+  it('streams every orphaned child once, without a rescan, as JSON lines', async () => {
+    const result = await runCli([
+      'scan',
+      '--config',
+      configPath,
+      '--list',
+      'embeddings',
+      '--category',
+      'orphans',
+      '--json',
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => EJSON.parse(line, { relaxed: false }));
+    expect(lines).toHaveLength(ORPHANS);
+    expect(new Set(lines.map((line) => String(line._id))).size).toBe(ORPHANS);
+    expect(new Set(lines.map((line) => line.category))).toEqual(new Set(['orphans']));
+    // The scan never ran again: still one scan in the history.
+    expect(
+      await server.client.db(childDb).collection('orphan_cleanup_runs').countDocuments({ kind: 'scan' }),
+    ).toBe(1);
+  });
+
+  it('lists inactive parents apart, and leaves excepted children out', async () => {
+    const result = await runCli([
+      'scan',
+      '--config',
+      configPath,
+      '--list',
+      'embeddings',
+      '--category',
+      'parentInactive',
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`ObjectId(${inactive.toHexString()})`);
+    expect(result.stdout).toContain('7 children');
+    expect(result.stdout).not.toContain(excepted.toHexString());
+    const all = await runCli(['scan', '--config', configPath, '--list', 'embeddings']);
+    expect(all.stdout).toContain(`${(ORPHANS + 7).toLocaleString('en-US')} children`);
+  });
+
+  it('finds the children of one reference, in either form, and says so when a reference has none', async () => {
+    const wanted = missing[17];
+    const result = await runCli([
+      'scan',
+      '--config',
+      configPath,
+      '--list',
+      'embeddings',
+      '--ref',
+      wanted.toHexString(),
+      '--json',
+    ]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => EJSON.parse(line));
+    expect(lines).toHaveLength(4);
+    expect(lines.every((line) => String(line.reference).toLowerCase().includes(wanted.toHexString()))).toBe(
+      true,
+    );
+    const none = await runCli([
+      'scan',
+      '--config',
+      configPath,
+      '--list',
+      'embeddings',
+      '--ref',
+      new ObjectId().toHexString(),
+    ]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no child of embeddings points at it/);
+  });
+
+  it('pages through all orphans from the engine, a page of references at a time', async () => {
+    const config = await configFor(file());
+    const pool = new SourcePool(config.sources);
+    try {
+      const listing = await listUnresolved({
+        config,
+        pool,
+        relation: config.relations[0],
+        category: 'orphans',
+      });
+      let count = 0;
+      for await (const child of listing.children) {
+        count++;
+        expect(child.pastGrace).toBe(false);
+      }
+      expect(count).toBe(ORPHANS);
+      expect(listing.asOf?.kind).toBe('scan');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses without an index on the child field, naming the index to create', async () => {
+    await server.client.db(childDb).collection('embeddings').dropIndex('content_id_1');
+    try {
+      const result = await runCli(['scan', '--config', configPath, '--list', 'embeddings']);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/needs an index on embeddings\.content_id; create it with .*createIndex/);
+    } finally {
+      await server.client.db(childDb).collection('embeddings').createIndex({ content_id: 1 });
+    }
+  });
+
+  it('refuses a category the scan does not store, and --ref without --list', async () => {
+    const bad = await runCli(['scan', '--config', configPath, '--list', 'embeddings', '--category', 'ok']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--category ok: listable categories are orphans and parentInactive/);
+    const stray = await runCli(['scan', '--config', configPath, '--ref', 'x']);
+    expect(stray.code).toBe(2);
+  });
+});
