@@ -31,8 +31,10 @@ export interface Sample {
   reference: unknown;
   /** When the reference became an orphan or inactive, as far as the tool knows. */
   since?: Date;
-  /** The whole child document, fetched after the scan. */
+  /** The whole child document, fetched after the scan (or when the console's viewer opens a listed child). */
   doc?: Document;
+  /** Set while the viewer reads `doc`, or to why it could not. */
+  docState?: string;
 }
 
 /** A child that may be deleted: an orphan or inactive reference past its grace period. */

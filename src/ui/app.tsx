@@ -25,6 +25,7 @@ import type {
   RelationHistory,
   SourceStatus,
 } from './services.ts';
+import { useAllChildren } from './hooks/use-all-children.ts';
 import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
 import { currentView, initialUiState, type Prompt, uiReducer, type View } from './state/reducer.ts';
 
@@ -73,6 +74,17 @@ export function App({ services }: { services: ConsoleServices }) {
   const scanAbort = useRef<AbortController>(undefined);
   const cleanupAbort = useRef<AbortController>(undefined);
   const view = currentView(ui);
+  const allChildren = useAllChildren(
+    services,
+    view.name === 'relation'
+      ? view
+      : view.name === 'document'
+        ? { relation: view.relation, tab: view.tab, row: view.index }
+        : {},
+  );
+  /** The rows of a review tab: the scan's samples, or every child when `a` asked for them. */
+  const samplesOf = (relation: string, tab: number, filter: string) =>
+    visibleSamples(reports[relation], tab, filter, allChildren.all?.rows);
   const relations = services.relations;
   const bodyHeight = Math.max(8, rows - 7 - (statuses?.length ?? 1));
   const say = (text: string, tone: 'info' | 'warn' | 'error' = 'info') =>
@@ -204,9 +216,8 @@ export function App({ services }: { services: ConsoleServices }) {
   };
 
   const selectedSample = (view: View) => {
-    if (view.name === 'relation')
-      return visibleSamples(reports[view.relation], view.tab, view.filter)[view.row];
-    if (view.name === 'document') return visibleSamples(reports[view.relation], view.tab, '')[view.index];
+    if (view.name === 'relation') return samplesOf(view.relation, view.tab, view.filter)[view.row];
+    if (view.name === 'document') return samplesOf(view.relation, view.tab, '')[view.index];
     return undefined;
   };
 
@@ -451,9 +462,17 @@ export function App({ services }: { services: ConsoleServices }) {
         } else if (input === 's') dispatch({ type: 'open', view: { name: 'settings', row: 0 } });
         return;
       case 'relation': {
-        const size = visibleSamples(reports[view.relation], view.tab, view.filter).length;
+        const size = samplesOf(view.relation, view.tab, view.filter).length;
+        const page = Math.max(3, bodyHeight - 6);
         if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size });
-        else if (key.leftArrow || (key.tab && key.shift) || input === 'h')
+        else if (key.pageDown || key.pageUp)
+          dispatch({ type: 'move', delta: key.pageDown ? page : -page, size });
+        else if (input === 'g' || input === 'G')
+          dispatch({ type: 'move', delta: input === 'G' ? size : -size, size });
+        else if (input === 'a') {
+          if (allChildren.toggle(view.relation, view.tab)) dispatch({ type: 'move', delta: -view.row, size });
+          else say('a lists every child of the Orphans and Parent inactive tabs', 'warn');
+        } else if (key.leftArrow || (key.tab && key.shift) || input === 'h')
           dispatch({ type: 'tab', delta: -1 });
         else if (key.rightArrow || key.tab || input === 'l') dispatch({ type: 'tab', delta: 1 });
         else if (input === '/')
@@ -466,6 +485,8 @@ export function App({ services }: { services: ConsoleServices }) {
           });
         else if (input === 'c') void startCleanup(view.relation);
         else if (key.return) {
+          const sample = samplesOf(view.relation, view.tab, view.filter)[view.row];
+          if (sample && allChildren.all) void allChildren.loadDocument(view.relation, sample);
           if (size)
             dispatch({
               type: 'open',
@@ -610,6 +631,7 @@ export function App({ services }: { services: ConsoleServices }) {
             tab={view.tab}
             row={view.row}
             filter={view.filter}
+            all={allChildren.all}
             width={columns}
             height={bodyHeight}
           />
@@ -617,7 +639,7 @@ export function App({ services }: { services: ConsoleServices }) {
       case 'document':
         return (
           <DocumentView
-            sample={visibleSamples(reports[view.relation], view.tab, '')[view.index]}
+            sample={samplesOf(view.relation, view.tab, '')[view.index]}
             scroll={view.scroll}
             height={bodyHeight}
           />

@@ -15,8 +15,9 @@ export const KEYS: Record<View['name'], [keys: string, what: string][]> = {
     ['q', 'quit'],
   ],
   relation: [
-    ['← → Tab ⇧Tab', 'category'],
-    ['↑↓ j k', 'sample'],
+    ['← → h l Tab ⇧Tab', 'category'],
+    ['↑↓ j k PgUp PgDn g G', 'sample'],
+    ['a', 'every child (orphans, inactive)'],
     ['Enter', 'whole document'],
     ['x', 'allow-list (exception)'],
     ['/', 'filter'],

@@ -1,3 +1,5 @@
+import type { Document } from 'mongodb';
+import { type ListCategory, type ListedChild, listUnresolved } from '../engine/list.ts';
 import type { AddOutcome } from '../store/exceptions.ts';
 import { readdir } from 'node:fs/promises';
 import type Conf from 'conf';
@@ -117,6 +119,10 @@ export interface ConsoleServices {
   previewBackup(dir: string): Promise<BackupPreview>;
   restore(dir: string, selection: RestoreSelection): ReturnType<typeof restoreBackup>;
   verify(dir: string, selection: RestoreSelection): ReturnType<typeof verifyBackup>;
+  /** Every child of a category as of the last complete scan, a page at a time (`scan --list`). */
+  listChildren(relation: string, category: ListCategory): AsyncGenerator<ListedChild>;
+  /** One child document, for the viewer (undefined when it is gone). */
+  childDocument(relation: string, id: unknown): Promise<Document | undefined>;
 }
 
 export function createConsoleServices(
@@ -290,6 +296,17 @@ export function createConsoleServices(
     restore: (dir, selection) =>
       restoreBackup(dir, { config, pool, access, selection, dryRun: false, operator: settings.operator }),
     verify: (dir, selection) => verifyBackup(dir, { config, pool, selection }),
+    async *listChildren(name, category) {
+      const listing = await listUnresolved({ config, pool, relation: relation(name), category });
+      yield* listing.children;
+    },
+    async childDocument(name, id) {
+      const r = relation(name);
+      const doc = await (await pool.db(r.child.source))
+        .collection(r.child.collection)
+        .findOne({ _id: id } as Document, { maxTimeMS: config.maxTimeMS });
+      return doc ?? undefined;
+    },
   };
 }
 

@@ -11,6 +11,8 @@ export const KEY = {
   left: '\u001b[D',
   tab: '\t',
   shiftTab: '\u001b[Z',
+  pageDown: '\u001b[6~',
+  pageUp: '\u001b[5~',
 } as const;
 
 /** Waits until the last frame satisfies `predicate` (React 19 schedules renders; no fixed sleeps). */

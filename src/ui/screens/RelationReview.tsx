@@ -3,6 +3,7 @@ import { Box, Text } from 'ink';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { Sample } from '../../engine/scan.ts';
 import { displayValue } from '../../mongo/keys.ts';
+import { type AllChildren, listableCategory } from '../hooks/use-all-children.ts';
 import { TABS } from '../state/reducer.ts';
 import { count, theme, truncate } from '../theme.ts';
 
@@ -36,8 +37,14 @@ function summary(sample: Sample, field: string): string {
 }
 
 /** The samples of the current tab that match the filter (searched in the whole document). */
-export function visibleSamples(report: RelationReport | undefined, tab: number, filter: string): Sample[] {
-  const samples = report?.samples[TABS[tab]] ?? [];
+export function visibleSamples(
+  report: RelationReport | undefined,
+  tab: number,
+  filter: string,
+  /** Every child of the tab (`a`), when loaded: shown instead of the samples. */
+  all?: Sample[],
+): Sample[] {
+  const samples = all ?? report?.samples[TABS[tab]] ?? [];
   if (!filter) return samples;
   const needle = filter.toLowerCase();
   return samples.filter((s) =>
@@ -52,6 +59,7 @@ export function RelationReview({
   tab,
   row,
   filter,
+  all,
   width,
   height,
 }: {
@@ -59,11 +67,12 @@ export function RelationReview({
   tab: number;
   row: number;
   filter: string;
+  all?: AllChildren;
   width: number;
   height: number;
 }) {
   if (!report) return <Text>Scanning… the samples appear when the scan of this relation is done.</Text>;
-  const rows = visibleSamples(report, tab, filter);
+  const rows = visibleSamples(report, tab, filter, all?.rows);
   const pageSize = Math.max(3, height - 6);
   const start = Math.max(0, Math.min(row - Math.floor(pageSize / 2), rows.length - pageSize));
   const page = rows.slice(start, start + pageSize);
@@ -99,7 +108,15 @@ export function RelationReview({
       <Text color={theme.color('dim')}>
         {'_id'.padEnd(idWidth)} {'reference'.padEnd(refWidth)} {'age'.padEnd(ageWidth)} document
       </Text>
-      {page.length === 0 && <Text color={theme.color('dim')}>no samples in this category</Text>}
+      {page.length === 0 && (
+        <Text color={theme.color('dim')}>
+          {all?.loading
+            ? 'loading…'
+            : all
+              ? 'no child in this category as of the last complete scan'
+              : 'no samples in this category'}
+        </Text>
+      )}
       {page.map((sample, i) => {
         const index = start + i;
         const selected = index === row;
@@ -112,8 +129,11 @@ export function RelationReview({
           </Text>
         );
       })}
+      {all?.error && <Text color={theme.color('danger')}>could not list: {all.error}</Text>}
       <Text color={theme.color('dim')}>
-        {rows.length ? `${row + 1}/${rows.length} samples` : ''} (up to {count(50)} per category are kept)
+        {all
+          ? `${rows.length ? `${count(row + 1)}/${count(rows.length)}${all.done ? '' : '+'}` : '0'} of ${count(totals[TABS[tab]])} children, all of them as of the last complete scan (a: back to the samples)`
+          : `${rows.length ? `${row + 1}/${rows.length} samples` : ''} (up to ${count(50)} per category are kept${listableCategory(tab) ? '; a: every child' : ''})`}
       </Text>
     </Box>
   );
@@ -131,7 +151,9 @@ export function DocumentView({
   if (!sample) return <Text>No document.</Text>;
   const text = sample.doc
     ? EJSON.stringify(sample.doc, undefined, 2, { relaxed: true })
-    : '(the document is no longer there)';
+    : sample.docState === 'loading'
+      ? 'loading the document…'
+      : (sample.docState ?? '(the document is no longer there)');
   const lines = text.split('\n');
   const pageSize = Math.max(3, height - 3);
   const top = Math.min(scroll, Math.max(0, lines.length - pageSize));

@@ -1,0 +1,94 @@
+import { render } from 'ink-testing-library';
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ResolvedConfig } from '../../src/config/load.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { App } from '../../src/ui/app.tsx';
+import { createConsoleServices } from '../../src/ui/services.ts';
+import { KEY, press, waitForFrame, waitForText } from '../support/ink.ts';
+import { configFor } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+/** Every orphan reachable from the console, not only the 50 samples: 10,000 of them, paged. */
+let server: TestServer;
+let config: ResolvedConfig;
+let pool: SourcePool;
+const ORPHANS = 10_000;
+
+beforeAll(async () => {
+  process.env.NO_COLOR = '1';
+  server = await startTestServer();
+  const childDb = server.dbName('pagingchild');
+  const parentDb = server.dbName('pagingparent');
+  const live = new ObjectId();
+  await server.client.db(parentDb).collection('content').insertOne({ _id: live });
+  const children = server.client.db(childDb).collection('embeddings');
+  await children.createIndex({ content_id: 1 });
+  await children.insertMany([
+    ...Array.from({ length: ORPHANS }, (_, n) => ({ content_id: new ObjectId(), n })),
+    ...Array.from({ length: 100 }, () => ({ content_id: live })),
+  ]);
+  config = await configFor({
+    sources: {
+      child: { uri: server.uri, database: childDb },
+      parent: { uri: server.uri, database: parentDb },
+    },
+    relations: [
+      {
+        name: 'embeddings',
+        child: { source: 'child', collection: 'embeddings', field: 'content_id' },
+        parent: { source: 'parent', collection: 'content' },
+      },
+    ],
+    maxOrphanRatio: 1,
+  });
+  pool = new SourcePool(config.sources);
+});
+afterAll(async () => {
+  await pool?.close();
+  await server?.stop();
+});
+
+describe('the review of every orphan', () => {
+  it('pages through all 10,000 orphans with a, PgDn and G, and opens the last one', async () => {
+    const services = createConsoleServices(
+      config,
+      pool,
+      { readOnly: false },
+      { operator: 'ops', backupRoot: '/tmp', batchSize: 100 },
+    );
+    const r = render(<App services={services} />);
+    try {
+      await waitForText(r, /orphans 10,000/, 60_000);
+      await press(r, KEY.enter);
+      await waitForText(r, '1/50 samples');
+      expect(r.lastFrame()).toContain('a: every child');
+      await press(r, 'a');
+      let frame = await waitForText(r, /1\/500\+ of 10,000 children/);
+      await press(r, KEY.pageDown, KEY.pageDown);
+      frame = await waitForText(r, /^\S.*\/\d[\d,]*\+? of 10,000 children/m);
+      expect(frame).not.toMatch(/ 1\/500\+ of/);
+      // G jumps to the last row loaded; more load as the selection nears the end, until all are there.
+      frame = r.lastFrame() ?? '';
+      const position = /([\d,]+)\/([\d,]+)(\+?) of 10,000 children/;
+      for (let i = 0; i < 60 && !/10,000\/10,000 of 10,000/.test(frame); i++) {
+        const before = position.exec(frame)?.[2];
+        await press(r, 'G');
+        // At the last row loaded, the next step loads: wait for more rows (or the end) before the next G.
+        frame = await waitForFrame(r, (f) => {
+          const [, at, loaded, more] = position.exec(f) ?? [];
+          return loaded !== before || (more === '' && at === loaded);
+        });
+      }
+      expect(frame).toMatch(/10,000\/10,000 of 10,000 children/);
+      await press(r, KEY.enter);
+      frame = await waitForText(r, '"n"');
+      expect(frame).toMatch(/"content_id"/);
+      // Back, and `a` again returns to the samples.
+      await press(r, KEY.escape, 'a');
+      await waitForText(r, 'samples (up to 50 per category are kept');
+    } finally {
+      r.unmount();
+    }
+  });
+});
