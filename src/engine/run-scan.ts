@@ -19,6 +19,7 @@ import {
   fillSampleDocuments,
   type RelationScanResult,
   type Sample,
+  CHECKPOINT_CANDIDATES,
   type ScanCheckpoint,
   type ScanProgress,
   scanRelation,
@@ -221,11 +222,14 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       checkpointIntervalMs: options.checkpointIntervalMs,
       sampleSize: config.sampleSize,
       maxTimeMS: config.maxTimeMS,
-      candidateLimit: options.candidateLimit,
+      candidateLimit: keptCandidates(options),
       signal: options.signal,
       onProgress: options.onProgress,
       onProbe: (ms) => durations.push(ms),
     });
+    // Kept for the checkpoint (see keptCandidates); the run itself asked for fewer.
+    if (result.candidates.length > (options.candidateLimit ?? 0))
+      result.candidates = result.candidates.slice(0, options.candidateLimit ?? 0);
     if (options.sampleDocuments) await fillSampleDocuments(children, result.samples);
   } catch (caught) {
     error = redact((caught as Error).message);
@@ -352,6 +356,16 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     await runs.record(run);
   }
   return report;
+}
+
+/**
+ * Candidates a scan keeps: what the run asked for, and, when it records checkpoints, at least the oldest
+ * CHECKPOINT_CANDIDATES, so that any run may resume it (a plain scan by a dry run, a console's cleanup or a
+ * `clean --execute --max-deletes`): a bounded cost, about 1 MB.
+ */
+function keptCandidates(options: RunScanOptions): number {
+  const requested = options.candidateLimit ?? 0;
+  return options.access.readOnly || requested > CHECKPOINT_CANDIDATES ? requested : CHECKPOINT_CANDIDATES;
 }
 
 /**

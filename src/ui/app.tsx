@@ -10,6 +10,7 @@ import { displayValue } from '../mongo/keys.ts';
 import type { ExceptionEntry } from '../store/exceptions.ts';
 import type { RunRecord } from '../store/runs.ts';
 import { Footer } from './components/Footer.tsx';
+import { count } from './theme.ts';
 import { Header } from './components/Header.tsx';
 import { HelpOverlay } from './components/HelpOverlay.tsx';
 import { PromptLine } from './components/Prompt.tsx';
@@ -90,51 +91,72 @@ export function App({ services }: { services: ConsoleServices }) {
   const say = (text: string, tone: 'info' | 'warn' | 'error' = 'info') =>
     dispatch({ type: 'message', text, tone });
 
-  const scan = useCallback(async () => {
-    scanAbort.current?.abort();
-    const controller = new AbortController();
-    scanAbort.current = controller;
-    setScanning(true);
-    setReports({});
-    setProgress({});
-    try {
-      const connected = await services.connect();
-      setStatuses(connected);
-      const failed = connected.filter((s) => !s.ok);
-      if (failed.length) {
-        dispatch({
-          type: 'message',
-          text: `cannot reach ${failed.map((s) => s.name).join(', ')}: check the URI, auth, DNS, TLS; r retries`,
-          tone: 'error',
-        });
-        return;
+  /**
+   * Connects and scans every relation. `resume` continues unfinished scans from their checkpoints; at start
+   * (`offerResume`), unfinished scans are offered instead of being overtaken by a scan from the start.
+   */
+  const scan = useCallback(
+    async (options: { resume?: boolean; offerResume?: boolean } = {}) => {
+      scanAbort.current?.abort();
+      const controller = new AbortController();
+      scanAbort.current = controller;
+      setScanning(true);
+      setReports({});
+      setProgress({});
+      try {
+        const connected = await services.connect();
+        setStatuses(connected);
+        const failed = connected.filter((s) => !s.ok);
+        if (failed.length) {
+          dispatch({
+            type: 'message',
+            text: `cannot reach ${failed.map((s) => s.name).join(', ')}: check the URI, auth, DNS, TLS; r retries`,
+            tone: 'error',
+          });
+          return;
+        }
+        if (options.offerResume) {
+          const unfinished = await services.unfinishedScans();
+          if (unfinished.length) {
+            const which = unfinished
+              .map(
+                (u) =>
+                  `${u.relation} (${count(u.scanned)} documents, checkpoint ${u.at.toISOString().slice(0, 16).replace('T', ' ')})`,
+              )
+              .join(', ');
+            say(`unfinished scan of ${which}: u resumes it, r scans from the start`, 'warn');
+            return;
+          }
+        }
+        const report = await services.scan(
+          (p) => setProgress((old) => ({ ...old, [p.relation]: p })),
+          controller.signal,
+          { resume: options.resume, onNotice: (message) => say(message, 'warn') },
+        );
+        if (controller.signal.aborted) return;
+        setReports(Object.fromEntries(report.relations.map((r) => [r.name, r])));
+        const failedScan = report.relations.find((r) => r.error);
+        if (failedScan)
+          dispatch({
+            type: 'message',
+            text: `scan of ${failedScan.name} failed: ${failedScan.error}`,
+            tone: 'error',
+          });
+        const loaded = await Promise.all(
+          relations.map(async (r) => [r.name, await services.trend(r.name)] as const),
+        );
+        setTrends(Object.fromEntries(loaded));
+      } catch (error) {
+        dispatch({ type: 'message', text: errorText(error), tone: 'error' });
+      } finally {
+        if (scanAbort.current === controller) setScanning(false);
       }
-      const report = await services.scan(
-        (p) => setProgress((old) => ({ ...old, [p.relation]: p })),
-        controller.signal,
-      );
-      if (controller.signal.aborted) return;
-      setReports(Object.fromEntries(report.relations.map((r) => [r.name, r])));
-      const failedScan = report.relations.find((r) => r.error);
-      if (failedScan)
-        dispatch({
-          type: 'message',
-          text: `scan of ${failedScan.name} failed: ${failedScan.error}`,
-          tone: 'error',
-        });
-      const loaded = await Promise.all(
-        relations.map(async (r) => [r.name, await services.trend(r.name)] as const),
-      );
-      setTrends(Object.fromEntries(loaded));
-    } catch (error) {
-      dispatch({ type: 'message', text: errorText(error), tone: 'error' });
-    } finally {
-      if (scanAbort.current === controller) setScanning(false);
-    }
-  }, [services, relations, dispatch]);
+    },
+    [services, relations, dispatch],
+  );
 
   useEffect(() => {
-    void scan();
+    void scan({ offerResume: true });
     return () => scanAbort.current?.abort();
   }, [scan]);
 
@@ -446,6 +468,7 @@ export function App({ services }: { services: ConsoleServices }) {
             view: { name: 'relation', relation: selectedRelation, tab: 0, row: 0, filter: '' },
           });
         else if (input === 'r') void scan();
+        else if (input === 'u') void scan({ resume: true });
         else if (input === 'c' && selectedRelation) void startCleanup(selectedRelation);
         else if (input === 'e') {
           dispatch({ type: 'open', view: { name: 'exceptions', row: 0, filter: '' } });

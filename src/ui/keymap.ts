@@ -7,6 +7,7 @@ export const KEYS: Record<View['name'], [keys: string, what: string][]> = {
     ['Enter', 'review samples'],
     ['c', 'clean up (plan first)'],
     ['r', 'rescan / retry'],
+    ['u', 'resume an unfinished scan'],
     ['e', 'exceptions'],
     ['b', 'backups & restore'],
     ['h', 'history'],

@@ -1,4 +1,5 @@
 import type { Document } from 'mongodb';
+import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { type ListCategory, type ListedChild, listUnresolved } from '../engine/list.ts';
 import type { AddOutcome } from '../store/exceptions.ts';
 import { readdir } from 'node:fs/promises';
@@ -67,6 +68,20 @@ export interface SourceStatus {
 }
 
 /** What past runs say about a relation: its orphan counts (oldest first) and the last cleanup. */
+export interface UnfinishedScan {
+  relation: string;
+  runId: string;
+  scanned: number;
+  /** When its last checkpoint was written. */
+  at: Date;
+}
+
+/**
+ * Deletes one console cleanup may plan: the oldest this many per run (the rest wait for the next), so the
+ * console's memory follows this bound, not the backlog, and its scan can be resumed from a checkpoint.
+ */
+export const CONSOLE_MAX_DELETES = CHECKPOINT_CANDIDATES;
+
 export interface RelationHistory {
   orphans: number[];
   lastCleanup?: { deleted: number; planned: number; at: Date };
@@ -98,7 +113,13 @@ export interface ConsoleServices {
   settingsInfo(): SettingsInfo;
   updateSetting(field: EditableSetting, typed: string): void;
   connect(): Promise<SourceStatus[]>;
-  scan(onProgress: (progress: ScanProgress) => void, signal: AbortSignal): Promise<ScanReport>;
+  scan(
+    onProgress: (progress: ScanProgress) => void,
+    signal: AbortSignal,
+    options?: { resume?: boolean; onNotice?: (message: string) => void },
+  ): Promise<ScanReport>;
+  /** Scans stopped before the end that `u` can continue from their checkpoints. */
+  unfinishedScans(): Promise<UnfinishedScan[]>;
   trend(relation: string): Promise<RelationHistory>;
   history(limit?: number): Promise<RunRecord[]>;
   plan(report: ScanReport, relation: string): Promise<CleanupPlan>;
@@ -192,15 +213,17 @@ export function createConsoleServices(
         }),
       );
     },
-    scan: (onProgress, signal) =>
+    scan: (onProgress, signal, options = {}) =>
       runScan({
         config,
         pool,
         access,
         onProgress,
         signal,
+        resume: options.resume,
+        onNotice: options.onNotice,
         // The console plans and executes from one scan.
-        candidateLimit: Number.POSITIVE_INFINITY,
+        candidateLimit: CONSOLE_MAX_DELETES,
         sampleDocuments: true,
         operator: settings.operator,
       }),
@@ -233,7 +256,22 @@ export function createConsoleServices(
       return buildPlan(only, config, pool, {
         backupRoot: settings.backupRoot,
         batchSize: settings.batchSize,
+        maxDeletes: CONSOLE_MAX_DELETES,
       });
+    },
+    async unfinishedScans() {
+      const found: UnfinishedScan[] = [];
+      for (const r of config.relations) {
+        const run = await new RunsStore(await pool.db(r.child.source), access).resumable(r.name);
+        if (run)
+          found.push({
+            relation: r.name,
+            runId: run.runId,
+            scanned: run.counts.scanned ?? 0,
+            at: run.finishedAt,
+          });
+      }
+      return found;
     },
     execute: (plan, options) =>
       executeCleanup({

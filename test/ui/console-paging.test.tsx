@@ -2,6 +2,7 @@ import { render } from 'ink-testing-library';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedConfig } from '../../src/config/load.ts';
+import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
@@ -47,6 +48,47 @@ beforeAll(async () => {
 afterAll(async () => {
   await pool?.close();
   await server?.stop();
+});
+
+describe('an unfinished scan', () => {
+  it('is offered at start instead of being overtaken, and u resumes it to the full counts', async () => {
+    const controller = new AbortController();
+    const [stopped] = (
+      await runScan({
+        config,
+        pool,
+        access: { readOnly: false },
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.scanned >= 5000) controller.abort();
+        },
+      })
+    ).relations;
+    expect(stopped.complete).toBe(false);
+    const services = createConsoleServices(
+      config,
+      pool,
+      { readOnly: false },
+      { operator: 'ops', backupRoot: '/tmp', batchSize: 100 },
+    );
+    const r = render(<App services={services} />);
+    try {
+      await waitForText(r, /unfinished scan of embeddings \([\d,]+ documents, checkpoint/);
+      await press(r, 'u');
+      const runs = (await pool.db('child')).collection('orphan_cleanup_runs');
+      // The resumed scan finishes the same run: one record, complete, with every child counted once.
+      for (let waited = 0; waited < 60_000; waited += 50) {
+        if ((await runs.findOne({ runId: stopped.runId }))?.complete) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await runs.find({ runId: stopped.runId }).toArray()).toMatchObject([
+        { outcome: 'succeeded', complete: true, counts: { scanned: ORPHANS + 100, orphans: ORPHANS } },
+      ]);
+      await waitForText(r, /orphans 10,000/);
+    } finally {
+      r.unmount();
+    }
+  });
 });
 
 describe('the review of every orphan', () => {
