@@ -124,14 +124,21 @@ export function App({ services }: { services: ConsoleServices }) {
                   `${u.relation} (${count(u.scanned)} documents, checkpoint ${u.at.toISOString().slice(0, 16).replace('T', ' ')})`,
               )
               .join(', ');
-            say(`unfinished scan of ${which}: u resumes it, r scans from the start`, 'warn');
+            dispatch({
+              type: 'message',
+              text: `unfinished scan of ${which}: u resumes it, r scans from the start`,
+              tone: 'warn',
+            });
             return;
           }
         }
         const report = await services.scan(
           (p) => setProgress((old) => ({ ...old, [p.relation]: p })),
           controller.signal,
-          { resume: options.resume, onNotice: (message) => say(message, 'warn') },
+          {
+            resume: options.resume,
+            onNotice: (text) => dispatch({ type: 'message', text, tone: 'warn' }),
+          },
         );
         if (controller.signal.aborted) return;
         setReports(Object.fromEntries(report.relations.map((r) => [r.name, r])));
