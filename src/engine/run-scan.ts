@@ -460,12 +460,13 @@ export function scanReportJson(report: ScanReport): object {
       child: r.child,
       parent: r.parent,
       ...relationCounts(r),
-      documentsRead: r.documentsRead,
       safe: r.safe,
       unsafeReasons: r.unsafeReasons,
       durationMs: r.durationMs,
       changeSincePrevious: r.changeSincePrevious,
       growthPerDay: r.growthPerDay,
+      // Of `scanned`, the documents this run read (less when it resumed a scan).
+      documentsRead: r.documentsRead,
       orphanBytes: r.orphanBytes,
       probeLatencyMs: {
         p50: round(r.probeLatencyMs.p50),
