@@ -53,9 +53,17 @@ export interface PipelineOptions {
   confirm?: (plan: CleanupPlan) => Promise<boolean>;
 }
 
+interface Planned {
+  report: ScanReport;
+  plan: CleanupPlan;
+}
+
+/** A dry run's plan; nothing to delete; not confirmed; or the execution's result. */
 export type PipelineOutcome =
-  | { kind: 'planned' | 'nothing' | 'cancelled'; report: ScanReport; plan: CleanupPlan }
-  | { kind: 'executed'; report: ScanReport; plan: CleanupPlan; result: CleanupResult };
+  | (Planned & { kind: 'planned' })
+  | (Planned & { kind: 'nothing' })
+  | (Planned & { kind: 'cancelled' })
+  | (Planned & { kind: 'executed'; result: CleanupResult });
 
 /**
  * The cleanup sequence, written once: scan (or take the face's fresh scan) → stop on an interrupted or failed

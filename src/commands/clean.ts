@@ -1,15 +1,9 @@
 import { createInterface } from 'node:readline/promises';
-import { type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
-import {
-  buildPlan,
-  type CleanupPlan,
-  DEFAULT_BACKUP_ROOT,
-  PLAN_SAMPLE_SIZE,
-  planText,
-} from '../cleanup/plan.ts';
+import type { CleanupResult } from '../cleanup/execute.ts';
+import { runCleanupPipeline } from '../cleanup/pipeline.ts';
+import { type CleanupPlan, DEFAULT_BACKUP_ROOT, planText } from '../cleanup/plan.ts';
 import { ensureWritableDir } from '../paths.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
-import { runScan } from '../engine/run-scan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
 import {
@@ -87,64 +81,47 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
     if (flags.execute) await ensureWritableDir(flags.backupDir ?? DEFAULT_BACKUP_ROOT, '--backup-dir');
     const { signal, dispose } = abortOnSignals();
     try {
-      const report = await runScan({
+      const outcome = await runCleanupPipeline({
         config,
         pool,
         access,
-        signal,
-        // A dry run keeps a sample; an execution the oldest --max-deletes (or all) candidates.
-        candidateLimit: flags.execute ? (flags.maxDeletes ?? Number.POSITIVE_INFINITY) : PLAN_SAMPLE_SIZE,
-        record: Boolean(flags.execute),
-        resume: flags.resume,
-        parallel: flags.parallel,
-        checkpointIntervalMs:
-          flags.checkpointSeconds !== undefined ? Math.max(10, flags.checkpointSeconds * 1000) : undefined,
-        operator: flags.operator,
-        onNotice: printNotice,
-      });
-      if (signal.aborted)
-        throw new RuntimeError(
-          'interrupted during the scan; nothing was deleted (`--resume` continues the scan from its last checkpoint)',
-        );
-      const failed = report.relations.find((r) => r.error);
-      if (failed)
-        throw new RuntimeError(`scan of ${failed.name} failed: ${failed.error}; nothing was deleted`);
-      const plan = await buildPlan(report, config, pool, {
-        backupRoot: flags.backupDir,
-        batchSize: flags.batchSize,
+        execute: Boolean(flags.execute),
         maxDeletes: flags.maxDeletes,
+        deleteBatchSize: flags.batchSize,
+        backupRoot: flags.backupDir,
+        allowUnsafe: flags.allowUnsafe,
+        operator: flags.operator,
+        signal,
+        scan: {
+          resume: flags.resume,
+          parallel: flags.parallel,
+          checkpointIntervalMs:
+            flags.checkpointSeconds !== undefined ? Math.max(10, flags.checkpointSeconds * 1000) : undefined,
+        },
+        execution: {
+          sleepMs: flags.sleepMs,
+          maxRate: flags.maxRate,
+          maxLagSeconds: flags.maxLagSeconds,
+          onProgress: (p) =>
+            process.stderr.write(
+              `${p.relation}: batch ${p.batch}/${p.batches}, backed up ${p.backedUp}, deleted ${p.deleted}, kept ${p.skipped}\n`,
+            ),
+        },
+        onNotice: printNotice,
+        onPlan: (plan) => process.stdout.write(planText(plan)),
+        confirm: flags.yes ? undefined : confirmByTyping,
       });
-      process.stdout.write(planText(plan));
-      if (!flags.execute) {
+      if (outcome.kind === 'planned') {
         process.stdout.write('dry run: nothing was deleted (add --execute to back up and delete)\n');
-        if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(report));
+        if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(outcome.report));
         return 0;
       }
-      const refusals = refusalsOf(plan, Boolean(flags.allowUnsafe));
-      if (refusals.length) throw new RuntimeError(`cleanup refused: ${refusals.join('; ')}`);
-      if (!plan.relations.some((r) => r.toDelete > 0)) {
+      if (outcome.kind === 'nothing') {
         process.stdout.write('nothing to delete\n');
         return 0;
       }
-      if (!flags.yes && !(await confirmByTyping(plan)))
-        throw new RuntimeError('not confirmed; nothing was deleted');
-      const result = await executeCleanup({
-        plan,
-        config,
-        pool,
-        access,
-        allowUnsafe: flags.allowUnsafe,
-        sleepMs: flags.sleepMs,
-        maxRate: flags.maxRate,
-        maxLagSeconds: flags.maxLagSeconds,
-        operator: flags.operator,
-        signal,
-        onNotice: printNotice,
-        onProgress: (p) =>
-          process.stderr.write(
-            `${p.relation}: batch ${p.batch}/${p.batches}, backed up ${p.backedUp}, deleted ${p.deleted}, kept ${p.skipped}\n`,
-          ),
-      });
+      if (outcome.kind === 'cancelled') throw new RuntimeError('not confirmed; nothing was deleted');
+      const { result, report } = outcome;
       process.stdout.write(summaryText(result));
       if (flags.metricsFile)
         await writeMetricsFile(flags.metricsFile, cleanupRegistry(result, scanRegistry(report)));

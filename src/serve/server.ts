@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
-import { type CleanupOptions, type CleanupResult, executeCleanup, refusalsOf } from '../cleanup/execute.ts';
-import { buildPlan, PLAN_SAMPLE_SIZE } from '../cleanup/plan.ts';
+import type { CleanupOptions, CleanupResult } from '../cleanup/execute.ts';
+import { runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { ResolvedConfig } from '../config/load.ts';
 import { relationCounts, runScan, type ScanReport } from '../engine/run-scan.ts';
 import { cleanupRegistry, scanRegistry } from '../metrics/prometheus.ts';
@@ -217,50 +217,42 @@ export function buildServer(options: ServeOptions): ServeHandle {
     }
     const job = newJob('cleanup', scoped, execute);
     start(job, async (signal) => {
-      const report = await runScan({
+      // The API call is the confirmation; unsafe relations are refused (no override over HTTP).
+      const outcome = await runCleanupPipeline({
         config: scoped,
         pool,
         access,
         signal,
-        candidateLimit: execute ? (body.maxDeletes ?? Number.POSITIVE_INFINITY) : PLAN_SAMPLE_SIZE,
-        record: execute,
-      });
-      lastScan = report;
-      const failed = report.relations.find((r) => r.error);
-      if (failed) throw new Error(`scan of ${failed.name} failed: ${failed.error}; nothing was deleted`);
-      const plan = await buildPlan(report, scoped, pool, {
-        backupRoot: options.backupRoot,
-        batchSize: options.batchSize,
+        execute,
         maxDeletes: body.maxDeletes,
-      });
-      job.counts = Object.fromEntries(
-        plan.relations.map((r) => [
-          r.name,
-          { deletable: r.deletable, toDelete: r.toDelete, deferred: r.deferred },
-        ]),
-      );
-      if (!execute) return;
-      const refusals = refusalsOf(plan, false);
-      if (refusals.length) throw new Error(`cleanup refused: ${refusals.join('; ')}`);
-      const result = await executeCleanup({
-        plan,
-        config: scoped,
-        pool,
-        access,
-        signal,
-        ...options.throttle,
+        deleteBatchSize: options.batchSize,
+        backupRoot: options.backupRoot,
+        execution: options.throttle,
         onNotice: (message) => app.log.warn({ job: job.id }, message),
+        onPlan: (plan, report) => {
+          lastScan = report;
+          job.counts = Object.fromEntries(
+            plan.relations.map((r) => [
+              r.name,
+              { deletable: r.deletable, toDelete: r.toDelete, deferred: r.deferred },
+            ]),
+          );
+        },
       });
+      if (outcome.kind !== 'executed') return;
+      const { result } = outcome;
       lastCleanup = result;
       job.runId = result.runId;
       job.backupPath = result.runDir;
-      for (const outcome of result.relations)
-        job.counts[outcome.name] = {
-          ...job.counts[outcome.name],
-          backedUp: outcome.backedUp,
-          deleted: outcome.deleted,
-          mismatch: outcome.mismatch,
-          ...outcome.skipped,
+      job.counts ??= {};
+      const counts = job.counts;
+      for (const relation of result.relations)
+        counts[relation.name] = {
+          ...counts[relation.name],
+          backedUp: relation.backedUp,
+          deleted: relation.deleted,
+          mismatch: relation.mismatch,
+          ...relation.skipped,
         };
       if (result.status !== 'completed') job.error = result.error ?? `cleanup ${result.status}`;
     });

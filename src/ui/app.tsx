@@ -173,6 +173,20 @@ export function App({ services }: { services: ConsoleServices }) {
     return true;
   };
 
+  /** The question a prompt asks on behalf of the cleanup pipeline, answered by typing (or Esc: no). */
+  const pendingAnswer = useRef<(accepted: boolean) => void>(undefined);
+  const ask = (prompt: Prompt) =>
+    new Promise<boolean>((resolve) => {
+      pendingAnswer.current = resolve;
+      dispatch({ type: 'prompt', prompt });
+    });
+  const settleAnswer = (accepted: boolean) => {
+    const resolve = pendingAnswer.current;
+    pendingAnswer.current = undefined;
+    resolve?.(accepted);
+  };
+
+  /** A cleanup of one relation from the scan on screen, through the product's one cleanup pipeline. */
   const startCleanup = async (relation: string) => {
     if (refuseReadOnly('cleanup')) return;
     const report = reports[relation];
@@ -180,52 +194,40 @@ export function App({ services }: { services: ConsoleServices }) {
       say('wait for the scan of this relation to finish', 'warn');
       return;
     }
+    const controller = new AbortController();
+    cleanupAbort.current = controller;
     setCleanup({ relation, phase: 'planning', allowUnsafe: false, stopping: false });
     dispatch({ type: 'open', view: { name: 'cleanup', relation } });
     try {
-      const plan = await services.plan(
-        { startedAt: new Date(), finishedAt: new Date(), relations: [report] },
-        relation,
-      );
-      setCleanup({ relation, phase: 'plan', plan, allowUnsafe: false, stopping: false });
-      const [planned] = plan.relations;
-      if (plan.refusals.length || planned.toDelete === 0) return;
-      dispatch({
-        type: 'prompt',
-        prompt: planned.safe
-          ? {
-              id: 'confirmName',
-              label: `Type "${relation}" and Enter to back up and delete ${planned.toDelete} documents. Esc cancels.`,
-              subject: relation,
-            }
-          : {
-              id: 'overridePhrase',
-              label: `This relation is UNSAFE. To proceed anyway type "override ${relation}". Esc cancels.`,
-              subject: relation,
-            },
-      });
-    } catch (error) {
-      setCleanup({ relation, phase: 'error', error: errorText(error), allowUnsafe: false, stopping: false });
-    }
-  };
-
-  const runCleanup = async (allowUnsafe: boolean) => {
-    const plan = cleanup?.plan;
-    if (!plan) return;
-    const controller = new AbortController();
-    cleanupAbort.current = controller;
-    setCleanup((old) => old && { ...old, phase: 'running', allowUnsafe });
-    try {
-      const result = await services.execute(plan, {
-        allowUnsafe,
+      const outcome = await services.clean(report, {
         signal: controller.signal,
+        onPlan: (plan) => setCleanup((old) => old && { ...old, phase: 'plan', plan }),
+        askOverride: async () => {
+          const accepted = await ask({
+            id: 'overridePhrase',
+            label: `This relation is UNSAFE. To proceed anyway type "override ${relation}". Esc cancels.`,
+            subject: relation,
+          });
+          if (accepted) setCleanup((old) => old && { ...old, allowUnsafe: true });
+          return accepted;
+        },
+        confirm: async (plan) => {
+          const accepted = await ask({
+            id: 'confirmName',
+            label: `Type "${relation}" and Enter to back up and delete ${count(plan.relations[0].toDelete)} documents. Esc cancels.`,
+            subject: relation,
+          });
+          if (accepted) setCleanup((old) => old && { ...old, phase: 'running' });
+          return accepted;
+        },
         onProgress: (p) => setCleanup((old) => old && { ...old, progress: p }),
       });
-      setCleanup((old) => old && { ...old, phase: 'summary', result });
+      if (outcome.kind === 'executed')
+        setCleanup((old) => old && { ...old, phase: 'summary', result: outcome.result });
     } catch (error) {
       setCleanup((old) => old && { ...old, phase: 'error', error: errorText(error) });
     } finally {
-      cleanupAbort.current = undefined;
+      if (cleanupAbort.current === controller) cleanupAbort.current = undefined;
     }
   };
 
@@ -271,26 +273,14 @@ export function App({ services }: { services: ConsoleServices }) {
         dispatch({ type: 'setFilter', filter: text });
         return;
       case 'overridePhrase':
-        if (text !== `override ${prompt.subject}`) {
+        if (text !== `override ${prompt.subject}`)
           say(`typed "${text}", expected "override ${prompt.subject}": nothing deleted`, 'warn');
-          return;
-        }
-        setCleanup((old) => old && { ...old, allowUnsafe: true });
-        dispatch({
-          type: 'prompt',
-          prompt: {
-            id: 'confirmName',
-            label: `Type "${prompt.subject}" and Enter to back up and delete. Esc cancels.`,
-            subject: prompt.subject,
-          },
-        });
+        settleAnswer(text === `override ${prompt.subject}`);
         return;
       case 'confirmName':
-        if (text !== prompt.subject) {
+        if (text !== prompt.subject)
           say(`typed "${text}", expected "${prompt.subject}": nothing deleted`, 'warn');
-          return;
-        }
-        await runCleanup(Boolean(cleanup?.allowUnsafe));
+        settleAnswer(text === prompt.subject);
         return;
       case 'confirmStop':
       case 'confirmQuit':
@@ -407,8 +397,10 @@ export function App({ services }: { services: ConsoleServices }) {
     if (ui.prompt) {
       if (key.escape) {
         dispatch({ type: 'prompt', prompt: undefined });
-        if (ui.prompt.id === 'confirmName' || ui.prompt.id === 'overridePhrase')
+        if (ui.prompt.id === 'confirmName' || ui.prompt.id === 'overridePhrase') {
           say('cancelled: nothing deleted');
+          settleAnswer(false);
+        }
       }
       return;
     }

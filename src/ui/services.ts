@@ -6,11 +6,12 @@ import { readdir } from 'node:fs/promises';
 import type Conf from 'conf';
 import { join } from 'node:path';
 import { readBackup } from '../cleanup/backup.ts';
-import { type CleanupProgress, type CleanupResult, executeCleanup } from '../cleanup/execute.ts';
-import { buildPlan, type CleanupPlan } from '../cleanup/plan.ts';
+import type { CleanupProgress } from '../cleanup/execute.ts';
+import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
+import type { CleanupPlan } from '../cleanup/plan.ts';
 import { type RestoreSelection, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
-import { runScan, type ScanReport } from '../engine/run-scan.ts';
+import { type RelationReport, runScan, type ScanReport } from '../engine/run-scan.ts';
 import type { ScanProgress } from '../engine/scan.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
 import {
@@ -82,6 +83,14 @@ export interface UnfinishedScan {
  */
 export const CONSOLE_MAX_DELETES = CHECKPOINT_CANDIDATES;
 
+export interface ConsoleCleanupHooks {
+  signal: AbortSignal;
+  onPlan: (plan: CleanupPlan) => void;
+  askOverride: NonNullable<PipelineOptions['askOverride']>;
+  confirm: NonNullable<PipelineOptions['confirm']>;
+  onProgress: (progress: CleanupProgress) => void;
+}
+
 export interface RelationHistory {
   orphans: number[];
   lastCleanup?: { deleted: number; planned: number; at: Date };
@@ -122,11 +131,11 @@ export interface ConsoleServices {
   unfinishedScans(): Promise<UnfinishedScan[]>;
   trend(relation: string): Promise<RelationHistory>;
   history(limit?: number): Promise<RunRecord[]>;
-  plan(report: ScanReport, relation: string): Promise<CleanupPlan>;
-  execute(
-    plan: CleanupPlan,
-    options: { allowUnsafe: boolean; signal: AbortSignal; onProgress: (p: CleanupProgress) => void },
-  ): Promise<CleanupResult>;
+  /**
+   * One relation's cleanup from the scan on screen, through the product's one cleanup pipeline: the console
+   * shows the plan and answers the override and the confirmation through its prompts.
+   */
+  clean(report: RelationReport, hooks: ConsoleCleanupHooks): Promise<PipelineOutcome>;
   exceptions(): Promise<ExceptionEntry[]>;
   addException(
     relation: string,
@@ -251,14 +260,23 @@ export function createConsoleServices(
       const all = (await Promise.all((await childDbs()).map((runs) => runs.recent({ limit })))).flat();
       return all.sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime()).slice(0, limit);
     },
-    async plan(report, name) {
-      const only = { ...report, relations: report.relations.filter((r) => r.name === name) };
-      return buildPlan(only, config, pool, {
-        backupRoot: settings.backupRoot,
-        batchSize: settings.batchSize,
+    clean: (report, hooks) =>
+      runCleanupPipeline({
+        config,
+        pool,
+        access,
+        execute: true,
+        report: { startedAt: new Date(), finishedAt: new Date(), relations: [report] },
         maxDeletes: CONSOLE_MAX_DELETES,
-      });
-    },
+        deleteBatchSize: settings.batchSize,
+        backupRoot: settings.backupRoot,
+        operator: settings.operator,
+        signal: hooks.signal,
+        onPlan: hooks.onPlan,
+        askOverride: hooks.askOverride,
+        confirm: hooks.confirm,
+        execution: { onProgress: hooks.onProgress },
+      }),
     async unfinishedScans() {
       const found: UnfinishedScan[] = [];
       for (const r of config.relations) {
@@ -273,17 +291,6 @@ export function createConsoleServices(
       }
       return found;
     },
-    execute: (plan, options) =>
-      executeCleanup({
-        plan,
-        config,
-        pool,
-        access,
-        allowUnsafe: options.allowUnsafe,
-        signal: options.signal,
-        onProgress: options.onProgress,
-        operator: settings.operator,
-      }),
     async exceptions() {
       const lists = await Promise.all(
         config.relations.map(async (r) => (await exceptionsStore(r.name)).list(r.name)),

@@ -287,7 +287,7 @@ describe('clean --execute', () => {
     const off = await freshDemo(server, { env: { OLORIN_USE_SEPARATE_DATABASE: 'false' } });
     await expect(scanAndClean(off, { allowUnsafe: true })).rejects.toThrow(
       new RuntimeError(
-        'cleanup refused: OLORIN_USE_SEPARATE_DATABASE=false: the design note requires separate databases before any cleanup; set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases',
+        'cleanup refused: OLORIN_USE_SEPARATE_DATABASE=false: the design note requires separate databases before any cleanup; set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases; nothing was deleted',
       ),
     );
     expect((await snapshots(off)).content_embeddings.size).toBe(6620);
@@ -295,7 +295,7 @@ describe('clean --execute', () => {
     const unset = await freshDemo(server, { env: { OLORIN_USE_SEPARATE_DATABASE: '' } });
     await expect(scanAndClean(unset, { allowUnsafe: true })).rejects.toThrow(
       new RuntimeError(
-        'cleanup refused: OLORIN_USE_SEPARATE_DATABASE is not set: deletes need it; set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases',
+        'cleanup refused: OLORIN_USE_SEPARATE_DATABASE is not set: deletes need it; set OLORIN_USE_SEPARATE_DATABASE=true once the Olorin and Bayit+ data live in separate databases; nothing was deleted',
       ),
     );
     expect((await snapshots(unset)).content_embeddings.size).toBe(6620);

@@ -5,6 +5,7 @@ import { Decimal128, type Document, Double, Int32, Long } from 'bson';
 import type { CreateCollectionOptions } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigFile } from '../../src/config/schema.ts';
+import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 import { scanAndClean } from '../support/cleanup-fixture.ts';
@@ -170,13 +171,22 @@ describe('keys the tool cannot match fail closed', () => {
       ],
       parent: { field: 'code' },
     });
-    const { report } = await cleanExpectingDeleted(fixture, [], { allowUnsafe: true });
-    const [rel] = report.relations;
-    expect(rel.unsafeReasons.join('; ')).toMatch(
-      /default collation .*"strength":2.*keyMatch exact cannot follow/,
+    // The server returned "Alpha" for "alpha": a key the tool cannot map back stops the scan, never "missing",
+    // and a failed scan stops the cleanup whatever the overrides.
+    await expect(scanAndClean(fixture, { allowUnsafe: true })).rejects.toThrow(
+      /scan of rel failed: .*code \("Alpha"\) matches none of them: the server compares keys differently.*; nothing was deleted$/,
     );
-    // The server returned "Alpha" for "alpha": a key the tool cannot map back stops the scan, never "missing".
-    expect(rel.error).toMatch(/code \("Alpha"\) matches none of them: the server compares keys differently/);
+    expect(await childrenOf(fixture).countDocuments()).toBe(3);
+    // The collation itself is a reason the relation is unsafe, said by the scan.
+    const pool = new SourcePool(fixture.config.sources);
+    try {
+      const [rel] = (await runScan({ config: fixture.config, pool, access: { readOnly: true } })).relations;
+      expect(rel.unsafeReasons.join('; ')).toMatch(
+        /default collation .*"strength":2.*keyMatch exact cannot follow/,
+      );
+    } finally {
+      await pool.close();
+    }
   });
 
   it('matches every element of a parent key inside an array of subdocuments', async () => {
@@ -215,10 +225,10 @@ describe('guards', () => {
       ],
       parent: { field: 'code' },
     });
-    const { report } = await cleanExpectingDeleted(fixture, [], { allowUnsafe: true });
-    expect(report.relations[0].error).toBe(
-      `no index on parent key ${fixture.parentDb}.parents.code: every probe would scan the whole parent collection; create it with db.getSiblingDB("${fixture.parentDb}").getCollection("parents").createIndex({ "code": 1 }) or pass --allow-collection-scan`,
+    await expect(scanAndClean(fixture, { allowUnsafe: true })).rejects.toThrow(
+      `scan of rel failed: no index on parent key ${fixture.parentDb}.parents.code: every probe would scan the whole parent collection; create it with db.getSiblingDB("${fixture.parentDb}").getCollection("parents").createIndex({ "code": 1 }) or pass --allow-collection-scan; nothing was deleted`,
     );
+    expect(await childrenOf(fixture).countDocuments()).toBe(2);
     await cleanExpectingDeleted(fixture, [2], { config: { ...fixture.config, allowCollectionScan: true } });
   });
 

@@ -1,10 +1,8 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { executeCleanup } from '../../src/cleanup/execute.ts';
-import { buildPlan } from '../../src/cleanup/plan.ts';
+import { type PipelineOptions, runCleanupPipeline } from '../../src/cleanup/pipeline.ts';
 import type { ResolvedConfig } from '../../src/config/load.ts';
-import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { loadOlorinDemo, type OlorinFixture } from './olorin-fixture.ts';
 import type { TestServer } from './sandbox.ts';
@@ -22,31 +20,44 @@ export async function freshDemo(
   return { ...demo, backupRoot: await mkdtemp(join(tmpdir(), 'oc-backups-')) };
 }
 
-/** What `clean --execute --yes` does: scan, plan (batches of 100 unless told), execute. */
+/** What `clean --execute --yes` does: the product's cleanup pipeline, deleting in batches of 100 unless told. */
 export async function scanAndClean(
   demo: Pick<CleanableDemo, 'config' | 'backupRoot'>,
-  options: Partial<Parameters<typeof executeCleanup>[0]> & {
-    maxDeletes?: number;
-    config?: ResolvedConfig;
-    batchSize?: number;
-  } = {},
+  options: NonNullable<PipelineOptions['execution']> &
+    Pick<PipelineOptions, 'allowUnsafe' | 'signal' | 'onNotice' | 'operator' | 'maxDeletes'> & {
+      config?: ResolvedConfig;
+      batchSize?: number;
+    } = {},
 ) {
-  const config = options.config ?? demo.config;
+  const {
+    config: configOverride,
+    batchSize,
+    allowUnsafe,
+    signal,
+    onNotice,
+    operator,
+    maxDeletes,
+    ...execution
+  } = options;
+  const config = configOverride ?? demo.config;
   const pool = new SourcePool(config.sources);
   try {
-    const report = await runScan({
+    const outcome = await runCleanupPipeline({
       config,
       pool,
       access: { readOnly: false },
-      candidateLimit: options.maxDeletes ?? Number.POSITIVE_INFINITY,
-    });
-    const plan = await buildPlan(report, config, pool, {
+      execute: true,
+      maxDeletes,
+      deleteBatchSize: batchSize ?? 100,
       backupRoot: demo.backupRoot,
-      batchSize: options.batchSize ?? 100,
-      maxDeletes: options.maxDeletes,
+      allowUnsafe,
+      signal,
+      onNotice,
+      operator,
+      execution,
     });
-    const result = await executeCleanup({ access: { readOnly: false }, ...options, plan, config, pool });
-    return { report, plan, result };
+    if (outcome.kind !== 'executed') throw new Error(`the cleanup did not run: ${outcome.kind}`);
+    return outcome;
   } finally {
     await pool.close();
   }

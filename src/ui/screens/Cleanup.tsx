@@ -60,7 +60,15 @@ export function CleanupScreen({ state }: { state: CleanupState }) {
       </Text>
     );
   }
-  if (phase === 'error') return <Text color={theme.color('danger')}>cleanup not started: {state.error}</Text>;
+  if (phase === 'error')
+    return (
+      <Box flexDirection="column">
+        {plan && <PlanPanel plan={plan} />}
+        <Text color={theme.color('danger')}>
+          {state.result || state.progress ? 'cleanup failed' : 'cleanup not started'}: {state.error}
+        </Text>
+      </Box>
+    );
   return (
     <Box flexDirection="column">
       {plan && <PlanPanel plan={plan} />}
