@@ -6,7 +6,7 @@ import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { ExceptionsStore, exceptionKey } from '../../src/store/exceptions.ts';
 import { runCli } from '../support/cli.ts';
-import { configFor, writeConfigFile } from '../support/olorin-fixture.ts';
+import { configFor, embeddingsConfigFile, writeConfigFile } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 /**
@@ -23,21 +23,10 @@ const missing = Array.from({ length: 2500 }, () => new ObjectId());
 const inactive = new ObjectId();
 const excepted = new ObjectId();
 
-const file = () => ({
-  sources: {
-    child: { uri: server.uri, database: childDb },
-    parent: { uri: server.uri, database: parentDb },
-  },
-  relations: [
-    {
-      name: 'embeddings',
-      child: { source: 'child', collection: 'embeddings', field: 'content_id' },
-      parent: { source: 'parent', collection: 'content', softDeleteField: 'deleted_at' },
-      keyMatch: 'objectid-or-hex' as const,
-    },
-  ],
-  maxOrphanRatio: 1,
-});
+const file = () => embeddingsConfigFile(server.uri, childDb, parentDb, { softDeleteField: 'deleted_at' });
+
+/** `scan --config … --list embeddings` with more arguments, as an operator types it. */
+const list = (...args: string[]) => runCli(['scan', '--config', configPath, '--list', 'embeddings', ...args]);
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -85,16 +74,7 @@ afterAll(async () => server?.stop());
 
 describe('scan --list', () => {
   it('streams every orphaned child once, without a rescan, as JSON lines', async () => {
-    const result = await runCli([
-      'scan',
-      '--config',
-      configPath,
-      '--list',
-      'embeddings',
-      '--category',
-      'orphans',
-      '--json',
-    ]);
+    const result = await list('--category', 'orphans', '--json');
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const lines = result.stdout
@@ -111,35 +91,18 @@ describe('scan --list', () => {
   });
 
   it('lists inactive parents apart, and leaves excepted children out', async () => {
-    const result = await runCli([
-      'scan',
-      '--config',
-      configPath,
-      '--list',
-      'embeddings',
-      '--category',
-      'parentInactive',
-    ]);
+    const result = await list('--category', 'parentInactive');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`ObjectId(${inactive.toHexString()})`);
     expect(result.stdout).toContain('7 children');
     expect(result.stdout).not.toContain(excepted.toHexString());
-    const all = await runCli(['scan', '--config', configPath, '--list', 'embeddings']);
+    const all = await list();
     expect(all.stdout).toContain(`${(ORPHANS + 7).toLocaleString('en-US')} children`);
   });
 
   it('finds the children of one reference, in either form, and says so when a reference has none', async () => {
     const wanted = missing[17];
-    const result = await runCli([
-      'scan',
-      '--config',
-      configPath,
-      '--list',
-      'embeddings',
-      '--ref',
-      wanted.toHexString(),
-      '--json',
-    ]);
+    const result = await list('--ref', wanted.toHexString(), '--json');
     expect(result.code).toBe(0);
     const lines = result.stdout
       .trim()
@@ -149,15 +112,7 @@ describe('scan --list', () => {
     expect(lines.every((line) => String(line.reference).toLowerCase().includes(wanted.toHexString()))).toBe(
       true,
     );
-    const none = await runCli([
-      'scan',
-      '--config',
-      configPath,
-      '--list',
-      'embeddings',
-      '--ref',
-      new ObjectId().toHexString(),
-    ]);
+    const none = await list('--ref', new ObjectId().toHexString());
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no child of embeddings points at it/);
   });
@@ -187,7 +142,7 @@ describe('scan --list', () => {
   it('refuses without an index on the child field, naming the index to create', async () => {
     await server.client.db(childDb).collection('embeddings').dropIndex('content_id_1');
     try {
-      const result = await runCli(['scan', '--config', configPath, '--list', 'embeddings']);
+      const result = await list();
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/needs an index on embeddings\.content_id; create it with .*createIndex/);
     } finally {
@@ -196,7 +151,7 @@ describe('scan --list', () => {
   });
 
   it('refuses a category the scan does not store, and --ref without --list', async () => {
-    const bad = await runCli(['scan', '--config', configPath, '--list', 'embeddings', '--category', 'ok']);
+    const bad = await list('--category', 'ok');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--category ok: listable categories are orphans and parentInactive/);
     const stray = await runCli(['scan', '--config', configPath, '--ref', 'x']);

@@ -7,7 +7,7 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 import { startCli, runCli } from '../support/cli.ts';
-import { configFor, writeConfigFile } from '../support/olorin-fixture.ts';
+import { configFor, embeddingsConfigFile, writeConfigFile } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 /**
@@ -56,21 +56,7 @@ beforeAll(async () => {
       }),
     );
   }
-  config = await configFor({
-    sources: {
-      child: { uri: server.uri, database: childDb },
-      parent: { uri: server.uri, database: parentDb },
-    },
-    relations: [
-      {
-        name: 'embeddings',
-        child: { source: 'child', collection: 'embeddings', field: 'content_id' },
-        parent: { source: 'parent', collection: 'content' },
-        keyMatch: 'objectid-or-hex',
-      },
-    ],
-    maxOrphanRatio: 1,
-  });
+  config = await configFor(embeddingsConfigFile(server.uri, childDb, parentDb));
 });
 afterAll(async () => server?.stop());
 
@@ -232,23 +218,10 @@ describe('resuming a scan', () => {
 
   it('after kill -9 of `scan`, `scan --resume` continues from the last checkpoint to the uninterrupted counts', async () => {
     await forgetScans();
-    const configPath = await writeConfigFile({
-      sources: {
-        child: { uri: server.uri, database: childDb },
-        parent: { uri: server.uri, database: parentDb },
-      },
-      relations: [
-        {
-          name: 'embeddings',
-          child: { source: 'child', collection: 'embeddings', field: 'content_id' },
-          parent: { source: 'parent', collection: 'content' },
-          keyMatch: 'objectid-or-hex',
-        },
-      ],
-      maxOrphanRatio: 1,
+    const configPath = await writeConfigFile(
       // The probes are slowed on purpose below: no latency alert (exit 3) for that.
-      latencyAlertMs: 60_000,
-    });
+      embeddingsConfigFile(server.uri, childDb, parentDb, {}, { latencyAlertMs: 60_000 }),
+    );
     // Slow the parent probes so the scan is still running when it is killed.
     const admin = server.client.db('admin');
     await admin.command({

@@ -6,7 +6,12 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { OLORIN_DEMO_COUNTS } from '../../src/sandbox/seed/olorin.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
-import { configFor, loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
+import {
+  configFor,
+  embeddingsConfigFile,
+  loadOlorinDemo,
+  type OlorinFixture,
+} from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 const DAY = 86_400_000;
@@ -157,18 +162,7 @@ describe('stopping a scan', () => {
     const children = server.client.db(childDb).collection('embeddings');
     for (let i = 0; i < 3; i++)
       await children.insertMany(Array.from({ length: 10_000 }, () => ({ content_id: new ObjectId() })));
-    const config = await configFor({
-      sources: childAndParent(childDb, parentDb),
-      relations: [
-        {
-          name: 'embeddings',
-          child: { source: 'child', collection: 'embeddings', field: 'content_id' },
-          parent: { source: 'parent', collection: 'content' },
-          keyMatch: 'objectid-or-hex',
-        },
-      ],
-      maxOrphanRatio: 1,
-    });
+    const config = await configFor(embeddingsConfigFile(server.uri, childDb, parentDb));
     const controller = new AbortController();
     const pool = new SourcePool(config.sources);
     let report: Awaited<ReturnType<typeof runScan>>;

@@ -115,3 +115,29 @@ export function withOlorinDemo(options: Parameters<typeof loadOlorinDemo>[1] = {
   afterAll(async () => ctx.server?.stop());
   return ctx;
 }
+
+/**
+ * One relation between two databases of a server, as the scale tests use it: `embeddings.content_id` in the
+ * child database pointing at `content._id` in the parent database, with no ratio guard in the way.
+ */
+export function embeddingsConfigFile(
+  uri: string,
+  childDb: string,
+  parentDb: string,
+  parent: Partial<ConfigFile['relations'][number]['parent']> = {},
+  extra: Partial<ConfigFile> = {},
+): ConfigFile {
+  return {
+    sources: { child: { uri, database: childDb }, parent: { uri, database: parentDb } },
+    relations: [
+      {
+        name: 'embeddings',
+        child: { source: 'child', collection: 'embeddings', field: 'content_id' },
+        parent: { source: 'parent', collection: 'content', ...parent },
+        keyMatch: 'objectid-or-hex',
+      },
+    ],
+    maxOrphanRatio: 1,
+    ...extra,
+  } as ConfigFile;
+}

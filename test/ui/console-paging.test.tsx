@@ -7,7 +7,7 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
 import { KEY, press, waitForFrame, waitForText } from '../support/ink.ts';
-import { configFor } from '../support/olorin-fixture.ts';
+import { configFor, embeddingsConfigFile } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 /** Every orphan reachable from the console, not only the 50 samples: 10,000 of them, paged. */
@@ -29,26 +29,23 @@ beforeAll(async () => {
     ...Array.from({ length: ORPHANS }, (_, n) => ({ content_id: new ObjectId(), n })),
     ...Array.from({ length: 100 }, () => ({ content_id: live })),
   ]);
-  config = await configFor({
-    sources: {
-      child: { uri: server.uri, database: childDb },
-      parent: { uri: server.uri, database: parentDb },
-    },
-    relations: [
-      {
-        name: 'embeddings',
-        child: { source: 'child', collection: 'embeddings', field: 'content_id' },
-        parent: { source: 'parent', collection: 'content' },
-      },
-    ],
-    maxOrphanRatio: 1,
-  });
+  config = await configFor(embeddingsConfigFile(server.uri, childDb, parentDb));
   pool = new SourcePool(config.sources);
 });
 afterAll(async () => {
   await pool?.close();
   await server?.stop();
 });
+
+function renderConsole() {
+  const services = createConsoleServices(
+    config,
+    pool,
+    { readOnly: false },
+    { operator: 'ops', backupRoot: '/tmp', batchSize: 100 },
+  );
+  return render(<App services={services} />);
+}
 
 describe('an unfinished scan', () => {
   it('is offered at start instead of being overtaken, and u resumes it to the full counts', async () => {
@@ -65,13 +62,7 @@ describe('an unfinished scan', () => {
       })
     ).relations;
     expect(stopped.complete).toBe(false);
-    const services = createConsoleServices(
-      config,
-      pool,
-      { readOnly: false },
-      { operator: 'ops', backupRoot: '/tmp', batchSize: 100 },
-    );
-    const r = render(<App services={services} />);
+    const r = renderConsole();
     try {
       await waitForText(r, /unfinished scan of embeddings \([\d,]+ documents, checkpoint/);
       await press(r, 'u');
@@ -93,13 +84,7 @@ describe('an unfinished scan', () => {
 
 describe('the review of every orphan', () => {
   it('pages through all 10,000 orphans with a, PgDn and G, and opens the last one', async () => {
-    const services = createConsoleServices(
-      config,
-      pool,
-      { readOnly: false },
-      { operator: 'ops', backupRoot: '/tmp', batchSize: 100 },
-    );
-    const r = render(<App services={services} />);
+    const r = renderConsole();
     try {
       await waitForText(r, /orphans 10,000/, 60_000);
       await press(r, KEY.enter);
