@@ -119,7 +119,11 @@ export class Collection {
    * `_id` keys in `_id` order (the `_id` index's order), built on first use by an ordered read and kept while
    * inserts arrive in increasing `_id` order; removed keys are skipped when read, any other insert drops it.
    */
-  idOrder: { keys: string[]; last: unknown; removed: boolean } | undefined;
+  idOrder: { keys: string[]; last: unknown; removed: boolean } | undefined = {
+    keys: [],
+    last: undefined,
+    removed: false,
+  };
 
   constructor(name: string, options: Document = {}, uuid = new UUID(randomUUID())) {
     this.name = name;
@@ -147,7 +151,7 @@ export class Collection {
       index.add(idKey, keys[i]);
     });
     const order = this.idOrder;
-    if (order && !order.removed && compareBson(doc._id, order.last) > 0) {
+    if (order && !order.removed && (order.keys.length === 0 || compareBson(doc._id, order.last) > 0)) {
       order.keys.push(idKey);
       order.last = doc._id;
     } else this.idOrder = undefined;

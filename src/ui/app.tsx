@@ -29,6 +29,7 @@ import type {
 import { useAllChildren } from './hooks/use-all-children.ts';
 import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
 import { currentView, initialUiState, type Prompt, uiReducer, type View } from './state/reducer.ts';
+import { type Command, commandFor } from './keymap.ts';
 
 const STOP_WORD = 'y';
 const RESTORE_WORD = 'restore';
@@ -389,6 +390,201 @@ export function App({ services }: { services: ConsoleServices }) {
     }
   };
 
+  const askStop = (id: 'confirmStop' | 'confirmQuit') =>
+    dispatch({
+      type: 'prompt',
+      prompt: {
+        id,
+        label:
+          id === 'confirmQuit'
+            ? `A delete is running. Stop after the current batch? Type ${STOP_WORD} and Enter.`
+            : `Stop after the current batch? Type ${STOP_WORD} and Enter (Esc keeps going).`,
+      },
+    });
+
+  /** What each command does on each screen (the keys are in keymap.ts). */
+  const route = (view: View, command: Command, selectedRelation: string | undefined) => {
+    const step = command === 'down' ? 1 : command === 'up' ? -1 : 0;
+    switch (command) {
+      case 'interrupt':
+      case 'quit':
+        if (cleanupRunning) askStop(command === 'quit' ? 'confirmQuit' : 'confirmStop');
+        else exit();
+        return;
+      case 'help':
+        dispatch({ type: 'help', open: true });
+        return;
+      case 'back':
+        if (view.name === 'cleanup' && cleanupRunning) return askStop('confirmStop');
+        if (view.name === 'cleanup' && cleanup?.phase === 'summary') void scan();
+        if (view.name === 'recovery' && view.preview) {
+          dispatch({ type: 'preview', dir: undefined });
+          setPreview(undefined);
+          return;
+        }
+        dispatch({ type: 'back' });
+        return;
+    }
+    switch (view.name) {
+      case 'dashboard':
+        if (step) dispatch({ type: 'select', delta: step, size: relations.length });
+        else if (command === 'open' && selectedRelation)
+          dispatch({
+            type: 'open',
+            view: { name: 'relation', relation: selectedRelation, tab: 0, row: 0, filter: '' },
+          });
+        else if (command === 'rescan') void scan();
+        else if (command === 'resume') void scan({ resume: true });
+        else if (command === 'clean' && selectedRelation) void startCleanup(selectedRelation);
+        else if (command === 'exceptions') {
+          dispatch({ type: 'open', view: { name: 'exceptions', row: 0, filter: '' } });
+          void loadExceptions();
+        } else if (command === 'backups') {
+          setPreview(undefined);
+          setRecoveryLines([]);
+          dispatch({ type: 'open', view: { name: 'recovery', row: 0 } });
+          void loadBackups();
+        } else if (command === 'history') {
+          setHistory(undefined);
+          dispatch({ type: 'open', view: { name: 'history', row: 0 } });
+          void services.history().then(setHistory);
+        } else if (command === 'settings') dispatch({ type: 'open', view: { name: 'settings', row: 0 } });
+        return;
+      case 'relation': {
+        const size = samplesOf(view.relation, view.tab, view.filter).length;
+        const page = Math.max(3, bodyHeight - 6);
+        const moves: Partial<Record<Command, number>> = {
+          down: 1,
+          up: -1,
+          pageDown: page,
+          pageUp: -page,
+          first: -size,
+          last: size,
+        };
+        const delta = moves[command];
+        if (delta !== undefined) dispatch({ type: 'move', delta, size });
+        else if (command === 'everyChild') {
+          if (allChildren.toggle(view.relation, view.tab)) dispatch({ type: 'move', delta: -view.row, size });
+          else say('a lists every child of the Orphans and Parent inactive tabs', 'warn');
+        } else if (command === 'previousTab' || command === 'nextTab')
+          dispatch({ type: 'tab', delta: command === 'nextTab' ? 1 : -1 });
+        else if (command === 'filter')
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'filter',
+              label: 'Filter samples (text in the document), Enter applies, empty clears:',
+            },
+          });
+        else if (command === 'clean') void startCleanup(view.relation);
+        else if (command === 'open') {
+          const sample = samplesOf(view.relation, view.tab, view.filter)[view.row];
+          if (sample && allChildren.all) void allChildren.loadDocument(view.relation, sample);
+          if (size)
+            dispatch({
+              type: 'open',
+              view: { name: 'document', relation: view.relation, tab: view.tab, index: view.row, scroll: 0 },
+            });
+        } else if (command === 'allowList') markException(view);
+        return;
+      }
+      case 'document':
+        if (step) dispatch({ type: 'scroll', delta: step });
+        else if (command === 'allowList') markException(view);
+        return;
+      case 'exceptions': {
+        const visible = visibleExceptions(exceptions ?? [], view.filter);
+        if (step) dispatch({ type: 'move', delta: step, size: visible.length });
+        else if (command === 'filter')
+          dispatch({
+            type: 'prompt',
+            prompt: { id: 'filter', label: 'Filter exceptions, Enter applies, empty clears:' },
+          });
+        else if (command === 'addException' && selectedRelation) {
+          if (refuseReadOnly('adding exceptions')) return;
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'exceptionValue',
+              label: `Allow-list in ${selectedRelation}: d:<child _id> or r:<reference>, Enter:`,
+              subject: selectedRelation,
+            },
+          });
+        } else if (command === 'removeException' && visible[view.row]) {
+          if (refuseReadOnly('removing exceptions')) return;
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'confirmRemove',
+              label: `Remove this exception? It may then be deleted. Type ${STOP_WORD} and Enter.`,
+              subject: visible[view.row],
+            },
+          });
+        }
+        return;
+      }
+      case 'recovery': {
+        const backup = selectedBackup(view);
+        if (step) {
+          dispatch({ type: 'move', delta: step, size: backups?.length ?? 0 });
+          setPreview(undefined);
+        } else if (command === 'open' && backup) {
+          dispatch({ type: 'preview', dir: backup.dir });
+          void services.previewBackup(backup.dir).then(setPreview);
+        } else if ((command === 'restoreAll' || command === 'restoreRef') && backup) {
+          if (refuseReadOnly('restore')) return;
+          dispatch({
+            type: 'prompt',
+            prompt:
+              command === 'restoreAll'
+                ? {
+                    id: 'confirmRestore',
+                    label: `Restore every absent document of ${backup.runId}? Type "${RESTORE_WORD}" and Enter.`,
+                    subject: backup.dir,
+                  }
+                : {
+                    id: 'restoreRef',
+                    label: 'Restore only the children of this parent reference (restored content id), Enter:',
+                    subject: backup.dir,
+                  },
+          });
+        } else if (command === 'verify' && backup) {
+          void services
+            .verify(backup.dir, {})
+            .then((result) =>
+              setRecoveryLines(
+                result.relations.map(
+                  (r) =>
+                    `verify ${r.name}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent`,
+                ),
+              ),
+            )
+            .catch((error) => say(errorText(error), 'error'));
+        }
+        return;
+      }
+      case 'history':
+        if (step) dispatch({ type: 'move', delta: step, size: history?.length ?? 0 });
+        return;
+      case 'settings': {
+        const setting = EDITABLE_SETTINGS[view.row];
+        if (step) dispatch({ type: 'move', delta: step, size: EDITABLE_SETTINGS.length });
+        else if (command === 'open')
+          dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'editSetting',
+              label: `New ${setting.label} (now: ${settingValue(services.settings, setting.field) || 'not set'}), Enter saves, Esc cancels:`,
+              subject: setting.field,
+            },
+          });
+        return;
+      }
+      case 'cleanup':
+        return;
+    }
+  };
+
   useKeys((input, key) => {
     // The UI state after the last key, which may be newer than this render's (see useCurrentReducer).
     const ui = currentUi();
@@ -408,213 +604,8 @@ export function App({ services }: { services: ConsoleServices }) {
       if (key.escape || input === '?' || input === 'q') dispatch({ type: 'help', open: false });
       return;
     }
-    if (key.ctrl && input === 'c') {
-      if (cleanupRunning)
-        dispatch({
-          type: 'prompt',
-          prompt: {
-            id: 'confirmStop',
-            label: `Stop after the current batch? Type ${STOP_WORD} and Enter (Esc keeps going).`,
-          },
-        });
-      else exit();
-      return;
-    }
-    if (input === '?') {
-      dispatch({ type: 'help', open: true });
-      return;
-    }
-    if (input === 'q') {
-      if (cleanupRunning)
-        dispatch({
-          type: 'prompt',
-          prompt: {
-            id: 'confirmQuit',
-            label: `A delete is running. Stop after the current batch? Type ${STOP_WORD} and Enter.`,
-          },
-        });
-      else exit();
-      return;
-    }
-    if (key.escape) {
-      if (view.name === 'cleanup' && cleanupRunning) {
-        dispatch({
-          type: 'prompt',
-          prompt: {
-            id: 'confirmStop',
-            label: `Stop after the current batch? Type ${STOP_WORD} and Enter (Esc keeps going).`,
-          },
-        });
-        return;
-      }
-      if (view.name === 'cleanup' && cleanup?.phase === 'summary') void scan();
-      if (view.name === 'recovery' && view.preview) {
-        dispatch({ type: 'preview', dir: undefined });
-        setPreview(undefined);
-        return;
-      }
-      dispatch({ type: 'back' });
-      return;
-    }
-    const down = key.downArrow || input === 'j';
-    const up = key.upArrow || input === 'k';
-    switch (view.name) {
-      case 'dashboard':
-        if (down || up) dispatch({ type: 'select', delta: down ? 1 : -1, size: relations.length });
-        else if (key.return && selectedRelation)
-          dispatch({
-            type: 'open',
-            view: { name: 'relation', relation: selectedRelation, tab: 0, row: 0, filter: '' },
-          });
-        else if (input === 'r') void scan();
-        else if (input === 'u') void scan({ resume: true });
-        else if (input === 'c' && selectedRelation) void startCleanup(selectedRelation);
-        else if (input === 'e') {
-          dispatch({ type: 'open', view: { name: 'exceptions', row: 0, filter: '' } });
-          void loadExceptions();
-        } else if (input === 'b') {
-          setPreview(undefined);
-          setRecoveryLines([]);
-          dispatch({ type: 'open', view: { name: 'recovery', row: 0 } });
-          void loadBackups();
-        } else if (input === 'h') {
-          setHistory(undefined);
-          dispatch({ type: 'open', view: { name: 'history', row: 0 } });
-          void services.history().then(setHistory);
-        } else if (input === 's') dispatch({ type: 'open', view: { name: 'settings', row: 0 } });
-        return;
-      case 'relation': {
-        const size = samplesOf(view.relation, view.tab, view.filter).length;
-        const page = Math.max(3, bodyHeight - 6);
-        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size });
-        else if (key.pageDown || key.pageUp)
-          dispatch({ type: 'move', delta: key.pageDown ? page : -page, size });
-        else if (input === 'g' || input === 'G')
-          dispatch({ type: 'move', delta: input === 'G' ? size : -size, size });
-        else if (input === 'a') {
-          if (allChildren.toggle(view.relation, view.tab)) dispatch({ type: 'move', delta: -view.row, size });
-          else say('a lists every child of the Orphans and Parent inactive tabs', 'warn');
-        } else if (key.leftArrow || (key.tab && key.shift) || input === 'h')
-          dispatch({ type: 'tab', delta: -1 });
-        else if (key.rightArrow || key.tab || input === 'l') dispatch({ type: 'tab', delta: 1 });
-        else if (input === '/')
-          dispatch({
-            type: 'prompt',
-            prompt: {
-              id: 'filter',
-              label: 'Filter samples (text in the document), Enter applies, empty clears:',
-            },
-          });
-        else if (input === 'c') void startCleanup(view.relation);
-        else if (key.return) {
-          const sample = samplesOf(view.relation, view.tab, view.filter)[view.row];
-          if (sample && allChildren.all) void allChildren.loadDocument(view.relation, sample);
-          if (size)
-            dispatch({
-              type: 'open',
-              view: { name: 'document', relation: view.relation, tab: view.tab, index: view.row, scroll: 0 },
-            });
-        } else if (input === 'x') markException(view);
-        return;
-      }
-      case 'document':
-        if (down || up) dispatch({ type: 'scroll', delta: down ? 1 : -1 });
-        else if (input === 'x') markException(view);
-        return;
-      case 'exceptions': {
-        const visible = visibleExceptions(exceptions ?? [], view.filter);
-        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: visible.length });
-        else if (input === '/')
-          dispatch({
-            type: 'prompt',
-            prompt: { id: 'filter', label: 'Filter exceptions, Enter applies, empty clears:' },
-          });
-        else if (input === 'a' && selectedRelation) {
-          if (refuseReadOnly('adding exceptions')) return;
-          dispatch({
-            type: 'prompt',
-            prompt: {
-              id: 'exceptionValue',
-              label: `Allow-list in ${selectedRelation}: d:<child _id> or r:<reference>, Enter:`,
-              subject: selectedRelation,
-            },
-          });
-        } else if (input === 'd' && visible[view.row]) {
-          if (refuseReadOnly('removing exceptions')) return;
-          dispatch({
-            type: 'prompt',
-            prompt: {
-              id: 'confirmRemove',
-              label: `Remove this exception? It may then be deleted. Type ${STOP_WORD} and Enter.`,
-              subject: visible[view.row],
-            },
-          });
-        }
-        return;
-      }
-      case 'recovery': {
-        const backup = selectedBackup(view);
-        if (down || up) {
-          dispatch({ type: 'move', delta: down ? 1 : -1, size: backups?.length ?? 0 });
-          setPreview(undefined);
-        } else if (key.return && backup) {
-          dispatch({ type: 'preview', dir: backup.dir });
-          void services.previewBackup(backup.dir).then(setPreview);
-        } else if (input === 'R' && backup) {
-          if (refuseReadOnly('restore')) return;
-          dispatch({
-            type: 'prompt',
-            prompt: {
-              id: 'confirmRestore',
-              label: `Restore every absent document of ${backup.runId}? Type "${RESTORE_WORD}" and Enter.`,
-              subject: backup.dir,
-            },
-          });
-        } else if (input === 'f' && backup) {
-          if (refuseReadOnly('restore')) return;
-          dispatch({
-            type: 'prompt',
-            prompt: {
-              id: 'restoreRef',
-              label: 'Restore only the children of this parent reference (restored content id), Enter:',
-              subject: backup.dir,
-            },
-          });
-        } else if (input === 'v' && backup) {
-          void services
-            .verify(backup.dir, {})
-            .then((result) =>
-              setRecoveryLines(
-                result.relations.map(
-                  (r) =>
-                    `verify ${r.name}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent`,
-                ),
-              ),
-            )
-            .catch((error) => say(errorText(error), 'error'));
-        }
-        return;
-      }
-      case 'history':
-        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: history?.length ?? 0 });
-        return;
-      case 'settings': {
-        const setting = EDITABLE_SETTINGS[view.row];
-        if (down || up) dispatch({ type: 'move', delta: down ? 1 : -1, size: EDITABLE_SETTINGS.length });
-        else if (key.return)
-          dispatch({
-            type: 'prompt',
-            prompt: {
-              id: 'editSetting',
-              label: `New ${setting.label} (now: ${settingValue(services.settings, setting.field) || 'not set'}), Enter saves, Esc cancels:`,
-              subject: setting.field,
-            },
-          });
-        return;
-      }
-      case 'cleanup':
-        return;
-    }
+    const command = commandFor(view.name, input, key);
+    if (command) route(view, command, selectedRelation);
   });
 
   function markException(view: View & { relation: string }) {
