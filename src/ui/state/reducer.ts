@@ -1,4 +1,5 @@
 import type { Category } from '../../engine/scan.ts';
+import type { Prompt } from '../prompts.ts';
 
 export const TABS: Category[] = ['orphans', 'parentInactive', 'invalidReference', 'excepted', 'ok'];
 
@@ -12,25 +13,7 @@ export type View =
   | { name: 'history'; row: number }
   | { name: 'settings'; row: number };
 
-/** A one-line question the operator answers by typing; Esc cancels. */
-export interface Prompt {
-  id:
-    | 'filter'
-    | 'exceptionReason'
-    | 'exceptionKind'
-    | 'confirmName'
-    | 'overridePhrase'
-    | 'restoreRef'
-    | 'confirmRestore'
-    | 'confirmStop'
-    | 'confirmRemove'
-    | 'exceptionValue'
-    | 'editSetting'
-    | 'confirmQuit';
-  label: string;
-  /** What the prompt acts on (a relation, a document id, a backup dir...). */
-  subject?: unknown;
-}
+export type { Prompt } from '../prompts.ts';
 
 export interface UiState {
   stack: View[];

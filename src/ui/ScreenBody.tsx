@@ -1,0 +1,83 @@
+import type { useAllChildren } from './hooks/use-all-children.ts';
+import type { ConsoleState } from './hooks/use-console-actions.ts';
+import { CleanupScreen } from './screens/Cleanup.tsx';
+import { Dashboard } from './screens/Dashboard.tsx';
+import { ExceptionsScreen, HistoryScreen, RecoveryScreen } from './screens/Lists.tsx';
+import { DocumentView, RelationReview, visibleSamples } from './screens/RelationReview.tsx';
+import { SettingsScreen } from './screens/Settings.tsx';
+import type { ConsoleServices } from './services.ts';
+import type { View } from './state/reducer.ts';
+
+/** The screen of the current view, drawn from the console's state. */
+export function ScreenBody({
+  view,
+  selected,
+  state,
+  services,
+  all,
+  width,
+  height,
+}: {
+  view: View;
+  selected: number;
+  state: ConsoleState;
+  services: ConsoleServices;
+  all: ReturnType<typeof useAllChildren>['all'];
+  width: number;
+  height: number;
+}) {
+  switch (view.name) {
+    case 'dashboard':
+      return (
+        <Dashboard
+          relations={services.relations}
+          selected={selected}
+          progress={state.progress}
+          reports={state.reports}
+          trends={state.trends}
+          scanning={state.scanning}
+          width={width}
+        />
+      );
+    case 'relation':
+      return (
+        <RelationReview
+          report={state.reports[view.relation]}
+          tab={view.tab}
+          row={view.row}
+          filter={view.filter}
+          all={all}
+          width={width}
+          height={height}
+        />
+      );
+    case 'document':
+      return (
+        <DocumentView
+          sample={visibleSamples(state.reports[view.relation], view.tab, '', all?.rows)[view.index]}
+          scroll={view.scroll}
+          height={height}
+        />
+      );
+    case 'cleanup':
+      return state.cleanup ? <CleanupScreen state={state.cleanup} /> : null;
+    case 'exceptions':
+      return (
+        <ExceptionsScreen entries={state.exceptions} row={view.row} filter={view.filter} height={height} />
+      );
+    case 'recovery':
+      return (
+        <RecoveryScreen
+          backups={state.backups}
+          row={view.row}
+          preview={state.preview}
+          lines={state.recoveryLines}
+          height={height}
+        />
+      );
+    case 'history':
+      return <HistoryScreen runs={state.history} row={view.row} height={height} />;
+    case 'settings':
+      return <SettingsScreen settings={services.settings} info={services.settingsInfo()} row={view.row} />;
+  }
+}

@@ -1,0 +1,356 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { RelationReport } from '../../engine/run-scan.ts';
+import type { ScanProgress } from '../../engine/scan.ts';
+import { displayValue } from '../../mongo/keys.ts';
+import { redact } from '../../mongo/redact.ts';
+import { addOutcomeText, type ExceptionEntry, type ExceptionKind } from '../../store/exceptions.ts';
+import type { RunRecord } from '../../store/runs.ts';
+import { type Prompt, answerPrompt } from '../prompts.ts';
+import type { CleanupState } from '../screens/Cleanup.tsx';
+import { EDITABLE_SETTINGS, settingValue } from '../screens/Settings.tsx';
+import type {
+  BackupPreview,
+  BackupSummary,
+  ConsoleServices,
+  RelationHistory,
+  SourceStatus,
+} from '../services.ts';
+import type { UiAction } from '../state/reducer.ts';
+import { count } from '../theme.ts';
+
+/** An error as the console shows it: its message, credentials redacted. */
+export function errorText(error: unknown): string {
+  return redact(error instanceof Error ? error.message : String(error));
+}
+
+export type Tone = 'info' | 'warn' | 'error';
+
+/** Everything the console shows that came from the databases. */
+export interface ConsoleState {
+  statuses?: SourceStatus[];
+  scanning: boolean;
+  progress: Record<string, ScanProgress>;
+  reports: Record<string, RelationReport>;
+  trends: Record<string, RelationHistory>;
+  cleanup?: CleanupState;
+  exceptions?: ExceptionEntry[];
+  backups?: BackupSummary[];
+  preview?: BackupPreview;
+  recoveryLines: string[];
+  history?: RunRecord[];
+}
+
+/**
+ * The console's state and its actions on the databases, apart from keys and layout (as gemini-cli keeps
+ * UI state and UI actions apart): the screens read `state`, the key routing calls `actions`.
+ */
+export function useConsoleActions(services: ConsoleServices, dispatch: (action: UiAction) => void) {
+  const [statuses, setStatuses] = useState<SourceStatus[]>();
+  const [scanning, setScanning] = useState(false);
+  const [progress, setProgress] = useState<Record<string, ScanProgress>>({});
+  const [reports, setReports] = useState<Record<string, RelationReport>>({});
+  const [trends, setTrends] = useState<Record<string, RelationHistory>>({});
+  const [cleanup, setCleanup] = useState<CleanupState>();
+  const [exceptions, setExceptions] = useState<ExceptionEntry[]>();
+  const [backups, setBackups] = useState<BackupSummary[]>();
+  const [preview, setPreview] = useState<BackupPreview>();
+  const [recoveryLines, setRecoveryLines] = useState<string[]>([]);
+  const [history, setHistory] = useState<RunRecord[]>();
+  const scanAbort = useRef<AbortController>(undefined);
+  const cleanupAbort = useRef<AbortController>(undefined);
+  /** The question a prompt asks on behalf of the cleanup pipeline, answered by typing (or Esc: no). */
+  const pendingAnswer = useRef<(accepted: boolean) => void>(undefined);
+  const relations = services.relations;
+  const say = useCallback(
+    (text: string, tone: Tone = 'info') => dispatch({ type: 'message', text, tone }),
+    [dispatch],
+  );
+
+  /**
+   * Connects and scans every relation. `resume` continues unfinished scans from their checkpoints; at start
+   * (`offerResume`), unfinished scans are offered instead of being overtaken by a scan from the start.
+   */
+  const scan = useCallback(
+    async (options: { resume?: boolean; offerResume?: boolean } = {}) => {
+      scanAbort.current?.abort();
+      const controller = new AbortController();
+      scanAbort.current = controller;
+      setScanning(true);
+      setReports({});
+      setProgress({});
+      try {
+        const connected = await services.connect();
+        setStatuses(connected);
+        const failed = connected.filter((s) => !s.ok);
+        if (failed.length) {
+          say(
+            `cannot reach ${failed.map((s) => s.name).join(', ')}: check the URI, auth, DNS, TLS; r retries`,
+            'error',
+          );
+          return;
+        }
+        if (options.offerResume) {
+          const unfinished = await services.unfinishedScans();
+          if (unfinished.length) {
+            const which = unfinished
+              .map(
+                (u) =>
+                  `${u.relation} (${count(u.scanned)} documents, checkpoint ${u.at.toISOString().slice(0, 16).replace('T', ' ')})`,
+              )
+              .join(', ');
+            say(`unfinished scan of ${which}: u resumes it, r scans from the start`, 'warn');
+            return;
+          }
+        }
+        const report = await services.scan(
+          (p) => setProgress((old) => ({ ...old, [p.relation]: p })),
+          controller.signal,
+          { resume: options.resume, onNotice: (text) => say(text, 'warn') },
+        );
+        if (controller.signal.aborted) return;
+        setReports(Object.fromEntries(report.relations.map((r) => [r.name, r])));
+        const failedScan = report.relations.find((r) => r.error);
+        if (failedScan) say(`scan of ${failedScan.name} failed: ${failedScan.error}`, 'error');
+        const loaded = await Promise.all(
+          relations.map(async (r) => [r.name, await services.trend(r.name)] as const),
+        );
+        setTrends(Object.fromEntries(loaded));
+      } catch (error) {
+        say(errorText(error), 'error');
+      } finally {
+        if (scanAbort.current === controller) setScanning(false);
+      }
+    },
+    [services, relations, say],
+  );
+
+  useEffect(() => {
+    void scan({ offerResume: true });
+    return () => scanAbort.current?.abort();
+  }, [scan]);
+
+  /** Refuses a change in read-only mode, saying why (the engine refuses it too). */
+  const refuseReadOnly = (what: string): boolean => {
+    if (!services.readOnly) return false;
+    say(`read-only mode: ${what} is disabled (start without --read-only to change data)`, 'warn');
+    return true;
+  };
+
+  const ask = (prompt: Prompt) =>
+    new Promise<boolean>((resolve) => {
+      pendingAnswer.current = resolve;
+      dispatch({ type: 'prompt', prompt });
+    });
+  const settleAnswer = (accepted: boolean) => {
+    const resolve = pendingAnswer.current;
+    pendingAnswer.current = undefined;
+    resolve?.(accepted);
+  };
+
+  /** A cleanup of one relation from the scan on screen, through the product's one cleanup pipeline. */
+  const startCleanup = async (relation: string) => {
+    if (refuseReadOnly('cleanup')) return;
+    const report = reports[relation];
+    if (!report) {
+      say('wait for the scan of this relation to finish', 'warn');
+      return;
+    }
+    const controller = new AbortController();
+    cleanupAbort.current = controller;
+    setCleanup({ relation, phase: 'planning', allowUnsafe: false, stopping: false });
+    dispatch({ type: 'open', view: { name: 'cleanup', relation } });
+    try {
+      const outcome = await services.clean(report, {
+        signal: controller.signal,
+        onPlan: (plan) => setCleanup((old) => old && { ...old, phase: 'plan', plan }),
+        askOverride: async () => {
+          const accepted = await ask({
+            id: 'overridePhrase',
+            label: `This relation is UNSAFE. To proceed anyway type "override ${relation}". Esc cancels.`,
+            subject: relation,
+          });
+          if (accepted) setCleanup((old) => old && { ...old, allowUnsafe: true });
+          return accepted;
+        },
+        confirm: async (plan) => {
+          const accepted = await ask({
+            id: 'confirmName',
+            label: `Type "${relation}" and Enter to back up and delete ${count(plan.relations[0].toDelete)} documents. Esc cancels.`,
+            subject: relation,
+          });
+          if (accepted) setCleanup((old) => old && { ...old, phase: 'running' });
+          return accepted;
+        },
+        onProgress: (p) => setCleanup((old) => old && { ...old, progress: p }),
+      });
+      if (outcome.kind === 'executed')
+        setCleanup((old) => old && { ...old, phase: 'summary', result: outcome.result });
+    } catch (error) {
+      setCleanup((old) => old && { ...old, phase: 'error', error: errorText(error) });
+    } finally {
+      if (cleanupAbort.current === controller) cleanupAbort.current = undefined;
+    }
+  };
+
+  const loadExceptions = async () => {
+    setExceptions(undefined);
+    try {
+      setExceptions(await services.exceptions());
+    } catch (error) {
+      say(errorText(error), 'error');
+      setExceptions([]);
+    }
+  };
+
+  /** Asks what to allow-list for a sample: the document itself or every child of its reference. */
+  const markException = (relation: string, sample: { id: unknown; reference: unknown } | undefined) => {
+    if (refuseReadOnly('adding exceptions') || !sample) return;
+    dispatch({
+      type: 'prompt',
+      prompt: {
+        id: 'exceptionKind',
+        label: 'Allow-list: type d for this document, r for every child of its reference, then Enter:',
+        subject: { relation, id: sample.id, reference: sample.reference },
+      },
+    });
+  };
+
+  const askReason = (relation: string, kind: ExceptionKind, value: unknown) =>
+    dispatch({
+      type: 'prompt',
+      prompt: {
+        id: 'exceptionReason',
+        label: 'Reason for the exception (required), Enter to save, Esc cancels:',
+        subject: { relation, kind, value },
+      },
+    });
+
+  /** Does what the typed answer to a prompt asks (the rules are `answerPrompt`'s). */
+  const answer = async (prompt: Prompt, typed: string, onExceptionsScreen: boolean) => {
+    dispatch({ type: 'prompt', prompt: undefined });
+    const next = answerPrompt(prompt, typed);
+    try {
+      switch (next.do) {
+        case 'filter':
+          return dispatch({ type: 'setFilter', filter: next.filter });
+        case 'settle':
+          if (next.warning) say(next.warning, 'warn');
+          return settleAnswer(next.accepted);
+        case 'stop':
+          cleanupAbort.current?.abort();
+          setCleanup((old) => old && { ...old, stopping: true });
+          if (next.quit) say('stopping after the current batch; quit again when it is done', 'warn');
+          return;
+        case 'askReason':
+          return askReason(next.relation, next.kind, next.value);
+        case 'addException': {
+          const added = await services.addException(next.relation, next.kind, next.value, next.reason);
+          say(
+            `${addOutcomeText(added, next.kind, displayValue(next.value), next.relation)}${added.outcome === 'exists' ? '' : '; rescanning'}`,
+          );
+          if (onExceptionsScreen) await loadExceptions();
+          void scan();
+          return;
+        }
+        case 'removeException':
+          await services.removeException(next.entry);
+          say('exception removed');
+          return loadExceptions();
+        case 'updateSetting': {
+          try {
+            services.updateSetting(next.field, next.text);
+          } catch (error) {
+            return say(`${errorText(error)}: nothing changed`, 'warn');
+          }
+          const saved = services.settingsInfo().file ? 'saved' : 'changed for this session';
+          const label = EDITABLE_SETTINGS.find((setting) => setting.field === next.field)?.label;
+          return say(`${label} ${saved}: ${settingValue(services.settings, next.field)}`);
+        }
+        case 'restore': {
+          say('restoring…');
+          const result = await services.restore(next.dir, next.ref !== undefined ? { ref: next.ref } : {});
+          setRecoveryLines([
+            ...result.notes.map((note) => `note: ${note}`),
+            ...result.relations.map(
+              (r) =>
+                `restored ${r.name}: inserted ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present`,
+            ),
+          ]);
+          return say('restore done; v verifies');
+        }
+        case 'warn':
+          return say(next.text, 'warn');
+        case 'nothing':
+          return;
+      }
+    } catch (error) {
+      say(errorText(error), 'error');
+    }
+  };
+
+  /** Esc on a prompt: nothing happens, and a pending cleanup question is answered no. */
+  const cancelPrompt = (prompt: Prompt) => {
+    dispatch({ type: 'prompt', prompt: undefined });
+    if (prompt.id === 'confirmName' || prompt.id === 'overridePhrase') {
+      say('cancelled: nothing deleted');
+      settleAnswer(false);
+    }
+  };
+
+  const openBackups = () => {
+    setPreview(undefined);
+    setRecoveryLines([]);
+    void services.backups().then(setBackups, (error) => say(errorText(error), 'error'));
+  };
+  const openHistory = () => {
+    setHistory(undefined);
+    void services.history().then(setHistory, (error) => say(errorText(error), 'error'));
+  };
+  const previewBackup = (dir: string | undefined) => {
+    setPreview(undefined);
+    if (dir) void services.previewBackup(dir).then(setPreview, (error) => say(errorText(error), 'error'));
+  };
+  const verify = (dir: string) =>
+    void services
+      .verify(dir, {})
+      .then((result) =>
+        setRecoveryLines(
+          result.relations.map(
+            (r) => `verify ${r.name}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent`,
+          ),
+        ),
+      )
+      .catch((error) => say(errorText(error), 'error'));
+
+  const state: ConsoleState = {
+    statuses,
+    scanning,
+    progress,
+    reports,
+    trends,
+    cleanup,
+    exceptions,
+    backups,
+    preview,
+    recoveryLines,
+    history,
+  };
+  const actions = {
+    say,
+    scan,
+    startCleanup,
+    refuseReadOnly,
+    loadExceptions,
+    markException,
+    answer,
+    cancelPrompt,
+    openBackups,
+    openHistory,
+    previewBackup,
+    verify,
+    cleanupRunning: cleanup?.phase === 'running',
+  };
+  return { state, actions };
+}
+
+export type ConsoleActions = ReturnType<typeof useConsoleActions>['actions'];
