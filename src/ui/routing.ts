@@ -36,7 +36,7 @@ function askStop(ctx: RouteContext, quit: boolean) {
 }
 
 /** What a command does on a screen (which key means which command is keymap.ts's). */
-export function routeCommand(ctx: RouteContext, view: View, command: Command): void {
+export function routeCommand(ctx: RouteContext, view: View, command: Command) {
   const { dispatch, state, actions } = ctx;
   switch (command) {
     case 'interrupt':
