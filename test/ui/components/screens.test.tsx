@@ -1,0 +1,344 @@
+import { ObjectId } from 'bson';
+import { render } from 'ink-testing-library';
+import type { ReactElement } from 'react';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CleanupPlan } from '../../../src/cleanup/plan.ts';
+import type { Relation } from '../../../src/config/load.ts';
+import type { RelationReport } from '../../../src/engine/run-scan.ts';
+import { CATEGORIES, type Category, type Sample } from '../../../src/engine/scan.ts';
+import type { ExceptionEntry } from '../../../src/store/exceptions.ts';
+import type { RunRecord } from '../../../src/store/runs.ts';
+import { Header } from '../../../src/ui/components/Header.tsx';
+import { CleanupScreen, type CleanupState } from '../../../src/ui/screens/Cleanup.tsx';
+import { Dashboard } from '../../../src/ui/screens/Dashboard.tsx';
+import { ExceptionsScreen, HistoryScreen, RecoveryScreen } from '../../../src/ui/screens/Lists.tsx';
+import { DocumentView, RelationReview } from '../../../src/ui/screens/RelationReview.tsx';
+
+/**
+ * Every screen in its empty, loading, error and full states, from fake data: no sandbox, no services. The
+ * journeys through a real server are in console-journey and console-paging.
+ */
+let mounted: ReturnType<typeof render>[] = [];
+function frameOf(element: ReactElement): string {
+  const r = render(element);
+  mounted.push(r);
+  return r.lastFrame() ?? '';
+}
+beforeAll(() => {
+  process.env.NO_COLOR = '1';
+});
+afterEach(() => {
+  for (const r of mounted) r.unmount();
+  mounted = [];
+});
+
+const RELATION = {
+  name: 'content_embeddings',
+  child: { source: 'olorin', collection: 'content_embeddings', field: 'content_id' },
+  parent: { source: 'bayit', collection: 'content', field: '_id' },
+} as Relation;
+
+function samples(n: number, category: Category): Sample[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: new ObjectId(),
+    reference: `ref-${category}-${i}`,
+    since: new Date(Date.now() - 3 * 86_400_000),
+    doc: { _id: i, content_id: `ref-${category}-${i}`, title: `doc ${i}` },
+  }));
+}
+
+function report(overrides: Partial<RelationReport> = {}): RelationReport {
+  return {
+    name: RELATION.name,
+    child: { source: 'olorin', database: 'olorin', collection: 'content_embeddings', field: 'content_id' },
+    parent: { source: 'bayit', database: 'bayit', collection: 'content', field: '_id' },
+    scanned: 6620,
+    documentsRead: 6620,
+    ok: 6000,
+    orphans: 300,
+    parentInactive: 300,
+    invalidReference: 20,
+    excepted: 0,
+    inGrace: 0,
+    deletable: 600,
+    safe: true,
+    unsafeReasons: [],
+    durationMs: 120,
+    changeSincePrevious: null,
+    growthPerDay: null,
+    complete: true,
+    estimatedTotal: 6620,
+    samples: Object.fromEntries(CATEGORIES.map((c) => [c, samples(c === 'excepted' ? 0 : 3, c)])) as Record<
+      Category,
+      Sample[]
+    >,
+    candidates: [],
+    roundTrips: { childBatches: 2, parentProbes: 1, sizeQueries: 1 },
+    probeLatencyMs: { count: 1, p50: 1, p95: 1, p99: 1 },
+    probeDurationsMs: [1],
+    orphanBytes: 1000,
+    runId: 'run-1',
+    ...overrides,
+  };
+}
+
+describe('Header', () => {
+  it('says it is connecting, then each source, with the failing one in words', () => {
+    expect(frameOf(<Header readOnly={false} />)).toContain('connecting…');
+    const frame = frameOf(
+      <Header
+        readOnly
+        statuses={[
+          {
+            name: 'olorin',
+            uri: 'mongodb://h1/',
+            database: 'olorin',
+            ok: true,
+            version: '7.0.0',
+            topology: 'standalone',
+            latencyMs: 1.2,
+          },
+          { name: 'bayit', uri: 'mongodb://h2/', database: 'bayit', ok: false, error: 'connection refused' },
+        ]}
+      />,
+    );
+    expect(frame).toContain('[READ-ONLY]');
+    expect(frame).toMatch(/✓ olorin mongodb:\/\/h1\/ db olorin {2}MongoDB 7\.0\.0 standalone 1\.2 ms/);
+    expect(frame).toMatch(/✗ bayit .*connection refused \(r retries\)/);
+  });
+});
+
+describe('Dashboard', () => {
+  const props = { relations: [RELATION], selected: 0, progress: {}, reports: {}, trends: {}, width: 100 };
+  it('before, during and after a scan', () => {
+    expect(frameOf(<Dashboard {...props} scanning={false} />)).toContain('not scanned');
+    expect(frameOf(<Dashboard {...props} scanning />)).toContain('waiting to scan…');
+    const live = frameOf(
+      <Dashboard
+        {...props}
+        scanning
+        progress={{
+          [RELATION.name]: {
+            relation: RELATION.name,
+            scanned: 3000,
+            estimatedTotal: 6620,
+            counts: { ok: 2800, orphans: 150, parentInactive: 40, invalidReference: 10, excepted: 0 },
+            docsPerSecond: 12_000,
+            etaSeconds: 1,
+          },
+        }}
+      />,
+    );
+    expect(live).toMatch(/3,000\/6,620 {2}12,000\/s {2}ETA 1s {2}orphans 150/);
+    const done = frameOf(<Dashboard {...props} scanning={false} reports={{ [RELATION.name]: report() }} />);
+    expect(done).toMatch(/orphans 300 {2}parent inactive 300 {2}invalid 20 {2}excepted 0/);
+    expect(done).toContain('deletable 600');
+  });
+});
+
+describe('RelationReview', () => {
+  const base = { tab: 0, row: 0, filter: '', width: 100, height: 20 };
+  it('while scanning, empty, full, and filtered', () => {
+    expect(frameOf(<RelationReview {...base} report={undefined} />)).toContain('Scanning…');
+    const empty = report({ samples: { ...report().samples, orphans: [] } });
+    expect(frameOf(<RelationReview {...base} report={empty} />)).toContain('no samples in this category');
+    const full = frameOf(<RelationReview {...base} report={report()} />);
+    expect(full).toContain('[Orphans 300]');
+    expect(full).toContain('1/3 samples');
+    expect(full).toContain('a: every child');
+    expect(frameOf(<RelationReview {...base} filter="ref-orphans-2" report={report()} />)).toContain(
+      '1/1 samples',
+    );
+  });
+
+  it('every child of a category: loading, loaded with more to come, and a listing that failed', () => {
+    const all = { relation: RELATION.name, tab: 0, rows: [], done: false, loading: true };
+    expect(frameOf(<RelationReview {...base} report={report()} all={all} />)).toContain('loading…');
+    const some = { ...all, rows: samples(500, 'orphans'), loading: false };
+    expect(frameOf(<RelationReview {...base} report={report()} all={some} />)).toContain(
+      '1/500+ of 300 children',
+    );
+    const failed = {
+      ...all,
+      loading: false,
+      done: true,
+      error: 'listing children by reference needs an index',
+    };
+    expect(frameOf(<RelationReview {...base} report={report()} all={failed} />)).toContain(
+      'could not list: listing children by reference needs an index',
+    );
+  });
+});
+
+describe('DocumentView', () => {
+  it('a document, one being read, one that could not be read, and one gone', () => {
+    const [sample] = samples(1, 'orphans');
+    expect(frameOf(<DocumentView sample={sample} scroll={0} height={20} />)).toContain('"title": "doc 0"');
+    expect(
+      frameOf(
+        <DocumentView sample={{ ...sample, doc: undefined, docState: 'loading' }} scroll={0} height={20} />,
+      ),
+    ).toContain('loading the document…');
+    expect(
+      frameOf(
+        <DocumentView
+          sample={{ ...sample, doc: undefined, docState: 'could not read the document: timeout' }}
+          scroll={0}
+          height={20}
+        />,
+      ),
+    ).toContain('could not read the document: timeout');
+    expect(frameOf(<DocumentView sample={{ ...sample, doc: undefined }} scroll={0} height={20} />)).toContain(
+      'the document is no longer there',
+    );
+  });
+});
+
+describe('CleanupScreen', () => {
+  const plan: CleanupPlan = {
+    backupRoot: '/backups',
+    batchSize: 100,
+    refusals: [],
+    relations: [
+      {
+        name: RELATION.name,
+        child: report().child,
+        parent: report().parent,
+        deletable: 600,
+        toDelete: 600,
+        deferred: 0,
+        batches: 6,
+        estimatedBackupBytes: 120_000,
+        excepted: 0,
+        inGrace: 0,
+        invalidReference: 20,
+        safe: true,
+        unsafeReasons: [],
+        candidates: [],
+        sampled: false,
+      },
+    ],
+  };
+  const state = (overrides: Partial<CleanupState>): CleanupState => ({
+    relation: RELATION.name,
+    phase: 'plan',
+    allowUnsafe: false,
+    stopping: false,
+    ...overrides,
+  });
+  it('planning, the plan, nothing to delete, refused, running, and the summary', () => {
+    expect(frameOf(<CleanupScreen state={state({ phase: 'planning' })} />)).toContain(
+      'planning content_embeddings…',
+    );
+    const planned = frameOf(<CleanupScreen state={state({ plan })} />);
+    expect(planned).toContain('delete 600 of 600 deletable documents in 6 batches');
+    expect(planned).toContain('guards: safe');
+    const nothing = { ...plan, relations: [{ ...plan.relations[0], toDelete: 0 }] };
+    expect(frameOf(<CleanupScreen state={state({ plan: nothing })} />)).toContain('Nothing to delete.');
+    const refused = frameOf(
+      <CleanupScreen
+        state={state({
+          phase: 'error',
+          plan,
+          error: 'cleanup refused: OLORIN_USE_SEPARATE_DATABASE is not set; nothing was deleted',
+        })}
+      />,
+    );
+    expect(refused).toContain('Plan for content_embeddings');
+    expect(refused).toContain(
+      'cleanup not started: cleanup refused: OLORIN_USE_SEPARATE_DATABASE is not set',
+    );
+    const running = frameOf(
+      <CleanupScreen
+        state={state({
+          phase: 'running',
+          plan,
+          stopping: true,
+          progress: {
+            relation: RELATION.name,
+            batch: 2,
+            batches: 6,
+            backedUp: 200,
+            deleted: 200,
+            skipped: 0,
+            docsPerSecond: 400,
+            etaSeconds: 1,
+          },
+        })}
+      />,
+    );
+    expect(running).toContain('stopping after the current batch…');
+    expect(running).toMatch(/batch 2\/6 · backed up 200 · deleted 200/);
+  });
+});
+
+describe('lists', () => {
+  const exception: ExceptionEntry = {
+    relation: RELATION.name,
+    kind: 'reference',
+    value: 'ref-1',
+    valueKey: 'sref-1',
+    reason: 'legal hold',
+    createdBy: 'ops',
+    createdAt: new Date('2026-11-01'),
+  };
+  it('exceptions: loading, none, and some', () => {
+    expect(frameOf(<ExceptionsScreen entries={undefined} row={0} filter="" height={20} />)).toContain(
+      'loading exceptions…',
+    );
+    expect(frameOf(<ExceptionsScreen entries={[]} row={0} filter="" height={20} />)).toContain(
+      'none; press x',
+    );
+    const some = frameOf(<ExceptionsScreen entries={[exception]} row={0} filter="" height={20} />);
+    expect(some).toContain('legal hold');
+    expect(some).toContain('no expiry');
+  });
+
+  it('backups: loading, none, and one with what a verify said', () => {
+    expect(frameOf(<RecoveryScreen backups={undefined} row={0} lines={[]} height={20} />)).toContain(
+      'loading backups…',
+    );
+    expect(frameOf(<RecoveryScreen backups={[]} row={0} lines={[]} height={20} />)).toContain(
+      'no backups yet',
+    );
+    const one = frameOf(
+      <RecoveryScreen
+        backups={[
+          {
+            dir: '/b/run-1',
+            runId: 'run-1',
+            status: 'completed',
+            operator: 'ops',
+            createdAt: '2026-11-30T10:00:00Z',
+            relations: [{ name: RELATION.name, backedUp: 600, deleted: 600 }],
+          },
+        ]}
+        row={0}
+        lines={['verify content_embeddings: 600 backed up, 0 present, 600 absent']}
+        height={20}
+      />,
+    );
+    expect(one).toContain('run-1');
+    expect(one).toContain('600 absent');
+  });
+
+  it('history: loading and runs', () => {
+    expect(frameOf(<HistoryScreen runs={undefined} row={0} height={20} />)).toContain('loading history…');
+    const run: RunRecord = {
+      runId: 'run-9',
+      kind: 'scan',
+      relation: RELATION.name,
+      startedAt: new Date('2026-11-30T10:00:00Z'),
+      finishedAt: new Date('2026-11-30T10:00:01Z'),
+      durationMs: 1000,
+      operator: 'ops',
+      host: 'h',
+      outcome: 'aborted',
+      complete: false,
+      counts: { scanned: 5000 },
+    };
+    const frame = frameOf(<HistoryScreen runs={[run]} row={0} height={20} />);
+    expect(frame).toContain('aborted');
+    expect(frame).toContain(RELATION.name);
+  });
+});
