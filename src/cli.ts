@@ -1,17 +1,27 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { MAX_BATCH_SIZE, parseBatchSize } from './cleanup/plan.ts';
-import { runDemo } from './commands/demo.ts';
-import { runCleanCommand } from './commands/clean.ts';
-import { runConsole } from './commands/console.tsx';
-import { runDoctorCommand } from './commands/doctor.ts';
-import { runExceptionsCommand } from './commands/exceptions.ts';
-import { runRestoreCommand, runVerifyCommand } from './commands/restore.ts';
-import { runSandbox } from './commands/sandbox.ts';
-import { runScanCommand } from './commands/scan.ts';
-import { runServeCommand } from './commands/serve.ts';
-import { runSettingsCommand } from './commands/settings.ts';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';
-import { log } from './logging.ts';
+import { MAX_BATCH_SIZE, parseBatchSize } from './limits.ts';
+
+// Each command's modules (the driver, Ink and React, fastify, the sandbox) load only when that command runs,
+// so `--help`, `--version` and a cron's `scan` do not pay for the console or the HTTP server.
+const commands = {
+  clean: () => import('./commands/clean.ts'),
+  console: () => import('./commands/console.tsx'),
+  demo: () => import('./commands/demo.ts'),
+  doctor: () => import('./commands/doctor.ts'),
+  exceptions: () => import('./commands/exceptions.ts'),
+  restore: () => import('./commands/restore.ts'),
+  sandbox: () => import('./commands/sandbox.ts'),
+  scan: () => import('./commands/scan.ts'),
+  serve: () => import('./commands/serve.ts'),
+  settings: () => import('./commands/settings.ts'),
+};
+
+/** The package's version, from its package.json (one level above src/ and dist/). */
+function packageVersion(): string {
+  return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -136,23 +146,24 @@ function withEngineOptions(command: Command): Command {
 }
 
 /** Runs a command's action and turns the exit code it returns into the process's. */
-function exitWith(run: (options: any) => Promise<number | undefined>) {
+function exitWith(load: () => Promise<(options: any) => Promise<number | undefined>>) {
   return async (options: unknown) => {
-    const code = await run(options);
+    const code = await (await load())(options);
     if (code !== undefined) process.exitCode = code;
   };
 }
 
 /** The same, for commands taking positional arguments before their options. */
-function exitWithArgs<A extends unknown[]>(run: (...args: [...A, any]) => Promise<number>) {
+function exitWithArgs<A extends unknown[]>(load: () => Promise<(...args: [...A, any]) => Promise<number>>) {
   return async (...args: unknown[]) => {
     const options = args[args.length - 2];
-    process.exitCode = await run(...(args.slice(0, -2) as A), options);
+    process.exitCode = await (await load())(...(args.slice(0, -2) as A), options);
   };
 }
 
 const program = new Command('orphan-cleanup')
   .description('Find and safely remove MongoDB documents whose parent in another database no longer exists.')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .exitOverride()
   .configureOutput({ outputError: () => undefined });
 
@@ -167,14 +178,14 @@ program
     '--replica-set <name>',
     'act as the primary of a one-member replica set (transactions, replSetGetStatus)',
   )
-  .action((options) => runSandbox(options));
+  .action(async (options) => (await commands.sandbox()).runSandbox(options));
 
 program
   .command('demo')
   .description('start two seeded sandbox clusters (Olorin and Bayit+) and connect to both')
   .option('--data-dir <dir>', 'where the demo clusters keep their data', '.demo-data')
   .option('--fresh', 'start from freshly seeded data', false)
-  .action(exitWith(runDemo));
+  .action(exitWith(async () => (await commands.demo()).runDemo));
 
 withScanOptions(
   withEngineOptions(
@@ -188,7 +199,7 @@ withScanOptions(
   .option('--list <relation>', 'list the children the last complete scan found unresolved (no rescan)')
   .option('--category <name>', 'with --list: orphans or parentInactive')
   .option('--ref <value>', 'with --list: only the children of this reference')
-  .action(exitWith(runScanCommand));
+  .action(exitWith(async () => (await commands.scan()).runScanCommand));
 
 withEngineOptions(
   program
@@ -196,7 +207,7 @@ withEngineOptions(
     .description('check indexes, TTL, key types, server version and topology per relation'),
 )
   .option('--json', 'print the findings as JSON')
-  .action(exitWith(runDoctorCommand));
+  .action(exitWith(async () => (await commands.doctor()).runDoctorCommand));
 
 withScanOptions(
   withThrottleOptions(
@@ -222,7 +233,7 @@ withScanOptions(
   .option('--backup-dir <dir>', 'backup root (default ./orphan-cleanup-backups)')
   .option('--metrics-file <path>', 'write Prometheus text format (atomically)')
   .option('--operator <name>', 'name recorded in the audit trail (default: the OS user)')
-  .action(exitWith(runCleanCommand));
+  .action(exitWith(async () => (await commands.clean()).runCleanCommand));
 
 withEngineOptions(
   program
@@ -238,7 +249,7 @@ withEngineOptions(
   .option('--dry-run', 'say what would be inserted')
   .option('--json', 'print the result as JSON')
   .option('--operator <name>', 'name recorded in the audit trail')
-  .action(exitWithArgs(runRestoreCommand));
+  .action(exitWithArgs(async () => (await commands.restore()).runRestoreCommand));
 
 withEngineOptions(
   program
@@ -249,7 +260,7 @@ withEngineOptions(
   .option('--ref <value>', 'only the children of this parent reference')
   .option('--include-unverified-tail', 'also count the unchecksummed tail of an interrupted run')
   .option('--json', 'print the result as JSON')
-  .action(exitWithArgs(runVerifyCommand));
+  .action(exitWithArgs(async () => (await commands.restore()).runVerifyCommand));
 
 withEngineOptions(
   program
@@ -264,7 +275,7 @@ withEngineOptions(
   .option('--expires <when>', 'stop applying after 30d, 12h, 90m or an ISO date')
   .option('--json', 'print as JSON')
   .option('--operator <name>', 'name recorded as createdBy')
-  .action(exitWithArgs(runExceptionsCommand));
+  .action(exitWithArgs(async () => (await commands.exceptions()).runExceptionsCommand));
 
 withThrottleOptions(
   withEngineOptions(
@@ -281,7 +292,7 @@ withThrottleOptions(
   .addOption(
     new Option('--batch-size <n>', 'documents per batch (1-1000)').argParser(batchSize).default(1000),
   )
-  .action(exitWith(runServeCommand));
+  .action(exitWith(async () => (await commands.serve()).runServeCommand));
 
 withEngineOptions(
   program.command('ui', { isDefault: true }).description('the operator console (the default command)'),
@@ -289,7 +300,7 @@ withEngineOptions(
   .option('--profile <name>', 'a connection profile from the settings')
   .option('--backup-dir <dir>', 'backup root (default: the settings, else ./orphan-cleanup-backups)')
   .option('--operator <name>', 'name recorded in the audit trail')
-  .action(exitWith(runConsole));
+  .action(exitWith(async () => (await commands.console()).runConsole));
 
 program
   .command('settings')
@@ -305,7 +316,7 @@ program
   )
   .option('--profile-read-only', 'the profile opens the console read-only')
   .option('--store-secret', 'allow storing a URI with a password in clear')
-  .action(exitWith(runSettingsCommand));
+  .action(exitWith(async () => (await commands.settings()).runSettingsCommand));
 
 try {
   await program.parseAsync(process.argv);
@@ -315,7 +326,8 @@ try {
     process.stderr.write(`orphan-cleanup: ${error.message.replace(/^error: /, '')}\n`);
     process.exit(ExitCode.Usage);
   }
-  log.error({ error: formatError(error) }, 'command failed');
+  // The log is configured by the command that failed; loaded here, it costs nothing when all goes well.
+  (await import('./logging.ts')).log.error({ error: formatError(error) }, 'command failed');
   process.stderr.write(`${formatError(error)}\n`);
   process.exit(exitCodeFor(error));
 }

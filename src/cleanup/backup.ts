@@ -3,7 +3,6 @@ import { type FileHandle, mkdir, open, readFile, realpath, rename, stat, statfs 
 import { isAbsolute, join, sep } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
-import { describeFsError, ensureWritableDir, removeTemporary, writeFailure } from '../paths.ts';
 import {
   bsonFileName,
   metadataFileName,
@@ -12,6 +11,7 @@ import {
   writeFileSynced,
 } from '../mongo/dump-layout.ts';
 import type { KeyMatch } from '../mongo/keys.ts';
+import { describeFsError, ensureWritableDir, removeTemporary, writeFailure } from '../paths.ts';
 
 export const MANIFEST_FORMAT = 'orphan-cleanup-backup/1';
 export const MANIFEST_FILE = 'manifest.json';

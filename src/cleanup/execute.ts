@@ -1,16 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientSession, Collection, Db, Document, MongoClient, MongoError } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
-import { RuntimeError } from '../errors.ts';
 import { ParentProbe } from '../engine/probe.ts';
 import { decodeValue, RawFieldReader } from '../engine/raw-bson.ts';
 import { type Candidate, describeId } from '../engine/scan.ts';
+import { RuntimeError } from '../errors.ts';
+import { DAY_MS } from '../limits.ts';
+import { log } from '../logging.ts';
 import { probeCapabilities, secondaryLagSeconds, serverClock } from '../mongo/capabilities.ts';
 import { canonicalKey } from '../mongo/keys.ts';
-import { LAG_WAIT_LIMIT_MS, majorityWrite } from '../mongo/timeouts.ts';
-import { log } from '../logging.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
+import { LAG_WAIT_LIMIT_MS, majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { documentKey, ExceptionsStore } from '../store/exceptions.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
@@ -18,8 +19,6 @@ import { appendAudit } from './audit.ts';
 import { assertBackupRootUsable, BackupWriter, type ManifestRelation, type RunStatus } from './backup.ts';
 import { RelationLock } from './lock.ts';
 import type { CleanupPlan, RelationPlan } from './plan.ts';
-
-const DAY_MS = 86_400_000;
 
 /** Why a candidate was not deleted after all (the re-check right before its batch). */
 export type SkipReason = 'gone' | 'referenceChanged' | 'excepted' | 'parentBack' | 'inGrace';

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config/load.ts';
+import { type RunScanOptions, runScan, type ScanReport } from '../engine/run-scan.ts';
 import { RuntimeError } from '../errors.ts';
-import { runScan, type RunScanOptions, type ScanReport } from '../engine/run-scan.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
 import { type CleanupOptions, type CleanupResult, executeCleanup, refusalsOf } from './execute.ts';

@@ -2,19 +2,11 @@ import { resolve } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
 import { formatBatches, formatBytes, formatCount as n, relationHeading } from '../engine/format.ts';
-import type { Candidate } from '../engine/scan.ts';
 import type { RelationReport, ScanReport } from '../engine/run-scan.ts';
+import type { Candidate } from '../engine/scan.ts';
+import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 
-export const DEFAULT_BACKUP_ROOT = 'orphan-cleanup-backups';
-/** A batch is one `$in` of `_id`s and one of references: at most 1,000 values each. */
-export const MAX_BATCH_SIZE = 1000;
-
-/** A batch size as typed (flag, settings, console); undefined when it is not a whole number in range. */
-export function parseBatchSize(value: string): number | undefined {
-  const n = Number(value);
-  return value.trim() !== '' && Number.isInteger(n) && n >= 1 && n <= MAX_BATCH_SIZE ? n : undefined;
-}
 /** Candidates a dry run keeps: enough to estimate the backup, independent of the backlog. */
 export const PLAN_SAMPLE_SIZE = 20;
 

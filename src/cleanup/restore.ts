@@ -1,11 +1,11 @@
 import { dirname } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
-import { RuntimeError, UsageError } from '../errors.ts';
 import { describeId } from '../engine/scan.ts';
+import { RuntimeError, UsageError } from '../errors.ts';
 import { canonicalKey } from '../mongo/keys.ts';
-import { majorityWrite } from '../mongo/timeouts.ts';
 import type { SourcePool } from '../mongo/sources.ts';
+import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
 import { appendAudit } from './audit.ts';

@@ -1,15 +1,16 @@
 import { createInterface } from 'node:readline/promises';
 import type { CleanupResult } from '../cleanup/execute.ts';
 import { runCleanupPipeline } from '../cleanup/pipeline.ts';
-import { type CleanupPlan, DEFAULT_BACKUP_ROOT, planText } from '../cleanup/plan.ts';
-import { ensureWritableDir } from '../paths.ts';
-import { RuntimeError, UsageError } from '../errors.ts';
+import { type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
+import { RuntimeError, UsageError } from '../errors.ts';
+import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
+import { ensureWritableDir } from '../paths.ts';
 import {
   abortOnSignals,
-  printNotice,
   type EngineFlags,
+  printNotice,
   type ScanReadFlags,
   withEngine,
 } from './engine-session.ts';

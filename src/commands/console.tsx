@@ -1,5 +1,5 @@
 import { render } from 'ink';
-import { profileSources, openSettings, readSettings } from '../config/settings.ts';
+import { openSettings, profileSources, readSettings } from '../config/settings.ts';
 import { UsageError } from '../errors.ts';
 import { App } from '../ui/app.tsx';
 import { createConsoleServices } from '../ui/services.ts';

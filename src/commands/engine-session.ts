@@ -1,7 +1,7 @@
 import { type LoadConfigOptions, loadConfig, type ResolvedConfig } from '../config/load.ts';
 import { configureLogging } from '../logging.ts';
-import { ensureWritableFile } from '../paths.ts';
 import { SourcePool } from '../mongo/sources.ts';
+import { ensureWritableFile } from '../paths.ts';
 import type { WriteAccess } from '../store/access.ts';
 
 /** Flags every engine command shares. */

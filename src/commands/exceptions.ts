@@ -4,14 +4,14 @@ import { z } from 'zod';
 import type { Relation } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
 import { displayValue } from '../mongo/keys.ts';
+import { assertFuture, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import {
+  addOutcomeText,
   type ExceptionEntry,
   type ExceptionKind,
   ExceptionsStore,
-  addOutcomeText,
   exceptionKey,
 } from '../store/exceptions.ts';
-import { assertFuture, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import { currentOperator } from '../store/runs.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 

@@ -1,17 +1,17 @@
 import { EJSON } from 'bson';
-import { RuntimeError, UsageError } from '../errors.ts';
+import type { ResolvedConfig } from '../config/load.ts';
 import { type ListCategory, listUnresolved } from '../engine/list.ts';
-import { describeId } from '../engine/scan.ts';
-import { displayValue } from '../mongo/keys.ts';
-import { parseValueArgument } from '../store/exception-input.ts';
 import { scanReportText } from '../engine/report-text.ts';
 import { runScan, type ScanReport, scanReportJson } from '../engine/run-scan.ts';
+import { describeId } from '../engine/scan.ts';
+import { RuntimeError, UsageError } from '../errors.ts';
 import { scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
-import type { ResolvedConfig } from '../config/load.ts';
+import { displayValue } from '../mongo/keys.ts';
+import { parseValueArgument } from '../store/exception-input.ts';
 import {
   abortOnSignals,
-  printNotice,
   type EngineFlags,
+  printNotice,
   type ScanReadFlags,
   withEngine,
 } from './engine-session.ts';

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import { DEFAULT_BACKUP_ROOT } from '../cleanup/plan.ts';
 import { UsageError } from '../errors.ts';
+import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import { ensureWritableDir } from '../paths.ts';
 import { buildServer } from '../serve/server.ts';
 import { type EngineFlags, withEngine } from './engine-session.ts';

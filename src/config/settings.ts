@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Conf from 'conf';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { UsageError } from '../errors.ts';
-import { DEFAULT_BACKUP_ROOT, MAX_BATCH_SIZE, parseBatchSize } from '../cleanup/plan.ts';
+import { DEFAULT_BACKUP_ROOT, MAX_BATCH_SIZE, parseBatchSize } from '../limits.ts';
 import { redactUri } from '../mongo/redact.ts';
 
 /** A named pair (or more) of sources; URIs as `env:VAR` references unless the operator asked to store one. */

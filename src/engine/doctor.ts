@@ -1,9 +1,9 @@
 import type { Collection } from 'mongodb';
 import type { Relation } from '../config/load.ts';
-import { probeCapabilities, secondaryLagSeconds, type ServerCapabilities } from '../mongo/capabilities.ts';
+import { probeCapabilities, type ServerCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
-import { createIndexCommand, indexesOf, leadingField, parentKeyIndex } from './parent-checks.ts';
 import type { SourcePool } from '../mongo/sources.ts';
+import { createIndexCommand, indexesOf, leadingField, parentKeyIndex } from './parent-checks.ts';
 
 export type FindingLevel = 'ok' | 'warn' | 'info';
 

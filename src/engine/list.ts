@@ -1,6 +1,7 @@
 import type { Document } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
+import { DAY_MS } from '../limits.ts';
 import { canonicalKey, valuesForKey } from '../mongo/keys.ts';
 import { valuesAtPath } from '../mongo/paths.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -9,7 +10,6 @@ import { FirstSeenStore, type UnresolvedState } from '../store/first-seen.ts';
 import { type RunRecord, RunsStore } from '../store/runs.ts';
 import { createIndexCommand, indexesOf, leadingField } from './parent-checks.ts';
 
-const DAY_MS = 86_400_000;
 /** References per query on the child collection (one `$in` over the child field's index). */
 const REFERENCES_PER_QUERY = 500;
 

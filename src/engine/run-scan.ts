@@ -1,34 +1,33 @@
 import type { Relation, ResolvedConfig } from '../config/load.ts';
+import { DAY_MS, HOUR_MS } from '../limits.ts';
+import { log } from '../logging.ts';
+import { serverClock } from '../mongo/capabilities.ts';
+import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
+import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
 import type { WriteAccess } from '../store/access.ts';
 import { ExceptionsStore } from '../store/exceptions.ts';
 import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
-import { log } from '../logging.ts';
-import { redact } from '../mongo/redact.ts';
-import { serverClock } from '../mongo/capabilities.ts';
-import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
+import { splitPartitions } from './child-stream.ts';
 import { unsafeReasons } from './guards.ts';
 import { checkParentCollection } from './parent-checks.ts';
-import { splitPartitions } from './child-stream.ts';
 import { promoteSafeLongs } from './raw-bson.ts';
 import {
   type Candidate,
   type Category,
   type CategoryCounts,
+  CHECKPOINT_CANDIDATES,
   fillSampleDocuments,
   type RelationScanResult,
   type Sample,
-  CHECKPOINT_CANDIDATES,
   type ScanCheckpoint,
   type ScanProgress,
   scanRelation,
 } from './scan.ts';
 
-const HOUR_MS = 3_600_000;
 /** Up to this many first sightings a scan holds in memory; past it, it looks them up a probe batch at a time. */
 const FIRST_SEEN_IN_MEMORY = 200_000;
-const DAY_MS = 24 * HOUR_MS;
 /** Growth is measured against a scan at least this old when there is one, so minutes-apart scans don't extrapolate noise. */
 const GROWTH_WINDOW_MS = 12 * HOUR_MS;
 

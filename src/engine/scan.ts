@@ -1,19 +1,19 @@
 import { EJSON } from 'bson';
 import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
+import { DAY_MS } from '../limits.ts';
 import { log } from '../logging.ts';
-import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
+import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
 import { type Partition, partitionBatches } from './child-stream.ts';
 import { OldestFirst } from './oldest-first.ts';
-import { ReferenceCache } from './reference-cache.ts';
-import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
+import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
 import { decodeValue, RawFieldReader } from './raw-bson.ts';
+import { ReferenceCache } from './reference-cache.ts';
 
 export const CATEGORIES = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'] as const;
 export type Category = (typeof CATEGORIES)[number];
 export type CategoryCounts = Record<Category, number>;
 
-const DAY_MS = 86_400_000;
 const CHILD_BATCH_SIZE = 5000;
 const PROBES_IN_FLIGHT = 4;
 /**

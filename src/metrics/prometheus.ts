@@ -1,10 +1,10 @@
-import { removeTemporary, writeFailure } from '../paths.ts';
 import { rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { CleanupResult } from '../cleanup/execute.ts';
 import type { ScanReport } from '../engine/run-scan.ts';
 import { writeFileSynced } from '../mongo/dump-layout.ts';
+import { removeTemporary, writeFailure } from '../paths.ts';
 
 /** Metric names the tool exports (the alert rules refer to these). */
 export const METRIC = {

@@ -1,6 +1,6 @@
+import { EJSON } from 'bson';
 import { valuesAtPath } from '../mongo/paths.ts';
 import { compareNumbers, numericKey } from './numbers.ts';
-import { EJSON } from 'bson';
 
 /** MongoDB's cross-type sort order (https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/). */
 enum TypeRank {

@@ -3,7 +3,7 @@ import { BSON, type Document } from 'bson';
 import { Query } from 'mingo';
 import { compareBson, indexKey, type StringCompare, sortKeyAt, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
-import { FilterCompiler, MINGO_OPTIONS, type Matcher } from './match.ts';
+import { FilterCompiler, type Matcher, MINGO_OPTIONS } from './match.ts';
 import type { Collection } from './storage.ts';
 
 export { MINGO_OPTIONS };

@@ -12,12 +12,12 @@ import {
 } from './commands/context.ts';
 import { readCommands } from './commands/read.ts';
 import { writeCommands } from './commands/write.ts';
-import { Transactions } from './transactions.ts';
 import { CursorRegistry } from './cursors.ts';
-import { type FaultAction, FailPoints } from './faults.ts';
+import { FailPoints, type FaultAction } from './faults.ts';
 import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
 import { Store } from './storage.ts';
+import { Transactions } from './transactions.ts';
 import {
   type IncomingCommand,
   MAX_BSON_OBJECT_SIZE,

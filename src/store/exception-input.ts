@@ -1,5 +1,6 @@
 import { EJSON, ObjectId } from 'bson';
 import { UsageError } from '../errors.ts';
+import { DAY_MS, HOUR_MS } from '../limits.ts';
 
 const HEX24 = /^[0-9a-fA-F]{24}$/;
 
@@ -22,7 +23,7 @@ export function parseExpiry(text: string, now = new Date()): Date {
   const relative = /^(\d+)([dhm])$/.exec(text.trim());
   let date: Date;
   if (relative) {
-    const unit = { d: 86_400_000, h: 3_600_000, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
+    const unit = { d: DAY_MS, h: HOUR_MS, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
     date = new Date(now.getTime() + Number(relative[1]) * unit);
   } else date = new Date(text);
   if (Number.isNaN(date.getTime()))

@@ -1,19 +1,13 @@
-import type { Document } from 'mongodb';
-import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
-import { type ListCategory, type ListedChild, listUnresolved } from '../engine/list.ts';
-import type { AddOutcome } from '../store/exceptions.ts';
 import { readdir } from 'node:fs/promises';
-import type Conf from 'conf';
 import { join } from 'node:path';
+import type Conf from 'conf';
+import type { Document } from 'mongodb';
 import { readBackup } from '../cleanup/backup.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { CleanupPlan } from '../cleanup/plan.ts';
 import { type RestoreSelection, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
-import { type RelationReport, runScan, type ScanReport } from '../engine/run-scan.ts';
-import type { ScanProgress } from '../engine/scan.ts';
-import { probeCapabilities } from '../mongo/capabilities.ts';
 import {
   describeProfile,
   type EditableSetting,
@@ -21,9 +15,15 @@ import {
   readSettings,
   type Settings,
 } from '../config/settings.ts';
+import { type ListCategory, type ListedChild, listUnresolved } from '../engine/list.ts';
+import { type RelationReport, runScan, type ScanReport } from '../engine/run-scan.ts';
+import type { ScanProgress } from '../engine/scan.ts';
+import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
+import { probeCapabilities } from '../mongo/capabilities.ts';
 import { redact, redactUri } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
+import type { AddOutcome } from '../store/exceptions.ts';
 import {
   type ExceptionEntry,
   type ExceptionKind,

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { runCli, startCli } from '../support/cli.ts';
+import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 

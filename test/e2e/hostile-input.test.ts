@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_FILE } from '../../src/cleanup/backup.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { runCli } from '../support/cli.ts';
-import { AWKWARD_PASSWORDS, recognisableParts } from '../support/passwords.ts';
 import { withOlorinDemo } from '../support/olorin-fixture.ts';
+import { AWKWARD_PASSWORDS, recognisableParts } from '../support/passwords.ts';
 
 // Bad input as an attacker or a clumsy operator gives it, through the real binary: one line naming the
 // culprit, the right exit code, nothing leaked, nothing written.

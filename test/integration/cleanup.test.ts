@@ -1,4 +1,3 @@
-import { RuntimeError } from '../../src/errors.ts';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
@@ -9,13 +8,14 @@ import { RelationLock } from '../../src/cleanup/lock.ts';
 import { buildPlan, PLAN_SAMPLE_SIZE } from '../../src/cleanup/plan.ts';
 import { restoreBackup, verifyBackup } from '../../src/cleanup/restore.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
-import { SourcePool } from '../../src/mongo/sources.ts';
+import { RuntimeError } from '../../src/errors.ts';
 import { successRatio } from '../../src/metrics/prometheus.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS, ReadOnlyError } from '../../src/store/access.ts';
 import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
+import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import type { OlorinFixture } from '../support/olorin-fixture.ts';
-import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 let server: TestServer;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { BSON } from 'bson';
 import { join } from 'node:path';
+import { BSON } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackup } from '../../src/cleanup/backup.ts';
 import { metadataFileName, parseMetadata } from '../../src/mongo/dump-layout.ts';

@@ -4,8 +4,8 @@ import { diagnose, diagnosisText } from '../../src/engine/doctor.ts';
 import { probeCapabilities } from '../../src/mongo/capabilities.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { buildServer } from '../../src/serve/server.ts';
-import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
+import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // The cleanup's replica-set paths (a transaction per batch, waiting out secondary lag) against the sandbox

@@ -2,11 +2,11 @@ import { Decimal128, type Document, Long, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedConfig } from '../../src/config/load.ts';
 import { splitPartitions } from '../../src/engine/child-stream.ts';
-import { type RelationReport, runScan, type RunScanOptions } from '../../src/engine/run-scan.ts';
+import { type RelationReport, type RunScanOptions, runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
-import { startCli, runCli } from '../support/cli.ts';
+import { runCli, startCli } from '../support/cli.ts';
 import { configFor, embeddingsConfigFile, writeConfigFile } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 

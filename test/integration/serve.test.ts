@@ -1,7 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SourcePool } from '../../src/mongo/sources.ts';

@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MongoClient } from 'mongodb';
-import { type ResolvedConfig, loadConfig } from '../../src/config/load.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { loadConfig, type ResolvedConfig } from '../../src/config/load.ts';
 import { OLORIN_PRESET } from '../../src/config/presets/olorin.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import {
@@ -11,7 +12,6 @@ import {
   OLORIN_DATABASE,
   OLORIN_DEMO_INDEXES,
 } from '../../src/sandbox/seed/olorin.ts';
-import { afterAll, beforeAll } from 'vitest';
 import { startTestServer, type TestServer } from './sandbox.ts';
 
 /** Writes a config file and loads it, the way an operator's `--config` is (with deletes switched on, as in production). */

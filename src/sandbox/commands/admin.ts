@@ -1,7 +1,7 @@
-import { parseCollation } from '../match.ts';
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
+import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
 import type { IndexSpec } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES, MAX_WRITE_BATCH_SIZE } from '../wire.ts';

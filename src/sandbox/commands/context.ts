@@ -1,9 +1,9 @@
-import { indexKey, type StringCompare } from '../bson-values.ts';
-import { parseCollation } from '../match.ts';
 import type { Document } from 'bson';
+import { indexKey, type StringCompare } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import type { Cursor, CursorRegistry } from '../cursors.ts';
 import type { FailPoints } from '../faults.ts';
+import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
 import type { Collection, Store } from '../storage.ts';
 import type { Transaction, Transactions } from '../transactions.ts';

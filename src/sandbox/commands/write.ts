@@ -6,9 +6,9 @@ import { compileProjection, MINGO_OPTIONS, matchDocuments, parseSort, sortDocume
 import type { Collection } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
 import {
-  collationFor,
   type CommandContext,
   type CommandHandler,
+  collationFor,
   collectionName,
   insertDocument,
   optionalDocument,

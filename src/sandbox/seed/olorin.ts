@@ -1,4 +1,5 @@
 import { type Document, ObjectId } from 'bson';
+import { DAY_MS } from '../../limits.ts';
 
 /**
  * The demo's two databases, as the design note describes them: Bayit+ content (`bayit_plus`) and the
@@ -41,7 +42,7 @@ const DELETED_CHANNELS = 8;
 const ACTIVE_PARTNERS = 20;
 const SUSPENDED_PARTNERS = 5;
 const DELETED_PARTNERS = 4;
-const DAY_MS = 86_400_000;
+
 const ID_EPOCH = Date.UTC(2026, 0, 1);
 
 /** mulberry32: small, fast and reproducible. */

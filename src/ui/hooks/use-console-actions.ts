@@ -5,7 +5,7 @@ import { displayValue } from '../../mongo/keys.ts';
 import { redact } from '../../mongo/redact.ts';
 import { addOutcomeText, type ExceptionEntry, type ExceptionKind } from '../../store/exceptions.ts';
 import type { RunRecord } from '../../store/runs.ts';
-import { type Prompt, answerPrompt } from '../prompts.ts';
+import { answerPrompt, type Prompt } from '../prompts.ts';
 import type { CleanupState } from '../screens/Cleanup.tsx';
 import { EDITABLE_SETTINGS, settingValue } from '../screens/Settings.tsx';
 import type {

@@ -2,6 +2,7 @@ import { EJSON } from 'bson';
 import { Box, Text } from 'ink';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { Sample } from '../../engine/scan.ts';
+import { DAY_MS } from '../../limits.ts';
 import { displayValue } from '../../mongo/keys.ts';
 import { type AllChildren, listableCategory } from '../hooks/use-all-children.ts';
 import { TABS } from '../state/reducer.ts';
@@ -24,7 +25,7 @@ function compact(value: unknown): string {
 
 function age(since: Date | undefined, now: number): string {
   if (!since) return '';
-  const days = (now - since.getTime()) / 86_400_000;
+  const days = (now - since.getTime()) / DAY_MS;
   return days >= 1 ? `${Math.floor(days)}d` : `${Math.floor(days * 24)}h`;
 }
 
