@@ -44,7 +44,7 @@ const report = await runScan({
     : {}),
   ...(mode === 'plan' ? { candidateLimit: PLAN_SAMPLE_SIZE } : {}),
 });
-if (mode === 'plan') await buildPlan(report, config, pool, { batchSize: 1000 });
+if (mode === 'plan') await buildPlan(report, config, pool, { deleteBatchSize: 1000 });
 const scanMs = performance.now() - started;
 const cpu = process.cpuUsage(cpuBefore);
 const cpuMs = (cpu.user + cpu.system) / 1000;

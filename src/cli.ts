@@ -1,3 +1,4 @@
+// Over 300 lines: every command's flags and their parsers, the CLI's one table.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, exitCodeFor, formatError } from './errors.ts';

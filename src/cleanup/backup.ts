@@ -1,3 +1,4 @@
+// Over 300 lines: the backup's writer and its reader check one format together.
 import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, mkdir, open, readFile, realpath, rename, stat, statfs } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
@@ -301,10 +302,10 @@ export interface BackupContents {
 }
 
 /**
- * Reads a run directory and checks it: the manifest parses, each file's recorded bytes match their
- * sha256, and every document in them is whole. Any failure is one error and nothing is returned.
+ * A run directory's manifest, parsed and checked for its format (not its files: `readBackup` does that).
+ * Any failure is one error naming the directory or the manifest.
  */
-export async function readBackup(dir: string): Promise<BackupContents> {
+export async function readManifest(dir: string): Promise<Manifest> {
   const manifestPath = join(dir, MANIFEST_FILE);
   const exists = await stat(dir).then(
     (s) => s.isDirectory(),
@@ -326,6 +327,16 @@ export async function readBackup(dir: string): Promise<BackupContents> {
   ) {
     throw new RuntimeError(`${manifestPath}: not an orphan-cleanup backup manifest`);
   }
+  return manifest;
+}
+
+/**
+ * Reads a run directory and checks it: the manifest parses, each file's recorded bytes match their
+ * sha256, and every document in them is whole. Any failure is one error and nothing is returned.
+ */
+export async function readBackup(dir: string): Promise<BackupContents> {
+  const manifestPath = join(dir, MANIFEST_FILE);
+  const manifest = await readManifest(dir);
   const paths = await checkManifest(manifest, dir, manifestPath);
   const files = new Map<string, BackupFileContents>();
   for (const entry of manifest.files) {

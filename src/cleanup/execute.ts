@@ -1,3 +1,4 @@
+// Over 300 lines: the delete's safety sequence per batch, kept in one place on purpose.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientSession, Collection, Db, Document, MongoClient, MongoError } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
@@ -437,7 +438,7 @@ async function cleanRelation(
       lock,
       now,
     };
-    const batchSize = options.plan.batchSize;
+    const batchSize = options.plan.deleteBatchSize;
     for (let index = 0; index * batchSize < plan.candidates.length; index++) {
       if (options.signal?.aborted || lock.lost) break;
       if (index > 0)

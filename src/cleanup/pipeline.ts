@@ -95,7 +95,7 @@ export async function runCleanupPipeline(options: PipelineOptions): Promise<Pipe
   if (failed) throw new RuntimeError(`scan of ${failed.name} failed: ${failed.error}; nothing was deleted`);
   const plan = await buildPlan(report, config, pool, {
     backupRoot: options.backupRoot,
-    batchSize: options.deleteBatchSize,
+    deleteBatchSize: options.deleteBatchSize,
     maxDeletes: options.maxDeletes,
   });
   options.onPlan?.(plan, report);

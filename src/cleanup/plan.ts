@@ -34,7 +34,8 @@ export interface RelationPlan {
 
 export interface CleanupPlan {
   backupRoot: string;
-  batchSize: number;
+  /** Documents per delete batch (a relation's `batchSize` is its parent probes'). */
+  deleteBatchSize: number;
   relations: RelationPlan[];
   /** Reasons nothing may be deleted, whatever the overrides (the separation switch). */
   refusals: string[];
@@ -42,7 +43,7 @@ export interface CleanupPlan {
 
 export interface PlanOptions {
   backupRoot?: string;
-  batchSize: number;
+  deleteBatchSize: number;
   maxDeletes?: number;
 }
 
@@ -80,7 +81,7 @@ export async function buildPlan(
       deletable: relation.deletable,
       toDelete,
       deferred: relation.deletable - toDelete,
-      batches: Math.ceil(toDelete / options.batchSize),
+      batches: Math.ceil(toDelete / options.deleteBatchSize),
       estimatedBackupBytes: Math.ceil(average * toDelete),
       excepted: relation.excepted,
       inGrace: relation.inGrace,
@@ -93,7 +94,7 @@ export async function buildPlan(
   }
   return {
     backupRoot: resolve(options.backupRoot ?? DEFAULT_BACKUP_ROOT),
-    batchSize: options.batchSize,
+    deleteBatchSize: options.deleteBatchSize,
     relations,
     refusals: separationRefusals(config),
   };
@@ -117,7 +118,7 @@ export function planText(plan: CleanupPlan): string {
   for (const r of plan.relations) {
     lines.push(relationHeading(r));
     lines.push(
-      `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${formatBatches(r.batches, plan.batchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
+      `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${formatBatches(r.batches, plan.deleteBatchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
     );
     lines.push(
       `  kept: ${n(r.excepted)} excepted, ${n(r.inGrace)} in grace, ${n(r.invalidReference)} invalid references (never deleted)`,

@@ -155,7 +155,6 @@ export async function restoreBackup(
     selection: RestoreSelection;
     dryRun: boolean;
     operator?: string;
-    backupRoot?: string;
   },
 ): Promise<RestoreResult> {
   const backup = await readBackup(runDir);

@@ -1,3 +1,4 @@
+// Over 300 lines: a relation's scan around the join: stores, guards, trend, checkpoint records, report.
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { DAY_MS, HOUR_MS } from '../limits.ts';
 import { log } from '../logging.ts';

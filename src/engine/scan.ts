@@ -1,3 +1,4 @@
+// Over 300 lines: the streaming join, its partitions and its checkpoints share one classification state.
 import { EJSON } from 'bson';
 import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';

@@ -1,3 +1,4 @@
+// Over 300 lines: one filter compiler, MongoDB's query operators in one switch.
 import type { Document } from 'bson';
 import { Query } from 'mingo';
 import { compareBson, type StringCompare, typeRank } from './bson-values.ts';

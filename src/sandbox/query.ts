@@ -1,3 +1,4 @@
+// Over 300 lines: filtering, index lookups, sorting and projection over one storage model.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { BSON, type Document } from 'bson';
 import { Query } from 'mingo';

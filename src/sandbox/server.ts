@@ -1,3 +1,4 @@
+// Over 300 lines: the wire loop, sessions, fail points and command dispatch of one server.
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BSON, type Document } from 'bson';

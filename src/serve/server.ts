@@ -1,3 +1,4 @@
+// Over 300 lines: the HTTP face's routes, auth and job bookkeeping, which read best together.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';

@@ -1,8 +1,9 @@
+// Over 300 lines: the console's one boundary to the engine: each service is a few lines over it.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Conf from 'conf';
 import type { Document } from 'mongodb';
-import { readBackup } from '../cleanup/backup.ts';
+import { readBackup, readManifest } from '../cleanup/backup.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { CleanupPlan } from '../cleanup/plan.ts';
@@ -355,22 +356,17 @@ export function createConsoleServices(
   };
 }
 
-/** The manifest's headline, without checking checksums (the preview does). */
+/** The manifest's headline, without checking checksums (the preview does); undefined when it is not a backup. */
 async function summarize(dir: string): Promise<BackupSummary | undefined> {
   try {
-    const { readFile } = await import('node:fs/promises');
-    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+    const manifest = await readManifest(dir);
     return {
       dir,
       runId: manifest.runId,
       status: manifest.status,
       operator: manifest.operator,
       createdAt: manifest.createdAt,
-      relations: (manifest.relations ?? []).map((r: { name: string; backedUp: number; deleted: number }) => ({
-        name: r.name,
-        backedUp: r.backedUp,
-        deleted: r.deleted,
-      })),
+      relations: manifest.relations.map((r) => ({ name: r.name, backedUp: r.backedUp, deleted: r.deleted })),
     };
   } catch {
     return undefined;

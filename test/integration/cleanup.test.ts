@@ -116,7 +116,7 @@ describe('clean --execute', () => {
       access: { readOnly: false },
       candidateLimit: Number.POSITIVE_INFINITY,
     });
-    const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, batchSize: 1000 });
+    const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, deleteBatchSize: 1000 });
     const [first, second, third] = plan.relations[0].candidates.filter(
       (c, i, all) => all.findIndex((o) => o.key === c.key) === i,
     );
@@ -198,7 +198,7 @@ describe('clean --execute', () => {
       expect(report.relations.map((r) => r.candidates.length)).toEqual([20, 20, 20]);
       const plan = await buildPlan(report, demo.config, pool, {
         backupRoot: demo.backupRoot,
-        batchSize: 1000,
+        deleteBatchSize: 1000,
       });
       expect(plan.relations.map((r) => [r.toDelete, r.sampled])).toEqual([
         [600, true],
@@ -253,7 +253,7 @@ describe('clean --execute', () => {
       });
       const plan = await buildPlan(report, demo.config, pool, {
         backupRoot: demo.backupRoot,
-        batchSize: 100,
+        deleteBatchSize: 100,
       });
       await expect(
         executeCleanup({ plan, config: demo.config, pool, access: { readOnly: true } }),

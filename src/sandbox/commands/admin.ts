@@ -1,3 +1,4 @@
+// Over 300 lines: the many small admin commands drivers and tools send.
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';

@@ -1,3 +1,4 @@
+// Over 300 lines: find, getMore, aggregate, count and distinct share cursor and index handling.
 import { randomInt } from 'node:crypto';
 import { BSON, type Document } from 'bson';
 import { Aggregator } from 'mingo';

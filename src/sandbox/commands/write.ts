@@ -1,3 +1,4 @@
+// Over 300 lines: insert, update, delete and findAndModify share their write paths.
 import { BSON, type Document, ObjectId } from 'bson';
 import { Aggregator, update as applyOperators } from 'mingo';
 import { indexKey } from '../bson-values.ts';

@@ -1,3 +1,4 @@
+// Over 300 lines: the console's state and every action on the databases, kept apart from keys and layout.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';

@@ -26,7 +26,7 @@ function PlanPanel({ plan }: { plan: CleanupPlan }) {
       <Text bold>Plan for {r.name}</Text>
       <Text>
         delete {count(r.toDelete)} of {count(r.deletable)} deletable documents in{' '}
-        {formatBatches(r.batches, plan.batchSize)}
+        {formatBatches(r.batches, plan.deleteBatchSize)}
       </Text>
       <Text>
         kept: {count(r.excepted)} excepted, {count(r.inGrace)} in grace, {count(r.invalidReference)} invalid

@@ -197,7 +197,7 @@ describe('DocumentView', () => {
 describe('CleanupScreen', () => {
   const plan: CleanupPlan = {
     backupRoot: '/backups',
-    batchSize: 100,
+    deleteBatchSize: 100,
     refusals: [],
     relations: [
       {
