@@ -1,9 +1,7 @@
 import { render } from 'ink';
-import { openSettings, profileSources, readSettings } from '../config/settings.ts';
 import { UsageError } from '../errors.ts';
-import { App } from '../ui/app.tsx';
-import { createConsoleServices } from '../ui/services.ts';
-import { type EngineFlags, withEngine } from './engine-session.ts';
+import { Header } from '../ui/components/Header.tsx';
+import type { EngineFlags } from './engine-session.ts';
 
 export interface ConsoleFlags extends EngineFlags {
   profile?: string;
@@ -18,6 +16,19 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
       'the console needs a terminal; in scripts and cron use the headless commands (scan, clean, restore, verify, exceptions, doctor)',
     );
   }
+  // The first frame (the header, "connecting…") as soon as Ink is loaded; the engine, the driver and the
+  // console's screens load behind it, then take over the same frame.
+  const instance = render(<Header readOnly={Boolean(flags.readOnly)} />, { exitOnCtrlC: false });
+  const [{ openSettings, profileSources, readSettings }, { withEngine }, { App }, { createConsoleServices }] =
+    await Promise.all([
+      import('../config/settings.ts'),
+      import('./engine-session.ts'),
+      import('../ui/app.tsx'),
+      import('../ui/services.ts'),
+    ]).catch((error) => {
+      instance.unmount();
+      throw error;
+    });
   const store = openSettings();
   const settings = readSettings(store);
   const profile = flags.profile ? profileSources(settings, flags.profile) : undefined;
@@ -45,8 +56,8 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
         ],
       },
     );
-    const instance = render(<App services={services} />, { exitOnCtrlC: false });
+    instance.rerender(<App services={services} />);
     await instance.waitUntilExit();
     return 0;
-  });
+  }).finally(() => instance.unmount());
 }
