@@ -81,6 +81,21 @@ const TYPE_NAMES: Record<string, number> = {
   maxKey: 127,
 };
 const NUMERIC_TYPES = [1, 16, 18, 19];
+const TYPE_NAME_OF = new Map(Object.entries(TYPE_NAMES).map(([name, n]) => [n, name]));
+
+/**
+ * The aggregation `$type` of a value, named as mongod names it (`objectId`, `binData`, `missing`...). A whole
+ * JavaScript number is refused: it may have been an int, a long or a double, and guessing would answer wrong.
+ */
+export function aggregationTypeName(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (typeof value === 'number' && Number.isInteger(value))
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      'aggregation $type cannot tell int, long and double apart in the sandbox (it stores whole numbers without their BSON type); use $isNumber',
+    );
+  return TYPE_NAME_OF.get(typeNumberOf(value, NUMERIC_TYPES)) ?? 'object';
+}
 
 function typeNumbersOf(spec: unknown): number[] {
   const list = Array.isArray(spec) ? spec : [spec];

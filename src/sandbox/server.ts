@@ -9,8 +9,10 @@ import {
   type CommandHandler,
   type CursorBatch,
   isCursorBatch,
+  type RunningOperation,
   type ServerState,
 } from './commands/context.ts';
+import { diagnosticCommands } from './commands/diagnostics.ts';
 import { readCommands } from './commands/read.ts';
 import { writeCommands } from './commands/write.ts';
 import { CursorRegistry } from './cursors.ts';
@@ -29,7 +31,12 @@ import {
   WireFormatError,
 } from './wire.ts';
 
-const COMMANDS: Record<string, CommandHandler> = { ...adminCommands, ...readCommands, ...writeCommands };
+const COMMANDS: Record<string, CommandHandler> = {
+  ...adminCommands,
+  ...readCommands,
+  ...writeCommands,
+  ...diagnosticCommands,
+};
 const HEADER_SIZE = 16;
 /** Room left in a reply for the cursor envelope around the batch. */
 const BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 1024;
@@ -63,6 +70,9 @@ export class SandboxServer implements ServerState {
   readonly faults = new FailPoints();
   readonly startedAt = new Date();
   readonly transactions = new Transactions();
+  readonly operations = new Map<number, RunningOperation>();
+  readonly argv = process.argv.slice(1);
+  private nextOpid = 1;
   replicaSet?: { name: string; host: string };
   private readonly replicaSetName?: string;
   private readonly server: Server;
@@ -194,6 +204,15 @@ export class SandboxServer implements ServerState {
     appName: string | undefined,
   ): Promise<Document | CursorBatch | 'close'> {
     const name = Object.keys(command.body)[0] ?? '';
+    const opid = this.nextOpid++;
+    this.operations.set(opid, {
+      opid,
+      connectionId,
+      appName,
+      db: command.db,
+      command: command.body,
+      startedAt: Date.now(),
+    });
     try {
       const target = name === 'getMore' ? command.body.collection : command.body[name];
       const namespace = typeof target === 'string' ? `${command.body.$db}.${target}` : undefined;
@@ -230,6 +249,7 @@ export class SandboxServer implements ServerState {
       if (error instanceof CommandError) return error.toReply();
       return new CommandError(ErrorCodes.InternalError, (error as Error).message ?? String(error)).toReply();
     } finally {
+      this.operations.delete(opid);
       this.scheduleSave();
     }
   }

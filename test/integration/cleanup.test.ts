@@ -116,7 +116,10 @@ describe('clean --execute', () => {
       access: { readOnly: false },
       candidateLimit: Number.POSITIVE_INFINITY,
     });
-    const plan = await buildPlan(report, config, pool, { backupRoot: demo.backupRoot, deleteBatchSize: 1000 });
+    const plan = await buildPlan(report, config, pool, {
+      backupRoot: demo.backupRoot,
+      deleteBatchSize: 1000,
+    });
     const [first, second, third] = plan.relations[0].candidates.filter(
       (c, i, all) => all.findIndex((o) => o.key === c.key) === i,
     );

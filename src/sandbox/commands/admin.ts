@@ -4,7 +4,7 @@ import { BSON, type Document, ObjectId } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
-import type { IndexSpec } from '../storage.ts';
+import type { Collection, IndexSpec } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
 import {
   type CommandContext,
@@ -78,8 +78,18 @@ async function dataSize(docs: Iterable<Document>, budget: WorkBudget): Promise<n
   return size;
 }
 
+/** Databases every mongod has, listed as mongod lists them even when the sandbox holds nothing in them. */
+const SYSTEM_DATABASES = ['admin', 'config', 'local'];
+
 const listDatabases: CommandHandler = async (ctx) => {
-  const all = [...ctx.server.store.databases.values()];
+  const stored = [...ctx.server.store.databases.values()];
+  const all = [
+    ...stored,
+    ...SYSTEM_DATABASES.filter((name) => !stored.some((db) => db.name === name)).map((name) => ({
+      name,
+      collections: new Map<string, Collection>(),
+    })),
+  ].sort((a, b) => a.name.localeCompare(b.name));
   if (ctx.body.nameOnly) return { databases: all.map(({ name }) => ({ name })), ok: 1 };
   const databases = [];
   for (const db of all) {

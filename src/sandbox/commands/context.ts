@@ -17,6 +17,19 @@ export interface ServerState {
   replicaSet?: { name: string; host: string };
   transactions: Transactions;
   openConnections(): number;
+  /** Commands running now, by operation id: what `$currentOp` reports. */
+  operations: Map<number, RunningOperation>;
+  /** How the process was started, for `getCmdLineOpts`. */
+  argv: string[];
+}
+
+export interface RunningOperation {
+  opid: number;
+  connectionId: number;
+  appName?: string;
+  db: string;
+  command: Document;
+  startedAt: number;
 }
 
 export interface CommandContext {

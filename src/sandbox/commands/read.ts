@@ -1,10 +1,20 @@
+import { hostname } from 'node:os';
 // Over 300 lines: find, getMore, aggregate, count and distinct share cursor and index handling.
 import { randomInt } from 'node:crypto';
 import { BSON, type Document } from 'bson';
-import { Aggregator } from 'mingo';
+import { Aggregator } from 'mingo/aggregator';
+import * as accumulatorOperators from 'mingo/operators/accumulator';
+import * as expressionOperators from 'mingo/operators/expression';
+import * as pipelineOperators from 'mingo/operators/pipeline';
+import * as projectionOperators from 'mingo/operators/projection';
+import * as queryOperators from 'mingo/operators/query';
+import * as windowOperators from 'mingo/operators/window';
+import { Context, evalExpr } from 'mingo/core';
 import { indexKey, type StringCompare, valuesAtPath } from '../bson-values.ts';
+import { aggregationTypeName } from '../match.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { cursorIdOf } from '../cursors.ts';
+import { currentOperations } from './diagnostics.ts';
 import {
   compileFilter,
   compileProjection,
@@ -227,8 +237,25 @@ const STREAMING_STAGES = new Set([
   '$replaceRoot',
   '$replaceWith',
 ]);
-const REFUSED_STAGES = new Set(['$out', '$merge', '$currentOp', '$listSessions', '$changeStream']);
+const REFUSED_STAGES = new Set(['$out', '$merge', '$currentOp', '$collStats', '$listSessions', '$changeStream']);
 const SLICE = 2000;
+
+/**
+ * mingo's operators, with mongod's answer where mingo's differs: `$type` names (`objectId`, `binData`...).
+ * Built whole, because mingo's default context would otherwise win over an override.
+ */
+const AGGREGATION_OPERATORS = Context.init({
+  accumulator: accumulatorOperators,
+  expression: {
+    ...expressionOperators,
+    $type: (obj: unknown, expr: unknown, options: Parameters<typeof evalExpr>[2]) =>
+      aggregationTypeName(evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options)),
+  },
+  pipeline: pipelineOperators,
+  projection: projectionOperators,
+  query: queryOperators,
+  window: windowOperators,
+});
 
 async function runMingo(
   ctx: CommandContext,
@@ -238,6 +265,7 @@ async function runMingo(
 ): Promise<Document[]> {
   const aggregator = new Aggregator(stages, {
     ...MINGO_OPTIONS,
+    context: AGGREGATION_OPERATORS,
     collectionResolver: (name: string) => [
       ...(ctx.server.store.collection(ctx.db, name, false)?.docs.values() ?? []),
     ],
@@ -289,6 +317,69 @@ function isSingleGroup(stage: Document): boolean {
   );
 }
 
+/** The `$collStats` stage's one document: `count` and `storageStats` as asked (what `db.coll.stats()` reads). */
+async function collectionStats(ctx: CommandContext, name: string, spec: Document): Promise<Document> {
+  const coll = existingCollection(ctx, name);
+  const ns = `${ctx.db}.${name}`;
+  if (!coll)
+    throw new CommandError(
+      ErrorCodes.NamespaceNotFound,
+      `Unable to retrieve storageStats in $collStats stage :: caused by :: Collection [${ns}] not found.`,
+    );
+  for (const key of Object.keys(spec))
+    if (!['count', 'storageStats', 'latencyStats', 'queryExecStats'].includes(key))
+      throw new CommandError(40415, `BSON field '$collStats.${key}' is an unknown field.`);
+  const count = coll.docs.size;
+  const doc: Document = { ns, host: hostname(), localTime: new Date() };
+  if (spec.storageStats) {
+    let size = 0;
+    for (const stored of coll.docs.values()) {
+      size += BSON.calculateObjectSize(stored);
+      await ctx.budget.tick();
+    }
+    const indexSizes = Object.fromEntries(coll.indexSpecs.map((index) => [index.name, count * 16]));
+    doc.storageStats = {
+      size,
+      count,
+      avgObjSize: count ? Math.round(size / count) : 0,
+      numOrphanDocs: 0,
+      storageSize: size,
+      freeStorageSize: 0,
+      capped: false,
+      nindexes: coll.indexSpecs.length,
+      indexBuilds: [],
+      totalIndexSize: count * 16 * coll.indexSpecs.length,
+      totalSize: size + count * 16 * coll.indexSpecs.length,
+      indexSizes,
+      scaleFactor: 1,
+    };
+  }
+  if (spec.count) doc.count = count;
+  if (spec.latencyStats)
+    doc.latencyStats = {
+      reads: { latency: 0, ops: 0 },
+      writes: { latency: 0, ops: 0 },
+      commands: { latency: 0, ops: 0 },
+    };
+  if (spec.queryExecStats) doc.queryExecStats = { collectionScans: { total: 0, nonTailable: 0 } };
+  return doc;
+}
+
+/**
+ * `$project` output in mongod's field order: `_id` first, then the fields kept from the input in the input's
+ * order, then new (computed) fields in the projection's order. mingo keeps the projection's order, `_id` last.
+ */
+function inMongodFieldOrder(input: Document[], output: Document[]): Document[] {
+  return output.map((doc, i) => {
+    const source = input[i] ?? {};
+    const ordered: Document = {};
+    if ('_id' in doc) ordered._id = doc._id;
+    for (const key of Object.keys(source)) if (key in doc && !(key in ordered)) ordered[key] = doc[key];
+    for (const key of Object.keys(doc)) if (!(key in ordered)) ordered[key] = doc[key];
+    return ordered;
+  });
+}
+
 async function runPipeline(
   ctx: CommandContext,
   input: Document[],
@@ -322,6 +413,12 @@ async function runPipeline(
       else docs = docs.slice(Number(stage.$skip));
       continue;
     }
+    if (op === '$project') {
+      await flush();
+      const before = docs;
+      docs = inMongodFieldOrder(before, await runMingo(ctx, before, [stage], true));
+      continue;
+    }
     pending.push(stage);
     if (!STREAMING_STAGES.has(op)) pendingStreaming = false;
   }
@@ -341,13 +438,30 @@ const aggregate: CommandHandler = async (ctx) => {
       "The 'cursor' option is required, except for aggregate with the explain argument",
     );
   }
+  const first = (pipeline[0] ?? {}) as Document;
   if (typeof body.aggregate !== 'string') {
+    // `db.aggregate([{$currentOp: {}}, …])` on admin (what `db.currentOp()` sends): the only collection-less one.
+    if (body.aggregate === 1 && '$currentOp' in first) {
+      if (ctx.db !== 'admin')
+        throw new CommandError(73, "$currentOp must be run against the 'admin' database with {aggregate: 1}");
+      const docs = await runPipeline(ctx, currentOperations(ctx), pipeline.slice(1), ctx.budget);
+      return cursorReply(ctx, 'admin.$cmd.aggregate', docs, {
+        batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
+      });
+    }
     throw new CommandError(
       ErrorCodes.InvalidNamespace,
-      'collection-less aggregate is not supported by the sandbox',
+      'collection-less aggregate is not supported by the sandbox (except $currentOp)',
     );
   }
   const name = body.aggregate;
+  if ('$collStats' in first) {
+    const stats = await collectionStats(ctx, name, first.$collStats as Document);
+    const docs = await runPipeline(ctx, [stats], pipeline.slice(1), ctx.budget);
+    return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
+      batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
+    });
+  }
   const coll = existingCollection(ctx, name);
   let input: Document[] = [];
   let stages = pipeline as Document[];

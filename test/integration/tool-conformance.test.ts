@@ -1,0 +1,177 @@
+import { Binary, Decimal128, ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+/**
+ * The commands operators' own tools send, in the shapes they send them (mongosh's helpers, Compass's explain,
+ * `db.currentOp()`), with mongod-shaped replies: written to pass against a real mongod too
+ * (`ORPHAN_CLEANUP_TEST_URI`); the few sandbox-only facts are marked.
+ */
+let server: TestServer;
+let dbName: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  dbName = server.dbName('tools');
+  const coll = server.client.db(dbName).collection('content');
+  await coll.insertMany([
+    {
+      title: 'a',
+      ref: new ObjectId(),
+      blob: new Binary(Buffer.from('ab')),
+      score: 1.5,
+      price: Decimal128.fromString('9.99'),
+    },
+    { title: 'b', ref: 'not-an-id' },
+    { title: 'c' },
+  ]);
+  await coll.createIndex({ title: 1 });
+});
+afterAll(async () => server?.stop());
+
+const db = () => server.client.db(dbName);
+
+describe('mongosh helpers', () => {
+  it('db.coll.stats(), totalSize() and dataSize() read $collStats', async () => {
+    // What mongosh 2.x sends for db.content.stats().
+    const [stats] = await db()
+      .collection('content')
+      .aggregate([{ $collStats: { storageStats: { scale: 1 } } }])
+      .toArray();
+    expect(stats.ns).toBe(`${dbName}.content`);
+    expect(stats.storageStats).toMatchObject({ count: 3, nindexes: 2 });
+    expect(stats.storageStats.size).toBeGreaterThan(0);
+    expect(stats.storageStats.indexSizes).toHaveProperty('title_1');
+    const [counted] = await db()
+      .collection('content')
+      .aggregate([{ $collStats: { count: {} } }])
+      .toArray();
+    expect(counted.count).toBe(3);
+    await expect(
+      db()
+        .collection('content')
+        .aggregate([{ $match: {} }, { $collStats: { count: {} } }])
+        .toArray(),
+    ).rejects.toThrow(/\$collStats/);
+  });
+
+  it('db.currentOp() lists the operations running, its own included', async () => {
+    const ops = await server.client
+      .db('admin')
+      .aggregate([
+        { $currentOp: { allUsers: true, idleConnections: false, truncateOps: false } },
+        { $match: {} },
+      ])
+      .toArray();
+    const own = ops.find((op) => op.command?.aggregate === 1);
+    expect(own).toMatchObject({ type: 'op', active: true });
+    expect(typeof own?.opid).toBe('number');
+    await expect(
+      db()
+        .aggregate([{ $currentOp: {} }])
+        .toArray(),
+    ).rejects.toThrow(/admin/);
+  });
+
+  it('show dbs lists admin, config and local', async () => {
+    const { databases } = await server.client.db('admin').command({ listDatabases: 1, nameOnly: true });
+    const names = databases.map((d: { name: string }) => d.name);
+    expect(names).toEqual(expect.arrayContaining(['admin', 'config', 'local', dbName]));
+  });
+
+  it('hostInfo, getCmdLineOpts, profile (read, level 0) and validate answer as mongod does', async () => {
+    const admin = server.client.db('admin');
+    expect((await admin.command({ hostInfo: 1 })).system).toMatchObject({ numCores: expect.any(Number) });
+    expect((await admin.command({ getCmdLineOpts: 1 })).argv).toEqual(expect.any(Array));
+    expect(await db().command({ profile: -1 })).toMatchObject({ was: 0, ok: 1 });
+    const validated = await db().command({ validate: 'content' });
+    expect(validated).toMatchObject({ valid: true, nrecords: 3, ns: `${dbName}.content` });
+    if (server.isSandbox)
+      // Sandbox-only: it has no profiler to switch on, and says so instead of pretending.
+      await expect(db().command({ profile: 2 })).rejects.toThrow(/no profiler/);
+  });
+});
+
+describe('explain', () => {
+  it('find: the index used, IDHACK for an _id lookup, COLLSCAN without an index, and what it examined', async () => {
+    const coll = db().collection('content');
+    const byTitle = await coll.find({ title: 'a' }).explain('executionStats');
+    expect(byTitle.queryPlanner.winningPlan).toMatchObject({
+      stage: 'FETCH',
+      inputStage: { stage: 'IXSCAN', indexName: 'title_1', keyPattern: { title: 1 } },
+    });
+    expect(byTitle.executionStats).toMatchObject({
+      nReturned: 1,
+      totalKeysExamined: 1,
+      totalDocsExamined: 1,
+    });
+    const [first] = await coll.find({}).limit(1).toArray();
+    expect((await coll.find({ _id: first._id }).explain()).queryPlanner.winningPlan.stage).toBe('IDHACK');
+    const scan = await coll.find({ score: 1.5 }).explain('executionStats');
+    expect(scan.queryPlanner.winningPlan.stage).toBe('COLLSCAN');
+    expect(scan.executionStats).toMatchObject({ nReturned: 1, totalDocsExamined: 3 });
+  });
+
+  it('aggregate and count are planned; an explained delete deletes nothing', async () => {
+    const coll = db().collection('content');
+    const aggregate = await coll
+      .aggregate([{ $match: { title: 'b' } }, { $project: { title: 1 } }])
+      .explain();
+    const planner = aggregate.queryPlanner ?? aggregate.stages?.[0]?.$cursor?.queryPlanner;
+    expect(planner.winningPlan).toMatchObject({ stage: 'FETCH', inputStage: { indexName: 'title_1' } });
+    const count = await db().command({
+      explain: { count: 'content', query: { title: 'c' } },
+      verbosity: 'queryPlanner',
+    });
+    expect(count.queryPlanner.winningPlan.stage).toBe('COUNT');
+    const deleted = await db().command({
+      explain: { delete: 'content', deletes: [{ q: { title: 'a' }, limit: 0 }] },
+      verbosity: 'executionStats',
+    });
+    expect(deleted.queryPlanner.winningPlan.stage).toBe('DELETE');
+    expect(await coll.countDocuments()).toBe(3);
+  });
+});
+
+describe('aggregation answers as mongod', () => {
+  it('$type names every BSON type the way mongod does', async () => {
+    const rows = await db()
+      .collection('content')
+      .aggregate([
+        { $match: { title: 'a' } },
+        {
+          $project: {
+            _id: 0,
+            ref: { $type: '$ref' },
+            blob: { $type: '$blob' },
+            score: { $type: '$score' },
+            price: { $type: '$price' },
+            title: { $type: '$title' },
+            none: { $type: '$nothing' },
+          },
+        },
+      ])
+      .toArray();
+    expect(rows).toEqual([
+      {
+        ref: 'objectId',
+        blob: 'binData',
+        score: 'double',
+        price: 'decimal',
+        title: 'string',
+        none: 'missing',
+      },
+    ]);
+  });
+
+  it('$project puts _id first, kept fields in document order, new fields after', async () => {
+    const [row] = await db()
+      .collection('content')
+      .aggregate([
+        { $match: { title: 'a' } },
+        { $project: { score: 1, title: 1, label: { $concat: ['$title', '!'] } } },
+      ])
+      .toArray();
+    expect(Object.keys(row)).toEqual(['_id', 'title', 'score', 'label']);
+  });
+});
