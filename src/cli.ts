@@ -177,7 +177,13 @@ program
   .option('--data-dir <dir>', 'load and save data here (mongodump layout)')
   .option(
     '--replica-set <name>',
-    'act as the primary of a one-member replica set (transactions, replSetGetStatus)',
+    'act as the primary of a replica set (transactions, replSetGetStatus, an oplog in local.oplog.rs)',
+  )
+  .addOption(
+    new Option(
+      '--secondary-port <n>',
+      "with --replica-set: also answer as the set's secondary on this port",
+    ).argParser(port),
   )
   .action(async (options) => (await commands.sandbox()).runSandbox(options));
 

@@ -8,6 +8,7 @@ export interface SandboxCommandOptions {
   seed?: string;
   dataDir?: string;
   replicaSet?: string;
+  secondaryPort?: number;
 }
 
 /** `orphan-cleanup sandbox`: runs one sandbox server in the foreground until SIGINT/SIGTERM. */
@@ -19,11 +20,21 @@ export async function runSandbox(options: SandboxCommandOptions): Promise<void> 
     throw new UsageError(
       `--replica-set: '${options.replicaSet}' is not a replica set name (letters, digits, - and _)`,
     );
-  const server = new SandboxServer({ dataDir: options.dataDir, replicaSet: options.replicaSet });
+  if (options.secondaryPort !== undefined && options.replicaSet === undefined)
+    throw new UsageError('--secondary-port needs --replica-set (a standalone has no secondary)');
+  const server = new SandboxServer({
+    dataDir: options.dataDir,
+    replicaSet: options.replicaSet,
+    secondaryPort: options.secondaryPort,
+  });
   await server.load();
   const seeded = options.seed ? seedStore(server.store, options.seed as never) : [];
   const { uri } = await server.listen(options.port, options.host);
   process.stdout.write(`orphan-cleanup sandbox listening on ${uri}\n`);
+  if (server.replicaSet?.secondary)
+    process.stdout.write(
+      `secondary listening on mongodb://${server.replicaSet.secondary}/?directConnection=true\n`,
+    );
   if (seeded.length) process.stdout.write(`seeded: ${seeded.join(', ')}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

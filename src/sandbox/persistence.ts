@@ -68,6 +68,8 @@ export async function saveDataDir(store: Store, dir: string): Promise<void> {
   const dirty = [...store.dirty.values()];
   store.dirty.clear();
   for (const [dbName, collName] of dirty) {
+    // `local` (the oplog) lives as long as the process, as a restarted set member starts a new one here.
+    if (dbName === 'local') continue;
     const dbDir = join(dir, dbName);
     const db = store.database(dbName, false);
     if (!db) {

@@ -17,6 +17,8 @@ export interface SandboxProcessOptions {
   dataDir?: string;
   /** Run as a one-member replica set of this name (see `SandboxOptions.replicaSet`). */
   replicaSet?: string;
+  /** With `replicaSet`: a second port answering as the set's secondary (0 = any free port). */
+  secondaryPort?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -29,6 +31,7 @@ export function startSandboxProcess(options: SandboxProcessOptions = {}): Promis
   if (options.seed) args.push('--seed', options.seed);
   if (options.dataDir) args.push('--data-dir', options.dataDir);
   if (options.replicaSet) args.push('--replica-set', options.replicaSet);
+  if (options.secondaryPort !== undefined) args.push('--secondary-port', String(options.secondaryPort));
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,

@@ -19,6 +19,7 @@ import { CursorRegistry } from './cursors.ts';
 import { FailPoints, type FaultAction } from './faults.ts';
 import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
+import { Oplog } from './oplog.ts';
 import { Store } from './storage.ts';
 import { Transactions } from './transactions.ts';
 import {
@@ -52,6 +53,12 @@ export interface SandboxOptions {
    * `sandboxReplicationLag` fail point sets).
    */
   replicaSet?: string;
+  /**
+   * With `replicaSet`: also listen here (0 = any free port) as the set's secondary: `hello` says SECONDARY,
+   * reads with a non-primary read preference are served (from the same data: replication is instant), writes
+   * fail with NotWritablePrimary. The primary's `hello` lists both hosts, so drivers discover it.
+   */
+  secondaryPort?: number;
 }
 
 export interface ListeningAddress {
@@ -71,9 +78,10 @@ export class SandboxServer implements ServerState {
   readonly startedAt = new Date();
   readonly transactions = new Transactions();
   readonly operations = new Map<number, RunningOperation>();
+  oplog?: Oplog;
   readonly argv = process.argv.slice(1);
   private nextOpid = 1;
-  replicaSet?: { name: string; host: string };
+  replicaSet?: { name: string; host: string; secondary?: string };
   private readonly replicaSetName?: string;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
@@ -84,10 +92,14 @@ export class SandboxServer implements ServerState {
   private savedVersion = 0;
   private saving: Promise<void> = Promise.resolve();
 
+  private readonly secondaryPort?: number;
+  private secondaryServer?: Server;
+
   constructor(options: SandboxOptions = {}) {
     this.dataDir = options.dataDir;
     this.replicaSetName = options.replicaSet;
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.secondaryPort = options.replicaSet ? options.secondaryPort : undefined;
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket, false));
   }
 
   private loaded = false;
@@ -114,6 +126,20 @@ export class SandboxServer implements ServerState {
     const hostPort = `${shownHost}:${address.port}`;
     if (this.replicaSetName) {
       this.replicaSet = { name: this.replicaSetName, host: hostPort };
+      this.oplog = new Oplog();
+      this.store.database('local', true)!.collections.set('oplog.rs', this.oplog.collection);
+      if (this.secondaryPort !== undefined) {
+        const secondary = createServer({ noDelay: true }, (socket) => this.accept(socket, true));
+        this.secondaryServer = secondary;
+        await new Promise<void>((resolve, reject) => {
+          secondary.once('error', reject);
+          secondary.listen(this.secondaryPort, host, () => resolve());
+        });
+        const secondaryAddress = secondary.address();
+        if (!secondaryAddress || typeof secondaryAddress === 'string')
+          throw new Error('sandbox secondary did not get a TCP address');
+        this.replicaSet.secondary = `${shownHost}:${secondaryAddress.port}`;
+      }
       return { host, port: address.port, uri: `mongodb://${hostPort}/?replicaSet=${this.replicaSetName}` };
     }
     return { host, port: address.port, uri: `mongodb://${hostPort}/?directConnection=true` };
@@ -127,6 +153,8 @@ export class SandboxServer implements ServerState {
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.secondaryServer)
+      await new Promise<void>((resolve) => this.secondaryServer!.close(() => resolve()));
     clearTimeout(this.saveTimer);
     await this.saveNow();
   }
@@ -159,9 +187,9 @@ export class SandboxServer implements ServerState {
     return this.saving;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, secondary: boolean): void {
     this.sockets.add(socket);
-    const connection = new Connection(this, socket, this.nextConnectionId++);
+    const connection = new Connection(this, socket, this.nextConnectionId++, secondary);
     socket.on('data', (chunk) => connection.receive(chunk));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
@@ -202,6 +230,8 @@ export class SandboxServer implements ServerState {
     command: IncomingCommand,
     connectionId: number,
     appName: string | undefined,
+    /** Arrived on the secondary's port. */
+    secondary = false,
   ): Promise<Document | CursorBatch | 'close'> {
     const name = Object.keys(command.body)[0] ?? '';
     const opid = this.nextOpid++;
@@ -222,6 +252,9 @@ export class SandboxServer implements ServerState {
         if (fault.closeConnection) return 'close';
         if (fault.error) throw fault.error;
       }
+      if (secondary) refuseOnSecondary(name, command.body);
+      if (command.db === 'local' && target === 'oplog.rs' && WRITES_REFUSED_ON_OPLOG.has(name))
+        throw new CommandError(ErrorCodes.InvalidNamespace, "cannot write to 'local.oplog.rs'");
       const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
       if (!handler) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
       const { body } = command;
@@ -242,6 +275,7 @@ export class SandboxServer implements ServerState {
         body,
         budget: new WorkBudget(body.maxTimeMS),
         transaction,
+        secondary,
       };
       const reply = await handler(ctx);
       return isCursorBatch(reply) ? reply : await this.applyWriteConcern(name, body, reply, fault);
@@ -254,6 +288,51 @@ export class SandboxServer implements ServerState {
     }
   }
 }
+
+/** Commands a secondary serves only when the read preference allows a secondary. */
+const READS = new Set([
+  'find',
+  'getMore',
+  'aggregate',
+  'count',
+  'distinct',
+  'listCollections',
+  'listIndexes',
+  'collStats',
+  'dbStats',
+]);
+const SECONDARY_WRITES = new Set([
+  'insert',
+  'update',
+  'delete',
+  'findAndModify',
+  'create',
+  'drop',
+  'dropDatabase',
+  'createIndexes',
+  'dropIndexes',
+  'commitTransaction',
+  'abortTransaction',
+]);
+
+/** What mongod's secondary refuses: any write, and a read whose read preference is primary. */
+function refuseOnSecondary(name: string, body: Document): void {
+  if (SECONDARY_WRITES.has(name) || body.startTransaction)
+    throw new CommandError(10107, 'not primary', { errorLabels: ['RetryableWriteError'] });
+  const mode = (body.$readPreference as Document | undefined)?.mode ?? 'primary';
+  if (READS.has(name) && mode === 'primary' && name !== 'getMore')
+    throw new CommandError(13435, 'not primary and secondaryOk=false');
+}
+
+/** Writes that would change the oplog behind the server's back (mongod refuses them too). */
+const WRITES_REFUSED_ON_OPLOG = new Set([
+  'insert',
+  'update',
+  'delete',
+  'findAndModify',
+  'drop',
+  'createIndexes',
+]);
 
 /** Commands whose `writeConcern` the sandbox answers for (the write itself is applied before it waits). */
 const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'commitTransaction']);
@@ -271,6 +350,7 @@ class Connection {
     private readonly server: SandboxServer,
     private readonly socket: Socket,
     private readonly id: number,
+    private readonly secondary: boolean,
   ) {}
 
   receive(chunk: Buffer): void {
@@ -329,7 +409,7 @@ class Connection {
     }
     const client = command.body.client as Document | undefined;
     if (client?.application?.name) this.appName = String(client.application.name);
-    const result = await this.server.execute(command, this.id, this.appName);
+    const result = await this.server.execute(command, this.id, this.appName, this.secondary);
     if (result === 'close') {
       this.socket.destroy();
       return;

@@ -12,6 +12,7 @@ type TransactionState = 'inProgress' | 'committed' | 'aborted';
 export class Transaction {
   state: TransactionState = 'inProgress';
   private readonly undo: (() => void)[] = [];
+  private readonly committed: (() => void)[] = [];
 
   constructor(
     readonly txnNumber: number,
@@ -23,6 +24,11 @@ export class Transaction {
     this.undo.push(undo);
   }
 
+  /** Runs `then` when the transaction commits (its oplog entries), never when it aborts. */
+  onCommit(then: () => void): void {
+    this.committed.push(then);
+  }
+
   rollback(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) {
       // Without isolation another connection may have written the same _id meanwhile (a write conflict on
@@ -32,11 +38,13 @@ export class Transaction {
       } catch {}
     }
     this.undo.length = 0;
+    this.committed.length = 0;
     this.state = 'aborted';
   }
 
   commit(): void {
     this.undo.length = 0;
+    for (const then of this.committed.splice(0)) then();
     this.state = 'committed';
   }
 }

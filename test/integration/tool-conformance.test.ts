@@ -175,3 +175,76 @@ describe('aggregation answers as mongod', () => {
     expect(Object.keys(row)).toEqual(['_id', 'title', 'score', 'label']);
   });
 });
+
+describe('replica-set mode: the oplog and a secondary', () => {
+  let rs: TestServer;
+  beforeAll(async () => {
+    rs = await startTestServer({ replicaSet: 'rs0', secondaryPort: 0, sandboxOnly: true });
+  });
+  afterAll(async () => rs?.stop());
+
+  it('records every applied write in local.oplog.rs as mongod does, committed transactions only', async () => {
+    const name = rs.dbName('oplog');
+    const coll = rs.client.db(name).collection<{ _id: ObjectId | string; [field: string]: unknown }>('content');
+    const oplog = rs.client.db('local').collection('oplog.rs');
+    const [start] = await oplog.find({}).sort({ $natural: -1 }).limit(1).toArray();
+    const kept = new ObjectId();
+    await coll.insertOne({ _id: kept, title: 'a', n: 1 });
+    await coll.updateOne({ _id: kept }, { $set: { title: 'b' }, $unset: { n: '' } });
+    await coll.replaceOne({ _id: kept }, { title: 'c' });
+    const session = rs.client.startSession();
+    try {
+      await session.withTransaction(async () => {
+        await coll.insertOne({ _id: 'in-txn' }, { session });
+      });
+      session.startTransaction();
+      await coll.insertOne({ _id: 'aborted' }, { session });
+      await session.abortTransaction();
+    } finally {
+      await session.endSession();
+    }
+    await coll.deleteOne({ _id: kept });
+    const entries = await oplog
+      .find({ ns: `${name}.content`, ...(start ? { ts: { $gt: start.ts } } : {}) })
+      .sort({ $natural: 1 })
+      .toArray();
+    expect(entries.map((e) => e.op)).toEqual(['i', 'u', 'u', 'i', 'd']);
+    const [insert, update, replace, inTxn, remove] = entries;
+    expect(insert).toMatchObject({ o: { _id: kept, title: 'a', n: 1 } });
+    expect(insert.ts._bsontype).toBe('Timestamp');
+    expect(insert.ui._bsontype).toBe('Binary');
+    expect(insert.wall).toBeInstanceOf(Date);
+    expect(update).toMatchObject({
+      o: { $v: 2, diff: { u: { title: 'b' }, d: { n: false } } },
+      o2: { _id: kept },
+    });
+    expect(replace).toMatchObject({ o: { _id: kept, title: 'c' }, o2: { _id: kept } });
+    expect(inTxn.o).toEqual({ _id: 'in-txn' });
+    expect(remove.o).toEqual({ _id: kept });
+    expect(entries.every((e, i) => i === 0 || e.ts.compare(entries[i - 1].ts) > 0)).toBe(true);
+    await expect(oplog.insertOne({ op: 'n' })).rejects.toThrow(/cannot write to 'local.oplog.rs'/);
+  });
+
+  it('answers readPreference=secondary on its secondary port, which refuses writes as not primary', async () => {
+    const name = rs.dbName('secondary');
+    await rs.client.db(name).collection<{ _id: number; title?: string }>('content').insertOne({ _id: 1, title: 'x' });
+    const hello = await rs.client.db('admin').command({ hello: 1 });
+    expect(hello.hosts).toHaveLength(2);
+    const secondaryHost = hello.hosts.find((host: string) => host !== hello.primary);
+    const { MongoClient } = await import('mongodb');
+    const viaSet = new MongoClient(`${rs.uri}${rs.uri.includes('?') ? '&' : '?'}readPreference=secondary`);
+    const direct = new MongoClient(`mongodb://${secondaryHost}/?directConnection=true`);
+    try {
+      const found = await viaSet.db(name).collection<{ _id: number }>('content').findOne({ _id: 1 });
+      expect(found).toMatchObject({ title: 'x' });
+      expect((await direct.db('admin').command({ hello: 1 })).secondary).toBe(true);
+      expect((await direct.db('admin').command({ replSetGetStatus: 1 })).myState).toBe(2);
+      await expect(direct.db(name).collection<{ _id: number }>('content').insertOne({ _id: 2 })).rejects.toThrow(
+        /not primary/,
+      );
+    } finally {
+      await viaSet.close();
+      await direct.close();
+    }
+  });
+});

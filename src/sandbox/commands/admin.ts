@@ -28,10 +28,10 @@ function replicaSetFields(ctx: CommandContext): Document {
   return {
     setName: set.name,
     setVersion: 1,
-    hosts: [set.host],
+    hosts: set.secondary ? [set.host, set.secondary] : [set.host],
     primary: set.host,
-    me: set.host,
-    secondary: false,
+    me: ctx.secondary && set.secondary ? set.secondary : set.host,
+    secondary: Boolean(ctx.secondary),
     electionId: ELECTION_ID,
     lastWrite: { lastWriteDate: new Date(), majorityWriteDate: new Date() },
   };
@@ -40,7 +40,7 @@ function replicaSetFields(ctx: CommandContext): Document {
 function helloReply(ctx: CommandContext, legacyField: boolean): Document {
   return {
     ...(ctx.body.helloOk ? { helloOk: true } : {}),
-    ...(legacyField ? { ismaster: true } : { isWritablePrimary: true }),
+    ...(legacyField ? { ismaster: !ctx.secondary } : { isWritablePrimary: !ctx.secondary }),
     ...replicaSetFields(ctx),
     maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
     maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
@@ -162,13 +162,15 @@ const drop: CommandHandler = (ctx) => {
   if (coll) {
     db!.collections.delete(name);
     ctx.server.store.touch(ctx.db, name);
+    ctx.server.oplog?.append({ op: 'c', ns: `${ctx.db}.$cmd`, ui: coll.uuid, o: { drop: name } });
   }
   return { ns: `${ctx.db}.${name}`, nIndexesWas: coll ? coll.indexSpecs.length : 0, ok: 1 };
 };
 
 const dropDatabase: CommandHandler = (ctx) => {
-  ctx.server.store.databases.delete(ctx.db);
+  const existed = ctx.server.store.databases.delete(ctx.db);
   ctx.server.store.touch(ctx.db);
+  if (existed) ctx.server.oplog?.append({ op: 'c', ns: `${ctx.db}.$cmd`, o: { dropDatabase: 1 } });
   return { dropped: ctx.db, ok: 1 };
 };
 
@@ -342,17 +344,17 @@ const replSetGetStatus: CommandHandler = (ctx) => {
     state,
     stateStr: state === 1 ? 'PRIMARY' : 'SECONDARY',
     optimeDate,
-    ...(id === 0 ? { self: true } : {}),
+    ...((id === 0) !== Boolean(ctx.secondary) ? { self: true } : {}),
   });
   return {
     set: set.name,
     date: now,
-    myState: 1,
+    myState: ctx.secondary ? 2 : 1,
     members: [
       member(0, set.host, 1, now),
       member(
         1,
-        'simulated-secondary',
+        set.secondary ?? 'simulated-secondary',
         2,
         new Date(now.getTime() - ctx.server.faults.replicationLagSeconds * 1000),
       ),
@@ -385,7 +387,7 @@ const replSetGetConfig: CommandHandler = (ctx) => {
       term: 1,
       members: [
         member(0, set.host, 1),
-        member(1, 'simulated-secondary', hidden || delaySecs > 0 ? 0 : 1, {
+        member(1, set.secondary ?? 'simulated-secondary', hidden || delaySecs > 0 ? 0 : 1, {
           hidden,
           secondaryDelaySecs: delaySecs,
         }),

@@ -1,3 +1,4 @@
+import { type Oplog, type OplogWrite, updateDiff } from '../oplog.ts';
 import type { Document } from 'bson';
 import { indexKey, type StringCompare } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
@@ -13,14 +14,16 @@ export interface ServerState {
   cursors: CursorRegistry;
   faults: FailPoints;
   startedAt: Date;
-  /** Set when the sandbox acts as a one-member replica set (`--replica-set NAME`). */
-  replicaSet?: { name: string; host: string };
+  /** Set when the sandbox acts as a replica set (`--replica-set NAME`); `secondary` with `--secondary-port`. */
+  replicaSet?: { name: string; host: string; secondary?: string };
   transactions: Transactions;
   openConnections(): number;
   /** Commands running now, by operation id: what `$currentOp` reports. */
   operations: Map<number, RunningOperation>;
   /** How the process was started, for `getCmdLineOpts`. */
   argv: string[];
+  /** Every write applied, in replica-set mode (`local.oplog.rs`, change streams). */
+  oplog?: Oplog;
 }
 
 export interface RunningOperation {
@@ -40,6 +43,8 @@ export interface CommandContext {
   budget: WorkBudget;
   /** The session's transaction this command runs in, if any. */
   transaction?: Transaction;
+  /** The command arrived on the secondary's port. */
+  secondary?: boolean;
 }
 
 /** A reply carrying a cursor batch; the connection streams its documents straight into the reply buffer. */
@@ -98,9 +103,18 @@ function documentRef(ctx: CommandContext, coll: Collection, doc: Document): stri
   return `${ctx.db}.${coll.name}\u0000${indexKey(doc._id)}`;
 }
 
+/** Records a write in the oplog (replica-set mode): at once, or when its transaction commits. */
+function logWrite(ctx: CommandContext, write: OplogWrite): void {
+  const oplog = ctx.server.oplog;
+  if (!oplog) return;
+  if (ctx.transaction) ctx.transaction.onCommit(() => oplog.append(write));
+  else oplog.append(write);
+}
+
 export function insertDocument(ctx: CommandContext, coll: Collection, doc: Document): void {
   ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
   coll.insert(doc);
+  logWrite(ctx, { op: 'i', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: doc });
   ctx.transaction?.record(() => {
     coll.remove(doc);
     ctx.server.store.touch(ctx.db, coll.name);
@@ -112,9 +126,18 @@ export function replaceDocument(
   coll: Collection,
   previous: Document,
   next: Document,
+  /** A replacement (the whole document given) rather than an update (operators or a pipeline). */
+  replacement = false,
 ): void {
   ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, previous));
   coll.replace(previous, next);
+  logWrite(ctx, {
+    op: 'u',
+    ns: `${ctx.db}.${coll.name}`,
+    ui: coll.uuid,
+    o: replacement ? next : updateDiff(previous, next),
+    o2: { _id: next._id },
+  });
   ctx.transaction?.record(() => {
     coll.replace(next, previous);
     ctx.server.store.touch(ctx.db, coll.name);
@@ -124,6 +147,7 @@ export function replaceDocument(
 export function removeDocument(ctx: CommandContext, coll: Collection, doc: Document): boolean {
   ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
   const removed = coll.remove(doc);
+  if (removed) logWrite(ctx, { op: 'd', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: { _id: doc._id } });
   if (removed)
     ctx.transaction?.record(() => {
       coll.insert(doc);

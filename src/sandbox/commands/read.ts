@@ -237,7 +237,14 @@ const STREAMING_STAGES = new Set([
   '$replaceRoot',
   '$replaceWith',
 ]);
-const REFUSED_STAGES = new Set(['$out', '$merge', '$currentOp', '$collStats', '$listSessions', '$changeStream']);
+const REFUSED_STAGES = new Set([
+  '$out',
+  '$merge',
+  '$currentOp',
+  '$collStats',
+  '$listSessions',
+  '$changeStream',
+]);
 const SLICE = 2000;
 
 /**

@@ -201,7 +201,13 @@ const updateCommand: CommandHandler = async (ctx) => {
         const next = updatedCopy(doc, statement.u, arrayFiltersOf(statement), false);
         if (next) {
           assertSize(next);
-          replaceDocument(ctx, coll, doc, next);
+          replaceDocument(
+            ctx,
+            coll,
+            doc,
+            next,
+            !Array.isArray(statement.u) && !isOperatorUpdate(statement.u ?? {}),
+          );
           nModified++;
         }
         n++;
@@ -294,7 +300,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     const next = updatedCopy(target, body.update, arrayFilters, false);
     if (next) {
       assertSize(next);
-      replaceDocument(ctx, coll, target, next);
+      replaceDocument(ctx, coll, target, next, !Array.isArray(body.update) && !isOperatorUpdate(body.update));
       ctx.server.store.touch(ctx.db, collectionName(ctx));
     }
     return {

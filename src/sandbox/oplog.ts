@@ -1,0 +1,112 @@
+import { type Document, Long, Timestamp, type UUID } from 'bson';
+import { Collection } from './storage.ts';
+
+/** Entries the oplog keeps (a capped collection: the oldest go first), about a day of a busy demo. */
+export const OPLOG_ENTRIES_KEPT = 200_000;
+
+/** One write as mongod's oplog records it (`local.oplog.rs`). */
+export type OplogWrite =
+  | { op: 'i'; ns: string; ui: UUID; o: Document }
+  | { op: 'u'; ns: string; ui: UUID; o: Document; o2: Document }
+  | { op: 'd'; ns: string; ui: UUID; o: Document }
+  | { op: 'c'; ns: string; ui?: UUID; o: Document };
+
+/**
+ * The replica-set sandbox's oplog: every write it applies, in order, with mongod's entry shape (`ts`, `t`, `v`,
+ * `op`, `ns`, `ui`, `o`, `o2`, `wall`), readable as `local.oplog.rs` (mongodump --oplog) and followed by change
+ * streams. Updates are recorded as `$v: 2` diffs of top-level fields, replacements as whole documents.
+ */
+export class Oplog {
+  /** The entries, as the collection `local.oplog.rs` (keyed by timestamp; entries have no `_id`). */
+  readonly collection = new Collection('oplog.rs', { capped: true, size: 1 << 30 });
+  private lastSeconds = 0;
+  private increment = 0;
+  private readonly waiters = new Set<() => void>();
+
+  /** A cluster time after every entry so far: strictly increasing, one second granularity as mongod's. */
+  nextTimestamp(): Timestamp {
+    const seconds = Math.floor(Date.now() / 1000);
+    if (seconds > this.lastSeconds) {
+      this.lastSeconds = seconds;
+      this.increment = 0;
+    }
+    this.increment++;
+    return new Timestamp({ t: this.lastSeconds, i: this.increment });
+  }
+
+  /** The newest entry's time, or now when there is none (where a change stream without a token starts). */
+  latest(): Timestamp {
+    const docs = this.collection.docs;
+    let last: Document | undefined;
+    for (const entry of docs.values()) last = entry;
+    return (last?.ts as Timestamp | undefined) ?? new Timestamp({ t: Math.floor(Date.now() / 1000), i: 0 });
+  }
+
+  append(write: OplogWrite): Document {
+    const ts = this.nextTimestamp();
+    const entry: Document = { ts, t: Long.fromNumber(1), v: Long.fromNumber(2), ...write, wall: new Date() };
+    const docs = this.collection.docs;
+    docs.set(timestampKey(ts), entry);
+    if (docs.size > OPLOG_ENTRIES_KEPT) docs.delete(docs.keys().next().value as string);
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+    return entry;
+  }
+
+  /** The entries after `after` (all kept ones when undefined), oldest first. */
+  *after(after: Timestamp | undefined): Generator<Document> {
+    for (const entry of this.collection.docs.values())
+      if (!after || (entry.ts as Timestamp).compare(after) > 0) yield entry;
+  }
+
+  /** The oldest entry kept: a resume point before it has rolled off. */
+  oldest(): Timestamp | undefined {
+    const first = this.collection.docs.values().next().value as Document | undefined;
+    return first?.ts as Timestamp | undefined;
+  }
+
+  /** Resolves at the next entry or after `ms`, whichever comes first. */
+  waitForEntry(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        resolve();
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(wake);
+    });
+  }
+}
+
+function timestampKey(ts: Timestamp): string {
+  return `${ts.high.toString().padStart(10, '0')}:${ts.low.toString().padStart(10, '0')}`;
+}
+
+/**
+ * mongod's `$v: 2` update diff between two versions of a document, field by field at the top level: `i` new
+ * fields, `u` changed ones, `d` removed ones.
+ */
+export function updateDiff(previous: Document, next: Document): Document {
+  const diff: Document = {};
+  const inserted: Document = {};
+  const updated: Document = {};
+  const deleted: Document = {};
+  for (const [key, value] of Object.entries(next)) {
+    if (!(key in previous)) inserted[key] = value;
+    else if (!sameValue(previous[key], value)) updated[key] = value;
+  }
+  for (const key of Object.keys(previous)) if (!(key in next)) deleted[key] = false;
+  if (Object.keys(deleted).length) diff.d = deleted;
+  if (Object.keys(updated).length) diff.u = updated;
+  if (Object.keys(inserted).length) diff.i = inserted;
+  return { $v: 2, diff };
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b) && Object.getPrototypeOf(a) === Object.getPrototypeOf(b);
+}
