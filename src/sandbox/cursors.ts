@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Document } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
+import type { ChangeStream } from './change-stream.ts';
 import type { Projector } from './query.ts';
 
 export interface Cursor {
@@ -10,6 +11,10 @@ export interface Cursor {
   pos: number;
   project?: Projector;
   lastUsed: number;
+  /** A change stream's cursor: never exhausted, its batches come from the oplog (`getMore` waits for them). */
+  changeStream?: ChangeStream;
+  /** The stages after `$changeStream`, applied to each batch of events. */
+  pipeline?: (events: Document[]) => Promise<Document[]>;
 }
 
 const IDLE_TIMEOUT_MS = 10 * 60 * 1000;

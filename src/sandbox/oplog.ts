@@ -21,6 +21,10 @@ export class Oplog {
   readonly collection = new Collection('oplog.rs', { capped: true, size: 1 << 30 });
   private lastSeconds = 0;
   private increment = 0;
+  /** When this oplog began (a restarted sandbox starts a new one): nothing before it can be resumed. */
+  readonly began = new Timestamp({ t: Math.floor(Date.now() / 1000), i: 0 });
+  /** The newest entry dropped to keep the cap: resuming from before it would miss events. */
+  private lastDropped?: Timestamp;
   private readonly waiters = new Set<() => void>();
 
   /** A cluster time after every entry so far: strictly increasing, one second granularity as mongod's. */
@@ -47,7 +51,11 @@ export class Oplog {
     const entry: Document = { ts, t: Long.fromNumber(1), v: Long.fromNumber(2), ...write, wall: new Date() };
     const docs = this.collection.docs;
     docs.set(timestampKey(ts), entry);
-    if (docs.size > OPLOG_ENTRIES_KEPT) docs.delete(docs.keys().next().value as string);
+    if (docs.size > OPLOG_ENTRIES_KEPT) {
+      const [key, dropped] = docs.entries().next().value as [string, Document];
+      this.lastDropped = dropped.ts as Timestamp;
+      docs.delete(key);
+    }
     for (const wake of this.waiters) wake();
     this.waiters.clear();
     return entry;
@@ -59,10 +67,9 @@ export class Oplog {
       if (!after || (entry.ts as Timestamp).compare(after) > 0) yield entry;
   }
 
-  /** The oldest entry kept: a resume point before it has rolled off. */
-  oldest(): Timestamp | undefined {
-    const first = this.collection.docs.values().next().value as Document | undefined;
-    return first?.ts as Timestamp | undefined;
+  /** Whether every entry after `time` is still here: false once one rolled off or before this oplog began. */
+  holdsAfter(time: Timestamp): boolean {
+    return time.compare(this.began) >= 0 && (!this.lastDropped || time.compare(this.lastDropped) >= 0);
   }
 
   /** Resolves at the next entry or after `ms`, whichever comes first. */

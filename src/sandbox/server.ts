@@ -464,10 +464,15 @@ class Connection {
       cursor.pos++;
     }
     r.endDocument(array);
-    const done = batch.single || cursor.pos >= cursor.docs.length;
+    const stream = cursor.changeStream;
+    const done = stream ? stream.invalidated : batch.single || cursor.pos >= cursor.docs.length;
     if (done) this.server.cursors.kill(cursor.id);
     r.int64('id', done ? 0n : cursor.id);
     r.string('ns', cursor.ns);
+    if (stream) {
+      r.elementName(0x03, 'postBatchResumeToken');
+      r.writeDocument(stream.postBatchResumeToken());
+    }
     r.endDocument(envelope);
     r.double('ok', 1);
     r.endDocument(top);

@@ -1,4 +1,4 @@
-import { Binary, Decimal128, ObjectId } from 'mongodb';
+import { Binary, Decimal128, type Document, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -185,7 +185,9 @@ describe('replica-set mode: the oplog and a secondary', () => {
 
   it('records every applied write in local.oplog.rs as mongod does, committed transactions only', async () => {
     const name = rs.dbName('oplog');
-    const coll = rs.client.db(name).collection<{ _id: ObjectId | string; [field: string]: unknown }>('content');
+    const coll = rs.client
+      .db(name)
+      .collection<{ _id: ObjectId | string; [field: string]: unknown }>('content');
     const oplog = rs.client.db('local').collection('oplog.rs');
     const [start] = await oplog.find({}).sort({ $natural: -1 }).limit(1).toArray();
     const kept = new ObjectId();
@@ -227,7 +229,10 @@ describe('replica-set mode: the oplog and a secondary', () => {
 
   it('answers readPreference=secondary on its secondary port, which refuses writes as not primary', async () => {
     const name = rs.dbName('secondary');
-    await rs.client.db(name).collection<{ _id: number; title?: string }>('content').insertOne({ _id: 1, title: 'x' });
+    await rs.client
+      .db(name)
+      .collection<{ _id: number; title?: string }>('content')
+      .insertOne({ _id: 1, title: 'x' });
     const hello = await rs.client.db('admin').command({ hello: 1 });
     expect(hello.hosts).toHaveLength(2);
     const secondaryHost = hello.hosts.find((host: string) => host !== hello.primary);
@@ -239,12 +244,82 @@ describe('replica-set mode: the oplog and a secondary', () => {
       expect(found).toMatchObject({ title: 'x' });
       expect((await direct.db('admin').command({ hello: 1 })).secondary).toBe(true);
       expect((await direct.db('admin').command({ replSetGetStatus: 1 })).myState).toBe(2);
-      await expect(direct.db(name).collection<{ _id: number }>('content').insertOne({ _id: 2 })).rejects.toThrow(
-        /not primary/,
-      );
+      await expect(
+        direct.db(name).collection<{ _id: number }>('content').insertOne({ _id: 2 }),
+      ).rejects.toThrow(/not primary/);
     } finally {
       await viaSet.close();
       await direct.close();
     }
+  });
+
+  it("change streams: every event in order with mongod's shapes, resumable after any event, invalidated by a drop", async () => {
+    const name = rs.dbName('streams');
+    const coll = rs.client.db(name).collection<{ _id: number; [field: string]: unknown }>('content');
+    await coll.insertOne({ _id: 0 });
+    const stream = coll.watch([], { fullDocument: 'updateLookup', maxAwaitTimeMS: 100 });
+    // The first (empty) batch positions the stream before the writes.
+    expect(await stream.tryNext()).toBeNull();
+    await coll.insertOne({ _id: 1, title: 'a', n: 1 });
+    await coll.updateOne({ _id: 1 }, { $set: { title: 'b' }, $unset: { n: '' } });
+    await coll.replaceOne({ _id: 1 }, { title: 'c' });
+    await coll.deleteOne({ _id: 1 });
+    await coll.drop();
+    const events = [];
+    for (let i = 0; i < 6; i++) events.push(await stream.next());
+    expect(events.map((e) => e.operationType)).toEqual([
+      'insert',
+      'update',
+      'replace',
+      'delete',
+      'drop',
+      'invalidate',
+    ]);
+    const [insert, update, replace, remove] = events as Document[];
+    expect(insert).toMatchObject({
+      ns: { db: name, coll: 'content' },
+      documentKey: { _id: 1 },
+      fullDocument: { _id: 1, title: 'a', n: 1 },
+    });
+    expect(insert.clusterTime._bsontype).toBe('Timestamp');
+    expect(update.updateDescription).toEqual({
+      updatedFields: { title: 'b' },
+      removedFields: ['n'],
+      truncatedArrays: [],
+    });
+    // updateLookup reads the document as it is when the event is read (as on mongod): by then deleted.
+    expect(update.fullDocument).toBeNull();
+    expect(replace.fullDocument).toEqual({ _id: 1, title: 'c' });
+    expect(remove.documentKey).toEqual({ _id: 1 });
+    expect(stream.closed).toBe(true);
+    // Resumed after the update: the rest, once each.
+    const resumed = coll.watch([], { resumeAfter: update._id, maxAwaitTimeMS: 100 });
+    const rest = [];
+    for (let i = 0; i < 4; i++) rest.push((await resumed.next()).operationType);
+    expect(rest).toEqual(['replace', 'delete', 'drop', 'invalidate']);
+    await resumed.close();
+    // After an invalidate, startAfter opens a new stream on the re-created collection.
+    const after = coll.watch([], { startAfter: events[5]._id, maxAwaitTimeMS: 100 });
+    await coll.insertOne({ _id: 2 });
+    expect(await after.next()).toMatchObject({ operationType: 'insert', documentKey: { _id: 2 } });
+    await after.close();
+  });
+
+  it('change streams: a $match after the stage filters events; a lost resume point and a standalone are refused', async () => {
+    const name = rs.dbName('filtered');
+    const coll = rs.client.db(name).collection<{ _id: number }>('content');
+    const inserts = coll.watch([{ $match: { operationType: 'delete' } }], { maxAwaitTimeMS: 100 });
+    expect(await inserts.tryNext()).toBeNull();
+    await coll.insertOne({ _id: 1 });
+    await coll.deleteOne({ _id: 1 });
+    expect(await inserts.next()).toMatchObject({ operationType: 'delete', documentKey: { _id: 1 } });
+    await inserts.close();
+    // A token from before this oplog began: its history is gone (mongod: ChangeStreamHistoryLost, 286).
+    const stale = coll.watch([], { resumeAfter: { _data: '820000000100000001' } });
+    await expect(stale.next()).rejects.toMatchObject({ code: 286 });
+    await stale.close();
+    const standalone = server.client.db(dbName).collection('content').watch();
+    await expect(standalone.next()).rejects.toMatchObject({ code: 40573 });
+    await standalone.close();
   });
 });

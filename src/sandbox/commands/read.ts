@@ -13,6 +13,7 @@ import { Context, evalExpr } from 'mingo/core';
 import { indexKey, type StringCompare, valuesAtPath } from '../bson-values.ts';
 import { aggregationTypeName } from '../match.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
+import { ChangeStream, DEFAULT_AWAIT_MS, parseChangeStream } from '../change-stream.ts';
 import { cursorIdOf } from '../cursors.ts';
 import { currentOperations } from './diagnostics.ts';
 import {
@@ -23,7 +24,7 @@ import {
   matchDocuments,
   parseSort,
   sortDocuments,
-  type WorkBudget,
+  WorkBudget,
 } from '../query.ts';
 import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
 import {
@@ -153,12 +154,18 @@ function idIndexScan(
   return undefined;
 }
 
-const getMore: CommandHandler = (ctx) => {
+const getMore: CommandHandler = async (ctx) => {
   const id = cursorIdOf(ctx.body.getMore);
   const name = ctx.body.collection;
   if (typeof name !== 'string')
     throw new CommandError(ErrorCodes.TypeMismatch, "getMore needs a 'collection' string");
   const cursor = ctx.server.cursors.get(id, `${ctx.db}.${name}`);
+  if (cursor.changeStream) {
+    // awaitData: wait up to maxTimeMS (the driver's maxAwaitTimeMS) for the next events.
+    const events = await cursor.changeStream.poll(optionalNumber(ctx.body, 'maxTimeMS') ?? DEFAULT_AWAIT_MS);
+    cursor.docs = cursor.pipeline ? await cursor.pipeline(events) : events;
+    cursor.pos = 0;
+  }
   return {
     kind: 'cursorBatch',
     cursor,
@@ -324,6 +331,52 @@ function isSingleGroup(stage: Document): boolean {
   );
 }
 
+/**
+ * `aggregate` with `$changeStream` (replica-set mode): a cursor that never runs dry, whose `getMore`s bring the
+ * oplog's events as they come; its first batch is empty, its position in `postBatchResumeToken`.
+ */
+function openChangeStream(
+  ctx: CommandContext,
+  stage: Document,
+  rest: Document[],
+  cursorOptions: Document | undefined,
+): CursorBatch {
+  const oplog = ctx.server.oplog;
+  if (!oplog) throw new CommandError(40573, 'The $changeStream stage is only supported on replica sets');
+  for (const later of rest) {
+    const op = Object.keys(later)[0];
+    if (
+      ![
+        '$match',
+        '$project',
+        '$addFields',
+        '$set',
+        '$unset',
+        '$replaceRoot',
+        '$replaceWith',
+        '$redact',
+      ].includes(op)
+    )
+      throw new CommandError(
+        ErrorCodes.IllegalOperation,
+        `${op} is not permitted in a $changeStream pipeline`,
+      );
+  }
+  const coll = typeof ctx.body.aggregate === 'string' ? ctx.body.aggregate : undefined;
+  const spec = parseChangeStream(stage, { db: ctx.db, coll }, oplog);
+  const ns = coll ? `${ctx.db}.${coll}` : `${ctx.db}.$cmd.aggregate`;
+  const cursor = ctx.server.cursors.open(ns, []);
+  cursor.changeStream = new ChangeStream(spec, oplog, ctx.server.store);
+  if (rest.length) cursor.pipeline = (events) => runPipeline(ctx, events, rest, new WorkBudget(undefined));
+  return {
+    kind: 'cursorBatch',
+    cursor,
+    field: 'firstBatch',
+    batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
+    single: false,
+  };
+}
+
 /** The `$collStats` stage's one document: `count` and `storageStats` as asked (what `db.coll.stats()` reads). */
 async function collectionStats(ctx: CommandContext, name: string, spec: Document): Promise<Document> {
   const coll = existingCollection(ctx, name);
@@ -446,6 +499,8 @@ const aggregate: CommandHandler = async (ctx) => {
     );
   }
   const first = (pipeline[0] ?? {}) as Document;
+  if ('$changeStream' in first)
+    return openChangeStream(ctx, first.$changeStream as Document, pipeline.slice(1), cursorOptions);
   if (typeof body.aggregate !== 'string') {
     // `db.aggregate([{$currentOp: {}}, …])` on admin (what `db.currentOp()` sends): the only collection-less one.
     if (body.aggregate === 1 && '$currentOp' in first) {

@@ -1,0 +1,204 @@
+import { type Document, Timestamp } from 'bson';
+import { CommandError, ErrorCodes } from './command-error.ts';
+import type { Oplog } from './oplog.ts';
+import type { Store } from './storage.ts';
+
+/** How long a `getMore` on a change stream waits for an event when it gives no `maxTimeMS` (mongod: 1 s). */
+export const DEFAULT_AWAIT_MS = 1000;
+
+export interface ChangeStreamSpec {
+  db: string;
+  /** One collection's stream; undefined for a database's (or, with `cluster`, every database's). */
+  coll?: string;
+  cluster: boolean;
+  fullDocument: 'default' | 'updateLookup' | 'whenAvailable' | 'required';
+  /** Events strictly after this time; `inclusive` makes it "at or after" (startAtOperationTime). */
+  after: Timestamp;
+  inclusive: boolean;
+}
+
+/** A resume token: the event's cluster time, opaque to drivers (`{_data: hex}`, as mongod's). */
+export function resumeToken(ts: Timestamp): Document {
+  return { _data: `82${ts.high.toString(16).padStart(8, '0')}${ts.low.toString(16).padStart(8, '0')}` };
+}
+
+/** The cluster time a resume token carries; a token the sandbox did not issue is refused. */
+export function tokenTime(token: unknown): Timestamp {
+  const data = (token as { _data?: unknown } | undefined)?._data;
+  if (typeof data !== 'string' || !/^82[0-9a-f]{16}$/.test(data))
+    throw new CommandError(ErrorCodes.BadValue, 'invalid resume token: not one this server issued');
+  return new Timestamp({
+    t: Number.parseInt(data.slice(2, 10), 16),
+    i: Number.parseInt(data.slice(10, 18), 16),
+  });
+}
+
+/** Parses `$changeStream`'s options into where the stream starts; a start the oplog no longer holds is refused. */
+export function parseChangeStream(
+  stage: Document,
+  target: { db: string; coll?: string },
+  oplog: Oplog,
+): ChangeStreamSpec {
+  const known = [
+    'fullDocument',
+    'resumeAfter',
+    'startAfter',
+    'startAtOperationTime',
+    'allChangesForCluster',
+    'fullDocumentBeforeChange',
+    'showExpandedEvents',
+  ];
+  for (const key of Object.keys(stage))
+    if (!known.includes(key))
+      throw new CommandError(40415, `BSON field '$changeStream.${key}' is an unknown field.`);
+  if (stage.fullDocumentBeforeChange !== undefined && stage.fullDocumentBeforeChange !== 'off')
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      'the sandbox keeps no pre-images: fullDocumentBeforeChange must be off',
+    );
+  const fullDocument = (stage.fullDocument ?? 'default') as ChangeStreamSpec['fullDocument'];
+  if (!['default', 'updateLookup', 'whenAvailable', 'required'].includes(fullDocument))
+    throw new CommandError(ErrorCodes.BadValue, `unknown fullDocument mode ${String(stage.fullDocument)}`);
+  const cluster = stage.allChangesForCluster === true;
+  if (cluster && target.db !== 'admin')
+    throw new CommandError(
+      ErrorCodes.InvalidOptions,
+      'allChangesForCluster is only valid on the admin database',
+    );
+  const token = stage.resumeAfter ?? stage.startAfter;
+  let after = oplog.latest();
+  let inclusive = false;
+  if (token !== undefined) after = tokenTime(token);
+  else if (stage.startAtOperationTime !== undefined) {
+    after = stage.startAtOperationTime as Timestamp;
+    inclusive = true;
+  }
+  if ((token !== undefined || inclusive) && !oplog.holdsAfter(after))
+    throw new CommandError(
+      286,
+      'Resume of change stream was not possible, as the resume point may no longer be in the oplog.',
+      { errorLabels: ['NonResumableChangeStreamError'] },
+    );
+  return { db: target.db, coll: target.coll, cluster, fullDocument, after, inclusive };
+}
+
+/**
+ * A change stream over the oplog: the events after its position that concern its namespace, as mongod shapes
+ * them (`_id` resume token, `operationType`, `clusterTime`, `wallTime`, `ns`, `documentKey`, `fullDocument`,
+ * `updateDescription`), then `invalidate` when its collection or database is dropped.
+ */
+export class ChangeStream {
+  invalidated = false;
+
+  constructor(
+    private readonly spec: ChangeStreamSpec,
+    private readonly oplog: Oplog,
+    private readonly store: Store,
+  ) {}
+
+  /** Where the stream is: the token after its last event or the last entry it looked at. */
+  postBatchResumeToken(): Document {
+    return resumeToken(this.spec.after);
+  }
+
+  /** The events now available; when there are none, waits up to `waitMs` for one. */
+  async poll(waitMs: number): Promise<Document[]> {
+    if (this.invalidated) return [];
+    let events = this.take();
+    if (events.length === 0) {
+      await this.oplog.waitForEntry(waitMs);
+      events = this.take();
+    }
+    return events;
+  }
+
+  private take(): Document[] {
+    const events: Document[] = [];
+    for (const entry of this.oplog.after(this.spec.after)) {
+      if (this.spec.inclusive) this.spec.inclusive = false;
+      this.spec.after = entry.ts as Timestamp;
+      for (const event of this.eventsOf(entry)) {
+        events.push(event);
+        if (event.operationType === 'invalidate') {
+          this.invalidated = true;
+          return events;
+        }
+      }
+      if (events.length >= 1000) break;
+    }
+    return events;
+  }
+
+  private concerns(db: string, coll: string | undefined): boolean {
+    if (this.spec.cluster) return !['admin', 'config', 'local'].includes(db);
+    if (db !== this.spec.db) return false;
+    return this.spec.coll === undefined || coll === undefined || coll === this.spec.coll;
+  }
+
+  private eventsOf(entry: Document): Document[] {
+    const [db, ...rest] = String(entry.ns).split('.');
+    const coll = rest.join('.');
+    const base = (operationType: string, extra: Document = {}): Document => ({
+      _id: resumeToken(entry.ts as Timestamp),
+      operationType,
+      clusterTime: entry.ts,
+      wallTime: entry.wall,
+      ...extra,
+    });
+    if (entry.op === 'c') {
+      const o = entry.o as Document;
+      if (o.drop !== undefined && this.concerns(db, String(o.drop))) {
+        const drop = base('drop', { ns: { db, coll: String(o.drop) } });
+        return this.spec.coll !== undefined ? [drop, base('invalidate')] : [drop];
+      }
+      if (o.dropDatabase !== undefined && (this.spec.cluster || db === this.spec.db)) {
+        const dropped = base('dropDatabase', { ns: { db } });
+        return this.spec.cluster ? [dropped] : [dropped, base('invalidate')];
+      }
+      return [];
+    }
+    if (!this.concerns(db, coll)) return [];
+    const ns = { db, coll };
+    const o = entry.o as Document;
+    switch (entry.op) {
+      case 'i':
+        return [base('insert', { ns, documentKey: { _id: o._id }, fullDocument: o })];
+      case 'd':
+        return [base('delete', { ns, documentKey: { _id: o._id } })];
+      case 'u': {
+        const documentKey = { _id: (entry.o2 as Document)._id };
+        if (o.$v !== 2) return [base('replace', { ns, documentKey, fullDocument: o })];
+        const diff = (o.diff ?? {}) as Document;
+        const updateDescription = {
+          updatedFields: { ...(diff.u ?? {}), ...(diff.i ?? {}) },
+          removedFields: Object.keys(diff.d ?? {}),
+          truncatedArrays: [],
+        };
+        const lookup =
+          this.spec.fullDocument === 'default' ? undefined : this.current(db, coll, documentKey._id);
+        if (this.spec.fullDocument === 'required' && lookup === null)
+          throw new CommandError(
+            47,
+            `Change stream was configured to require a post-image for all update, delete and replace events, but the post-image was not found for event: ${JSON.stringify(documentKey)}`,
+          );
+        return [
+          base('update', {
+            ns,
+            documentKey,
+            updateDescription,
+            ...(this.spec.fullDocument === 'default' ? {} : { fullDocument: lookup }),
+          }),
+        ];
+      }
+    }
+    return [];
+  }
+
+  /** `updateLookup`: the document as it is now (null when it is gone), as mongod looks it up. */
+  private current(db: string, coll: string, id: unknown): Document | null {
+    const collection = this.store.collection(db, coll, false);
+    if (!collection) return null;
+    for (const doc of collection.equalityLookup('_id')!(id)) return doc;
+    return null;
+  }
+}
