@@ -13,6 +13,7 @@ import { CleanupScreen, type CleanupState } from '../../../src/ui/screens/Cleanu
 import { Dashboard } from '../../../src/ui/screens/Dashboard.tsx';
 import { ExceptionsScreen, HistoryScreen, RecoveryScreen } from '../../../src/ui/screens/Lists.tsx';
 import { DocumentView, RelationReview } from '../../../src/ui/screens/RelationReview.tsx';
+import { SettingsScreen } from '../../../src/ui/screens/Settings.tsx';
 
 /**
  * Every screen in its empty, loading, error and full states, from fake data: no sandbox, no services. The
@@ -340,5 +341,36 @@ describe('lists', () => {
     const frame = frameOf(<HistoryScreen runs={[run]} row={0} height={20} />);
     expect(frame).toContain('aborted');
     expect(frame).toContain(RELATION.name);
+  });
+});
+
+describe('SettingsScreen', () => {
+  it('unsaved and without profiles, then saved with a flag-set value and a read-only profile', () => {
+    const bare = frameOf(
+      <SettingsScreen
+        settings={{ backupRoot: '/b', batchSize: 1000 }}
+        info={{ fromFlags: [], profiles: [] }}
+        row={0}
+      />,
+    );
+    expect(bare).toContain('this session does not save settings');
+    expect(bare).toContain('(not set: your login name)');
+    expect(bare).toContain('none yet');
+    const full = frameOf(
+      <SettingsScreen
+        settings={{ operator: 'alice', backupRoot: '/b', batchSize: 250 }}
+        info={{
+          file: '/home/a/.config/oc.json',
+          activeProfile: 'prod',
+          fromFlags: ['backupRoot'],
+          profiles: [{ name: 'prod', sources: ['olorin=env:OLORIN_URI'], readOnly: true }],
+        }}
+        row={2}
+      />,
+    );
+    expect(full).toContain('saved in /home/a/.config/oc.json');
+    expect(full).toMatch(/backup root +\/b +\(set by a flag for this session\)/);
+    expect(full).toContain('Connection profiles (this session: prod)');
+    expect(full).toContain('prod [read-only]: olorin=env:OLORIN_URI');
   });
 });
