@@ -12,6 +12,8 @@ export interface ChangeStreamSpec {
   coll?: string;
   cluster: boolean;
   fullDocument: 'default' | 'updateLookup' | 'whenAvailable' | 'required';
+  /** Pre-images of updates, replacements and deletes, from collections that keep them. */
+  fullDocumentBeforeChange: 'off' | 'whenAvailable' | 'required';
   /** Events strictly after this time; `inclusive` makes it "at or after" (startAtOperationTime). */
   after: Timestamp;
   inclusive: boolean;
@@ -51,10 +53,12 @@ export function parseChangeStream(
   for (const key of Object.keys(stage))
     if (!known.includes(key))
       throw new CommandError(40415, `BSON field '$changeStream.${key}' is an unknown field.`);
-  if (stage.fullDocumentBeforeChange !== undefined && stage.fullDocumentBeforeChange !== 'off')
+  const beforeChange = (stage.fullDocumentBeforeChange ??
+    'off') as ChangeStreamSpec['fullDocumentBeforeChange'];
+  if (!['off', 'whenAvailable', 'required'].includes(beforeChange))
     throw new CommandError(
-      ErrorCodes.NotImplemented,
-      'the sandbox keeps no pre-images: fullDocumentBeforeChange must be off',
+      ErrorCodes.BadValue,
+      `unknown fullDocumentBeforeChange mode ${String(beforeChange)}`,
     );
   const fullDocument = (stage.fullDocument ?? 'default') as ChangeStreamSpec['fullDocument'];
   if (!['default', 'updateLookup', 'whenAvailable', 'required'].includes(fullDocument))
@@ -79,7 +83,15 @@ export function parseChangeStream(
       'Resume of change stream was not possible, as the resume point may no longer be in the oplog.',
       { errorLabels: ['NonResumableChangeStreamError'] },
     );
-  return { db: target.db, coll: target.coll, cluster, fullDocument, after, inclusive };
+  return {
+    db: target.db,
+    coll: target.coll,
+    cluster,
+    fullDocument,
+    fullDocumentBeforeChange: beforeChange,
+    after,
+    inclusive,
+  };
 }
 
 /**
@@ -160,14 +172,24 @@ export class ChangeStream {
     if (!this.concerns(db, coll)) return [];
     const ns = { db, coll };
     const o = entry.o as Document;
+    const before = (): Document => {
+      if (this.spec.fullDocumentBeforeChange === 'off') return {};
+      const preImage = this.oplog.preImage(entry.ts as Timestamp);
+      if (!preImage && this.spec.fullDocumentBeforeChange === 'required')
+        throw new CommandError(
+          ErrorCodes.NoMatchingDocument,
+          `Change stream was configured to require a pre-image for all update, delete and replace events, but the pre-image was not found for event: ${JSON.stringify(entry.o2 ?? o)}`,
+        );
+      return { fullDocumentBeforeChange: preImage ?? null };
+    };
     switch (entry.op) {
       case 'i':
         return [base('insert', { ns, documentKey: { _id: o._id }, fullDocument: o })];
       case 'd':
-        return [base('delete', { ns, documentKey: { _id: o._id } })];
+        return [base('delete', { ns, documentKey: { _id: o._id }, ...before() })];
       case 'u': {
         const documentKey = { _id: (entry.o2 as Document)._id };
-        if (o.$v !== 2) return [base('replace', { ns, documentKey, fullDocument: o })];
+        if (o.$v !== 2) return [base('replace', { ns, documentKey, fullDocument: o, ...before() })];
         const diff = (o.diff ?? {}) as Document;
         const updateDescription = {
           updatedFields: { ...(diff.u ?? {}), ...(diff.i ?? {}) },
@@ -178,7 +200,7 @@ export class ChangeStream {
           this.spec.fullDocument === 'default' ? undefined : this.current(db, coll, documentKey._id);
         if (this.spec.fullDocument === 'required' && lookup === null)
           throw new CommandError(
-            47,
+            ErrorCodes.NoMatchingDocument,
             `Change stream was configured to require a post-image for all update, delete and replace events, but the post-image was not found for event: ${JSON.stringify(documentKey)}`,
           );
         return [
@@ -187,6 +209,7 @@ export class ChangeStream {
             documentKey,
             updateDescription,
             ...(this.spec.fullDocument === 'default' ? {} : { fullDocument: lookup }),
+            ...before(),
           }),
         ];
       }

@@ -13,6 +13,7 @@ export const ErrorCodes = {
   MaxTimeMSExpired: 50,
   CommandNotFound: 59,
   InvalidOptions: 72,
+  NoMatchingDocument: 47,
   InvalidNamespace: 73,
   IndexOptionsConflict: 85,
   IndexKeySpecsConflict: 86,

@@ -25,6 +25,11 @@ export class Oplog {
   readonly began = new Timestamp({ t: Math.floor(Date.now() / 1000), i: 0 });
   /** The newest entry dropped to keep the cap: resuming from before it would miss events. */
   private lastDropped?: Timestamp;
+  /**
+   * Documents as they were before an update, replacement or delete, by entry, for collections with
+   * `changeStreamPreAndPostImages` enabled (mongod keeps them in `config.system.preimages`, not in the entry).
+   */
+  private readonly preImages = new Map<string, Document>();
   private readonly waiters = new Set<() => void>();
 
   /** A cluster time after every entry so far: strictly increasing, one second granularity as mongod's. */
@@ -46,15 +51,17 @@ export class Oplog {
     return (last?.ts as Timestamp | undefined) ?? new Timestamp({ t: Math.floor(Date.now() / 1000), i: 0 });
   }
 
-  append(write: OplogWrite): Document {
+  append(write: OplogWrite, preImage?: Document): Document {
     const ts = this.nextTimestamp();
     const entry: Document = { ts, t: Long.fromNumber(1), v: Long.fromNumber(2), ...write, wall: new Date() };
     const docs = this.collection.docs;
     docs.set(timestampKey(ts), entry);
+    if (preImage) this.preImages.set(timestampKey(ts), preImage);
     if (docs.size > OPLOG_ENTRIES_KEPT) {
       const [key, dropped] = docs.entries().next().value as [string, Document];
       this.lastDropped = dropped.ts as Timestamp;
       docs.delete(key);
+      this.preImages.delete(key);
     }
     for (const wake of this.waiters) wake();
     this.waiters.clear();
@@ -65,6 +72,11 @@ export class Oplog {
   *after(after: Timestamp | undefined): Generator<Document> {
     for (const entry of this.collection.docs.values())
       if (!after || (entry.ts as Timestamp).compare(after) > 0) yield entry;
+  }
+
+  /** The document before the write at `ts`, when its collection keeps pre-images. */
+  preImage(ts: Timestamp): Document | undefined {
+    return this.preImages.get(timestampKey(ts));
   }
 
   /** Whether every entry after `time` is still here: false once one rolled off or before this oplog began. */

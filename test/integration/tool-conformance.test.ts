@@ -322,4 +322,42 @@ describe('replica-set mode: the oplog and a secondary', () => {
     await expect(standalone.next()).rejects.toMatchObject({ code: 40573 });
     await standalone.close();
   });
+
+  it('change streams: pre-images of updates, replacements and deletes where the collection keeps them', async () => {
+    const name = rs.dbName('preimages');
+    const db = rs.client.db(name);
+    await db.createCollection('children', { changeStreamPreAndPostImages: { enabled: true } });
+    await db.createCollection('plain');
+    const children = db.collection<{ _id: number; [field: string]: unknown }>('children');
+    const plain = db.collection<{ _id: number; [field: string]: unknown }>('plain');
+    const stream = db.watch([], { fullDocumentBeforeChange: 'whenAvailable', maxAwaitTimeMS: 100 });
+    expect(await stream.tryNext()).toBeNull();
+    await children.insertOne({ _id: 1, ref: 'a' });
+    await children.updateOne({ _id: 1 }, { $set: { ref: 'b' } });
+    await children.deleteOne({ _id: 1 });
+    await plain.insertOne({ _id: 1 });
+    await plain.deleteOne({ _id: 1 });
+    const events = [];
+    for (let i = 0; i < 5; i++) events.push(await stream.next());
+    await stream.close();
+    expect(events.map((e) => [e.operationType, (e as Document).fullDocumentBeforeChange])).toEqual([
+      ['insert', undefined],
+      ['update', { _id: 1, ref: 'a' }],
+      ['delete', { _id: 1, ref: 'b' }],
+      ['insert', undefined],
+      ['delete', null],
+    ]);
+    // Switched on later with collMod, as an operator would for the watcher.
+    await db.command({ collMod: 'plain', changeStreamPreAndPostImages: { enabled: true } });
+    const required = plain.watch([], { fullDocumentBeforeChange: 'required', maxAwaitTimeMS: 100 });
+    expect(await required.tryNext()).toBeNull();
+    await plain.insertOne({ _id: 2, ref: 'c' });
+    await plain.deleteOne({ _id: 2 });
+    await required.next();
+    expect(await required.next()).toMatchObject({
+      operationType: 'delete',
+      fullDocumentBeforeChange: { _id: 2, ref: 'c' },
+    });
+    await required.close();
+  });
 });

@@ -155,6 +155,22 @@ const create: CommandHandler = (ctx) => {
   return { ok: 1 };
 };
 
+/** `collMod`: only switching change-stream pre- and post-images on or off; any other change is refused. */
+const collMod: CommandHandler = (ctx) => {
+  const name = String(ctx.body.collMod);
+  const coll = existingCollection(ctx, name);
+  if (!coll) throw new CommandError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ctx.db}.${name}`);
+  const { collMod: _name, $db, lsid, writeConcern, $clusterTime, ...changes } = ctx.body;
+  for (const key of Object.keys(changes))
+    if (key !== 'changeStreamPreAndPostImages')
+      throw new CommandError(ErrorCodes.NotImplemented, `collMod ${key} is not supported by the sandbox`);
+  coll.options.changeStreamPreAndPostImages = {
+    enabled: Boolean(changes.changeStreamPreAndPostImages?.enabled),
+  };
+  ctx.server.store.touch(ctx.db, name);
+  return { ok: 1 };
+};
+
 const drop: CommandHandler = (ctx) => {
   const name = collectionName(ctx);
   const db = ctx.server.store.database(ctx.db, false);
@@ -413,6 +429,7 @@ export const adminCommands: Record<string, CommandHandler> = {
   listCollections,
   create,
   drop,
+  collMod,
   dropDatabase,
   createIndexes,
   listIndexes,

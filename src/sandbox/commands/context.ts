@@ -103,18 +103,24 @@ function documentRef(ctx: CommandContext, coll: Collection, doc: Document): stri
   return `${ctx.db}.${coll.name}\u0000${indexKey(doc._id)}`;
 }
 
-/** Records a write in the oplog (replica-set mode): at once, or when its transaction commits. */
-function logWrite(ctx: CommandContext, write: OplogWrite): void {
+/**
+ * Records a write in the oplog (replica-set mode): at once, or when its transaction commits; with the document
+ * as it was before, when the collection keeps pre-images (`changeStreamPreAndPostImages`).
+ */
+function logWrite(ctx: CommandContext, coll: Collection, write: OplogWrite, before?: Document): void {
   const oplog = ctx.server.oplog;
   if (!oplog) return;
-  if (ctx.transaction) ctx.transaction.onCommit(() => oplog.append(write));
-  else oplog.append(write);
+  const preImage = (coll.options.changeStreamPreAndPostImages as Document | undefined)?.enabled
+    ? before
+    : undefined;
+  if (ctx.transaction) ctx.transaction.onCommit(() => oplog.append(write, preImage));
+  else oplog.append(write, preImage);
 }
 
 export function insertDocument(ctx: CommandContext, coll: Collection, doc: Document): void {
   ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
   coll.insert(doc);
-  logWrite(ctx, { op: 'i', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: doc });
+  logWrite(ctx, coll, { op: 'i', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: doc });
   ctx.transaction?.record(() => {
     coll.remove(doc);
     ctx.server.store.touch(ctx.db, coll.name);
@@ -131,13 +137,18 @@ export function replaceDocument(
 ): void {
   ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, previous));
   coll.replace(previous, next);
-  logWrite(ctx, {
-    op: 'u',
-    ns: `${ctx.db}.${coll.name}`,
-    ui: coll.uuid,
-    o: replacement ? next : updateDiff(previous, next),
-    o2: { _id: next._id },
-  });
+  logWrite(
+    ctx,
+    coll,
+    {
+      op: 'u',
+      ns: `${ctx.db}.${coll.name}`,
+      ui: coll.uuid,
+      o: replacement ? next : updateDiff(previous, next),
+      o2: { _id: next._id },
+    },
+    previous,
+  );
   ctx.transaction?.record(() => {
     coll.replace(next, previous);
     ctx.server.store.touch(ctx.db, coll.name);
@@ -147,7 +158,8 @@ export function replaceDocument(
 export function removeDocument(ctx: CommandContext, coll: Collection, doc: Document): boolean {
   ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
   const removed = coll.remove(doc);
-  if (removed) logWrite(ctx, { op: 'd', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: { _id: doc._id } });
+  if (removed)
+    logWrite(ctx, coll, { op: 'd', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: { _id: doc._id } }, doc);
   if (removed)
     ctx.transaction?.record(() => {
       coll.insert(doc);
