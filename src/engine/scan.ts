@@ -125,19 +125,16 @@ interface PendingChild {
  * What a scan has counted so far, consistent with its partitions' `after`: every child up to there counted
  * once, nothing beyond. Written every CHECKPOINT_INTERVAL_MS and when a scan stops, so `--resume` continues.
  */
-export interface ScanCheckpoint {
+export interface ScanCheckpoint
+  extends Pick<
+    RelationScanResult,
+    'counts' | 'scanned' | 'inGrace' | 'deletable' | 'samples' | 'roundTrips' | 'durationMs'
+  > {
   partitions: Partition[];
-  counts: CategoryCounts;
-  scanned: number;
-  inGrace: number;
-  deletable: number;
-  samples: Record<Category, Sample[]>;
   /** The oldest candidates so far, at most `candidateLimit` of them (none kept when that is above the cap). */
   candidates: Candidate[];
   candidateLimit: number;
   storage: { bytes: number; measured: number; unmeasured: number };
-  roundTrips: RelationScanResult['roundTrips'];
-  durationMs: number;
 }
 
 /** A checkpoint keeps candidates only up to this many (a bounded document, rewritten every few seconds). */
