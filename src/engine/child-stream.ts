@@ -9,9 +9,8 @@ import { RawFieldReader } from './raw-bson.ts';
  * A range of the child collection along its `_id` index, and how far a scan got in it. Ranges are index
  * bounds (`min` inclusive, `max` exclusive, absent = open), so every `_id` type is in exactly one range —
  * unlike `$gt`/`$lt`, which compare within one BSON type. Resuming from `after` therefore works on every
- * server version and through mongos (where a range on the shard key is a targeted query), and the same
- * mechanism splits a collection for parallel readers; a natural-order resume token (`$_resumeAfter`, 4.4+)
- * can do neither of the latter.
+ * server version, and the same mechanism splits a collection for parallel readers; a natural-order resume
+ * token (`$_resumeAfter`, 4.4+) can do neither. (Untested through mongos: no sharded cluster was available.)
  */
 export interface Partition {
   min?: unknown;
