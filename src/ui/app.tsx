@@ -101,7 +101,7 @@ export function App({ services }: { services: ConsoleServices }) {
       </Box>
       {ui.prompt && (
         <PromptLine
-          key={ui.prompt.id}
+          key={ui.asked}
           label={ui.prompt.label}
           onSubmit={(value) => void actions.answer(ui.prompt!, value, view.name === 'exceptions')}
         />

@@ -26,7 +26,9 @@ export type Prompt = { label: string } & (
 /** What an answer asks the console to do. */
 export type Answer =
   | { do: 'filter'; filter: string }
-  | { do: 'settle'; accepted: boolean; warning?: string }
+  /** The answer does not fit: the same question stays open, with what was wrong. */
+  | { do: 'reask'; warning: string }
+  | { do: 'settle'; accepted: boolean }
   | { do: 'stop'; quit: boolean }
   | { do: 'askReason'; relation: string; kind: ExceptionKind; value: unknown }
   | { do: 'addException'; relation: string; kind: ExceptionKind; value: unknown; reason: string }
@@ -48,9 +50,8 @@ export function answerPrompt(prompt: Prompt, typed: string): Answer {
       return text === expected
         ? { do: 'settle', accepted: true }
         : {
-            do: 'settle',
-            accepted: false,
-            warning: `typed "${text}", expected "${expected}": nothing deleted`,
+            do: 'reask',
+            warning: `typed "${text}", expected "${expected}": nothing deleted yet; type it again, or Esc cancels`,
           };
     }
     case 'confirmStop':
@@ -62,15 +63,18 @@ export function answerPrompt(prompt: Prompt, typed: string): Answer {
       const { relation, id, reference } = prompt.subject;
       if (text === 'd') return { do: 'askReason', relation, kind: 'document', value: id };
       if (text === 'r') return { do: 'askReason', relation, kind: 'reference', value: reference };
-      return { do: 'warn', text: 'type d (this document) or r (every child of this reference)' };
+      return {
+        do: 'reask',
+        warning: `"${text}": type d (this document) or r (every child of this reference)`,
+      };
     }
     case 'exceptionReason':
       return text
         ? { do: 'addException', ...prompt.subject, reason: text }
-        : { do: 'warn', text: 'a reason is required: nothing was added' };
+        : { do: 'reask', warning: 'a reason is required (Esc cancels): nothing was added yet' };
     case 'exceptionValue': {
       const match = /^([dr]):(.+)$/.exec(text);
-      if (!match) return { do: 'warn', text: 'type d:<child _id> or r:<reference>' };
+      if (!match) return { do: 'reask', warning: `"${text}": type d:<child _id> or r:<reference>` };
       return {
         do: 'askReason',
         relation: prompt.subject,
@@ -87,7 +91,10 @@ export function answerPrompt(prompt: Prompt, typed: string): Answer {
     case 'confirmRestore':
       return text === RESTORE_WORD
         ? { do: 'restore', dir: prompt.subject }
-        : { do: 'warn', text: `typed "${text}", expected "${RESTORE_WORD}": nothing restored` };
+        : {
+            do: 'reask',
+            warning: `typed "${text}", expected "${RESTORE_WORD}": nothing restored yet; type it again, or Esc cancels`,
+          };
     case 'restoreRef':
       return text ? { do: 'restore', dir: prompt.subject, ref: text } : { do: 'nothing' };
   }

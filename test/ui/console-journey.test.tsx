@@ -73,6 +73,10 @@ describe('the operator console', () => {
       await waitForText(r, 'type d for this document');
       await type(r, 'd');
       await waitForText(r, 'Reason for the exception');
+      // An empty reason asks again instead of ending the flow.
+      await type(r, '');
+      frame = await waitForText(r, 'a reason is required (Esc cancels): nothing was added yet');
+      expect(frame).toContain('Reason for the exception');
       await type(r, 'kept for the ranking experiment');
       await waitForText(r, 'added document exception ObjectId(');
       expect(
@@ -82,16 +86,15 @@ describe('the operator console', () => {
       frame = await waitForText(r, /deletable 599/);
       expect(frame).toMatch(/excepted 1/);
 
-      // Clean: plan, a wrong name cancels, the right name runs, the summary names the backup.
+      // Clean: plan, a wrong name deletes nothing and asks again, the right name runs, the summary names the backup.
       await press(r, 'c');
       frame = await waitForText(r, 'Type "content_embeddings" and Enter');
       expect(frame).toContain('delete 599 of 599 deletable documents in 6 batches of 100');
       expect(frame).toContain('kept: 1 excepted');
       await type(r, 'content');
-      await waitForText(r, 'typed "content", expected "content_embeddings": nothing deleted');
+      frame = await waitForText(r, 'typed "content", expected "content_embeddings": nothing deleted yet');
+      expect(frame).toContain('Type "content_embeddings" and Enter');
       expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620);
-      await press(r, KEY.escape, 'c');
-      await waitForText(r, 'Type "content_embeddings" and Enter');
       await type(r, 'content_embeddings');
       frame = await waitForText(r, /Run \S+: completed/);
       expect(frame).toContain('content_embeddings: backed up 599, deleted 599 of 599');

@@ -9,14 +9,15 @@ describe('answerPrompt', () => {
   it('a delete goes ahead only on the exact relation name, or the exact override phrase', () => {
     const confirm: Prompt = { id: 'confirmName', label, subject: 'content_embeddings' };
     expect(answerPrompt(confirm, '  content_embeddings ')).toEqual({ do: 'settle', accepted: true });
+    // A wrong answer keeps the question open, saying what was typed and what was expected.
     expect(answerPrompt(confirm, 'content_embedding')).toEqual({
-      do: 'settle',
-      accepted: false,
-      warning: 'typed "content_embedding", expected "content_embeddings": nothing deleted',
+      do: 'reask',
+      warning:
+        'typed "content_embedding", expected "content_embeddings": nothing deleted yet; type it again, or Esc cancels',
     });
     const override: Prompt = { id: 'overridePhrase', label, subject: 'recaps' };
     expect(answerPrompt(override, 'override recaps')).toEqual({ do: 'settle', accepted: true });
-    expect(answerPrompt(override, 'recaps')).toMatchObject({ do: 'settle', accepted: false });
+    expect(answerPrompt(override, 'recaps')).toMatchObject({ do: 'reask' });
   });
 
   it('stops a running delete only on y; a whole restore only on "restore"', () => {
@@ -28,7 +29,7 @@ describe('answerPrompt', () => {
       dir: '/b/run',
     });
     expect(answerPrompt({ id: 'confirmRestore', label, subject: '/b/run' }, 'y')).toMatchObject({
-      do: 'warn',
+      do: 'reask',
     });
     expect(answerPrompt({ id: 'restoreRef', label, subject: '/b/run' }, ' 42 ')).toEqual({
       do: 'restore',
@@ -53,15 +54,15 @@ describe('answerPrompt', () => {
       kind: 'reference',
       value: 'ref-1',
     });
-    expect(answerPrompt(kind, 'x')).toMatchObject({ do: 'warn' });
+    expect(answerPrompt(kind, 'x')).toMatchObject({ do: 'reask' });
     const reason: Prompt = {
       id: 'exceptionReason',
       label,
       subject: { relation: 'rel', kind: 'document', value: id },
     };
     expect(answerPrompt(reason, '   ')).toEqual({
-      do: 'warn',
-      text: 'a reason is required: nothing was added',
+      do: 'reask',
+      warning: 'a reason is required (Esc cancels): nothing was added yet',
     });
     expect(answerPrompt(reason, 'legal hold')).toEqual({
       do: 'addException',
@@ -78,7 +79,10 @@ describe('answerPrompt', () => {
       value: id,
     });
     expect(answerPrompt(value, 'r:{"$numberLong": "9007199254740993"}')).toMatchObject({ kind: 'reference' });
-    expect(answerPrompt(value, 'zzz')).toEqual({ do: 'warn', text: 'type d:<child _id> or r:<reference>' });
+    expect(answerPrompt(value, 'zzz')).toEqual({
+      do: 'reask',
+      warning: '"zzz": type d:<child _id> or r:<reference>',
+    });
   });
 
   it('removes an exception only on y; filters and settings take the text as typed', () => {

@@ -189,6 +189,8 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
     } catch (error) {
       setCleanup((old) => old && { ...old, phase: 'error', error: errorText(error) });
     } finally {
+      // "Stop after this batch?" means nothing once the run is over.
+      dispatch({ type: 'dismissPrompt', ids: ['confirmStop', 'confirmQuit'] });
       if (cleanupAbort.current === controller) cleanupAbort.current = undefined;
     }
   };
@@ -235,8 +237,10 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
         case 'filter':
           return dispatch({ type: 'setFilter', filter: next.filter });
         case 'settle':
-          if (next.warning) say(next.warning, 'warn');
           return settleAnswer(next.accepted);
+        case 'reask':
+          say(next.warning, 'warn');
+          return dispatch({ type: 'prompt', prompt });
         case 'stop':
           cleanupAbort.current?.abort();
           setCleanup((old) => old && { ...old, stopping: true });

@@ -20,6 +20,8 @@ export interface UiState {
   selected: number;
   help: boolean;
   prompt?: Prompt;
+  /** Counts the prompts asked, so a question asked again starts with an empty input. */
+  asked: number;
   message?: { text: string; tone: 'info' | 'warn' | 'error' };
 }
 
@@ -34,9 +36,11 @@ export type UiAction =
   | { type: 'preview'; dir?: string }
   | { type: 'help'; open: boolean }
   | { type: 'prompt'; prompt?: Prompt }
+  /** Closes the open prompt if it is one of these (a question a finished run made moot). */
+  | { type: 'dismissPrompt'; ids: Prompt['id'][] }
   | { type: 'message'; text?: string; tone?: 'info' | 'warn' | 'error' };
 
-export const initialUiState: UiState = { stack: [{ name: 'dashboard' }], selected: 0, help: false };
+export const initialUiState: UiState = { stack: [{ name: 'dashboard' }], selected: 0, help: false, asked: 0 };
 
 export function currentView(state: UiState): View {
   return state.stack[state.stack.length - 1];
@@ -93,7 +97,9 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
     case 'help':
       return { ...state, help: action.open };
     case 'prompt':
-      return { ...state, prompt: action.prompt };
+      return { ...state, prompt: action.prompt, asked: state.asked + (action.prompt ? 1 : 0) };
+    case 'dismissPrompt':
+      return state.prompt && action.ids.includes(state.prompt.id) ? { ...state, prompt: undefined } : state;
     case 'message':
       return {
         ...state,
