@@ -192,6 +192,10 @@ program
   .description('start two seeded sandbox clusters (Olorin and Bayit+) and connect to both')
   .option('--data-dir <dir>', 'where the demo clusters keep their data', '.demo-data')
   .option('--fresh', 'start from freshly seeded data', false)
+  .option(
+    '--no-ui',
+    'no console: keep the two clusters running (Ctrl+C stops them) and print how to reach them',
+  )
   .action(exitWith(async () => (await commands.demo()).runDemo));
 
 withScanOptions(

@@ -115,7 +115,9 @@ function separationRefusals(config: ResolvedConfig): string[] {
 
 export function planText(plan: CleanupPlan): string {
   const lines: string[] = [];
+  const idle = plan.relations.filter((r) => r.toDelete === 0 && r.safe);
   for (const r of plan.relations) {
+    if (idle.includes(r)) continue;
     lines.push(relationHeading(r));
     lines.push(
       `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${formatBatches(r.batches, plan.deleteBatchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
@@ -132,6 +134,16 @@ export function planText(plan: CleanupPlan): string {
         : `  guards: UNSAFE - ${r.unsafeReasons.join('; ')} (refused without --allow-unsafe)`,
     );
   }
+  // Relations with nothing to delete: one line between them, with why (grace, exceptions, invalid references).
+  if (idle.length)
+    lines.push(
+      `nothing to delete in ${idle
+        .map(
+          (r) =>
+            `${r.name} (${n(r.inGrace)} in grace, ${n(r.excepted)} excepted, ${n(r.invalidReference)} invalid)`,
+        )
+        .join(', ')}`,
+    );
   for (const refusal of plan.refusals) lines.push(`refused: ${refusal}`);
   return `${lines.join('\n')}\n`;
 }

@@ -9,6 +9,8 @@ import { runConsole } from './console.tsx';
 export interface DemoOptions {
   dataDir: string;
   fresh: boolean;
+  /** Keep the two clusters running for headless use (no console) until Ctrl+C. */
+  ui?: boolean;
 }
 
 export interface DemoClusters {
@@ -66,6 +68,21 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const clusters = await startDemoClusters(options);
   try {
     const sources = [`olorin=${clusters.olorin.uri}`, `bayit=${clusters.bayit.uri}`];
+    // How to reach the demo clusters from another terminal, with the CLI or any client.
+    const reach = [
+      `export OLORIN_MONGODB_URI='${clusters.olorin.uri}' BAYIT_MONGODB_URI='${clusters.bayit.uri}' OLORIN_USE_SEPARATE_DATABASE=true`,
+    ];
+    if (options.ui === false) {
+      process.stdout.write(
+        `${reach.join('\n')}\nthe demo clusters run until Ctrl+C; in another terminal, after the export: orphan-cleanup scan\n`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      return 0;
+    }
+    process.stdout.write(`${reach.join('\n')}\n`);
     if (process.stdout.isTTY && process.stdin.isTTY) {
       return await runConsole({ source: sources, backupDir: join(options.dataDir, 'backups') });
     }

@@ -8,18 +8,41 @@ function trend(relation: RelationReport): string {
   return `change: ${sign}${n(relation.changeSincePrevious)} since last scan, growth ${relation.growthPerDay}/day`;
 }
 
-/** The human-readable scan report: two lines of figures per relation, then its guard verdict. */
+const COLUMNS: [header: string, value: (r: RelationReport) => string][] = [
+  ['relation', (r) => r.name],
+  ['scanned', (r) => n(r.scanned)],
+  ['ok', (r) => n(r.ok)],
+  ['orphans', (r) => n(r.orphans)],
+  ['inactive', (r) => n(r.parentInactive)],
+  ['invalid', (r) => n(r.invalidReference)],
+  ['excepted', (r) => n(r.excepted)],
+  ['deletable', (r) => n(r.deletable)],
+  ['in grace', (r) => n(r.inGrace)],
+  ['p95 ms', (r) => (r.probeLatencyMs.count ? n(Math.round(r.probeLatencyMs.p95)) : '-')],
+  ['safe', (r) => (r.error ? 'FAILED' : r.safe ? 'yes' : 'NO')],
+];
+
+/**
+ * The human-readable scan report: one aligned row per relation (names left, numbers right) so relations
+ * compare at a glance, then per relation where it points, its trend and, when unsafe, why.
+ */
 export function scanReportText(report: ScanReport): string {
-  const lines: string[] = [];
+  const rows = [
+    COLUMNS.map(([header]) => header),
+    ...report.relations.map((r) => COLUMNS.map(([, value]) => value(r))),
+  ];
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ')
+      .trimEnd(),
+  );
   for (const r of report.relations) {
+    lines.push('');
     lines.push(relationHeading(r));
-    lines.push(
-      `  scanned ${n(r.scanned)}  ok ${n(r.ok)}  orphans ${n(r.orphans)}  parent inactive ${n(r.parentInactive)}  invalid ref ${n(r.invalidReference)}  excepted ${n(r.excepted)}`,
-    );
-    lines.push(
-      `  in grace ${n(r.inGrace)}  deletable ${n(r.deletable)}  ${trend(r)}  (${(r.durationMs / 1000).toFixed(1)} s)`,
-    );
-    lines.push(r.safe ? '  safe: yes' : `  safe: NO - ${r.unsafeReasons.join('; ')}`);
+    lines.push(`  ${trend(r)}  (${(r.durationMs / 1000).toFixed(1)} s)`);
+    if (!r.safe) lines.push(`  unsafe: ${r.unsafeReasons.join('; ')}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OLORIN_PRESET } from '../../src/config/presets/olorin.ts';
-import { runCli } from '../support/cli.ts';
+import { runCli, startCli } from '../support/cli.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -85,7 +85,14 @@ describe('orphan-cleanup scan', () => {
     const result = await runCli(['scan', '--config', lowThreshold, '--metrics-file', metrics], env());
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('alert: content_embeddings: 300 orphans > alertThreshold 100');
-    expect(result.stdout).toContain('content_embeddings');
+    // An aligned table: one row per relation, numbers right-aligned under their headers.
+    const [header, ...rest] = result.stdout.split('\n');
+    expect(header).toMatch(
+      /^relation +scanned +ok +orphans +inactive +invalid +excepted +deletable +in grace +p95 ms +safe$/,
+    );
+    const row = rest.find((line) => line.startsWith('content_embeddings '))!;
+    expect(row).toMatch(/^content_embeddings +6,620 +6,000 +300 +300 +20 +0 /);
+    expect(row).toHaveLength(header.length);
     const text = await readFile(metrics, 'utf8');
     expect(text).toContain('orphan_cleanup_documents{relation="content_embeddings",category="orphans"} 300');
     expect(text).toMatch(/orphan_cleanup_last_success_timestamp_seconds\{relation="recap_sessions"\} \d+/);
@@ -189,5 +196,33 @@ describe('latency and credentials', () => {
     const text = await readFile(log, 'utf8');
     expect(text.trim().split('\n').length).toBeGreaterThanOrEqual(failures.length);
     expect(text).not.toContain(secret);
+  });
+});
+
+describe('npm run demo -- --no-ui', () => {
+  it('keeps the two clusters running, prints how to reach them, and a scan in another shell reads them', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'oc-demo-'));
+    const { child, done } = startCli(['demo', '--no-ui', '--fresh', '--data-dir', dataDir]);
+    let out = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+    });
+    try {
+      for (let waited = 0; waited < 30_000 && !out.includes('run until Ctrl+C'); waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      const exported = /export OLORIN_MONGODB_URI='([^']+)' BAYIT_MONGODB_URI='([^']+)'/.exec(out);
+      expect(exported).not.toBeNull();
+      const scan = await runCli(['scan', '--json'], {
+        OLORIN_MONGODB_URI: exported![1],
+        BAYIT_MONGODB_URI: exported![2],
+      });
+      expect([0, 3]).toContain(scan.code);
+      expect(JSON.parse(scan.stdout).relations.map((r: { name: string }) => r.name)).toContain(
+        'content_embeddings',
+      );
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect((await done).code).toBe(0);
   });
 });
