@@ -249,10 +249,12 @@ withScanOptions(
 withEngineOptions(
   program
     .command('restore')
-    .argument('<runDir>', 'a backup run directory')
+    .argument('[runDir]', 'a backup run directory')
     .description('put backed-up documents back (insert-only), after checking the backup'),
 )
   .option('--ref <value>', 'only the children of this parent reference')
+  .option('--find <ref>', 'list every backup holding children of this reference (no run directory)')
+  .option('--backup-dir <dir>', 'with --find: the backup root (default ./orphan-cleanup-backups)')
   .option(
     '--include-unverified-tail',
     'also restore the documents an interrupted run wrote after its last checksummed batch (each one named)',

@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
 import { describeId } from '../engine/scan.ts';
@@ -80,11 +80,12 @@ function assertConfiguredChild(
 function selectDocuments(
   backup: BackupContents,
   selection: RestoreSelection,
-  config: ResolvedConfig,
+  /** Checked to know each relation's child source; absent when nothing is written or read back (`--find`). */
+  config: ResolvedConfig | undefined,
 ): { selected: SelectedDocs[]; notes: string[] } {
   const { manifest } = backup;
   const notes: string[] = [];
-  for (const relation of manifest.relations) assertConfiguredChild(backup, relation, config);
+  if (config) for (const relation of manifest.relations) assertConfiguredChild(backup, relation, config);
   if (selection.relation && !manifest.relations.some((r) => r.name === selection.relation)) {
     throw new UsageError(
       `--relation ${selection.relation}: not in this backup (it holds ${manifest.relations.map((r) => r.name).join(', ') || 'nothing'})`,
@@ -297,4 +298,56 @@ export async function verifyBackup(
     });
   }
   return { relations, notes };
+}
+
+export interface BackupHolding {
+  dir: string;
+  runId: string;
+  createdAt: string;
+  relation: string;
+  /** Children of the reference in this backup. */
+  children: number;
+}
+
+/**
+ * Every backup under `root` holding children of a reference (newest first), read from the files alone: no
+ * database is needed, so it works while the clusters are down. Backups that fail their checks are listed in
+ * `unreadable` with why, never silently skipped.
+ */
+export async function findBackupsOf(
+  ref: string,
+  root: string,
+): Promise<{ holdings: BackupHolding[]; unreadable: string[]; searched: number }> {
+  const { readdir } = await import('node:fs/promises');
+  const entries = await readdir(root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') throw new UsageError(`--backup-dir ${root}: no such directory`);
+    throw error;
+  });
+  const holdings: BackupHolding[] = [];
+  const unreadable: string[] = [];
+  let searched = 0;
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const dir = join(root, entry.name);
+    let backup: BackupContents;
+    try {
+      backup = await readBackup(dir);
+    } catch (error) {
+      unreadable.push(`${dir}: ${(error as Error).message}`);
+      continue;
+    }
+    searched++;
+    const { selected } = selectDocuments(backup, { ref }, undefined);
+    for (const { relation, docs } of selected)
+      if (docs.length)
+        holdings.push({
+          dir,
+          runId: backup.manifest.runId,
+          createdAt: backup.manifest.createdAt,
+          relation: relation.name,
+          children: docs.length,
+        });
+  }
+  holdings.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return { holdings, unreadable, searched };
 }

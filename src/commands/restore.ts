@@ -1,5 +1,6 @@
-import { restoreBackup, verifyBackup } from '../cleanup/restore.ts';
-import { RuntimeError } from '../errors.ts';
+import { findBackupsOf, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
+import { RuntimeError, UsageError } from '../errors.ts';
+import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import { type EngineFlags, withEngine } from './engine-session.ts';
 
 export interface RestoreFlags extends EngineFlags {
@@ -9,6 +10,44 @@ export interface RestoreFlags extends EngineFlags {
   json?: boolean;
   operator?: string;
   includeUnverifiedTail?: boolean;
+  /** List the backups holding children of this reference instead of restoring. */
+  find?: string;
+  backupDir?: string;
+}
+
+/**
+ * `restore --find REF`: every backup under the backup root holding children of a reference (run, date,
+ * relation, count), read from the files alone. Exit 1 when none does.
+ */
+async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
+  const root = flags.backupDir ?? DEFAULT_BACKUP_ROOT;
+  const { holdings, unreadable, searched } = await findBackupsOf(ref, root);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ holdings, unreadable }, null, 2)}\n`);
+  else {
+    const rows = [
+      ['run', 'created', 'relation', 'children', 'restore with'],
+      ...holdings.map((h) => [
+        h.runId,
+        h.createdAt.slice(0, 19).replace('T', ' '),
+        h.relation,
+        h.children.toLocaleString('en-US'),
+        `orphan-cleanup restore ${h.dir} --ref ${ref}`,
+      ]),
+    ];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+    if (holdings.length)
+      for (const row of rows)
+        process.stdout.write(
+          `${row
+            .map((cell, i) => cell.padEnd(widths[i]))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
+    for (const problem of unreadable) process.stderr.write(`skipped (failed its checks): ${problem}\n`);
+  }
+  if (holdings.length === 0)
+    throw new RuntimeError(`reference ${ref}: no child of it in the ${searched} backups under ${root}`);
+  return 0;
 }
 
 function onlyRelation(flags: RestoreFlags): string | undefined {
@@ -16,7 +55,14 @@ function onlyRelation(flags: RestoreFlags): string | undefined {
 }
 
 /** `orphan-cleanup restore <runDir>`: verifies the backup, then inserts the documents that are absent. */
-export async function runRestoreCommand(runDir: string, flags: RestoreFlags): Promise<number> {
+export async function runRestoreCommand(runDir: string | undefined, flags: RestoreFlags): Promise<number> {
+  if (flags.find !== undefined) {
+    if (runDir !== undefined)
+      throw new UsageError('--find searches every backup: give it without a run directory');
+    return runFind(flags.find, flags);
+  }
+  if (runDir === undefined)
+    throw new UsageError('restore needs a backup run directory (or --find REF to look for one)');
   // The backup names its own relations; the config only has to know their sources.
   return withEngine(
     { ...flags, relation: undefined },

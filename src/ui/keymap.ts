@@ -135,6 +135,7 @@ export const BINDINGS: Record<View['name'], Binding[]> = {
     { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: 'preview' },
     { keys: char('R'), command: 'restoreAll', label: 'R', what: 'restore all' },
     { keys: char('f'), command: 'restoreRef', label: 'f', what: 'restore one reference' },
+    { keys: char('/'), command: 'filter', label: '/', what: 'find backups holding a reference' },
     { keys: char('v'), command: 'verify', label: 'v', what: 'verify' },
     BACK,
   ],

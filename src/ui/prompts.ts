@@ -21,6 +21,7 @@ export type Prompt = { label: string } & (
   | { id: 'editSetting'; subject: EditableSetting }
   /** The backup directory restored from. */
   | { id: 'confirmRestore' | 'restoreRef'; subject: string }
+  | { id: 'findRef' }
 );
 
 /** What an answer asks the console to do. */
@@ -35,6 +36,7 @@ export type Answer =
   | { do: 'removeException'; entry: ExceptionEntry }
   | { do: 'updateSetting'; field: EditableSetting; text: string }
   | { do: 'restore'; dir: string; ref?: string }
+  | { do: 'find'; ref: string }
   | { do: 'warn'; text: string }
   | { do: 'nothing' };
 
@@ -97,5 +99,7 @@ export function answerPrompt(prompt: Prompt, typed: string): Answer {
           };
     case 'restoreRef':
       return text ? { do: 'restore', dir: prompt.subject, ref: text } : { do: 'nothing' };
+    case 'findRef':
+      return text ? { do: 'find', ref: text } : { do: 'nothing' };
   }
 }

@@ -191,6 +191,14 @@ function routeRecovery(
 ) {
   const { dispatch, actions } = ctx;
   const backup = ctx.state.backups?.[view.row];
+  if (command === 'filter')
+    return dispatch({
+      type: 'prompt',
+      prompt: {
+        id: 'findRef',
+        label: 'Find the backups holding children of this reference (parent id), Enter:',
+      },
+    });
   if (step) {
     dispatch({ type: 'move', delta: step, size: ctx.state.backups?.length ?? 0 });
     actions.previewBackup(undefined);
@@ -210,7 +218,7 @@ function routeRecovery(
             }
           : {
               id: 'restoreRef',
-              label: 'Restore only the children of this parent reference (restored content id), Enter:',
+              label: `Restore from ${backup.runId} only the children of this parent reference (restored content id), Enter:`,
               subject: backup.dir,
             },
     });

@@ -7,7 +7,10 @@ import { readBackup, readManifest } from '../cleanup/backup.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { CleanupPlan } from '../cleanup/plan.ts';
-import { type RestoreSelection, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
+import { findBackupsOf, type RestoreSelection, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
+import { ParentProbe } from '../engine/probe.ts';
+import { canonicalKey } from '../mongo/keys.ts';
+import { parseValueArgument } from '../store/exception-input.ts';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import {
   describeProfile,
@@ -152,6 +155,10 @@ export interface ConsoleServices {
   verify(dir: string, selection: RestoreSelection): ReturnType<typeof verifyBackup>;
   /** Every child of a category as of the last complete scan, a page at a time (`scan --list`). */
   listChildren(relation: string, category: ListCategory): AsyncGenerator<ListedChild>;
+  /** Every backup under the backup root holding children of a reference (read from the files alone). */
+  findBackups(ref: string): ReturnType<typeof findBackupsOf>;
+  /** Whether a reference's parent is missing or inactive now (after a restore: its children are orphans again). */
+  parentUnresolved(relation: string, ref: string): Promise<boolean>;
   /** One child document, for the viewer (undefined when it is gone). */
   childDocument(relation: string, id: unknown): Promise<Document | undefined>;
 }
@@ -345,6 +352,18 @@ export function createConsoleServices(
     async *listChildren(name, category) {
       const listing = await listUnresolved({ config, pool, relation: relation(name), category });
       yield* listing.children;
+    },
+    findBackups: (ref) => findBackupsOf(ref, settings.backupRoot),
+    async parentUnresolved(name, ref) {
+      const r = relation(name);
+      const value = parseValueArgument(ref);
+      const key = canonicalKey(value, r.keyMatch);
+      if (key === undefined) return false;
+      const parents = (await pool.db(r.parent.source)).collection(r.parent.collection);
+      const states = await new ParentProbe(r, parents, { maxTimeMS: config.maxTimeMS }).probe(
+        new Map([[key, value]]),
+      );
+      return states.get(key)?.kind !== 'active';
     },
     async childDocument(name, id) {
       const r = relation(name);

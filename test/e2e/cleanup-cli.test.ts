@@ -68,6 +68,24 @@ describe('clean, restore and exceptions from the command line', () => {
     const backup = await readBackup(runDir);
     const [first] = backup.files.values().next().value!.documents;
     const ref = String(BSON.deserialize(first).content_id);
+    // Which backups hold this reference's children: found from the files, with no database at all.
+    const found = await runCli(['restore', '--find', ref, '--backup-dir', backupRoot]);
+    expect(found.code).toBe(0);
+    expect(found.stdout).toMatch(/^run +created +relation +children +restore with$/m);
+    expect(found.stdout).toContain(
+      `content_embeddings  3         orphan-cleanup restore ${runDir} --ref ${ref}`,
+    );
+    const nowhere = await runCli([
+      'restore',
+      '--find',
+      new ObjectId().toHexString(),
+      '--backup-dir',
+      backupRoot,
+    ]);
+    expect(nowhere.code).toBe(1);
+    expect(oneLine(nowhere.stderr)).toMatch(/no child of it in the 1 backups under /);
+    const both = await runCli(['restore', runDir, '--find', ref]);
+    expect(both.code).toBe(2);
     const restored = await runCli(['restore', runDir, ...base(), '--ref', ref], olorinOnly);
     expect(restored.code).toBe(0);
     expect(restored.stdout).toMatch(

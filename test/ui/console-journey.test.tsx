@@ -137,13 +137,30 @@ describe('the operator console', () => {
       const { BSON } = await import('bson');
       const [firstDoc] = (await readBackup(runDir)).files.values().next().value!.documents;
       const ref = String(BSON.deserialize(firstDoc).content_id);
+      // Which backups hold this reference? (b, then /)
+      await press(r, '/');
+      await waitForText(r, 'Find the backups holding children of this reference');
+      await type(r, ref);
+      frame = await waitForText(r, `reference ${ref}: children in 1 backup(s)`);
+      expect(frame).toMatch(/content_embeddings {2}3 children/);
+      // A reference the backup does not hold says so, and restores nothing.
       await press(r, 'f');
-      await waitForText(r, 'Restore only the children of this parent reference');
+      await waitForText(r, /Restore from \S+ only the children of this parent reference/);
+      await type(r, new ObjectId().toHexString());
+      frame = await waitForText(r, /is in backup \S+: nothing/);
+      expect(frame).not.toContain('inserted 0 of 0');
+      await press(r, 'f');
       await type(r, ref);
       frame = await waitForText(r, /restored content_embeddings: inserted 3 of 3, 0 already present/);
+      // The parent is still gone: the restored children are orphans again, and the operator is told.
+      frame = await waitForText(r, `WARNING the parent ${ref} is still missing or inactive`);
       await press(r, 'v');
       frame = await waitForText(r, 'verify content_embeddings: 599 backed up, 3 present, 596 absent');
       expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620 - 596);
+      // The restore started a rescan: the overview shows the restored children once it is done. (The first
+      // Esc closes the backup's preview, the second leaves the backups.)
+      await press(r, KEY.escape, KEY.escape);
+      await waitForText(r, /deletable \d+/);
       await press(r, 'q');
     } finally {
       r.unmount();

@@ -274,14 +274,50 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
         case 'restore': {
           say('restoring…');
           const result = await services.restore(next.dir, next.ref !== undefined ? { ref: next.ref } : {});
+          const run = next.dir.split('/').pop();
+          const selected = result.relations.reduce((sum, r) => sum + r.selected, 0);
+          const inserted = result.relations.reduce((sum, r) => sum + r.inserted, 0);
           setRecoveryLines([
             ...result.notes.map((note) => `note: ${note}`),
-            ...result.relations.map(
-              (r) =>
-                `restored ${r.name}: inserted ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present`,
-            ),
+            ...result.relations
+              .filter((r) => r.selected > 0)
+              .map(
+                (r) =>
+                  `restored ${r.name}: inserted ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present`,
+              ),
           ]);
-          return say('restore done; v verifies');
+          if (selected === 0)
+            return say(
+              `no child of ${next.ref !== undefined ? `reference ${next.ref}` : 'this selection'} is in backup ${run}: nothing restored; / finds the backups that hold it`,
+              'warn',
+            );
+          const stillMissing =
+            next.ref !== undefined && inserted > 0
+              ? (
+                  await Promise.all(result.relations.map((r) => services.parentUnresolved(r.name, next.ref!)))
+                ).some(Boolean)
+              : false;
+          say(
+            `restore done: ${inserted} inserted${stillMissing ? `; WARNING the parent ${next.ref} is still missing or inactive: the restored children are orphans again (in grace)` : ''}; rescanning; v verifies`,
+            stillMissing ? 'warn' : 'info',
+          );
+          // The overview and the review show the restored children.
+          if (inserted > 0) void scan();
+          return;
+        }
+        case 'find': {
+          const { holdings, unreadable } = await services.findBackups(next.ref);
+          setRecoveryLines([
+            holdings.length
+              ? `reference ${next.ref}: children in ${holdings.length} backup(s)`
+              : `reference ${next.ref}: in no backup under ${services.settings.backupRoot}`,
+            ...holdings.map(
+              (h) =>
+                `${h.runId}  ${h.createdAt.slice(0, 16).replace('T', ' ')}  ${h.relation}  ${count(h.children)} children`,
+            ),
+            ...unreadable.map((problem) => `skipped (failed its checks): ${problem}`),
+          ]);
+          return;
         }
         case 'warn':
           return say(next.text, 'warn');
