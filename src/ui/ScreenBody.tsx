@@ -43,6 +43,7 @@ export function ScreenBody({
       return (
         <RelationReview
           report={state.reports[view.relation]}
+          scanning={state.scanning}
           tab={view.tab}
           row={view.row}
           filter={view.filter}

@@ -1,5 +1,5 @@
 import type { EditableSetting } from '../config/settings.ts';
-import { parseValueArgument } from '../store/exception-input.ts';
+import { parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import type { ExceptionEntry, ExceptionKind } from '../store/exceptions.ts';
 
 /** Typed to stop a running delete after its batch, or to remove an exception. */
@@ -12,6 +12,10 @@ export type Prompt = { label: string } & (
   | { id: 'filter' }
   | { id: 'exceptionKind'; subject: { relation: string; id: unknown; reference: unknown } }
   | { id: 'exceptionReason'; subject: { relation: string; kind: ExceptionKind; value: unknown } }
+  | {
+      id: 'exceptionExpiry';
+      subject: { relation: string; kind: ExceptionKind; value: unknown; reason: string };
+    }
   /** The relation the typed `d:<id>` or `r:<reference>` is allow-listed in. */
   | { id: 'exceptionValue'; subject: string }
   /** The relation whose name (or override phrase) must be typed. */
@@ -32,7 +36,15 @@ export type Answer =
   | { do: 'settle'; accepted: boolean }
   | { do: 'stop'; quit: boolean }
   | { do: 'askReason'; relation: string; kind: ExceptionKind; value: unknown }
-  | { do: 'addException'; relation: string; kind: ExceptionKind; value: unknown; reason: string }
+  | { do: 'askExpiry'; relation: string; kind: ExceptionKind; value: unknown; reason: string }
+  | {
+      do: 'addException';
+      relation: string;
+      kind: ExceptionKind;
+      value: unknown;
+      reason: string;
+      expiresAt?: Date;
+    }
   | { do: 'removeException'; entry: ExceptionEntry }
   | { do: 'updateSetting'; field: EditableSetting; text: string }
   | { do: 'restore'; dir: string; ref?: string }
@@ -41,7 +53,7 @@ export type Answer =
   | { do: 'nothing' };
 
 /** The answer to a prompt, from what was typed: pure, so every rule is tested without a terminal. */
-export function answerPrompt(prompt: Prompt, typed: string): Answer {
+export function answerPrompt(prompt: Prompt, typed: string, now = new Date()): Answer {
   const text = typed.trim();
   switch (prompt.id) {
     case 'filter':
@@ -72,8 +84,19 @@ export function answerPrompt(prompt: Prompt, typed: string): Answer {
     }
     case 'exceptionReason':
       return text
-        ? { do: 'addException', ...prompt.subject, reason: text }
+        ? { do: 'askExpiry', ...prompt.subject, reason: text }
         : { do: 'reask', warning: 'a reason is required (Esc cancels): nothing was added yet' };
+    case 'exceptionExpiry': {
+      if (!text) return { do: 'addException', ...prompt.subject };
+      try {
+        return { do: 'addException', ...prompt.subject, expiresAt: parseExpiry(text, now) };
+      } catch (error) {
+        return {
+          do: 'reask',
+          warning: `${(error as Error).message.replace(/^--expires /, '')} (Enter alone: never expires)`,
+        };
+      }
+    }
     case 'exceptionValue': {
       const match = /^([dr]):(.+)$/.exec(text);
       if (!match) return { do: 'reask', warning: `"${text}": type d:<child _id> or r:<reference>` };

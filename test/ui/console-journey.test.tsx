@@ -72,16 +72,25 @@ describe('the operator console', () => {
       await press(r, 'x');
       await waitForText(r, 'type d for this document');
       await type(r, 'd');
-      await waitForText(r, 'Reason for the exception');
-      // An empty reason asks again instead of ending the flow.
+      // The prompt names what it allow-lists; an empty reason asks again instead of ending the flow.
+      await waitForText(r, `Reason for allow-listing document ObjectId(${shownId}) in content_embeddings`);
       await type(r, '');
       frame = await waitForText(r, 'a reason is required (Esc cancels): nothing was added yet');
-      expect(frame).toContain('Reason for the exception');
+      expect(frame).toContain('Reason for allow-listing document');
       await type(r, 'kept for the ranking experiment');
+      // Then how long: a past date is refused and asked again; 30d is taken.
+      await waitForText(r, `Allow-list document ObjectId(${shownId}) until: 30d`);
+      await type(r, '2001-01-01');
+      await waitForText(r, /2001-01-01T00:00:00\.000Z is in the past/);
+      await type(r, '30d');
       await waitForText(r, 'added document exception ObjectId(');
-      expect(
-        await olorin.collection(OWNED_COLLECTIONS.exceptions).findOne({ valueKey: { $regex: shownId } }),
-      ).toMatchObject({ reason: 'kept for the ranking experiment', createdBy: 'ops-test' });
+      const added = await olorin
+        .collection(OWNED_COLLECTIONS.exceptions)
+        .findOne({ valueKey: { $regex: shownId } });
+      expect(added).toMatchObject({ reason: 'kept for the ranking experiment', createdBy: 'ops-test' });
+      const days = (added!.expiresAt.getTime() - Date.now()) / 86_400_000;
+      expect(days).toBeGreaterThan(29.9);
+      expect(days).toBeLessThanOrEqual(30);
       await press(r, KEY.escape, KEY.escape);
       frame = await waitForText(r, /deletable 599/);
       expect(frame).toMatch(/excepted 1/);
@@ -113,8 +122,10 @@ describe('the operator console', () => {
       await press(r, 'a');
       await waitForText(r, 'd:<child _id> or r:<reference>');
       await type(r, 'r:507f1f77bcf86cd799439011');
-      await waitForText(r, 'Reason for the exception');
+      await waitForText(r, 'Reason for allow-listing reference ObjectId(507f1f77bcf86cd799439011)');
       await type(r, 'legal hold');
+      await waitForText(r, 'Enter for never');
+      await type(r, '');
       frame = await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 2');
       expect(frame).toMatch(/content_embeddings reference ObjectId\(507f1f77bcf86cd799439011\) "legal hold"/);
       await press(r, KEY.escape);

@@ -65,11 +65,31 @@ describe('answerPrompt', () => {
       warning: 'a reason is required (Esc cancels): nothing was added yet',
     });
     expect(answerPrompt(reason, 'legal hold')).toEqual({
-      do: 'addException',
+      do: 'askExpiry',
       relation: 'rel',
       kind: 'document',
       value: id,
       reason: 'legal hold',
+    });
+    const expiry: Prompt = {
+      id: 'exceptionExpiry',
+      label,
+      subject: { relation: 'rel', kind: 'document', value: id, reason: 'legal hold' },
+    };
+    const now = new Date('2026-11-30T12:00:00Z');
+    expect(answerPrompt(expiry, '', now)).toEqual({ do: 'addException', ...expiry.subject });
+    expect(answerPrompt(expiry, '12h', now)).toEqual({
+      do: 'addException',
+      ...expiry.subject,
+      expiresAt: new Date('2026-12-01T00:00:00Z'),
+    });
+    expect(answerPrompt(expiry, 'soon', now)).toMatchObject({
+      do: 'reask',
+      warning: expect.stringMatching(/^soon: expected 30d/),
+    });
+    expect(answerPrompt(expiry, '2026-01-01', now)).toMatchObject({
+      do: 'reask',
+      warning: expect.stringMatching(/in the past/),
     });
     const value: Prompt = { id: 'exceptionValue', label, subject: 'rel' };
     expect(answerPrompt(value, `d:${id.toHexString()}`)).toEqual({

@@ -35,6 +35,8 @@ export interface ConsoleState {
   trends: Record<string, RelationHistory>;
   cleanup?: CleanupState;
   exceptions?: ExceptionEntry[];
+  /** Why the exceptions could not be read (the list is then unknown, not empty). */
+  exceptionsError?: string;
   backups?: BackupSummary[];
   preview?: BackupPreview;
   recoveryLines: string[];
@@ -53,6 +55,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   const [trends, setTrends] = useState<Record<string, RelationHistory>>({});
   const [cleanup, setCleanup] = useState<CleanupState>();
   const [exceptions, setExceptions] = useState<ExceptionEntry[]>();
+  const [exceptionsError, setExceptionsError] = useState<string>();
   const [backups, setBackups] = useState<BackupSummary[]>();
   const [preview, setPreview] = useState<BackupPreview>();
   const [recoveryLines, setRecoveryLines] = useState<string[]>([]);
@@ -197,11 +200,11 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
 
   const loadExceptions = async () => {
     setExceptions(undefined);
+    setExceptionsError(undefined);
     try {
       setExceptions(await services.exceptions());
     } catch (error) {
-      say(errorText(error), 'error');
-      setExceptions([]);
+      setExceptionsError(errorText(error));
     }
   };
 
@@ -223,7 +226,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
       type: 'prompt',
       prompt: {
         id: 'exceptionReason',
-        label: 'Reason for the exception (required), Enter to save, Esc cancels:',
+        label: `Reason for allow-listing ${kind} ${displayValue(value)} in ${relation} (required), Enter, Esc cancels:`,
         subject: { relation, kind, value },
       },
     });
@@ -248,8 +251,23 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           return;
         case 'askReason':
           return askReason(next.relation, next.kind, next.value);
+        case 'askExpiry':
+          return dispatch({
+            type: 'prompt',
+            prompt: {
+              id: 'exceptionExpiry',
+              label: `Allow-list ${next.kind} ${displayValue(next.value)} until: 30d, 12h, 90m, an ISO date, or Enter for never:`,
+              subject: { relation: next.relation, kind: next.kind, value: next.value, reason: next.reason },
+            },
+          });
         case 'addException': {
-          const added = await services.addException(next.relation, next.kind, next.value, next.reason);
+          const added = await services.addException(
+            next.relation,
+            next.kind,
+            next.value,
+            next.reason,
+            next.expiresAt,
+          );
           say(
             `${addOutcomeText(added, next.kind, displayValue(next.value), next.relation)}${added.outcome === 'exists' ? '' : '; rescanning'}`,
           );
@@ -371,6 +389,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
     trends,
     cleanup,
     exceptions,
+    exceptionsError,
     backups,
     preview,
     recoveryLines,

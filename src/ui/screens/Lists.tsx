@@ -22,15 +22,25 @@ export function visibleExceptions(entries: ExceptionEntry[], filter: string): Ex
 
 export function ExceptionsScreen({
   entries,
+  error,
   row,
   filter,
   height,
 }: {
   entries: ExceptionEntry[] | undefined;
+  /** Why the list could not be read: said as such, never shown as an empty list. */
+  error?: string;
   row: number;
   filter: string;
   height: number;
 }) {
+  if (error)
+    return (
+      <Text color={theme.color('danger')}>
+        could not read the exceptions: {error}. Esc, then e, tries again; nothing is known to be allow-listed
+        meanwhile
+      </Text>
+    );
   if (!entries) return <Text>loading exceptions…</Text>;
   const visible = visibleExceptions(entries, filter);
   const [page, start] = windowOf(visible, row, Math.max(3, height - 4));

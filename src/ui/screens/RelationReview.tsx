@@ -57,6 +57,7 @@ export function visibleSamples(
 
 export function RelationReview({
   report,
+  scanning = true,
   tab,
   row,
   filter,
@@ -65,6 +66,8 @@ export function RelationReview({
   height,
 }: {
   report: RelationReport | undefined;
+  /** Whether a scan is running now: without one and without a report, nothing is pretended. */
+  scanning?: boolean;
   tab: number;
   row: number;
   filter: string;
@@ -72,7 +75,14 @@ export function RelationReview({
   width: number;
   height: number;
 }) {
-  if (!report) return <Text>Scanning… the samples appear when the scan of this relation is done.</Text>;
+  if (!report)
+    return scanning ? (
+      <Text>Scanning… the samples appear when the scan of this relation is done.</Text>
+    ) : (
+      <Text color={theme.color('warn')}>
+        Not scanned: the last scan failed or was stopped (see the message below). Esc, then r, scans again.
+      </Text>
+    );
   const rows = visibleSamples(report, tab, filter, all?.rows);
   const pageSize = Math.max(3, height - 6);
   const start = Math.max(0, Math.min(row - Math.floor(pageSize / 2), rows.length - pageSize));
