@@ -53,6 +53,8 @@ export interface RelationReport {
   scanned: number;
   /** Child documents this run read: all of them, or the rest of a resumed scan. */
   documentsRead: number;
+  /** The relation's grace period: an unresolved child becomes deletable this many days after `since`. */
+  graceDays: number;
   ok: number;
   orphans: number;
   parentInactive: number;
@@ -289,6 +291,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     },
     scanned: result?.scanned ?? 0,
     documentsRead: result?.readHere ?? 0,
+    graceDays: relation.graceDays,
     ...counts,
     inGrace: result?.inGrace ?? 0,
     deletable: result?.deletable ?? 0,

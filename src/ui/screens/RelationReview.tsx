@@ -29,6 +29,16 @@ function age(since: Date | undefined, now: number): string {
   return days >= 1 ? `${Math.floor(days)}d` : `${Math.floor(days * 24)}h`;
 }
 
+/**
+ * How long a child has been unresolved, and whether it is deletable now or in grace until a date: `9d now`,
+ * `2d grace→12-07`.
+ */
+function ageAndStatus(since: Date | undefined, now: number, graceDays: number): string {
+  if (!since) return '';
+  const until = since.getTime() + graceDays * DAY_MS;
+  return `${age(since, now)} ${until <= now ? 'now' : `grace→${new Date(until).toISOString().slice(5, 10)}`}`;
+}
+
 function summary(sample: Sample, field: string): string {
   if (!sample.doc) return '';
   const rest = Object.entries(sample.doc)
@@ -88,10 +98,12 @@ export function RelationReview({
   const start = Math.max(0, Math.min(row - Math.floor(pageSize / 2), rows.length - pageSize));
   const page = rows.slice(start, start + pageSize);
   const now = Date.now();
-  const idWidth = 28;
-  const refWidth = Math.min(28, Math.max(12, Math.floor(width / 4)));
-  const ageWidth = 6;
-  const restWidth = Math.max(10, width - idWidth - refWidth - ageWidth - 6);
+  // The reference is what recovery needs: always whole ("oid " and 24 hex digits); the other columns give way.
+  const refWidth = 28;
+  const ageWidth = 16;
+  const idWidth = Math.max(12, Math.min(28, width - refWidth - ageWidth - 3 - 10));
+  const restWidth = Math.max(0, width - idWidth - refWidth - ageWidth - 3);
+  const unresolved = TABS[tab] === 'orphans' || TABS[tab] === 'parentInactive';
   const totals: Record<string, number> = {
     orphans: report.orphans,
     parentInactive: report.parentInactive,
@@ -117,7 +129,8 @@ export function RelationReview({
       </Box>
       {filter && <Text color={theme.color('warn')}>filter: {filter}</Text>}
       <Text color={theme.color('dim')}>
-        {'_id'.padEnd(idWidth)} {'reference'.padEnd(refWidth)} {'age'.padEnd(ageWidth)} document
+        {'_id'.padEnd(idWidth)} {'reference'.padEnd(refWidth)}{' '}
+        {(unresolved ? 'age · deletable' : 'age').padEnd(ageWidth)} {restWidth > 8 ? 'document' : ''}
       </Text>
       {page.length === 0 && (
         <Text color={theme.color('dim')}>
@@ -135,8 +148,10 @@ export function RelationReview({
           <Text key={index} inverse={selected} wrap="truncate-end">
             {truncate(compact(sample.id), idWidth).padEnd(idWidth)}{' '}
             {truncate(compact(sample.reference), refWidth).padEnd(refWidth)}{' '}
-            {age(sample.since, now).padEnd(ageWidth)}{' '}
-            {truncate(summary(sample, report.child.field), restWidth)}
+            {(unresolved ? ageAndStatus(sample.since, now, report.graceDays) : age(sample.since, now)).padEnd(
+              ageWidth,
+            )}{' '}
+            {restWidth > 8 ? truncate(summary(sample, report.child.field), restWidth) : ''}
           </Text>
         );
       })}

@@ -55,6 +55,7 @@ function report(overrides: Partial<RelationReport> = {}): RelationReport {
     parent: { source: 'bayit', database: 'bayit', collection: 'content', field: '_id' },
     scanned: 6620,
     documentsRead: 6620,
+    graceDays: 7,
     ok: 6000,
     orphans: 300,
     parentInactive: 300,
@@ -149,6 +150,30 @@ describe('RelationReview', () => {
     expect(full).toContain('a: every child');
     expect(frameOf(<RelationReview {...base} filter="ref-orphans-2" report={report()} />)).toContain(
       '1/1 samples',
+    );
+  });
+
+  it('at 80 columns shows whole references, and whether each child is deletable now or in grace until when', () => {
+    const grace = report();
+    const frame = frameOf(<RelationReview {...base} width={80} report={grace} />);
+    const [sample] = grace.samples.orphans;
+    const until = new Date((sample.since as Date).getTime() + 7 * 86_400_000).toISOString().slice(5, 10);
+    expect(frame).toContain('age · deletable');
+    expect(frame).toContain(`${String(sample.reference)}`);
+    expect(frame).toContain(`3d grace→${until}`);
+    for (const line of frame.split('\n')) expect(line.length).toBeLessThanOrEqual(80);
+    const overdue = report({ graceDays: 1 });
+    expect(frameOf(<RelationReview {...base} width={80} report={overdue} />)).toContain('3d now');
+    const withIds = report({
+      samples: {
+        ...report().samples,
+        orphans: [
+          { id: new ObjectId(), reference: new ObjectId('507f1f77bcf86cd799439011'), since: new Date() },
+        ],
+      },
+    });
+    expect(frameOf(<RelationReview {...base} width={80} report={withIds} />)).toContain(
+      'oid 507f1f77bcf86cd799439011',
     );
   });
 
