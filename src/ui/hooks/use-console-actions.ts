@@ -301,7 +301,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
               .filter((r) => r.selected > 0)
               .map(
                 (r) =>
-                  `restored ${r.name}: inserted ${r.inserted} of ${r.selected}, ${r.skippedExisting} already present`,
+                  `restored ${r.name}: inserted ${count(r.inserted)} of ${count(r.selected)}, ${count(r.skippedExisting)} already present`,
               ),
           ]);
           if (selected === 0)
@@ -316,7 +316,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
                 ).some(Boolean)
               : false;
           say(
-            `restore done: ${inserted} inserted${stillMissing ? `; WARNING the parent ${next.ref} is still missing or inactive: the restored children are orphans again (in grace)` : ''}; rescanning; v verifies`,
+            `restore done: ${count(inserted)} inserted${stillMissing ? `; WARNING the parent ${next.ref} is still missing or inactive: the restored children are orphans again (in grace)` : ''}; rescanning; v verifies`,
             stillMissing ? 'warn' : 'info',
           );
           // The overview and the review show the restored children.
@@ -375,7 +375,8 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
       .then((result) =>
         setRecoveryLines(
           result.relations.map(
-            (r) => `verify ${r.name}: ${r.backedUp} backed up, ${r.present} present, ${r.absent} absent`,
+            (r) =>
+              `verify ${r.name}: ${count(r.backedUp)} backed up, ${count(r.present)} present, ${count(r.absent)} absent`,
           ),
         ),
       )
