@@ -20,7 +20,12 @@ beforeAll(async () => {
   server = await startTestServer();
   demo = await loadOlorinDemo(server, { graceDays: 0 });
   pool = new SourcePool(demo.config.sources);
-  serve = buildServer({
+  serve = await demoServer({ logLevel: 'silent' });
+  base = await serve.app.listen({ host: '127.0.0.1', port: 0 });
+});
+/** `serve` on the suite's demo data, writable, with its own backup root; `extra` changes what a test needs. */
+async function demoServer(extra: Partial<Parameters<typeof buildServer>[0]>) {
+  return buildServer({
     config: demo.config,
     pool,
     access: { readOnly: false },
@@ -28,10 +33,10 @@ beforeAll(async () => {
     openHealth: false,
     backupRoot: await mkdtemp(join(tmpdir(), 'oc-serve-')),
     batchSize: 100,
-    logLevel: 'silent',
+    ...extra,
   });
-  base = await serve.app.listen({ host: '127.0.0.1', port: 0 });
-});
+}
+
 afterEach(async () => {
   await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
 });
@@ -161,18 +166,7 @@ describe('serve under load and mistakes', () => {
         done();
       },
     });
-    const small = buildServer({
-      config: demo.config,
-      pool,
-      access: { readOnly: false },
-      token: TOKEN,
-      openHealth: false,
-      backupRoot: await mkdtemp(join(tmpdir(), 'oc-serve-')),
-      batchSize: 100,
-      logLevel: 'info',
-      logStream,
-      maxJobsKept: 3,
-    });
+    const small = await demoServer({ logLevel: 'info', logStream, maxJobsKept: 3 });
     const url = await small.app.listen({ host: '127.0.0.1', port: 0 });
     const to = (method: string, path: string, body?: unknown) =>
       fetch(`${url}${path}`, {
