@@ -128,6 +128,20 @@ describe('the operator console', () => {
       await type(r, '');
       frame = await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 2');
       expect(frame).toMatch(/content_embeddings reference ObjectId\(507f1f77bcf86cd799439011\) "legal hold"/);
+      // Removing one names it, and rescans (its children count as orphans again).
+      const legalHoldRow = frame
+        .split('\n')
+        .filter((line) => /^content_embeddings (document|reference)/.test(line))
+        .findIndex((line) => line.includes('legal hold'));
+      for (let i = 0; i < legalHoldRow; i++) await press(r, 'j');
+      await press(r, 'd');
+      await type(r, 'y');
+      frame = await waitForText(
+        r,
+        'exception removed: reference ObjectId(507f1f77bcf86cd799439011) in content_embeddings; rescanning',
+      );
+      await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
+      expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments()).toBe(1);
       await press(r, KEY.escape);
 
       // History.

@@ -277,8 +277,13 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
         }
         case 'removeException':
           await services.removeException(next.entry);
-          say('exception removed');
-          return loadExceptions();
+          // Its children count as orphans again from the next scan on: that scan starts now.
+          say(
+            `exception removed: ${next.entry.kind} ${displayValue(next.entry.value)} in ${next.entry.relation}; rescanning`,
+          );
+          await loadExceptions();
+          void scan();
+          return;
         case 'updateSetting': {
           try {
             services.updateSetting(next.field, next.text);
