@@ -77,7 +77,15 @@ export function ScreenBody({
         />
       );
     case 'history':
-      return <HistoryScreen runs={state.history} row={view.row} height={height} />;
+      return (
+        <HistoryScreen
+          runs={state.history}
+          row={view.row}
+          kind={view.kind}
+          detail={view.detail}
+          height={height}
+        />
+      );
     case 'settings':
       return <SettingsScreen settings={services.settings} info={services.settingsInfo()} row={view.row} />;
   }

@@ -139,7 +139,12 @@ export const BINDINGS: Record<View['name'], Binding[]> = {
     { keys: char('v'), command: 'verify', label: 'v', what: 'verify' },
     BACK,
   ],
-  history: [...DOWN_UP('run'), BACK],
+  history: [
+    ...DOWN_UP('run'),
+    { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: "the run's detail" },
+    { keys: char('/'), command: 'filter', label: '/', what: 'only scans, cleanups, restores, or all' },
+    BACK,
+  ],
   settings: [
     ...DOWN_UP('setting'),
     { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: 'change (saved at once)' },

@@ -3,7 +3,7 @@ import type { useAllChildren } from './hooks/use-all-children.ts';
 import type { ConsoleActions, ConsoleState } from './hooks/use-console-actions.ts';
 import type { Command } from './keymap.ts';
 import { RESTORE_WORD, STOP_WORD } from './prompts.ts';
-import { visibleExceptions } from './screens/Lists.tsx';
+import { visibleExceptions, visibleRuns } from './screens/Lists.tsx';
 import { EDITABLE_SETTINGS, settingValue } from './screens/Settings.tsx';
 import type { ConsoleServices } from './services.ts';
 import type { UiAction, View } from './state/reducer.ts';
@@ -105,7 +105,10 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
     case 'recovery':
       return routeRecovery(ctx, view, command, step);
     case 'history':
-      if (step) dispatch({ type: 'move', delta: step, size: state.history?.length ?? 0 });
+      if (step)
+        dispatch({ type: 'move', delta: step, size: visibleRuns(state.history ?? [], view.kind).length });
+      else if (command === 'open') dispatch({ type: 'historyDetail' });
+      else if (command === 'filter') dispatch({ type: 'historyKind' });
       return;
     case 'settings': {
       const setting = EDITABLE_SETTINGS[view.row];

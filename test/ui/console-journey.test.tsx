@@ -144,9 +144,20 @@ describe('the operator console', () => {
       expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments()).toBe(1);
       await press(r, KEY.escape);
 
-      // History.
+      // History: scans collapsed to the latest per relation, times in UTC; / narrows to cleanups; Enter details.
       await press(r, 'h');
       frame = await waitForText(r, /clean +content_embeddings succeeded by ops-test/);
+      expect(frame).toMatch(/deleted 599/);
+      expect(frame).toMatch(
+        /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC scan +content_embeddings .*\(\+\d+ earlier\)/,
+      );
+      expect(frame.match(/ scan +content_embeddings /g)).toHaveLength(1);
+      await press(r, '/', '/');
+      frame = await waitForText(r, 'Recent cleans');
+      expect(frame).not.toMatch(/ scan +content_embeddings/);
+      await press(r, KEY.enter);
+      frame = await waitForText(r, /clean content_embeddings \S+: succeeded/);
+      expect(frame).toContain(`backup: ${runDir}`);
       expect(frame).toMatch(/deleted 599/);
 
       // Incident recovery: preview the backup, restore one parent's children, verify.

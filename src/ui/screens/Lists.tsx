@@ -3,7 +3,7 @@ import { displayValue } from '../../mongo/keys.ts';
 import type { ExceptionEntry } from '../../store/exceptions.ts';
 import type { RunRecord } from '../../store/runs.ts';
 import type { BackupPreview, BackupSummary } from '../services.ts';
-import { theme } from '../theme.ts';
+import { count, theme } from '../theme.ts';
 
 function windowOf<T>(items: T[], row: number, size: number): [T[], number] {
   const start = Math.max(0, Math.min(row - Math.floor(size / 2), items.length - size));
@@ -113,37 +113,106 @@ export function RecoveryScreen({
 function runSummary(run: RunRecord): string {
   const c = run.counts;
   if (run.kind === 'clean')
-    return `deleted ${c.deleted ?? 0} of ${c.planned ?? 0} planned, backed up ${c.backedUp ?? 0}${c.mismatch ? `, MISMATCH ${c.mismatch}` : ''}`;
+    return `deleted ${count(c.deleted ?? 0)} of ${count(c.planned ?? 0)} planned, backed up ${count(c.backedUp ?? 0)}${c.mismatch ? `, MISMATCH ${count(c.mismatch)}` : ''}`;
   if (run.kind === 'restore')
-    return `inserted ${c.inserted ?? 0} of ${c.selected ?? 0}, ${c.skippedExisting ?? 0} already present`;
-  return `orphans ${c.orphans ?? 0}, inactive ${c.parentInactive ?? 0}, deletable ${c.deletable ?? 0}, scanned ${c.scanned ?? 0}`;
+    return `inserted ${count(c.inserted ?? 0)} of ${count(c.selected ?? 0)}, ${count(c.skippedExisting ?? 0)} already present`;
+  return `orphans ${count(c.orphans ?? 0)}, inactive ${count(c.parentInactive ?? 0)}, deletable ${count(c.deletable ?? 0)}, scanned ${count(c.scanned ?? 0)}`;
+}
+
+/** A history row: the run, and for a scan how many earlier scans of its relation it stands for. */
+export interface HistoryRow {
+  run: RunRecord;
+  earlierScans: number;
+}
+
+/**
+ * The runs shown (newest first): of `kind` only when given; scans collapsed to the latest per relation, so
+ * a rescan every few minutes does not push the cleanups and restores off the screen.
+ */
+export function visibleRuns(runs: RunRecord[], kind: RunRecord['kind'] | undefined): HistoryRow[] {
+  const rows: HistoryRow[] = [];
+  const latestScan = new Map<string, HistoryRow>();
+  for (const run of runs) {
+    if (kind && run.kind !== kind) continue;
+    if (run.kind !== 'scan') {
+      rows.push({ run, earlierScans: 0 });
+      continue;
+    }
+    const shown = latestScan.get(run.relation);
+    if (shown) shown.earlierScans++;
+    else {
+      const row = { run, earlierScans: 0 };
+      latestScan.set(run.relation, row);
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+/** When runs happened, in UTC, said so. */
+function when(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+function RunDetail({ run }: { run: RunRecord }) {
+  return (
+    <Box flexDirection="column" borderStyle="round" paddingX={1}>
+      <Text bold>
+        {run.kind} {run.relation} {run.runId}: {run.outcome}
+        {run.complete ? '' : ' (incomplete)'}
+      </Text>
+      <Text>
+        {when(run.startedAt)} → {when(run.finishedAt)}, {(run.durationMs / 1000).toFixed(1)} s, by{' '}
+        {run.operator} on {run.host}
+      </Text>
+      <Text wrap="wrap">
+        {Object.entries(run.counts)
+          .map(([key, value]) => `${key} ${count(value)}`)
+          .join(' · ')}
+      </Text>
+      {run.backupPath && <Text>backup: {run.backupPath}</Text>}
+      {run.error && <Text color={theme.color('danger')}>error: {run.error}</Text>}
+    </Box>
+  );
 }
 
 export function HistoryScreen({
   runs,
   row,
+  kind,
+  detail,
   height,
 }: {
   runs: RunRecord[] | undefined;
   row: number;
+  kind?: RunRecord['kind'];
+  detail?: boolean;
   height: number;
 }) {
   if (!runs) return <Text>loading history…</Text>;
-  const [page, start] = windowOf(runs, row, Math.max(3, height - 2));
+  const rows = visibleRuns(runs, kind);
+  const selected = rows[row];
+  const [page, start] = windowOf(rows, row, Math.max(3, height - 2 - (detail ? 6 : 0)));
   return (
     <Box flexDirection="column">
-      <Text bold>Recent scans, cleanups and restores</Text>
-      {runs.length === 0 && <Text color={theme.color('dim')}>nothing recorded yet</Text>}
-      {page.map((run, i) => (
+      <Text bold>
+        {kind ? `Recent ${kind}s` : 'Recent scans, cleanups and restores'} (scans: the latest per relation; /
+        shows{' '}
+        {kind === undefined ? 'scans' : kind === 'scan' ? 'cleanups' : kind === 'clean' ? 'restores' : 'all'})
+      </Text>
+      {rows.length === 0 && <Text color={theme.color('dim')}>nothing recorded yet</Text>}
+      {page.map(({ run, earlierScans }, i) => (
         <Text
           key={`${run.runId}-${run.relation}-${run.kind}`}
           inverse={start + i === row}
           wrap="truncate-end"
         >
-          {run.startedAt.toISOString().slice(0, 19).replace('T', ' ')} {run.kind.padEnd(7)} {run.relation}{' '}
-          {run.outcome} by {run.operator}: {runSummary(run)}
+          {when(run.startedAt)} {run.kind.padEnd(7)} {run.relation}
+          {earlierScans ? ` (+${count(earlierScans)} earlier)` : ''} {run.outcome} by {run.operator}:{' '}
+          {runSummary(run)}
         </Text>
       ))}
+      {detail && selected && <RunDetail run={selected.run} />}
     </Box>
   );
 }

@@ -1,4 +1,5 @@
 import type { Category } from '../../engine/scan.ts';
+import type { RunKind } from '../../store/runs.ts';
 import type { Prompt } from '../prompts.ts';
 
 export const TABS: Category[] = ['orphans', 'parentInactive', 'invalidReference', 'excepted', 'ok'];
@@ -10,7 +11,7 @@ export type View =
   | { name: 'cleanup'; relation: string }
   | { name: 'exceptions'; row: number; filter: string }
   | { name: 'recovery'; row: number; preview?: string }
-  | { name: 'history'; row: number }
+  | { name: 'history'; row: number; kind?: RunKind; detail?: boolean }
   | { name: 'settings'; row: number };
 
 export type { Prompt } from '../prompts.ts';
@@ -34,6 +35,9 @@ export type UiAction =
   | { type: 'scroll'; delta: number }
   | { type: 'setFilter'; filter: string }
   | { type: 'preview'; dir?: string }
+  /** History: the next kind shown (all, scan, clean, restore), or the selected run's detail open or closed. */
+  | { type: 'historyKind' }
+  | { type: 'historyDetail' }
   | { type: 'help'; open: boolean }
   | { type: 'prompt'; prompt?: Prompt }
   /** Closes the open prompt if it is one of these (a question a finished run made moot). */
@@ -94,6 +98,15 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
     case 'preview':
       if (view.name !== 'recovery') return state;
       return replaceTop(state, { ...view, preview: action.dir });
+    case 'historyKind': {
+      if (view.name !== 'history') return state;
+      const kinds: (RunKind | undefined)[] = [undefined, 'scan', 'clean', 'restore'];
+      const next = kinds[(kinds.indexOf(view.kind) + 1) % kinds.length];
+      return replaceTop(state, { ...view, kind: next, row: 0, detail: false });
+    }
+    case 'historyDetail':
+      if (view.name !== 'history') return state;
+      return replaceTop(state, { ...view, detail: !view.detail });
     case 'help':
       return { ...state, help: action.open };
     case 'prompt':
