@@ -36,6 +36,8 @@ export function ScreenBody({
           reports={state.reports}
           trends={state.trends}
           scanning={state.scanning}
+          scannedAt={state.scannedAt}
+          staleRelations={state.staleRelations}
           width={width}
         />
       );

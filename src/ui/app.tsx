@@ -83,7 +83,11 @@ export function App({ services }: { services: ConsoleServices }) {
 
   return (
     <Box flexDirection="column" width={columns}>
-      <Header statuses={state.statuses} readOnly={services.readOnly} />
+      <Header
+        statuses={state.statuses}
+        readOnly={services.readOnly}
+        connectingSince={state.connectingSince}
+      />
       <Box flexDirection="column" marginY={1}>
         {ui.help ? (
           <HelpOverlay view={view.name} />

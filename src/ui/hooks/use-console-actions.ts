@@ -31,7 +31,13 @@ export interface ConsoleState {
   statuses?: SourceStatus[];
   scanning: boolean;
   progress: Record<string, ScanProgress>;
+  /** The last complete figures per relation: kept on screen, with their time, while a rescan runs or fails. */
   reports: Record<string, RelationReport>;
+  scannedAt?: Date;
+  /** Relations whose last scan failed: their figures on screen are the last known ones. */
+  staleRelations: string[];
+  /** When the current connection attempt began (the header counts the seconds against its timeout). */
+  connectingSince?: number;
   trends: Record<string, RelationHistory>;
   cleanup?: CleanupState;
   exceptions?: ExceptionEntry[];
@@ -52,6 +58,9 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   const [scanning, setScanning] = useState(false);
   const [progress, setProgress] = useState<Record<string, ScanProgress>>({});
   const [reports, setReports] = useState<Record<string, RelationReport>>({});
+  const [scannedAt, setScannedAt] = useState<Date>();
+  const [staleRelations, setStaleRelations] = useState<string[]>([]);
+  const [connectingSince, setConnectingSince] = useState<number>();
   const [trends, setTrends] = useState<Record<string, RelationHistory>>({});
   const [cleanup, setCleanup] = useState<CleanupState>();
   const [exceptions, setExceptions] = useState<ExceptionEntry[]>();
@@ -80,13 +89,14 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
       const controller = new AbortController();
       scanAbort.current = controller;
       setScanning(true);
-      setReports({});
       setProgress({});
       try {
-        const connected = await services.connect();
+        setConnectingSince(Date.now());
+        const connected = await services.connect().finally(() => setConnectingSince(undefined));
         setStatuses(connected);
         const failed = connected.filter((s) => !s.ok);
         if (failed.length) {
+          setStaleRelations(relations.map((r) => r.name));
           say(
             `cannot reach ${failed.map((s) => s.name).join(', ')}: check the URI, auth, DNS, TLS; r retries`,
             'error',
@@ -112,14 +122,19 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           { resume: options.resume, onNotice: (text) => say(text, 'warn') },
         );
         if (controller.signal.aborted) return;
-        setReports(Object.fromEntries(report.relations.map((r) => [r.name, r])));
+        // A relation whose scan failed keeps its last known figures (marked as such); the others are new.
+        const fresh = report.relations.filter((r) => !r.error);
+        setReports((old) => ({ ...old, ...Object.fromEntries(fresh.map((r) => [r.name, r])) }));
+        setScannedAt(new Date());
         const failedScan = report.relations.find((r) => r.error);
+        setStaleRelations(report.relations.filter((r) => r.error).map((r) => r.name));
         if (failedScan) say(`scan of ${failedScan.name} failed: ${failedScan.error}`, 'error');
         const loaded = await Promise.all(
           relations.map(async (r) => [r.name, await services.trend(r.name)] as const),
         );
         setTrends(Object.fromEntries(loaded));
       } catch (error) {
+        setStaleRelations(relations.map((r) => r.name));
         say(errorText(error), 'error');
       } finally {
         if (scanAbort.current === controller) setScanning(false);
@@ -392,6 +407,9 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
     scanning,
     progress,
     reports,
+    scannedAt,
+    staleRelations,
+    connectingSince,
     trends,
     cleanup,
     exceptions,

@@ -14,7 +14,16 @@ export interface DashboardProps {
   reports: Record<string, RelationReport>;
   trends: Record<string, RelationHistory>;
   scanning: boolean;
+  /** When the figures shown were scanned. */
+  scannedAt?: Date;
+  /** Relations whose last scan failed: their figures are the last known, not current. */
+  staleRelations?: string[];
   width: number;
+}
+
+/** `17:04 UTC`: when the figures on screen were true. */
+function clock(date: Date | undefined): string {
+  return date ? `${date.toISOString().slice(11, 16)} UTC` : 'earlier';
 }
 
 function Figures({ report, history }: { report: RelationReport; history?: RelationHistory }) {
@@ -62,6 +71,8 @@ export function Dashboard({
   reports,
   trends,
   scanning,
+  scannedAt,
+  staleRelations = [],
   width,
 }: DashboardProps) {
   const narrow = width < 80;
@@ -84,9 +95,7 @@ export function Dashboard({
                 : `  ${relation.child.collection}.${relation.child.field} → ${relation.parent.collection}.${relation.parent.field}`}
               {trend.length > 1 ? `  orphans trend ${sparkline(trend)}` : ''}
             </Text>
-            {report ? (
-              <Figures report={report} history={history} />
-            ) : live ? (
+            {scanning && live ? (
               <Box>
                 <Text>{'   '}</Text>
                 <Spinner type="dots" />
@@ -103,8 +112,23 @@ export function Dashboard({
                   {`  orphans ${count(live.counts.orphans)}`}
                 </Text>
               </Box>
+            ) : scanning ? (
+              <Text color={theme.color('dim')}>{'   waiting to scan…'}</Text>
+            ) : report ? (
+              <Figures report={report} history={history} />
             ) : (
-              <Text color={theme.color('dim')}>{scanning ? '   waiting to scan…' : '   not scanned'}</Text>
+              <Text color={theme.color('dim')}>{'   not scanned'}</Text>
+            )}
+            {/* The last known figures stay in sight, marked with their time, while a scan runs or after one failed. */}
+            {report && scanning && (
+              <Text color={theme.color('dim')} wrap="truncate-end">
+                {`   last scan ${clock(scannedAt)}: ${count(report.orphans)} orphans, ${count(report.parentInactive)} inactive, ${count(report.deletable)} to delete`}
+              </Text>
+            )}
+            {report && !scanning && staleRelations.includes(relation.name) && (
+              <Text color={theme.color('warn')} wrap="truncate-end">
+                {`   as of ${clock(scannedAt)}: the last scan failed, these are the last known figures (r retries)`}
+              </Text>
             )}
           </Box>
         );

@@ -110,6 +110,41 @@ describe('Header', () => {
   });
 });
 
+describe('honest state during outages', () => {
+  it('the header counts the seconds of a connection attempt against its timeout', () => {
+    const frame = frameOf(<Header readOnly={false} connectingSince={Date.now() - 4200} />);
+    expect(frame).toMatch(/connecting… 4 s \(gives up after 30 s\)/);
+  });
+
+  it('keeps the last known figures, with their time, while a rescan runs and after one failed', () => {
+    const props = { relations: [RELATION], selected: 0, progress: {}, trends: {}, width: 100 };
+    const reports = { [RELATION.name]: report() };
+    const at = new Date('2026-11-30T16:04:00Z');
+    const rescanning = frameOf(<Dashboard {...props} reports={reports} scannedAt={at} scanning />);
+    expect(rescanning).toContain('waiting to scan…');
+    expect(rescanning).toContain('last scan 16:04 UTC: 300 orphans, 300 inactive, 600 to delete');
+    // Never passed off as current: the live "deletable" figure appears only with a finished scan.
+    expect(rescanning).not.toMatch(/deletable \d/);
+    const failed = frameOf(
+      <Dashboard
+        {...props}
+        reports={reports}
+        scannedAt={at}
+        scanning={false}
+        staleRelations={[RELATION.name]}
+      />,
+    );
+    expect(failed).toContain('deletable 600');
+    expect(failed).toContain(
+      'as of 16:04 UTC: the last scan failed, these are the last known figures (r retries)',
+    );
+    const fine = frameOf(
+      <Dashboard {...props} reports={reports} scannedAt={at} scanning={false} staleRelations={[]} />,
+    );
+    expect(fine).not.toContain('last known');
+  });
+});
+
 describe('Dashboard', () => {
   const props = { relations: [RELATION], selected: 0, progress: {}, reports: {}, trends: {}, width: 100 };
   it('before, during and after a scan', () => {
