@@ -5,7 +5,8 @@ import { runCli } from '../support/cli.ts';
 import { withOlorinDemo } from '../support/olorin-fixture.ts';
 
 const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
-const ctx = withOlorinDemo();
+// Sandbox only: the outage test freezes the server (SIGSTOP).
+const ctx = withOlorinDemo({}, { sandboxOnly: true });
 
 /** Runs the real binary in a pseudo-terminal (util-linux `script`), so Ink sees a TTY. */
 function inPty(args: string[]) {
@@ -33,9 +34,10 @@ function inPty(args: string[]) {
     screen += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitFor = async (pattern: RegExp, timeoutMs = 20_000) => {
+  /** Waits for `pattern` in what the terminal printed (after `from`, a `mark()`, when given). */
+  const waitFor = async (pattern: RegExp, timeoutMs = 20_000, from = 0) => {
     const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(screen.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''))) {
+    while (!pattern.test(screen.slice(from).replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''))) {
       if (Date.now() > deadline) throw new Error(`never saw ${pattern}; screen:\n${screen.slice(-2000)}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -48,7 +50,9 @@ function inPty(args: string[]) {
   const kill = () => {
     if (child.exitCode === null) child.kill('SIGKILL');
   };
-  return { waitFor, key, exited, kill };
+  /** Where the output is now: `waitFor(…, …, mark)` then looks only at what comes after. */
+  const mark = () => screen.length;
+  return { waitFor, key, exited, kill, mark };
 }
 
 describe('the console in a real terminal', () => {
@@ -63,6 +67,33 @@ describe('the console in a real terminal', () => {
       await pty.key('q');
       expect(await pty.exited).toBe(0);
     } finally {
+      pty.kill();
+    }
+  });
+
+  it('during an outage keeps the last figures with their time, counts the wait, and recovers with r', async () => {
+    const pty = inPty(['--config', ctx.demo.configPath, '--read-only']);
+    try {
+      await pty.waitFor(/deletable 180/);
+      ctx.server.pause();
+      const outage = pty.mark();
+      try {
+        await pty.key('r');
+        await pty.waitFor(/connecting… [2-9] s \(gives up after 30 s\)/, 20_000, outage);
+        await pty.waitFor(
+          /last scan \d\d:\d\d UTC: 300 orphans, 300 inactive, \d+ to delete/,
+          20_000,
+          outage,
+        );
+      } finally {
+        ctx.server.resume();
+      }
+      const recovered = pty.mark();
+      await pty.waitFor(/deletable 180/, 30_000, recovered);
+      await pty.key('q');
+      expect(await pty.exited).toBe(0);
+    } finally {
+      ctx.server.resume();
       pty.kill();
     }
   });

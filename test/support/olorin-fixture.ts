@@ -103,13 +103,16 @@ async function insertDemo(
  * A suite's server with the demo data loaded (a sandbox process, or ORPHAN_CLEANUP_TEST_URI), started before
  * the suite's tests and stopped after them.
  */
-export function withOlorinDemo(options: Parameters<typeof loadOlorinDemo>[1] = {}): {
+export function withOlorinDemo(
+  options: Parameters<typeof loadOlorinDemo>[1] = {},
+  serverOptions: Parameters<typeof startTestServer>[0] = {},
+): {
   server: TestServer;
   demo: OlorinFixture;
 } {
   const ctx = {} as { server: TestServer; demo: OlorinFixture };
   beforeAll(async () => {
-    ctx.server = await startTestServer();
+    ctx.server = await startTestServer(serverOptions);
     ctx.demo = await loadOlorinDemo(ctx.server, options);
   });
   afterAll(async () => ctx.server?.stop());
