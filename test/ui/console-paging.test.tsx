@@ -12,6 +12,7 @@ import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 /** Every orphan reachable from the console, not only the 50 samples: 10,000 of them, paged. */
 let server: TestServer;
+let parentNamespace: string;
 let config: ResolvedConfig;
 let pool: SourcePool;
 const ORPHANS = 10_000;
@@ -21,6 +22,7 @@ beforeAll(async () => {
   server = await startTestServer();
   const childDb = server.dbName('pagingchild');
   const parentDb = server.dbName('pagingparent');
+  parentNamespace = `${parentDb}.content`;
   const live = new ObjectId();
   await server.client.db(parentDb).collection('content').insertOne({ _id: live });
   const children = server.client.db(childDb).collection('embeddings');
@@ -115,6 +117,34 @@ describe('the review of every orphan', () => {
       await press(r, KEY.escape, 'a');
       await waitForText(r, 'samples (up to 50 per category are kept');
     } finally {
+      r.unmount();
+    }
+  });
+});
+
+describe('a cleanup after a failed rescan', () => {
+  it('is refused: the last known figures stay on screen, but only a current scan leads to a delete', async () => {
+    const r = renderConsole();
+    const admin = server.client.db('admin');
+    try {
+      await waitForText(r, /deletable \d+ +in grace/, 60_000);
+      // Every parent probe of the next scan fails.
+      await admin.command({
+        configureFailPoint: 'failCommand',
+        mode: 'alwaysOn',
+        data: { failCommands: ['find'], errorCode: 91, namespace: parentNamespace },
+      });
+      await press(r, 'r');
+      let frame = await waitForText(r, /the last scan failed, these are the last known figures/, 60_000);
+      expect(frame).toMatch(/orphans 10,000/);
+      await press(r, 'c');
+      frame = await waitForText(
+        r,
+        'the last scan of embeddings failed: its figures are the last known, not current',
+      );
+      expect(frame).not.toContain('Plan for embeddings');
+    } finally {
+      await admin.command({ configureFailPoint: 'failCommand', mode: 'off' });
       r.unmount();
     }
   });

@@ -170,8 +170,17 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   const startCleanup = async (relation: string) => {
     if (refuseReadOnly('cleanup')) return;
     const report = reports[relation];
-    if (!report) {
+    // Only a current scan may lead to a delete: the last known figures of a failed (or running) rescan could hide
+    // what the new scan would call unsafe (a parent collection emptied meanwhile).
+    if (!report || scanning) {
       say('wait for the scan of this relation to finish', 'warn');
+      return;
+    }
+    if (staleRelations.includes(relation)) {
+      say(
+        `the last scan of ${relation} failed: its figures are the last known, not current; r scans again, then c`,
+        'warn',
+      );
       return;
     }
     const controller = new AbortController();
