@@ -369,9 +369,9 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let stop = false;
   const checkpointDue = () => Boolean(input.onCheckpoint) && performance.now() >= nextCheckpoint;
   const release = () => {
-    const waiting = arrived;
+    const readers = arrived;
     arrived = [];
-    for (const resolveArrival of waiting) resolveArrival();
+    for (const resolveArrival of readers) resolveArrival();
   };
   const maybeCheckpoint = () => {
     if (arrived.length === 0 || arrived.length < active) return;

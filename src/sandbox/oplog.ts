@@ -30,6 +30,12 @@ export class Oplog {
    * `changeStreamPreAndPostImages` enabled (mongod keeps them in `config.system.preimages`, not in the entry).
    */
   private readonly preImages = new Map<string, Document>();
+  /**
+   * The same entries in order, from `head` on: a change stream finds its position by binary search instead of
+   * walking the whole oplog at every `getMore`.
+   */
+  private readonly ordered: Document[] = [];
+  private head = 0;
   private readonly waiters = new Set<() => void>();
 
   /** A cluster time after every entry so far: strictly increasing, one second granularity as mongod's. */
@@ -45,9 +51,7 @@ export class Oplog {
 
   /** The newest entry's time, or now when there is none (where a change stream without a token starts). */
   latest(): Timestamp {
-    const docs = this.collection.docs;
-    let last: Document | undefined;
-    for (const entry of docs.values()) last = entry;
+    const last = this.ordered.length > this.head ? this.ordered[this.ordered.length - 1] : undefined;
     return (last?.ts as Timestamp | undefined) ?? new Timestamp({ t: Math.floor(Date.now() / 1000), i: 0 });
   }
 
@@ -56,12 +60,19 @@ export class Oplog {
     const entry: Document = { ts, t: Long.fromNumber(1), v: Long.fromNumber(2), ...write, wall: new Date() };
     const docs = this.collection.docs;
     docs.set(timestampKey(ts), entry);
+    this.ordered.push(entry);
     if (preImage) this.preImages.set(timestampKey(ts), preImage);
     if (docs.size > OPLOG_ENTRIES_KEPT) {
       const [key, dropped] = docs.entries().next().value as [string, Document];
       this.lastDropped = dropped.ts as Timestamp;
       docs.delete(key);
       this.preImages.delete(key);
+      this.head++;
+      // Drop the consumed front now and then, not at every append.
+      if (this.head >= OPLOG_ENTRIES_KEPT / 4) {
+        this.ordered.splice(0, this.head);
+        this.head = 0;
+      }
     }
     for (const wake of this.waiters) wake();
     this.waiters.clear();
@@ -70,8 +81,15 @@ export class Oplog {
 
   /** The entries after `after` (all kept ones when undefined), oldest first. */
   *after(after: Timestamp | undefined): Generator<Document> {
-    for (const entry of this.collection.docs.values())
-      if (!after || (entry.ts as Timestamp).compare(after) > 0) yield entry;
+    let lo = this.head;
+    let hi = this.ordered.length;
+    while (after && lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.ordered[mid].ts as Timestamp).compare(after) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    // Appends during the walk are taken too (the array only grows at its end while a stream reads it).
+    for (let i = lo; i < this.ordered.length; i++) yield this.ordered[i];
   }
 
   /** The document before the write at `ts`, when its collection keeps pre-images. */
