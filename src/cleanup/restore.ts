@@ -48,6 +48,12 @@ interface SelectedDocs {
   docs: Document[];
 }
 
+/** The command that restores a run's backup, the path quoted for a POSIX shell when it needs it. */
+export function restoreCommandFor(runDir: string): string {
+  const path = /^[\w@%+=:,./-]+$/.test(runDir) ? runDir : `'${runDir.replace(/'/g, "'\\''")}'`;
+  return `orphan-cleanup restore ${path}`;
+}
+
 /**
  * A manifest relation must be the configured relation's child, as the configuration says it is: the manifest
  * cannot send documents to another database or collection.

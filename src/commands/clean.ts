@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { CleanupResult } from '../cleanup/execute.ts';
 import { runCleanupPipeline } from '../cleanup/pipeline.ts';
+import { restoreCommandFor } from '../cleanup/restore.ts';
 import { type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
@@ -63,7 +64,7 @@ function summaryText(result: CleanupResult): string {
       );
   }
   lines.push(`backup: ${result.runDir}`);
-  lines.push(`restore with: orphan-cleanup restore ${result.runDir}`);
+  lines.push(`restore with: ${restoreCommandFor(result.runDir)}`);
   return `${lines.join('\n')}\n`;
 }
 

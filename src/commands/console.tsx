@@ -56,8 +56,11 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
         ],
       },
     );
-    instance.rerender(<App services={services} />);
+    const exitNotes: string[] = [];
+    instance.rerender(<App services={services} exitNotes={exitNotes} />);
     await instance.waitUntilExit();
+    // What the operator may need after closing the console: how to undo this session's cleanups.
+    for (const command of exitNotes) process.stdout.write(`restore with: ${command}\n`);
     return 0;
   }).finally(() => instance.unmount());
 }

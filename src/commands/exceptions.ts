@@ -152,8 +152,22 @@ export async function runExceptionsCommand(
         };
       });
       const tally = { added: 0, renewed: 0, exists: 0 };
-      for (const { relation, entry } of entries)
-        tally[(await (await storeFor(session, relation)).add(entry)).outcome]++;
+      // One history record per relation for the whole import, not one per entry.
+      const perRelation = new Map<Relation, typeof tally>();
+      for (const { relation, entry } of entries) {
+        const outcome = (await (await storeFor(session, relation)).add(entry, { history: false })).outcome;
+        tally[outcome]++;
+        const counts = perRelation.get(relation) ?? { added: 0, renewed: 0, exists: 0 };
+        counts[outcome]++;
+        perRelation.set(relation, counts);
+      }
+      for (const [relation, counts] of perRelation)
+        await (await storeFor(session, relation)).recordRun(
+          relation.name,
+          counts,
+          `imported from ${file}: ${counts.added} added, ${counts.renewed} renewed, ${counts.exists} already in force`,
+          currentOperator(flags.operator),
+        );
       process.stdout.write(
         `imported ${tally.added} exceptions, renewed ${tally.renewed} expired ones, ${tally.exists} already in force\n`,
       );
@@ -177,7 +191,10 @@ export async function runExceptionsCommand(
       process.stdout.write(`${addOutcomeText(added, kind, displayValue(value), relation.name)}\n`);
       return 0;
     }
-    const removed = await store.remove(relation.name, kind, valueKey);
+    const removed = await store.remove(
+      { relation: relation.name, kind, valueKey, value },
+      currentOperator(flags.operator),
+    );
     if (!removed) throw new UsageError(`no ${kind} exception ${displayValue(value)} in ${relation.name}`);
     process.stdout.write(`removed ${kind} exception ${displayValue(value)} from ${relation.name}\n`);
     return 0;

@@ -3,6 +3,7 @@ import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { DAY_MS, HOUR_MS } from '../limits.ts';
 import { log } from '../logging.ts';
 import { serverClock } from '../mongo/capabilities.ts';
+import { failureHint } from '../mongo/connection.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
@@ -234,7 +235,8 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       result.candidates = result.candidates.slice(0, options.candidateLimit ?? 0);
     if (options.sampleDocuments) await fillSampleDocuments(children, result.samples);
   } catch (caught) {
-    error = redact((caught as Error).message);
+    const hint = failureHint(caught);
+    error = redact(`${(caught as Error).message}${hint ? ` (${hint})` : ''}`);
   }
   const counts: CategoryCounts = result?.counts ?? {
     ok: 0,

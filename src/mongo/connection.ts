@@ -16,24 +16,34 @@ export function validateUri(uri: string, what: string): void {
   }
 }
 
-/** One line saying what to check for a failed connection: auth, DNS, timeout or TLS. */
-export function describeConnectionError(error: unknown): string {
+/**
+ * What to check for a failure, by its kind: auth, DNS, refused, TLS, a server-side time limit, or a network
+ * timeout; undefined when the kind is not recognised.
+ */
+export function failureHint(error: unknown): string | undefined {
   const e = error as {
     message?: string;
     code?: number;
     codeName?: string;
     cause?: { code?: string; message?: string };
   };
-  const text = `${e.message ?? ''} ${e.cause?.message ?? ''} ${e.cause?.code ?? ''}`;
+  const text = `${e.message ?? ''} ${e.cause?.message ?? ''} ${e.cause?.code ?? ''} ${e.codeName ?? ''}`;
   if (e.code === 18 || /auth/i.test(text))
     return 'authentication failed: check the user, password and authSource';
   if (/ENOTFOUND|EAI_AGAIN|querySrv/i.test(text))
     return 'host name not found: check the host in the URI and DNS';
   if (/ECONNREFUSED/.test(text)) return 'connection refused: is the server running and the port right?';
   if (/certificate|SSL|TLS/i.test(text)) return 'TLS handshake failed: check tls options and the CA file';
-  if (/timed out|Server selection|ETIMEDOUT/i.test(text))
-    return 'timed out: check the host, port, firewall and network';
-  return redact(e.message ?? String(error));
+  if (e.code === 50 || /MaxTimeMSExpired|exceeded time limit/i.test(text))
+    return 'the server did not finish within maxTimeMS: a slow or overloaded server, or raise maxTimeMS';
+  if (/timed out|Server selection|ETIMEDOUT|ECONNRESET|socket/i.test(text))
+    return 'no answer in time: check the host, port, firewall or IP access list, and whether the server is up';
+  return undefined;
+}
+
+/** One line saying what to check for a failed connection: auth, DNS, timeout or TLS. */
+export function describeConnectionError(error: unknown): string {
+  return failureHint(error) ?? redact((error as Error).message ?? String(error));
 }
 
 /**

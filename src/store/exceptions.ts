@@ -3,6 +3,7 @@ import type { Db } from 'mongodb';
 import { UsageError } from '../errors.ts';
 import { canonicalKey, displayValue, type KeyMatch } from '../mongo/keys.ts';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
+import { currentHost, newRunId, RunsStore } from './runs.ts';
 
 export type ExceptionKind = 'document' | 'reference';
 
@@ -98,7 +99,8 @@ export class ExceptionsStore {
    * Adds an entry, unique per (relation, kind, value). One that exists but has expired is renewed (new reason,
    * author, time and expiry); one still in force is left as it is and returned, so the caller can show it.
    */
-  async add(entry: ExceptionEntry): Promise<AddOutcome> {
+  /** Adds an exception (recorded in the run history unless `history` is false: an import records one run). */
+  async add(entry: ExceptionEntry, { history = true }: { history?: boolean } = {}): Promise<AddOutcome> {
     assertWritable(this.access, 'add an exception');
     if (!entry.reason.trim()) throw new UsageError('an exception needs a reason');
     await this.collection.createIndex(
@@ -107,6 +109,7 @@ export class ExceptionsStore {
     );
     try {
       await this.collection.insertOne({ ...entry });
+      if (history) await this.recordChange('added', entry, entry.createdBy);
       return { outcome: 'added' };
     } catch (error) {
       if ((error as { code?: number }).code !== 11000) throw error;
@@ -125,14 +128,70 @@ export class ExceptionsStore {
       },
       { returnDocument: 'before', projection: { _id: 0 } },
     );
-    if (renewed) return { outcome: 'renewed', expired: renewed.expiresAt ?? undefined };
+    if (renewed) {
+      if (history) await this.recordChange('renewed', entry, entry.createdBy);
+      return { outcome: 'renewed', expired: renewed.expiresAt ?? undefined };
+    }
     const existing = await this.collection.findOne(same, { projection: { _id: 0 } });
     return { outcome: 'exists', entry: existing ?? entry };
   }
 
-  async remove(relation: string, kind: ExceptionKind, valueKey: string): Promise<boolean> {
+  /** Removes an exception; recorded in the run history by whom. */
+  async remove(
+    entry: Pick<ExceptionEntry, 'relation' | 'kind' | 'valueKey' | 'value'>,
+    operator: string,
+  ): Promise<boolean> {
     assertWritable(this.access, 'remove an exception');
-    const result = await this.collection.deleteOne({ relation, kind, valueKey });
-    return result.deletedCount === 1;
+    const result = await this.collection.deleteOne({
+      relation: entry.relation,
+      kind: entry.kind,
+      valueKey: entry.valueKey,
+    });
+    if (result.deletedCount !== 1) return false;
+    await this.recordChange('removed', entry, operator);
+    return true;
+  }
+
+  /**
+   * An add or removal in the run history (`kind: exception`), next to the scans and cleanups it changes: who
+   * allow-listed what, why, and until when.
+   */
+  private recordChange(
+    change: 'added' | 'renewed' | 'removed',
+    entry: Pick<ExceptionEntry, 'relation' | 'kind' | 'value'> & Partial<ExceptionEntry>,
+    operator: string,
+  ): Promise<void> {
+    const until =
+      change === 'removed'
+        ? ''
+        : entry.expiresAt
+          ? ` until ${entry.expiresAt.toISOString().slice(0, 10)}`
+          : ' no expiry';
+    const reason = entry.reason ? ` "${entry.reason}"` : '';
+    return this.recordRun(
+      entry.relation,
+      { [change]: 1 },
+      `${change} ${entry.kind} ${displayValue(entry.value)}${reason}${until}`,
+      operator,
+    );
+  }
+
+  /** One `exception` run in the history: counts of what changed and a note saying what. */
+  async recordRun(relation: string, counts: Record<string, number>, note: string, operator: string) {
+    const now = new Date();
+    await new RunsStore(this.db, this.access).record({
+      runId: newRunId(now),
+      kind: 'exception',
+      relation,
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 0,
+      operator,
+      host: currentHost(),
+      outcome: 'succeeded',
+      complete: true,
+      counts,
+      note,
+    });
   }
 }

@@ -2,7 +2,8 @@ import { hostname, userInfo } from 'node:os';
 import { type Db, ObjectId } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
 
-export type RunKind = 'scan' | 'clean' | 'restore';
+/** `exception`: an allow-list entry added, renewed or removed (its `note` says which). */
+export type RunKind = 'scan' | 'clean' | 'restore' | 'exception';
 export type RunOutcome = 'succeeded' | 'failed' | 'aborted' | 'running';
 
 export interface RunRecord {
@@ -25,6 +26,8 @@ export interface RunRecord {
   checkpoint?: Record<string, unknown>;
   /** The time an unfinished scan judges grace by; a resumed scan keeps it. */
   scanTime?: Date;
+  /** What an exception run changed, in words (`added reference ObjectId(…) "legal hold" no expiry`). */
+  note?: string;
 }
 
 /** The operator named in the audit trail: the configured name, else the OS user. */

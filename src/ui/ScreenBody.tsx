@@ -1,5 +1,5 @@
 import type { useAllChildren } from './hooks/use-all-children.ts';
-import type { ConsoleState } from './hooks/use-console-actions.ts';
+import { type ConsoleState, visibleBackups } from './hooks/use-console-actions.ts';
 import { CleanupScreen } from './screens/Cleanup.tsx';
 import { Dashboard } from './screens/Dashboard.tsx';
 import { ExceptionsScreen, HistoryScreen, RecoveryScreen } from './screens/Lists.tsx';
@@ -58,7 +58,10 @@ export function ScreenBody({
       return (
         <DocumentView
           sample={visibleSamples(state.reports[view.relation], view.tab, '', all?.rows)[view.index]}
+          report={state.reports[view.relation]}
+          tab={view.tab}
           scroll={view.scroll}
+          expanded={Boolean(view.expanded)}
           height={height}
         />
       );
@@ -71,7 +74,8 @@ export function ScreenBody({
     case 'recovery':
       return (
         <RecoveryScreen
-          backups={state.backups}
+          backups={state.backups && visibleBackups(state)}
+          found={state.found?.ref}
           row={view.row}
           preview={state.preview}
           lines={state.recoveryLines}

@@ -1,9 +1,10 @@
 import { Box, useApp, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
-import { Footer } from './components/Footer.tsx';
-import { Header } from './components/Header.tsx';
+import { restoreCommandFor } from '../cleanup/restore.ts';
+import { Footer, footerLines } from './components/Footer.tsx';
+import { Header, headerLines } from './components/Header.tsx';
 import { HelpOverlay } from './components/HelpOverlay.tsx';
-import { PromptLine } from './components/Prompt.tsx';
+import { PromptLine, promptLines } from './components/Prompt.tsx';
 import { useAllChildren } from './hooks/use-all-children.ts';
 import { useConsoleActions } from './hooks/use-console-actions.ts';
 import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
@@ -14,13 +15,23 @@ import { visibleSamples } from './screens/RelationReview.tsx';
 import type { ConsoleServices } from './services.ts';
 import { currentView, initialUiState, uiReducer } from './state/reducer.ts';
 
-/** Terminal size, following resizes. */
+/** Clears the screen and the scrollback: ESC[2J ESC[3J ESC[H. */
+const CLEAR_SCREEN = '\u001b[2J\u001b[3J\u001b[H';
+
+/**
+ * Terminal size, following resizes. A terminal re-wraps what is on screen when its width changes, so Ink's
+ * erase of its last frame misses lines and stale ones stay: on a resize the screen is cleared and the frame
+ * drawn again whole.
+ */
 function useTerminalSize(): { columns: number; rows: number } {
   const { stdout } = useStdout();
   const read = () => ({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
   const [size, setSize] = useState(read);
   useEffect(() => {
-    const onResize = () => setSize(read());
+    const onResize = () => {
+      if (stdout.isTTY) stdout.write(CLEAR_SCREEN);
+      setSize(read());
+    };
     stdout.on('resize', onResize);
     return () => {
       stdout.off('resize', onResize);
@@ -29,12 +40,25 @@ function useTerminalSize(): { columns: number; rows: number } {
   return size;
 }
 
+/** OSC 52: asks the terminal to put `text` on the clipboard (over SSH too, where the terminal allows it). */
+export function osc52(text: string): string {
+  return `\u001b]52;c;${Buffer.from(text).toString('base64')}\u0007`;
+}
+
 /**
  * The operator console: key → command (keymap.ts) → action (routing.ts, on use-console-actions), and the
  * layout. Every database action goes through the injected services (the headless engine).
  */
-export function App({ services }: { services: ConsoleServices }) {
+export function App({
+  services,
+  exitNotes,
+}: {
+  services: ConsoleServices;
+  /** Lines to print after the console closes (the restore command of each cleanup run in this session). */
+  exitNotes?: string[];
+}) {
   const { exit } = useApp();
+  const { write } = useStdout();
   const { columns, rows } = useTerminalSize();
   const [ui, dispatch, currentUi] = useCurrentReducer(uiReducer, initialUiState);
   const { state, actions } = useConsoleActions(services, dispatch);
@@ -47,7 +71,24 @@ export function App({ services }: { services: ConsoleServices }) {
         ? { relation: view.relation, tab: view.tab, row: view.index }
         : {},
   );
-  const bodyHeight = Math.max(8, rows - 7 - (state.statuses?.length ?? 1));
+  // The frame stays one line shorter than the terminal, so the header is never scrolled off (under a
+  // prompt, a long message or a wrapped footer) and Ink never falls back to clearing the screen each frame.
+  // A blank line under the header always; above the footer only in a tall terminal.
+  const gap = rows >= 30 ? 1 : 0;
+  const bodyHeight = Math.max(
+    3,
+    rows -
+      1 -
+      headerLines(state.statuses, columns) -
+      1 -
+      gap -
+      (ui.prompt ? promptLines(ui.prompt.label, columns) : 0) -
+      footerLines(view.name, ui.message, columns, state.busy),
+  );
+  const restoreCommand = state.cleanup?.result ? restoreCommandFor(state.cleanup.result.runDir) : undefined;
+  useEffect(() => {
+    if (restoreCommand && exitNotes && !exitNotes.includes(restoreCommand)) exitNotes.push(restoreCommand);
+  }, [restoreCommand, exitNotes]);
 
   useKeys((input, key) => {
     // The UI state after the last key, which may be newer than this render's (see useCurrentReducer).
@@ -75,6 +116,8 @@ export function App({ services }: { services: ConsoleServices }) {
         pageSize: Math.max(3, bodyHeight - 6),
         selectedRelation: services.relations[now.selected]?.name,
         exit,
+        copy: (text) => write(osc52(text)),
+        restoreCommand,
       },
       current,
       command,
@@ -88,20 +131,23 @@ export function App({ services }: { services: ConsoleServices }) {
         readOnly={services.readOnly}
         connectingSince={state.connectingSince}
       />
-      <Box flexDirection="column" marginY={1}>
-        {ui.help ? (
-          <HelpOverlay view={view.name} />
-        ) : (
-          <ScreenBody
-            view={view}
-            selected={ui.selected}
-            state={state}
-            services={services}
-            all={allChildren.all}
-            width={columns}
-            height={bodyHeight}
-          />
-        )}
+      <Box flexDirection="column" marginTop={1} marginBottom={gap} height={bodyHeight} overflow="hidden">
+        {/* Drawn at its own height and cut at the bottom, never squeezed line by line (Yoga would shrink it). */}
+        <Box flexDirection="column" flexShrink={0}>
+          {ui.help ? (
+            <HelpOverlay view={view.name} width={columns} height={bodyHeight} />
+          ) : (
+            <ScreenBody
+              view={view}
+              selected={ui.selected}
+              state={state}
+              services={services}
+              all={allChildren.all}
+              width={columns}
+              height={bodyHeight}
+            />
+          )}
+        </Box>
       </Box>
       {ui.prompt && (
         <PromptLine
@@ -110,7 +156,7 @@ export function App({ services }: { services: ConsoleServices }) {
           onSubmit={(value) => void actions.answer(ui.prompt!, value, view.name === 'exceptions')}
         />
       )}
-      <Footer view={view.name} message={ui.message} />
+      <Footer view={view.name} message={ui.message} width={columns} busy={state.busy} />
     </Box>
   );
 }

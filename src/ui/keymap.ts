@@ -30,7 +30,9 @@ export type Command =
   | 'help'
   | 'quit'
   | 'back'
-  | 'interrupt';
+  | 'interrupt'
+  | 'copyRestore'
+  | 'expand';
 
 /** One key: a typed character, or one of Ink's named keys (with modifiers where they matter). */
 export interface KeySpec {
@@ -44,7 +46,9 @@ export interface KeySpec {
     | 'pageDown'
     | 'return'
     | 'escape'
-    | 'tab';
+    | 'tab'
+    | 'home'
+    | 'end';
   shift?: boolean;
   ctrl?: boolean;
 }
@@ -55,12 +59,48 @@ export interface Binding {
   /** How the footer and the help write the keys. */
   label: string;
   what: string;
+  /**
+   * The footer's words for it, shorter than the help's; '' when the previous binding's footer words cover it
+   * (↑↓ as one hint). Absent: the label and what.
+   */
+  short?: string;
 }
 
 const char = (...inputs: string[]): KeySpec[] => inputs.map((input) => ({ input }));
 const DOWN_UP = (what: string): Binding[] => [
-  { keys: [{ key: 'downArrow' }, ...char('j')], command: 'down', label: '↓ j', what: `next ${what}` },
-  { keys: [{ key: 'upArrow' }, ...char('k')], command: 'up', label: '↑ k', what: `previous ${what}` },
+  {
+    keys: [{ key: 'downArrow' }, ...char('j')],
+    command: 'down',
+    label: '↓ j',
+    what: `next ${what}`,
+    short: `↑↓ ${what}`,
+  },
+  {
+    keys: [{ key: 'upArrow' }, ...char('k')],
+    command: 'up',
+    label: '↑ k',
+    what: `previous ${what}`,
+    short: '',
+  },
+];
+/** Paging keys: PgDn PgUp g G, one footer hint. */
+const PAGING = (what: string, last: string): Binding[] => [
+  {
+    keys: [{ key: 'pageDown' }],
+    command: 'pageDown',
+    label: 'PgDn',
+    what: 'page down',
+    short: 'PgUp PgDn g G page',
+  },
+  { keys: [{ key: 'pageUp' }], command: 'pageUp', label: 'PgUp', what: 'page up', short: '' },
+  {
+    keys: [{ key: 'home' }, ...char('g')],
+    command: 'first',
+    label: 'Home g',
+    what: `first ${what}`,
+    short: '',
+  },
+  { keys: [{ key: 'end' }, ...char('G')], command: 'last', label: 'End G', what: last, short: '' },
 ];
 const BACK: Binding = { keys: [{ key: 'escape' }], command: 'back', label: 'Esc', what: 'back' };
 
@@ -80,12 +120,18 @@ export const GLOBAL_BINDINGS: Binding[] = [
 export const BINDINGS: Record<View['name'], Binding[]> = {
   dashboard: [
     ...DOWN_UP('relation'),
-    { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: 'review samples' },
-    { keys: char('c'), command: 'clean', label: 'c', what: 'clean up (plan first)' },
-    { keys: char('r'), command: 'rescan', label: 'r', what: 'rescan / retry' },
-    { keys: char('u'), command: 'resume', label: 'u', what: 'resume an unfinished scan' },
+    {
+      keys: [{ key: 'return' }],
+      command: 'open',
+      label: 'Enter',
+      what: 'review samples',
+      short: 'Enter review',
+    },
+    { keys: char('c'), command: 'clean', label: 'c', what: 'clean up (plan first)', short: 'c clean' },
+    { keys: char('r'), command: 'rescan', label: 'r', what: 'rescan / retry', short: 'r rescan' },
+    { keys: char('u'), command: 'resume', label: 'u', what: 'resume an unfinished scan', short: 'u resume' },
     { keys: char('e'), command: 'exceptions', label: 'e', what: 'exceptions' },
-    { keys: char('b'), command: 'backups', label: 'b', what: 'backups & restore' },
+    { keys: char('b'), command: 'backups', label: 'b', what: 'backups & restore', short: 'b backups' },
     { keys: char('h'), command: 'history', label: 'h', what: 'history' },
     { keys: char('s'), command: 'settings', label: 's', what: 'settings' },
   ],
@@ -95,37 +141,81 @@ export const BINDINGS: Record<View['name'], Binding[]> = {
       command: 'previousTab',
       label: '← ⇧Tab h',
       what: 'previous category',
+      short: '←→ category',
     },
     {
       keys: [{ key: 'rightArrow' }, { key: 'tab' }, ...char('l')],
       command: 'nextTab',
       label: '→ Tab l',
       what: 'next category',
+      short: '',
     },
     ...DOWN_UP('row'),
-    { keys: [{ key: 'pageDown' }], command: 'pageDown', label: 'PgDn', what: 'page down' },
-    { keys: [{ key: 'pageUp' }], command: 'pageUp', label: 'PgUp', what: 'page up' },
-    { keys: char('g'), command: 'first', label: 'g', what: 'first row' },
-    { keys: char('G'), command: 'last', label: 'G', what: 'last row (loads more)' },
-    { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: 'whole document' },
-    { keys: char('a'), command: 'everyChild', label: 'a', what: 'every child / samples (orphans, inactive)' },
-    { keys: char('x'), command: 'allowList', label: 'x', what: 'allow-list (exception)' },
+    ...PAGING('row', 'last row (loads more)'),
+    {
+      keys: [{ key: 'return' }],
+      command: 'open',
+      label: 'Enter',
+      what: 'whole document',
+      short: 'Enter document',
+    },
+    {
+      keys: char('a'),
+      command: 'everyChild',
+      label: 'a',
+      what: 'every child / samples (orphans, inactive)',
+      short: 'a every child',
+    },
+    {
+      keys: char('x'),
+      command: 'allowList',
+      label: 'x',
+      what: 'allow-list (exception)',
+      short: 'x allow-list',
+    },
     { keys: char('/'), command: 'filter', label: '/', what: 'filter' },
     { keys: char('c'), command: 'clean', label: 'c', what: 'clean up' },
     BACK,
   ],
   document: [
     ...DOWN_UP('line'),
+    ...PAGING('line', 'last line'),
+    {
+      keys: [{ key: 'return' }, ...char('e')],
+      command: 'expand',
+      label: 'Enter e',
+      what: 'expand / collapse long arrays',
+      short: 'Enter expand arrays',
+    },
     { keys: char('x'), command: 'allowList', label: 'x', what: 'allow-list' },
     BACK,
   ],
   cleanup: [
-    { keys: [], command: 'open', label: 'type + Enter', what: 'confirm (when asked)' },
+    {
+      keys: [],
+      command: 'open',
+      label: 'type + Enter',
+      what: 'confirm (when asked)',
+      short: 'type + Enter confirm',
+    },
+    {
+      keys: char('y'),
+      command: 'copyRestore',
+      label: 'y',
+      what: 'copy the restore command (terminal clipboard, OSC 52); also printed on quit',
+      short: 'y copy restore command',
+    },
     { keys: [{ key: 'escape' }], command: 'back', label: 'Esc', what: 'back / stop after this batch' },
   ],
   exceptions: [
     ...DOWN_UP('exception'),
-    { keys: char('a'), command: 'addException', label: 'a', what: 'add (to the selected relation)' },
+    {
+      keys: char('a'),
+      command: 'addException',
+      label: 'a',
+      what: 'add (to the selected relation)',
+      short: 'a add',
+    },
     { keys: char('d'), command: 'removeException', label: 'd', what: 'remove' },
     { keys: char('/'), command: 'filter', label: '/', what: 'filter' },
     BACK,
@@ -134,20 +224,56 @@ export const BINDINGS: Record<View['name'], Binding[]> = {
     ...DOWN_UP('backup'),
     { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: 'preview' },
     { keys: char('R'), command: 'restoreAll', label: 'R', what: 'restore all' },
-    { keys: char('f'), command: 'restoreRef', label: 'f', what: 'restore one reference' },
-    { keys: char('/'), command: 'filter', label: '/', what: 'find backups holding a reference' },
-    { keys: char('v'), command: 'verify', label: 'v', what: 'verify' },
+    {
+      keys: char('f'),
+      command: 'restoreRef',
+      label: 'f',
+      what: 'restore one reference',
+      short: 'f restore one ref',
+    },
+    {
+      keys: char('/'),
+      command: 'filter',
+      label: '/',
+      what: 'find backups holding a reference (only those are listed)',
+      short: '/ find a reference',
+    },
+    {
+      keys: char('v'),
+      command: 'verify',
+      label: 'v',
+      what: 'verify (the found reference only, after /)',
+      short: 'v verify',
+    },
     BACK,
   ],
   history: [
     ...DOWN_UP('run'),
-    { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: "the run's detail" },
-    { keys: char('/'), command: 'filter', label: '/', what: 'only scans, cleanups, restores, or all' },
+    {
+      keys: [{ key: 'return' }],
+      command: 'open',
+      label: 'Enter',
+      what: "the run's detail",
+      short: 'Enter detail',
+    },
+    {
+      keys: char('/'),
+      command: 'filter',
+      label: '/',
+      what: 'only scans, cleanups, restores, exceptions, or all',
+      short: '/ kind',
+    },
     BACK,
   ],
   settings: [
     ...DOWN_UP('setting'),
-    { keys: [{ key: 'return' }], command: 'open', label: 'Enter', what: 'change (saved at once)' },
+    {
+      keys: [{ key: 'return' }],
+      command: 'open',
+      label: 'Enter',
+      what: 'change (saved at once)',
+      short: 'Enter change',
+    },
     BACK,
   ],
 };
@@ -169,7 +295,10 @@ export function commandFor(view: View['name'], input: string, key: Partial<Key>)
   return undefined;
 }
 
-/** The line of keys that work here, for the footer (the screen's own; `? help` is added by the footer). */
-export function footerHints(view: View['name']): string {
-  return BINDINGS[view].map(({ label, what }) => `${label} ${what}`).join(' · ');
+/** The keys that work here in the footer's short words, then `? help` and `q quit`. */
+export function footerHints(view: View['name']): string[] {
+  const own = BINDINGS[view]
+    .map(({ label, what, short }) => (short === undefined ? `${label} ${what}` : short))
+    .filter(Boolean);
+  return [...own, '? help', 'q quit'];
 }

@@ -24,7 +24,9 @@ export type Prompt = { label: string } & (
   | { id: 'confirmRemove'; subject: ExceptionEntry }
   | { id: 'editSetting'; subject: EditableSetting }
   /** The backup directory restored from. */
-  | { id: 'confirmRestore' | 'restoreRef'; subject: string }
+  | { id: 'confirmRestore'; subject: string }
+  /** `ref`: the reference found with `/`, restored when the answer is empty. */
+  | { id: 'restoreRef'; subject: string; ref?: string }
   | { id: 'findRef' }
 );
 
@@ -121,8 +123,11 @@ export function answerPrompt(prompt: Prompt, typed: string, now = new Date()): A
             warning: `typed "${text}", expected "${RESTORE_WORD}": nothing restored yet; type it again, or Esc cancels`,
           };
     case 'restoreRef':
-      return text ? { do: 'restore', dir: prompt.subject, ref: text } : { do: 'nothing' };
+      return text || prompt.ref
+        ? { do: 'restore', dir: prompt.subject, ref: text || prompt.ref }
+        : { do: 'nothing' };
     case 'findRef':
-      return text ? { do: 'find', ref: text } : { do: 'nothing' };
+      // Empty: every backup is listed again.
+      return { do: 'find', ref: text };
   }
 }

@@ -1,9 +1,10 @@
 import type { Sample } from '../engine/scan.ts';
 import type { useAllChildren } from './hooks/use-all-children.ts';
-import type { ConsoleActions, ConsoleState } from './hooks/use-console-actions.ts';
+import { type ConsoleActions, type ConsoleState, visibleBackups } from './hooks/use-console-actions.ts';
 import type { Command } from './keymap.ts';
 import { RESTORE_WORD, STOP_WORD } from './prompts.ts';
 import { visibleExceptions, visibleRuns } from './screens/Lists.tsx';
+import { documentLines } from './screens/RelationReview.tsx';
 import { EDITABLE_SETTINGS, settingValue } from './screens/Settings.tsx';
 import type { ConsoleServices } from './services.ts';
 import type { UiAction, View } from './state/reducer.ts';
@@ -21,6 +22,10 @@ export interface RouteContext {
   pageSize: number;
   selectedRelation?: string;
   exit: () => void;
+  /** Puts text on the terminal's clipboard (OSC 52). */
+  copy: (text: string) => void;
+  /** The restore command of the cleanup on screen, once it has run. */
+  restoreCommand?: string;
 }
 
 function askStop(ctx: RouteContext, quit: boolean) {
@@ -61,11 +66,24 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
       return routeDashboard(ctx, command, step);
     case 'relation':
       return routeReview(ctx, view, command);
-    case 'document':
-      if (step) dispatch({ type: 'scroll', delta: step });
-      else if (command === 'allowList')
-        actions.markException(view.relation, ctx.samplesOf(view.relation, view.tab, '')[view.index]);
+    case 'document': {
+      const sample = ctx.samplesOf(view.relation, view.tab, '')[view.index];
+      const page = Math.max(3, ctx.pageSize + 3);
+      const max = Math.max(0, documentLines(sample, Boolean(view.expanded)).length - page);
+      const moves: Partial<Record<Command, number>> = {
+        down: 1,
+        up: -1,
+        pageDown: page,
+        pageUp: -page,
+        first: -Number.MAX_SAFE_INTEGER,
+        last: Number.MAX_SAFE_INTEGER,
+      };
+      const delta = moves[command];
+      if (delta !== undefined) dispatch({ type: 'scroll', delta, max });
+      else if (command === 'expand') dispatch({ type: 'expand' });
+      else if (command === 'allowList') actions.markException(view.relation, sample);
       return;
+    }
     case 'exceptions': {
       const visible = visibleExceptions(state.exceptions ?? [], view.filter);
       if (step) dispatch({ type: 'move', delta: step, size: visible.length });
@@ -125,7 +143,13 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
       return;
     }
     case 'cleanup':
-      return;
+      if (command !== 'copyRestore') return;
+      if (!ctx.restoreCommand)
+        return actions.say('no restore command yet: it exists once the cleanup has run', 'warn');
+      ctx.copy(ctx.restoreCommand);
+      return actions.say(
+        `copied to the terminal clipboard (OSC 52, if your terminal allows it): ${ctx.restoreCommand}; printed again when you quit`,
+      );
   }
 }
 
@@ -193,17 +217,19 @@ function routeRecovery(
   step: number,
 ) {
   const { dispatch, actions } = ctx;
-  const backup = ctx.state.backups?.[view.row];
+  const listed = visibleBackups(ctx.state);
+  const backup = listed[view.row];
+  const found = ctx.state.found?.ref;
   if (command === 'filter')
     return dispatch({
       type: 'prompt',
       prompt: {
         id: 'findRef',
-        label: 'Find the backups holding children of this reference (parent id), Enter:',
+        label: 'Find the backups holding children of this reference (parent id), Enter; empty lists all:',
       },
     });
   if (step) {
-    dispatch({ type: 'move', delta: step, size: ctx.state.backups?.length ?? 0 });
+    dispatch({ type: 'move', delta: step, size: listed.length });
     actions.previewBackup(undefined);
   } else if (!backup) return;
   else if (command === 'open') {
@@ -221,8 +247,11 @@ function routeRecovery(
             }
           : {
               id: 'restoreRef',
-              label: `Restore from ${backup.runId} only the children of this parent reference (restored content id), Enter:`,
+              label: found
+                ? `Restore from ${backup.runId} the children of reference ${found}: Enter (or type another reference):`
+                : `Restore from ${backup.runId} only the children of this parent reference (restored content id), Enter:`,
               subject: backup.dir,
+              ref: found,
             },
     });
   else if (command === 'verify') actions.verify(backup.dir);

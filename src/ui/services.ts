@@ -3,6 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Conf from 'conf';
 import type { Document } from 'mongodb';
+import { ConnectionString } from 'mongodb-connection-string-url';
 import { readBackup, readManifest } from '../cleanup/backup.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
@@ -25,6 +26,7 @@ import type { ScanProgress } from '../engine/scan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
 import { redact, redactUri } from '../mongo/redact.ts';
+import { socketTimeoutMs } from '../mongo/timeouts.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
 import type { AddOutcome } from '../store/exceptions.ts';
@@ -63,6 +65,8 @@ export interface SettingsPersistence {
 export interface SourceStatus {
   name: string;
   uri: string;
+  /** The URI's hosts (`mongodb+srv://` kept), without credentials or options: what the header shows. */
+  hosts: string;
   database: string;
   ok: boolean;
   version?: string;
@@ -120,6 +124,8 @@ export interface BackupPreview extends BackupSummary {
  */
 export interface ConsoleServices {
   readOnly: boolean;
+  /** What ends a wait on a database that goes silent, in words, for the console's wait lines. */
+  waitBound: string;
   relations: Relation[];
   /** The settings in effect; `updateSetting` changes them for the rest of the session (and saves them). */
   settings: ConsoleSettings;
@@ -189,6 +195,7 @@ export function createConsoleServices(
   };
   return {
     readOnly: access.readOnly,
+    waitBound: `each operation ends after ${Math.round(socketTimeoutMs(config.maxTimeMS) / 1000)} s of silence from the server`,
     relations: config.relations,
     settings,
     settingsInfo() {
@@ -213,7 +220,12 @@ export function createConsoleServices(
     async connect() {
       return Promise.all(
         Object.values(config.sources).map(async (source): Promise<SourceStatus> => {
-          const base = { name: source.name, uri: redactUri(source.uri), database: source.database };
+          const base = {
+            name: source.name,
+            uri: redactUri(source.uri),
+            hosts: hostsOf(source.uri),
+            database: source.database,
+          };
           try {
             const caps = await probeCapabilities(await pool.client(source.name));
             return {
@@ -318,7 +330,7 @@ export function createConsoleServices(
       });
     },
     async removeException(entry) {
-      return (await exceptionsStore(entry.relation)).remove(entry.relation, entry.kind, entry.valueKey);
+      return (await exceptionsStore(entry.relation)).remove(entry, currentOperator(settings.operator));
     },
     async backups() {
       const entries = await readdir(settings.backupRoot, { withFileTypes: true }).catch(() => []);
@@ -373,6 +385,15 @@ export function createConsoleServices(
       return doc ?? undefined;
     },
   };
+}
+
+function hostsOf(uri: string): string {
+  try {
+    const parsed = new ConnectionString(uri);
+    return `${parsed.isSRV ? 'mongodb+srv://' : ''}${parsed.hosts.join(',')}`;
+  } catch {
+    return redactUri(uri);
+  }
 }
 
 /** The manifest's headline, without checking checksums (the preview does); undefined when it is not a backup. */

@@ -1,6 +1,8 @@
-import type { render } from 'ink-testing-library';
-
-type Rendered = ReturnType<typeof render>;
+/** What the helpers need of a rendered console: ink-testing-library's render, or renderInTerminal's. */
+interface Rendered {
+  lastFrame(): string | undefined;
+  stdin: { write(data: string): void };
+}
 
 export const KEY = {
   enter: '\r',

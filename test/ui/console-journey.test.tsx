@@ -47,7 +47,7 @@ describe('the operator console', () => {
     const r = consoleFor(false);
     try {
       // Connect: both sources with their server, then live counts per relation.
-      await waitForText(r, `✓ olorin ${server.uri.split('?')[0]}`);
+      await waitForText(r, `✓ olorin ${new URL(server.uri).host} db ${demo.olorinDb}`);
       let frame = await waitForText(r, /deletable 600/);
       expect(frame).toMatch(/▶ content_embeddings/);
       expect(frame).toMatch(/orphans 300 {2}parent inactive 300 {2}invalid 20 {2}excepted 0/);
@@ -65,8 +65,10 @@ describe('the operator console', () => {
       await waitForText(r, '[Parent inactive 300]');
       await waitForText(r, /1\/50 samples/);
       await press(r, KEY.enter);
-      frame = await waitForText(r, '"embedding_type"');
-      const shownId = /\(?ObjectId\(([0-9a-f]{24})\)/.exec(frame)![1];
+      // The viewer writes values as the shell does, with the parent's state as of the scan.
+      frame = await waitForText(r, 'embedding_type: ');
+      const shownId = /_id ObjectId\('([0-9a-f]{24})'\)/.exec(frame)![1];
+      expect(frame).toMatch(/parent in \S+\.content: present but inactive as of the last scan/);
 
       // Allow-list that document, with a required reason.
       await press(r, 'x');
@@ -121,6 +123,12 @@ describe('the operator console', () => {
       await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
       await press(r, 'a');
       await waitForText(r, 'd:<child _id> or r:<reference>');
+      // A reference that can never match is refused in words before any reason is asked, and asked again.
+      await type(r, 'r:zzz');
+      frame = await waitForText(r, 'reference "zzz" is not a valid key');
+      expect(frame.replace(/\s+/g, ' ')).toContain('an ObjectId or a 24-character hex string');
+      expect(frame).not.toContain('Reason for allow-listing');
+      expect(frame).toContain('d:<child _id> or r:<reference>');
       await type(r, 'r:507f1f77bcf86cd799439011');
       await waitForText(r, 'Reason for allow-listing reference ObjectId(507f1f77bcf86cd799439011)');
       await type(r, 'legal hold');
@@ -159,6 +167,17 @@ describe('the operator console', () => {
       frame = await waitForText(r, /clean content_embeddings \S+: succeeded/);
       expect(frame).toContain(`backup: ${runDir}`);
       expect(frame).toMatch(/deleted 599/);
+      // Exceptions added and removed are in the history too, with who, what and why.
+      await press(r, '/', '/');
+      frame = await waitForText(r, 'Recent exceptions');
+      expect(frame).toMatch(
+        /UTC exception +content_embeddings removed reference ObjectId\(507f1f77bcf86cd799/,
+      );
+      expect(frame).toMatch(/UTC exception +content_embeddings added reference ObjectId\(507f1f77bcf86cd799/);
+      await press(r, 'j', 'j', KEY.enter);
+      frame = await waitForText(r, /exception content_embeddings \S+: succeeded/);
+      expect(frame).toContain(`added document ObjectId(${shownId}) "kept for the ranking experiment" until`);
+      expect(frame).toContain('by ops-test');
 
       // Incident recovery: preview the backup, restore one parent's children, verify.
       await press(r, KEY.escape);
@@ -179,19 +198,25 @@ describe('the operator console', () => {
       await type(r, ref);
       frame = await waitForText(r, `reference ${ref}: children in 1 backup(s)`);
       expect(frame).toMatch(/content_embeddings {2}3 children/);
+      expect(frame).toContain(`Backups holding children of ${ref}: 1`);
       // A reference the backup does not hold says so, and restores nothing.
       await press(r, 'f');
-      await waitForText(r, /Restore from \S+ only the children of this parent reference/);
+      await waitForText(r, new RegExp(`Restore from \\S+ the children of reference ${ref}: Enter`));
       await type(r, new ObjectId().toHexString());
       frame = await waitForText(r, /is in backup \S+: nothing/);
       expect(frame).not.toContain('inserted 0 of 0');
+      // Enter alone restores the reference found with /.
       await press(r, 'f');
-      await type(r, ref);
+      await type(r, '');
       frame = await waitForText(r, /restored content_embeddings: inserted 3 of 3, 0 already present/);
       // The parent is still gone: the restored children are orphans again, and the operator is told.
       frame = await waitForText(r, `WARNING the parent ${ref} is still missing or inactive`);
       await press(r, 'v');
-      frame = await waitForText(r, 'verify content_embeddings: 599 backed up, 3 present, 596 absent');
+      // After a search, verify covers that reference's children only.
+      frame = await waitForText(
+        r,
+        `verify content_embeddings (reference ${ref}): 3 backed up, 3 present, 0 absent`,
+      );
       expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620 - 596);
       // The restore started a rescan: the overview shows the restored children once it is done. (The first
       // Esc closes the backup's preview, the second leaves the backups.)

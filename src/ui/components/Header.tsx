@@ -1,18 +1,21 @@
 import { Box, Text } from 'ink';
-import { useEffect, useState } from 'react';
 import { SERVER_SELECTION_TIMEOUT_MS } from '../../mongo/timeouts.ts';
+import { useElapsedSeconds } from '../hooks/use-elapsed-seconds.ts';
 import type { SourceStatus } from '../services.ts';
-import { theme } from '../theme.ts';
+import { lineCount, theme } from '../theme.ts';
 
-/** Seconds since `since`, ticking once a second while it is set. */
-function useElapsedSeconds(since: number | undefined): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (since === undefined) return;
-    const timer = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(timer);
-  }, [since]);
-  return since === undefined ? 0 : Math.max(0, Math.floor((now - since) / 1000));
+/** A source's line after its mark and name: where it is, and its server or why it failed. */
+export function statusDetail(s: SourceStatus): string {
+  return ` ${s.hosts} db ${s.database}${
+    s.ok
+      ? `  ${s.sandbox ? 'sandbox' : 'MongoDB'} ${s.version} ${s.topology} ${s.latencyMs?.toFixed(1)} ms`
+      : `  ${s.error ?? ''} (r retries)`
+  }`;
+}
+
+/** The header's height at `width` columns: the title line, then each source's line as it wraps. */
+export function headerLines(statuses: SourceStatus[] | undefined, width: number): number {
+  return 1 + (statuses ?? []).reduce((n, s) => n + lineCount(`✓ ${s.name}${statusDetail(s)}`, width), 0);
 }
 
 export function Header({
@@ -47,16 +50,13 @@ export function Header({
         )}
       </Box>
       {statuses?.map((s) => (
-        <Text key={s.name} wrap="truncate-end">
+        <Text key={s.name}>
           {s.ok ? (
             <Text color={theme.color('ok')}>{`✓ ${s.name}`}</Text>
           ) : (
             <Text color={theme.color('danger')}>{`✗ ${s.name}`}</Text>
           )}
-          {` ${s.uri} db ${s.database}`}
-          {s.ok
-            ? `  ${s.sandbox ? 'sandbox' : 'MongoDB'} ${s.version} ${s.topology} ${s.latencyMs?.toFixed(1)} ms`
-            : `  ${s.error ?? ''} (r retries)`}
+          {statusDetail(s)}
         </Text>
       ))}
     </Box>

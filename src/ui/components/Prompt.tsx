@@ -1,6 +1,11 @@
 import { Box, Text, useInput } from 'ink';
 import { useEffect, useRef, useState } from 'react';
-import { theme } from '../theme.ts';
+import { lineCount, theme } from '../theme.ts';
+
+/** The prompt's height at `width` columns: its border, its label as it wraps, and the input line. */
+export function promptLines(label: string, width: number): number {
+  return 2 + lineCount(label, width - 4) + 1;
+}
 
 /**
  * One question answered by typing and Enter; Esc (handled by the app's key router) cancels.
@@ -44,7 +49,8 @@ export function PromptLine({ label, onSubmit }: { label: string; onSubmit: (valu
   return (
     <Box flexDirection="column" borderStyle="round" borderColor={theme.color('warn')} paddingX={1}>
       <Text>{label}</Text>
-      <Text>
+      {/* One line whatever is typed: the end of a long answer stays in view. */}
+      <Text wrap="truncate-start">
         <Text color={theme.color('accent')}>{ready ? '> ' : '  '}</Text>
         {shown}
         <Text inverse> </Text>

@@ -4,7 +4,13 @@ import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
 import { displayValue } from '../../mongo/keys.ts';
 import { redact } from '../../mongo/redact.ts';
-import { addOutcomeText, type ExceptionEntry, type ExceptionKind } from '../../store/exceptions.ts';
+import {
+  addOutcomeText,
+  type ExceptionEntry,
+  type ExceptionKind,
+  exceptionKey,
+} from '../../store/exceptions.ts';
+import type { BusyWait } from '../components/Footer.tsx';
 import type { RunRecord } from '../../store/runs.ts';
 import { answerPrompt, type Prompt } from '../prompts.ts';
 import type { CleanupState } from '../screens/Cleanup.tsx';
@@ -46,7 +52,17 @@ export interface ConsoleState {
   backups?: BackupSummary[];
   preview?: BackupPreview;
   recoveryLines: string[];
+  /** The reference searched with `/` on the backups screen: only the backups holding it are listed, `v` verifies it. */
+  found?: { ref: string; dirs: string[] };
   history?: RunRecord[];
+  /** A long wait under way, shown with its elapsed time and bound. */
+  busy?: BusyWait;
+}
+
+/** The backups the recovery screen lists: those holding the searched reference, or all. */
+export function visibleBackups(state: Pick<ConsoleState, 'backups' | 'found'>): BackupSummary[] {
+  const all = state.backups ?? [];
+  return state.found ? all.filter((b) => state.found!.dirs.includes(b.dir)) : all;
 }
 
 /**
@@ -57,6 +73,17 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   const [statuses, setStatuses] = useState<SourceStatus[]>();
   const [scanning, setScanning] = useState(false);
   const [progress, setProgress] = useState<Record<string, ScanProgress>>({});
+  const [found, setFound] = useState<ConsoleState['found']>();
+  const [busy, setBusy] = useState<BusyWait>();
+  /** Runs `work` with its wait on screen: what, for how long, and what bounds it. */
+  const whileBusy = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+    setBusy({ what, since: Date.now(), bound: services.waitBound });
+    try {
+      return await work();
+    } finally {
+      setBusy(undefined);
+    }
+  };
   const [reports, setReports] = useState<Record<string, RelationReport>>({});
   const [scannedAt, setScannedAt] = useState<Date>();
   const [staleRelations, setStaleRelations] = useState<string[]>([]);
@@ -97,10 +124,8 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
         const failed = connected.filter((s) => !s.ok);
         if (failed.length) {
           setStaleRelations(relations.map((r) => r.name));
-          say(
-            `cannot reach ${failed.map((s) => s.name).join(', ')}: check the URI, auth, DNS, TLS; r retries`,
-            'error',
-          );
+          // Each source's error already says what to check for its kind of failure (refused, DNS, auth, TLS, timeout).
+          say(`cannot reach ${failed.map((s) => `${s.name}: ${s.error}`).join('; ')}; r retries`, 'error');
           return;
         }
         if (options.offerResume) {
@@ -273,8 +298,17 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           setCleanup((old) => old && { ...old, stopping: true });
           if (next.quit) say('stopping after the current batch; quit again when it is done', 'warn');
           return;
-        case 'askReason':
+        case 'askReason': {
+          // A reference that can never match is refused before the reason is typed, and asked again.
+          const keyMatch = relations.find((r) => r.name === next.relation)?.keyMatch;
+          try {
+            if (keyMatch) exceptionKey(next.kind, next.value, keyMatch);
+          } catch (error) {
+            say(`${errorText(error)}: nothing was added; type it again, or Esc cancels`, 'warn');
+            return dispatch({ type: 'prompt', prompt });
+          }
           return askReason(next.relation, next.kind, next.value);
+        }
         case 'askExpiry':
           return dispatch({
             type: 'prompt',
@@ -319,8 +353,10 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           return say(`${label} ${saved}: ${settingValue(services.settings, next.field)}`);
         }
         case 'restore': {
-          say('restoring…');
-          const result = await services.restore(next.dir, next.ref !== undefined ? { ref: next.ref } : {});
+          dispatch({ type: 'message' });
+          const result = await whileBusy('restoring', () =>
+            services.restore(next.dir, next.ref !== undefined ? { ref: next.ref } : {}),
+          );
           const run = next.dir.split('/').pop();
           const selected = result.relations.reduce((sum, r) => sum + r.selected, 0);
           const inserted = result.relations.reduce((sum, r) => sum + r.inserted, 0);
@@ -353,7 +389,16 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           return;
         }
         case 'find': {
-          const { holdings, unreadable } = await services.findBackups(next.ref);
+          dispatch({ type: 'move', delta: -Number.MAX_SAFE_INTEGER, size: 1 });
+          setPreview(undefined);
+          if (!next.ref) {
+            setFound(undefined);
+            return setRecoveryLines([]);
+          }
+          const { holdings, unreadable } = await whileBusy('searching the backups', () =>
+            services.findBackups(next.ref),
+          );
+          setFound({ ref: next.ref, dirs: holdings.map((h) => h.dir) });
           setRecoveryLines([
             holdings.length
               ? `reference ${next.ref}: children in ${holdings.length} backup(s)`
@@ -387,6 +432,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
 
   const openBackups = () => {
     setPreview(undefined);
+    setFound(undefined);
     setRecoveryLines([]);
     void services.backups().then(setBackups, (error) => say(errorText(error), 'error'));
   };
@@ -396,16 +442,19 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   };
   const previewBackup = (dir: string | undefined) => {
     setPreview(undefined);
-    if (dir) void services.previewBackup(dir).then(setPreview, (error) => say(errorText(error), 'error'));
+    if (dir)
+      void whileBusy('checking the backup', () => services.previewBackup(dir)).then(setPreview, (error) =>
+        say(errorText(error), 'error'),
+      );
   };
+  /** Verifies a backup: only the searched reference's children when one was found with `/`. */
   const verify = (dir: string) =>
-    void services
-      .verify(dir, {})
+    void whileBusy('verifying', () => services.verify(dir, found ? { ref: found.ref } : {}))
       .then((result) =>
         setRecoveryLines(
           result.relations.map(
             (r) =>
-              `verify ${r.name}: ${count(r.backedUp)} backed up, ${count(r.present)} present, ${count(r.absent)} absent`,
+              `verify ${r.name}${found ? ` (reference ${found.ref})` : ''}: ${count(r.backedUp)} backed up, ${count(r.present)} present, ${count(r.absent)} absent`,
           ),
         ),
       )
@@ -426,7 +475,9 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
     backups,
     preview,
     recoveryLines,
+    found,
     history,
+    busy,
   };
   const actions = {
     say,

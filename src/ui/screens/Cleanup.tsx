@@ -1,3 +1,4 @@
+import { restoreCommandFor } from '../../cleanup/restore.ts';
 import { ProgressBar } from '@inkjs/ui';
 import { Box, Text } from 'ink';
 import Spinner from 'ink-spinner';
@@ -36,7 +37,7 @@ function PlanPanel({ plan }: { plan: CleanupPlan }) {
         backup first: ~{bytes(r.estimatedBackupBytes)} to {plan.backupRoot}/&lt;run id&gt;/{r.child.database}/
         {r.child.collection}.bson
       </Text>
-      <Text>each batch: re-read on the primary, parents re-checked, backed up and fsynced, then deleted</Text>
+      <Text>each batch: re-read, parents re-checked, backed up + fsynced, then deleted</Text>
       {r.safe ? (
         <Text color={theme.color('ok')}>guards: safe</Text>
       ) : (
@@ -120,7 +121,8 @@ export function CleanupScreen({ state }: { state: CleanupState }) {
             </Text>
           ))}
           <Text>backup: {result.runDir}</Text>
-          <Text color={theme.color('accent')}>restore: orphan-cleanup restore {result.runDir}</Text>
+          <Text color={theme.color('accent')}>restore: {restoreCommandFor(result.runDir)}</Text>
+          <Text color={theme.color('dim')}>y copies it; it is printed again when you quit.</Text>
           <Text color={theme.color('dim')}>Esc goes back and rescans.</Text>
         </Box>
       )}

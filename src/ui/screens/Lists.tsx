@@ -64,12 +64,15 @@ export function ExceptionsScreen({
 
 export function RecoveryScreen({
   backups,
+  found,
   row,
   preview,
   lines,
   height,
 }: {
   backups: BackupSummary[] | undefined;
+  /** The reference searched with `/`: the list holds only the backups with its children. */
+  found?: string;
   row: number;
   preview?: BackupPreview;
   lines: string[];
@@ -79,11 +82,17 @@ export function RecoveryScreen({
   const [page, start] = windowOf(backups, row, Math.max(3, height - 8 - lines.length));
   return (
     <Box flexDirection="column">
-      <Text bold>Backups (newest first): {backups.length}</Text>
-      {backups.length === 0 && <Text color={theme.color('dim')}>no backups yet</Text>}
+      <Text bold wrap="truncate-end">
+        {found
+          ? `Backups holding children of ${found}: ${backups.length} (/ then Enter lists all)`
+          : `Backups (newest first): ${backups.length}`}
+      </Text>
+      {backups.length === 0 && (
+        <Text color={theme.color('dim')}>{found ? 'none holds this reference' : 'no backups yet'}</Text>
+      )}
       {page.map((b, i) => (
         <Text key={b.dir} inverse={start + i === row} wrap="truncate-end">
-          {b.runId} {b.status} by {b.operator}:{' '}
+          {b.runId} {b.createdAt.slice(0, 16).replace('T', ' ')} UTC {b.status} by {b.operator}:{' '}
           {b.relations.map((r) => `${r.name} ${r.deleted} deleted`).join(', ')}
         </Text>
       ))}
@@ -109,11 +118,19 @@ export function RecoveryScreen({
   );
 }
 
+/** What `/` on the history shows next. */
+function nextKindLabel(kind: RunRecord['kind'] | undefined): string {
+  const order: (RunRecord['kind'] | undefined)[] = [undefined, 'scan', 'clean', 'restore', 'exception'];
+  const next = order[(order.indexOf(kind) + 1) % order.length];
+  return next === undefined ? 'all' : next === 'clean' ? 'cleanups' : `${next}s`;
+}
+
 /** The figures that matter for each kind of run, most important first. */
 function runSummary(run: RunRecord): string {
   const c = run.counts;
   if (run.kind === 'clean')
     return `deleted ${count(c.deleted ?? 0)} of ${count(c.planned ?? 0)} planned, backed up ${count(c.backedUp ?? 0)}${c.mismatch ? `, MISMATCH ${count(c.mismatch)}` : ''}`;
+  if (run.kind === 'exception') return run.note ?? '';
   if (run.kind === 'restore')
     return `inserted ${count(c.inserted ?? 0)} of ${count(c.selected ?? 0)}, ${count(c.skippedExisting ?? 0)} already present`;
   return `orphans ${count(c.orphans ?? 0)}, inactive ${count(c.parentInactive ?? 0)}, deletable ${count(c.deletable ?? 0)}, scanned ${count(c.scanned ?? 0)}`;
@@ -170,6 +187,7 @@ function RunDetail({ run }: { run: RunRecord }) {
           .map(([key, value]) => `${key} ${count(value)}`)
           .join(' · ')}
       </Text>
+      {run.note && <Text wrap="wrap">{run.note}</Text>}
       {run.backupPath && <Text>backup: {run.backupPath}</Text>}
       {run.error && <Text color={theme.color('danger')}>error: {run.error}</Text>}
     </Box>
@@ -196,9 +214,8 @@ export function HistoryScreen({
   return (
     <Box flexDirection="column">
       <Text bold>
-        {kind ? `Recent ${kind}s` : 'Recent scans, cleanups and restores'} (scans: the latest per relation; /
-        shows{' '}
-        {kind === undefined ? 'scans' : kind === 'scan' ? 'cleanups' : kind === 'clean' ? 'restores' : 'all'})
+        {kind ? `Recent ${kind}s` : 'Recent scans, cleanups, restores and exceptions'} (scans: the latest per
+        relation; / shows {nextKindLabel(kind)})
       </Text>
       {rows.length === 0 && <Text color={theme.color('dim')}>nothing recorded yet</Text>}
       {page.map(({ run, earlierScans }, i) => (
@@ -207,9 +224,11 @@ export function HistoryScreen({
           inverse={start + i === row}
           wrap="truncate-end"
         >
-          {when(run.startedAt)} {run.kind.padEnd(7)} {run.relation}
-          {earlierScans ? ` (+${count(earlierScans)} earlier)` : ''} {run.outcome} by {run.operator}:{' '}
-          {runSummary(run)}
+          {when(run.startedAt)} {run.kind.padEnd(9)} {run.relation}
+          {earlierScans ? ` (+${count(earlierScans)} earlier)` : ''}
+          {run.kind === 'exception'
+            ? ` ${runSummary(run)} by ${run.operator}`
+            : ` ${run.outcome} by ${run.operator}: ${runSummary(run)}`}
         </Text>
       ))}
       {detail && selected && <RunDetail run={selected.run} />}

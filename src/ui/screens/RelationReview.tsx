@@ -5,8 +5,9 @@ import type { Sample } from '../../engine/scan.ts';
 import { DAY_MS } from '../../limits.ts';
 import { displayValue } from '../../mongo/keys.ts';
 import { type AllChildren, listableCategory } from '../hooks/use-all-children.ts';
+import { shellLines } from '../shell-value.ts';
 import { TABS } from '../state/reducer.ts';
-import { count, theme, truncate } from '../theme.ts';
+import { cell, count, theme, truncate } from '../theme.ts';
 
 const TAB_LABELS: Record<string, string> = {
   orphans: 'Orphans',
@@ -146,9 +147,9 @@ export function RelationReview({
         const selected = index === row;
         return (
           <Text key={index} inverse={selected} wrap="truncate-end">
-            {truncate(compact(sample.id), idWidth).padEnd(idWidth)}{' '}
-            {truncate(compact(sample.reference), refWidth).padEnd(refWidth)}{' '}
-            {(unresolved ? ageAndStatus(sample.since, now, report.graceDays) : age(sample.since, now)).padEnd(
+            {cell(compact(sample.id), idWidth)} {cell(compact(sample.reference), refWidth)}{' '}
+            {cell(
+              unresolved ? ageAndStatus(sample.since, now, report.graceDays) : age(sample.since, now),
               ageWidth,
             )}{' '}
             {restWidth > 8 ? truncate(summary(sample, report.child.field), restWidth) : ''}
@@ -165,29 +166,57 @@ export function RelationReview({
   );
 }
 
+/** What the scan found of the parent, by the review tab the child was listed under. */
+const PARENT_STATE: Record<string, string> = {
+  orphans: 'missing',
+  parentInactive: 'present but inactive',
+  invalidReference: 'not looked up (the reference is null, missing or malformed)',
+  excepted: 'not checked (the child is allow-listed)',
+  ok: 'present and active',
+};
+
+/** The lines the viewer shows for a sample (the document in shell notation, or why there is none). */
+export function documentLines(sample: Sample | undefined, expanded: boolean): string[] {
+  if (!sample) return [];
+  if (sample.doc) return shellLines(sample.doc, expanded);
+  return [
+    sample.docState === 'loading'
+      ? 'loading the document…'
+      : (sample.docState ?? '(the document is no longer there)'),
+  ];
+}
+
 export function DocumentView({
   sample,
+  report,
+  tab,
   scroll,
+  expanded,
   height,
 }: {
   sample: Sample | undefined;
+  report: RelationReport | undefined;
+  tab: number;
   scroll: number;
+  expanded: boolean;
   height: number;
 }) {
   if (!sample) return <Text>No document.</Text>;
-  const text = sample.doc
-    ? EJSON.stringify(sample.doc, undefined, 2, { relaxed: true })
-    : sample.docState === 'loading'
-      ? 'loading the document…'
-      : (sample.docState ?? '(the document is no longer there)');
-  const lines = text.split('\n');
+  const lines = documentLines(sample, expanded);
   const pageSize = Math.max(3, height - 3);
   const top = Math.min(scroll, Math.max(0, lines.length - pageSize));
   return (
     <Box flexDirection="column">
-      <Text bold>
-        {displayValue(sample.id)} (lines {top + 1}-{Math.min(lines.length, top + pageSize)} of {lines.length})
+      <Text bold wrap="truncate-end">
+        _id {shellLines(sample.id)[0]} (lines {top + 1}-{Math.min(lines.length, top + pageSize)} of{' '}
+        {lines.length})
       </Text>
+      {report && (
+        <Text color={theme.color('dim')} wrap="truncate-end">
+          parent in {report.parent.database}.{report.parent.collection}: {PARENT_STATE[TABS[tab]]} as of the
+          last scan
+        </Text>
+      )}
       {lines.slice(top, top + pageSize).map((line, i) => (
         // biome-ignore lint/suspicious/noArrayIndexKey: the line number is the line's identity in this view
         <Text key={top + i} wrap="truncate-end">

@@ -7,7 +7,15 @@ export const TABS: Category[] = ['orphans', 'parentInactive', 'invalidReference'
 export type View =
   | { name: 'dashboard' }
   | { name: 'relation'; relation: string; tab: number; row: number; filter: string }
-  | { name: 'document'; relation: string; tab: number; index: number; scroll: number }
+  | {
+      name: 'document';
+      relation: string;
+      tab: number;
+      index: number;
+      scroll: number;
+      /** Long arrays written out rather than one `[1536 numbers]` line. */
+      expanded?: boolean;
+    }
   | { name: 'cleanup'; relation: string }
   | { name: 'exceptions'; row: number; filter: string }
   | { name: 'recovery'; row: number; preview?: string }
@@ -32,7 +40,9 @@ export type UiAction =
   | { type: 'select'; delta: number; size: number }
   | { type: 'move'; delta: number; size: number }
   | { type: 'tab'; delta: number }
-  | { type: 'scroll'; delta: number }
+  /** The viewer's first line moves by delta, kept within 0..max (the last first line that fills a page). */
+  | { type: 'scroll'; delta: number; max: number }
+  | { type: 'expand' }
   | { type: 'setFilter'; filter: string }
   | { type: 'preview'; dir?: string }
   /** History: the next kind shown (all, scan, clean, restore), or the selected run's detail open or closed. */
@@ -90,7 +100,13 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
       });
     case 'scroll':
       if (view.name !== 'document') return state;
-      return replaceTop(state, { ...view, scroll: Math.max(0, view.scroll + action.delta) });
+      return replaceTop(state, {
+        ...view,
+        scroll: Math.max(0, Math.min(action.max, Math.min(view.scroll, action.max) + action.delta)),
+      });
+    case 'expand':
+      if (view.name !== 'document') return state;
+      return replaceTop(state, { ...view, expanded: !view.expanded, scroll: 0 });
     case 'setFilter':
       if (view.name === 'relation' || view.name === 'exceptions')
         return replaceTop(state, { ...view, filter: action.filter, row: 0 });
@@ -100,7 +116,7 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
       return replaceTop(state, { ...view, preview: action.dir });
     case 'historyKind': {
       if (view.name !== 'history') return state;
-      const kinds: (RunKind | undefined)[] = [undefined, 'scan', 'clean', 'restore'];
+      const kinds: (RunKind | undefined)[] = [undefined, 'scan', 'clean', 'restore', 'exception'];
       const next = kinds[(kinds.indexOf(view.kind) + 1) % kinds.length];
       return replaceTop(state, { ...view, kind: next, row: 0, detail: false });
     }

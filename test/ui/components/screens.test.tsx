@@ -1,4 +1,4 @@
-import { ObjectId } from 'bson';
+import { Decimal128, Long, ObjectId } from 'bson';
 import { render } from 'ink-testing-library';
 import type { ReactElement } from 'react';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import type { RelationReport } from '../../../src/engine/run-scan.ts';
 import { CATEGORIES, type Category, type Sample } from '../../../src/engine/scan.ts';
 import type { ExceptionEntry } from '../../../src/store/exceptions.ts';
 import type { RunRecord } from '../../../src/store/runs.ts';
+import { Footer, footerLines } from '../../../src/ui/components/Footer.tsx';
 import { Header } from '../../../src/ui/components/Header.tsx';
 import { CleanupScreen, type CleanupState } from '../../../src/ui/screens/Cleanup.tsx';
 import { Dashboard } from '../../../src/ui/screens/Dashboard.tsx';
@@ -94,23 +95,42 @@ describe('Header', () => {
           {
             name: 'olorin',
             uri: 'mongodb://h1/',
+            hosts: 'h1:27017',
             database: 'olorin',
             ok: true,
             version: '7.0.0',
             topology: 'standalone',
             latencyMs: 1.2,
           },
-          { name: 'bayit', uri: 'mongodb://h2/', database: 'bayit', ok: false, error: 'connection refused' },
+          {
+            name: 'bayit',
+            uri: 'mongodb://h2/',
+            hosts: 'h2:27017',
+            database: 'bayit',
+            ok: false,
+            error: 'connection refused',
+          },
         ]}
       />,
     );
     expect(frame).toContain('[READ-ONLY]');
-    expect(frame).toMatch(/✓ olorin mongodb:\/\/h1\/ db olorin {2}MongoDB 7\.0\.0 standalone 1\.2 ms/);
+    expect(frame).toMatch(/✓ olorin h1:27017 db olorin {2}MongoDB 7\.0\.0 standalone 1\.2 ms/);
     expect(frame).toMatch(/✗ bayit .*connection refused \(r retries\)/);
   });
 });
 
 describe('honest state during outages', () => {
+  it('a long wait shows what it is, its seconds so far, and what bounds it', () => {
+    const busy = {
+      what: 'restoring',
+      since: Date.now() - 5200,
+      bound: 'each operation ends after 90 s of silence',
+    };
+    const frame = frameOf(<Footer view="recovery" message={undefined} width={100} busy={busy} />);
+    expect(frame).toContain('restoring… 5 s (each operation ends after 90 s of silence)');
+    expect(footerLines('recovery', undefined, 100, busy)).toBe(frame.split('\n').length);
+  });
+
   it('the header counts the seconds of a connection attempt against its timeout', () => {
     const frame = frameOf(<Header readOnly={false} connectingSince={Date.now() - 4200} />);
     expect(frame).toMatch(/connecting… 4 s \(gives up after 30 s\)/);
@@ -232,25 +252,56 @@ describe('RelationReview', () => {
 });
 
 describe('DocumentView', () => {
+  const view = { report: report(), tab: 0, scroll: 0, expanded: false, height: 20 };
   it('a document, one being read, one that could not be read, and one gone', () => {
     const [sample] = samples(1, 'orphans');
-    expect(frameOf(<DocumentView sample={sample} scroll={0} height={20} />)).toContain('"title": "doc 0"');
+    expect(frameOf(<DocumentView {...view} sample={sample} />)).toContain("title: 'doc 0'");
     expect(
-      frameOf(
-        <DocumentView sample={{ ...sample, doc: undefined, docState: 'loading' }} scroll={0} height={20} />,
-      ),
+      frameOf(<DocumentView {...view} sample={{ ...sample, doc: undefined, docState: 'loading' }} />),
     ).toContain('loading the document…');
     expect(
       frameOf(
         <DocumentView
+          {...view}
           sample={{ ...sample, doc: undefined, docState: 'could not read the document: timeout' }}
-          scroll={0}
-          height={20}
         />,
       ),
     ).toContain('could not read the document: timeout');
-    expect(frameOf(<DocumentView sample={{ ...sample, doc: undefined }} scroll={0} height={20} />)).toContain(
+    expect(frameOf(<DocumentView {...view} sample={{ ...sample, doc: undefined }} />)).toContain(
       'the document is no longer there',
+    );
+  });
+
+  it('writes values as the shell does, collapses a long vector, and says what the scan found of the parent', () => {
+    const id = new ObjectId('690a47865eac526a1b2c3d4e');
+    const sample: Sample = {
+      id,
+      reference: id,
+      doc: {
+        _id: id,
+        content_id: id,
+        created: new Date('2026-11-01T10:00:00Z'),
+        views: Long.fromString('9007199254740993'),
+        price: Decimal128.fromString('9.99'),
+        'odd key': "it's",
+        vector: Array.from({ length: 1536 }, (_, i) => i / 1536),
+        tags: ['a', 'b'],
+      },
+    };
+    const frame = frameOf(<DocumentView {...view} sample={sample} />);
+    expect(frame).toContain("_id ObjectId('690a47865eac526a1b2c3d4e')");
+    expect(frame).toContain('parent in bayit.content: missing as of the last scan');
+    expect(frame).toContain("created: ISODate('2026-11-01T10:00:00.000Z'),");
+    expect(frame).toContain("views: Long('9007199254740993'),");
+    expect(frame).toContain("price: Decimal128('9.99'),");
+    expect(frame).toContain("'odd key': 'it\\'s',");
+    expect(frame).toContain('vector: [1536 numbers],   (Enter expands)');
+    expect(frame).toContain('lines 1-13 of 13');
+    const expanded = frameOf(<DocumentView {...view} sample={sample} expanded height={30} />);
+    expect(expanded).toContain('lines 1-27 of 1550');
+    expect(expanded).toContain('  vector: [');
+    expect(frameOf(<DocumentView {...view} tab={1} sample={sample} />)).toContain(
+      ': present but inactive as of',
     );
   });
 });
