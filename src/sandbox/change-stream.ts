@@ -196,12 +196,17 @@ export class ChangeStream {
           removedFields: Object.keys(diff.d ?? {}),
           truncatedArrays: [],
         };
+        // updateLookup: the document now; whenAvailable/required: the post-image, the document as of this event.
         const lookup =
-          this.spec.fullDocument === 'default' ? undefined : this.current(db, coll, documentKey._id);
+          this.spec.fullDocument === 'default'
+            ? undefined
+            : this.spec.fullDocument === 'updateLookup'
+              ? this.current(db, coll, documentKey._id)
+              : (this.oplog.postImage(entry.ts as Timestamp) ?? null);
         if (this.spec.fullDocument === 'required' && lookup === null)
           throw new CommandError(
             ErrorCodes.NoMatchingDocument,
-            `Change stream was configured to require a post-image for all update, delete and replace events, but the post-image was not found for event: ${JSON.stringify(documentKey)}`,
+            `Change stream was configured to require a post-image for all update events, but the post-image was not found for event: ${JSON.stringify(documentKey)}`,
           );
         return [
           base('update', {

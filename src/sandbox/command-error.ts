@@ -21,6 +21,7 @@ export const ErrorCodes = {
   NoReplicationEnabled: 76,
   TransactionTooOld: 225,
   NotImplemented: 238,
+  SnapshotTooOld: 239,
   NoSuchTransaction: 251,
   WriteConflict: 112,
   TransactionCommitted: 256,

@@ -1,3 +1,4 @@
+import type { Timestamp } from 'bson';
 import { randomInt } from 'node:crypto';
 import type { Document } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
@@ -13,6 +14,8 @@ export interface Cursor {
   lastUsed: number;
   /** A change stream's cursor: never exhausted, its batches come from the oplog (`getMore` waits for them). */
   changeStream?: ChangeStream;
+  /** A snapshot read's time (`readConcern: snapshot`), returned in the first batch as `atClusterTime`. */
+  atClusterTime?: Timestamp;
   /** The stages after `$changeStream`, applied to each batch of events. */
   pipeline?: (events: Document[]) => Promise<Document[]>;
 }

@@ -30,6 +30,8 @@ export class Oplog {
    * `changeStreamPreAndPostImages` enabled (mongod keeps them in `config.system.preimages`, not in the entry).
    */
   private readonly preImages = new Map<string, Document>();
+  /** The document just after an update or replacement, for the same collections (a post-image as of the event). */
+  private readonly postImages = new Map<string, Document>();
   /**
    * The same entries in order, from `head` on: a change stream finds its position by binary search instead of
    * walking the whole oplog at every `getMore`.
@@ -55,18 +57,20 @@ export class Oplog {
     return (last?.ts as Timestamp | undefined) ?? new Timestamp({ t: Math.floor(Date.now() / 1000), i: 0 });
   }
 
-  append(write: OplogWrite, preImage?: Document): Document {
+  append(write: OplogWrite, images: { before?: Document; after?: Document } = {}): Document {
     const ts = this.nextTimestamp();
     const entry: Document = { ts, t: Long.fromNumber(1), v: Long.fromNumber(2), ...write, wall: new Date() };
     const docs = this.collection.docs;
     docs.set(timestampKey(ts), entry);
     this.ordered.push(entry);
-    if (preImage) this.preImages.set(timestampKey(ts), preImage);
+    if (images.before) this.preImages.set(timestampKey(ts), images.before);
+    if (images.after) this.postImages.set(timestampKey(ts), images.after);
     if (docs.size > OPLOG_ENTRIES_KEPT) {
       const [key, dropped] = docs.entries().next().value as [string, Document];
       this.lastDropped = dropped.ts as Timestamp;
       docs.delete(key);
       this.preImages.delete(key);
+      this.postImages.delete(key);
       this.head++;
       // Drop the consumed front now and then, not at every append.
       if (this.head >= OPLOG_ENTRIES_KEPT / 4) {
@@ -95,6 +99,11 @@ export class Oplog {
   /** The document before the write at `ts`, when its collection keeps pre-images. */
   preImage(ts: Timestamp): Document | undefined {
     return this.preImages.get(timestampKey(ts));
+  }
+
+  /** The document just after the update at `ts`, when its collection keeps pre- and post-images. */
+  postImage(ts: Timestamp): Document | undefined {
+    return this.postImages.get(timestampKey(ts));
   }
 
   /** Whether every entry after `time` is still here: false once one rolled off or before this oplog began. */

@@ -469,6 +469,8 @@ class Connection {
     if (done) this.server.cursors.kill(cursor.id);
     r.int64('id', done ? 0n : cursor.id);
     r.string('ns', cursor.ns);
+    if (cursor.atClusterTime && batch.field === 'firstBatch')
+      r.timestamp('atClusterTime', cursor.atClusterTime);
     if (stream) {
       r.elementName(0x03, 'postBatchResumeToken');
       r.writeDocument(stream.postBatchResumeToken());

@@ -187,6 +187,15 @@ export class ReplyBuffer {
     this.pos += 8;
   }
 
+  /** A BSON timestamp (0x11): the increment, then the seconds, as two little-endian uint32. */
+  timestamp(name: string, value: { high: number; low: number }): void {
+    this.elementName(0x11, name);
+    this.ensure(8);
+    this.buf.writeUInt32LE(value.low >>> 0, this.pos);
+    this.buf.writeUInt32LE(value.high >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
   double(name: string, value: number): void {
     this.elementName(0x01, name);
     this.ensure(8);

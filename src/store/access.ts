@@ -6,6 +6,8 @@ export const OWNED_COLLECTIONS = {
   firstSeen: 'orphan_cleanup_first_seen',
   exceptions: 'orphan_cleanup_exceptions',
   locks: 'orphan_cleanup_locks',
+  /** The live-count watcher's saved state per relation (counts, unresolved references, stream positions). */
+  watch: 'orphan_cleanup_watch',
 } as const;
 
 /** Raised by every write path when the session is read-only: enforced where writes happen, not in the UI. */

@@ -107,14 +107,20 @@ function documentRef(ctx: CommandContext, coll: Collection, doc: Document): stri
  * Records a write in the oplog (replica-set mode): at once, or when its transaction commits; with the document
  * as it was before, when the collection keeps pre-images (`changeStreamPreAndPostImages`).
  */
-function logWrite(ctx: CommandContext, coll: Collection, write: OplogWrite, before?: Document): void {
+function logWrite(
+  ctx: CommandContext,
+  coll: Collection,
+  write: OplogWrite,
+  before?: Document,
+  after?: Document,
+): void {
   const oplog = ctx.server.oplog;
   if (!oplog) return;
-  const preImage = (coll.options.changeStreamPreAndPostImages as Document | undefined)?.enabled
-    ? before
-    : undefined;
-  if (ctx.transaction) ctx.transaction.onCommit(() => oplog.append(write, preImage));
-  else oplog.append(write, preImage);
+  const images = (coll.options.changeStreamPreAndPostImages as Document | undefined)?.enabled
+    ? { before, after }
+    : {};
+  if (ctx.transaction) ctx.transaction.onCommit(() => oplog.append(write, images));
+  else oplog.append(write, images);
 }
 
 export function insertDocument(ctx: CommandContext, coll: Collection, doc: Document): void {
@@ -148,6 +154,7 @@ export function replaceDocument(
       o2: { _id: next._id },
     },
     previous,
+    next,
   );
   ctx.transaction?.record(() => {
     coll.replace(next, previous);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 // Over 300 lines: find, getMore, aggregate, count and distinct share cursor and index handling.
 import { randomInt } from 'node:crypto';
-import { BSON, type Document } from 'bson';
+import { BSON, type Document, type Timestamp } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
 import * as accumulatorOperators from 'mingo/operators/accumulator';
 import * as expressionOperators from 'mingo/operators/expression';
@@ -44,9 +44,10 @@ function cursorReply(
   ctx: CommandContext,
   ns: string,
   docs: Document[],
-  options: { projection?: unknown; batchSize?: number; single?: boolean },
+  options: { projection?: unknown; batchSize?: number; single?: boolean; atClusterTime?: Timestamp },
 ): CursorBatch {
   const cursor = ctx.server.cursors.open(ns, docs, compileProjection(options.projection));
+  if (options.atClusterTime) cursor.atClusterTime = options.atClusterTime;
   return {
     kind: 'cursorBatch',
     cursor,
@@ -63,6 +64,47 @@ function nonNegative(body: Document, field: string): number | undefined {
   return n;
 }
 
+const READ_CONCERN_LEVELS = ['local', 'majority', 'available', 'linearizable', 'snapshot'];
+
+/**
+ * A command's `readConcern`. A one-member set serves local, majority, available and linearizable alike (every
+ * write is majority-committed at once; `afterClusterTime` is always reached). `snapshot` (replica-set mode
+ * only) is served from the collection as it is at the command, with that time as `atClusterTime`: the
+ * sandbox keeps no older versions, so an `atClusterTime` before a later write to the collection is refused
+ * (SnapshotTooOld) rather than answered from newer data.
+ */
+function snapshotTime(ctx: CommandContext, ns: string): Timestamp | undefined {
+  const readConcern = optionalDocument(ctx.body, 'readConcern');
+  if (!readConcern) return undefined;
+  const level = readConcern.level ?? 'local';
+  if (typeof level !== 'string' || !READ_CONCERN_LEVELS.includes(level))
+    throw new CommandError(ErrorCodes.FailedToParse, `unknown readConcern level: ${String(level)}`);
+  if (readConcern.atClusterTime !== undefined && level !== 'snapshot')
+    throw new CommandError(
+      ErrorCodes.InvalidOptions,
+      'readConcern.atClusterTime can only be used with readConcern level snapshot',
+    );
+  if (level !== 'snapshot') return undefined;
+  const oplog = ctx.server.oplog;
+  if (!oplog)
+    throw new CommandError(
+      ErrorCodes.IllegalOperation,
+      'readConcern level snapshot needs a replica set (start the sandbox with --replica-set)',
+    );
+  const latest = oplog.latest();
+  const at = readConcern.atClusterTime as Timestamp | undefined;
+  if (at) {
+    for (const entry of oplog.after(at))
+      if (entry.ns === ns)
+        throw new CommandError(
+          ErrorCodes.SnapshotTooOld,
+          `atClusterTime ${at.toString()}: the sandbox keeps no history and ${ns} changed after it (mongod would read its retained history)`,
+        );
+    return at.compare(latest) > 0 ? at : latest;
+  }
+  return latest;
+}
+
 const find: CommandHandler = async (ctx) => {
   const name = collectionName(ctx);
   const { body } = ctx;
@@ -73,9 +115,22 @@ const find: CommandHandler = async (ctx) => {
   const limit = Math.abs(rawLimit);
   const batchSize = nonNegative(body, 'batchSize');
   const coll = existingCollection(ctx, name);
-  const byId = idIndexScan(body, sort, coll);
+  const atClusterTime = snapshotTime(ctx, `${ctx.db}.${name}`);
+  const byId = atClusterTime ? undefined : idIndexScan(body, sort, coll);
   let docs: Document[] = [];
-  if (coll && byId) {
+  if (coll && atClusterTime) {
+    // A snapshot: the documents as they are now, taken in one synchronous step (writes replace documents
+    // rather than change them, so later writes do not reach this copy).
+    const strings = collationFor(coll, body.collation);
+    docs = await runPipeline(
+      ctx,
+      [...coll.docs.values()],
+      [...(filter ? [{ $match: filter }] : []), ...(sort ? [{ $sort: body.sort }] : [])],
+      ctx.budget,
+      strings,
+    );
+    if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
+  } else if (coll && byId) {
     const strings = collationFor(coll, body.collation);
     docs = await documentsByIdIndex(coll, filter, ctx.budget, {
       ...byId,
@@ -94,6 +149,7 @@ const find: CommandHandler = async (ctx) => {
     projection: body.projection,
     batchSize: rawLimit < 0 ? limit : batchSize,
     single: Boolean(body.singleBatch) || rawLimit < 0,
+    atClusterTime,
   });
 };
 
@@ -525,12 +581,14 @@ const aggregate: CommandHandler = async (ctx) => {
     });
   }
   const coll = existingCollection(ctx, name);
+  const atClusterTime = snapshotTime(ctx, `${ctx.db}.${name}`);
   let input: Document[] = [];
   let stages = pipeline as Document[];
   const strings = collationFor(coll, body.collation);
   if (coll) {
     const first = stages[0];
-    if (first && Object.keys(first)[0] === '$match') {
+    // A snapshot read takes the documents in one synchronous step (see find).
+    if (!atClusterTime && first && Object.keys(first)[0] === '$match') {
       compileFilter(first.$match, strings);
       input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings);
       stages = stages.slice(1);
@@ -539,6 +597,7 @@ const aggregate: CommandHandler = async (ctx) => {
   const docs = await runPipeline(ctx, input, stages, ctx.budget, strings);
   return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
     batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
+    atClusterTime,
   });
 };
 

@@ -1,0 +1,607 @@
+// Over 300 lines: the watcher's one state machine (bootstrap, child events, parent events, persistence) reads best whole.
+import { EJSON, Timestamp } from 'bson';
+import type {
+  ChangeStream,
+  ChangeStreamDocument,
+  Collection,
+  Db,
+  Document,
+  MongoClient,
+  ResumeToken,
+} from 'mongodb';
+import type { Relation, ResolvedConfig } from '../config/load.ts';
+import { canonicalKey, valuesForKey } from '../mongo/keys.ts';
+import { valuesAtPath } from '../mongo/paths.ts';
+import { redact } from '../mongo/redact.ts';
+import type { SourcePool } from '../mongo/sources.ts';
+import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
+import { documentKey, type ExceptionIndex, ExceptionsStore } from '../store/exceptions.ts';
+import { ParentProbe } from './probe.ts';
+import type { CategoryCounts } from './scan.ts';
+
+/**
+ * Live orphan counts between full scans, from change streams on a relation's child and parent collections.
+ *
+ * Parent and child live on different clusters, so their events have no common order. The watcher keeps
+ * only the references whose parent is missing or inactive (`unresolved`), and moves a reference's children
+ * between categories with a **snapshot count** (`readConcern: snapshot`) taken on the child's cluster at a
+ * time W. Child events are in that cluster's clock: an event at t ≤ W is already in the count, so it is
+ * applied to the category the reference had before the move; an event after W to the one it has since.
+ * The start is a snapshot too: one `$group` of the child collection by reference at W0, with the child
+ * stream opened before it (events up to W0 are in the snapshot and skipped). Parent events re-probe their
+ * keys now (the latest state wins, so their order does not matter). Counts therefore equal a full scan's
+ * once the streams are caught up; each full scan is compared (the drift check) and the watcher starts
+ * again from a new snapshot when they differ.
+ *
+ * Bounds: change-stream getMores wait `maxAwaitTimeMS` (500 ms); every query carries the config's maxTimeMS.
+ * The start's `$group` must finish within the server's `minSnapshotHistoryWindowInSeconds` (300 s by
+ * default) or it fails with SnapshotTooOld and the relation stays on scan figures. Deletes need the child
+ * collection's pre-images (`changeStreamPreAndPostImages`); a parent keyed by a field other than `_id` needs
+ * the parent's too. Exception changes made while watching count from the next scan (which restarts it).
+ */
+
+/** How long a change stream's getMore waits for events before answering empty. */
+export const WATCH_AWAIT_MS = 500;
+/** Unresolved references kept in memory per relation; above this the relation stays on scan figures. */
+export const MAX_UNRESOLVED = 200_000;
+/** Events applied before the state is saved at most this often (and on stop). */
+const SAVE_INTERVAL_MS = 1000;
+/** References probed or counted per query. */
+const KEYS_PER_QUERY = 500;
+
+export type KeyState = 'active' | 'missing' | 'inactive';
+type Classified = { kind: 'excepted' } | { kind: 'invalid' } | { kind: 'key'; key: string; value: unknown };
+
+export interface LiveCounts {
+  relation: string;
+  counts: CategoryCounts;
+  /** When the counts last changed (events applied, or the start). */
+  at: Date;
+  /** Events applied since the start. */
+  events: number;
+}
+
+/** What is saved per relation (in `orphan_cleanup_watch`, the child's database) for a restart to resume. */
+interface SavedWatch {
+  _id: string;
+  counts: CategoryCounts;
+  unresolved: [string, 'missing' | 'inactive'][];
+  history: [string, { at: Timestamp; before: KeyState }[]][];
+  snapshotAt: Timestamp;
+  childToken?: ResumeToken;
+  parentToken?: ResumeToken;
+  savedAt: Date;
+}
+
+export interface WatchOptions {
+  config: ResolvedConfig;
+  pool: SourcePool;
+  access: WriteAccess;
+  relation: Relation;
+  onCounts: (live: LiveCounts) => void;
+  /** One line for what an operator should know (a restart from a new snapshot, why a relation is not live). */
+  onNotice?: (message: string) => void;
+  signal: AbortSignal;
+}
+
+function zero(): CategoryCounts {
+  return { ok: 0, orphans: 0, parentInactive: 0, invalidReference: 0, excepted: 0 };
+}
+
+const CATEGORY: Record<KeyState, keyof CategoryCounts> = {
+  active: 'ok',
+  missing: 'orphans',
+  inactive: 'parentInactive',
+};
+
+/** Why a relation cannot be watched, said once; the console then shows "snapshot as of …". */
+export class NotWatchable extends Error {}
+
+/** Collection options, for the pre-image check. */
+async function preImagesEnabled(db: Db, collection: string): Promise<boolean> {
+  const [info] = (await db.listCollections({ name: collection }).toArray()) as { options?: Document }[];
+  return Boolean(info?.options?.changeStreamPreAndPostImages?.enabled);
+}
+
+/**
+ * The time a snapshot session read at: the `atClusterTime` of its first read, which the driver keeps on the
+ * session (not in its public types). A server that answers without one did not read a snapshot: refused.
+ */
+function snapshotTimeOf(session: { snapshotTime?: Timestamp }): Timestamp {
+  if (!session.snapshotTime)
+    throw new Error(
+      'the server answered a snapshot read without atClusterTime: live counts need MongoDB 5.0 or later',
+    );
+  return session.snapshotTime;
+}
+
+function collMod(db: Db, collection: string): string {
+  return `db.getSiblingDB('${db.databaseName}').runCommand({collMod: '${collection}', changeStreamPreAndPostImages: {enabled: true}})`;
+}
+
+export class RelationWatcher {
+  private counts = zero();
+  private readonly unresolved = new Map<string, 'missing' | 'inactive'>();
+  /** Per reference, its moves whose snapshot time child events may not have passed yet (oldest first). */
+  private readonly history = new Map<string, { at: Timestamp; before: KeyState }[]>();
+  /** References a probe found active (child events for them need no probe); cleared when large. */
+  private readonly knownActive = new Set<string>();
+  private snapshotAt = new Timestamp({ t: 0, i: 0 });
+  private exceptions: ExceptionIndex = { documentKeys: new Set(), referenceKeys: new Set() };
+  private childToken?: ResumeToken;
+  private parentToken?: ResumeToken;
+  private events = 0;
+  private lastSave = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private streams: ChangeStream[] = [];
+  private children!: Collection;
+  private childDb!: Db;
+  private childClient!: MongoClient;
+  private parents!: Collection;
+  private probe!: ParentProbe;
+
+  constructor(private readonly options: WatchOptions) {}
+
+  /** The current counts (a copy). */
+  current(): LiveCounts {
+    return {
+      relation: this.options.relation.name,
+      counts: { ...this.counts },
+      at: new Date(),
+      events: this.events,
+    };
+  }
+
+  /** Runs until the signal: resumes from the saved state when it can, else starts from a new snapshot. */
+  async run(): Promise<void> {
+    const { relation, pool, config, signal } = this.options;
+    this.childClient = await pool.client(relation.child.source);
+    this.childDb = await pool.primaryDb(relation.child.source);
+    this.children = this.childDb.collection(relation.child.collection);
+    const parentDb = await pool.primaryDb(relation.parent.source);
+    this.parents = parentDb.collection(relation.parent.collection);
+    this.probe = new ParentProbe(relation, this.parents, { maxTimeMS: config.maxTimeMS });
+    if (!(await preImagesEnabled(this.childDb, relation.child.collection)))
+      throw new NotWatchable(
+        `${relation.name}: live counts need pre-images on the child collection (a delete event carries only _id): ${collMod(this.childDb, relation.child.collection)}`,
+      );
+    if (relation.parent.field !== '_id' && !(await preImagesEnabled(parentDb, relation.parent.collection)))
+      throw new NotWatchable(
+        `${relation.name}: live counts need pre-images on the parent collection (its key ${relation.parent.field} is not _id): ${collMod(parentDb, relation.parent.collection)}`,
+      );
+    while (!signal.aborted) {
+      const resumed = await this.load();
+      try {
+        await this.follow(resumed);
+        return;
+      } catch (error) {
+        if (signal.aborted) return;
+        const code = (error as { code?: number }).code;
+        // The saved position is older than the oplog (286), or a stream ended (drop, rename): a new snapshot.
+        if (code === 286 || code === 280 || error instanceof StreamEnded) {
+          this.options.onNotice?.(
+            `${relation.name}: ${error instanceof StreamEnded ? error.message : 'the saved change-stream position is no longer in the oplog'}; live counts start again from a new snapshot`,
+          );
+          await this.forget();
+          continue;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** Opens both streams (from the saved tokens when resuming), takes the start snapshot if new, applies events. */
+  private async follow(resumed: boolean): Promise<void> {
+    const { relation, signal } = this.options;
+    const childStream = this.children.watch([], {
+      fullDocument: 'whenAvailable',
+      fullDocumentBeforeChange: 'whenAvailable',
+      maxAwaitTimeMS: WATCH_AWAIT_MS,
+      ...(resumed && this.childToken ? { resumeAfter: this.childToken } : {}),
+    });
+    const parentStream = this.parents.watch([], {
+      fullDocument: 'whenAvailable',
+      fullDocumentBeforeChange: relation.parent.field === '_id' ? 'off' : 'whenAvailable',
+      maxAwaitTimeMS: WATCH_AWAIT_MS,
+      ...(resumed && this.parentToken ? { resumeAfter: this.parentToken } : {}),
+    });
+    this.streams = [childStream, parentStream];
+    const stop = () => {
+      for (const stream of this.streams) void stream.close().catch(() => undefined);
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      // Open both cursors before the snapshot, so no event falls between them (the first events are kept).
+      const [firstChild, firstParent] = await Promise.all([childStream.tryNext(), parentStream.tryNext()]);
+      if (!resumed) await this.bootstrap();
+      this.publish();
+      await Promise.all([
+        this.drain(childStream, firstChild, (event) => this.onChild(event), 'child'),
+        this.drain(parentStream, firstParent, (event) => this.onParent(event), 'parent'),
+      ]);
+    } finally {
+      signal.removeEventListener('abort', stop);
+      stop();
+      // Saved on a clean stop only: after a failure the last save (consistent with its tokens) stands.
+      if (signal.aborted) await this.save(true).catch(() => undefined);
+    }
+  }
+
+  /** Reads one stream until stopped, applying its events one at a time in the watcher's single queue. */
+  private async drain(
+    stream: ChangeStream,
+    first: ChangeStreamDocument | null,
+    apply: (event: ChangeStreamDocument) => Promise<void>,
+    side: 'child' | 'parent',
+  ): Promise<void> {
+    let event = first;
+    while (!this.options.signal.aborted) {
+      if (event) {
+        const current = event;
+        await this.serialize(async () => {
+          await apply(current);
+          this.events++;
+          this.setToken(side, current._id);
+          this.publish();
+        });
+      } else {
+        // Nothing pending on this stream: its position is the post-batch token.
+        await this.serialize(async () => this.setToken(side, stream.resumeToken));
+      }
+      await this.serialize(() => this.save(false));
+      if (this.options.signal.aborted) break;
+      try {
+        event = await stream.tryNext();
+      } catch (error) {
+        if (this.options.signal.aborted || stream.closed) break;
+        throw error;
+      }
+      if (!event && stream.closed && !this.options.signal.aborted)
+        throw new StreamEnded(`the ${side} stream closed`);
+    }
+  }
+
+  private setToken(side: 'child' | 'parent', token: ResumeToken | undefined) {
+    if (!token) return;
+    if (side === 'child') this.childToken = token;
+    else this.parentToken = token;
+  }
+
+  private serialize<T>(work: () => Promise<T> | T): Promise<T> {
+    const next = this.queue.then(work);
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private publish() {
+    this.options.onCounts(this.current());
+  }
+
+  /** The start: the child collection grouped by reference in one snapshot, each reference's parent probed. */
+  private async bootstrap(): Promise<void> {
+    const { relation, config } = this.options;
+    this.counts = zero();
+    this.unresolved.clear();
+    this.history.clear();
+    this.knownActive.clear();
+    this.exceptions = await new ExceptionsStore(this.childDb, this.options.access).index(
+      relation.name,
+      new Date(),
+    );
+    const session = this.childClient.startSession({ snapshot: true });
+    try {
+      const grouped = this.children.aggregate<{ _id: unknown; n: number }>(
+        [{ $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } }],
+        { session, allowDiskUse: true, collation: { locale: 'simple' }, maxTimeMS: config.maxTimeMS },
+      );
+      const byKey = new Map<string, { value: unknown; n: number }>();
+      for await (const group of grouped) {
+        const classified = this.classifyValue(group._id);
+        if (classified.kind !== 'key') this.add(classified, group.n);
+        else {
+          const entry = byKey.get(classified.key) ?? { value: classified.value, n: 0 };
+          entry.n += group.n;
+          byKey.set(classified.key, entry);
+        }
+      }
+      this.snapshotAt = snapshotTimeOf(session as unknown as { snapshotTime?: Timestamp });
+      // Children excepted by _id: counted above under their reference; moved to excepted, in the same snapshot.
+      const ids = [...this.exceptions.documentKeys].map((key) => (EJSON.parse(key) as { id: unknown }).id);
+      for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
+        const docs = await this.children
+          .find({ _id: { $in: ids.slice(i, i + KEYS_PER_QUERY) } } as Document, {
+            session,
+            projection: { [relation.child.field]: 1 },
+            maxTimeMS: config.maxTimeMS,
+          })
+          .toArray();
+        for (const doc of docs) {
+          const classified = this.classifyValue(this.referenceOf(doc));
+          if (classified.kind === 'key') {
+            const entry = byKey.get(classified.key);
+            if (entry) entry.n--;
+          } else if (classified.kind === 'invalid') this.counts.invalidReference--;
+          else this.counts.excepted--;
+          this.counts.excepted++;
+        }
+      }
+      const keys = [...byKey];
+      for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+        const batch = keys.slice(i, i + KEYS_PER_QUERY);
+        const states = await this.probe.probe(new Map(batch.map(([key, { value }]) => [key, value])));
+        for (const [key, { n }] of batch) {
+          const state = states.get(key)?.kind ?? 'missing';
+          this.counts[CATEGORY[state]] += n;
+          if (state !== 'active' && n > 0) this.unresolved.set(key, state);
+          else if (state === 'active' && this.knownActive.size < MAX_UNRESOLVED) this.knownActive.add(key);
+        }
+      }
+      this.checkSize();
+    } finally {
+      await session.endSession();
+    }
+    this.events = 0;
+  }
+
+  private checkSize() {
+    if (this.unresolved.size > MAX_UNRESOLVED)
+      throw new NotWatchable(
+        `${this.options.relation.name}: ${this.unresolved.size} references have a missing or inactive parent, more than the ${MAX_UNRESOLVED} live counts keep in memory; the scan's figures stand`,
+      );
+  }
+
+  private referenceOf(doc: Document | undefined | null): unknown {
+    if (!doc) return undefined;
+    const values = valuesAtPath(doc, this.options.relation.child.field);
+    // An array along the path (or an array value) is not a reference: the scan calls it invalid.
+    return values.length === 1 ? values[0] : values.length === 0 ? undefined : values;
+  }
+
+  private classifyValue(value: unknown): Classified {
+    const key = canonicalKey(value, this.options.relation.keyMatch);
+    if (key === undefined) return { kind: 'invalid' };
+    if (this.exceptions.referenceKeys.has(key)) return { kind: 'excepted' };
+    return { kind: 'key', key, value };
+  }
+
+  /** A child as the scan classifies it: excepted by _id first, then its reference. */
+  private classifyChild(doc: Document): Classified {
+    if (this.exceptions.documentKeys.has(documentKey(doc._id))) return { kind: 'excepted' };
+    return this.classifyValue(this.referenceOf(doc));
+  }
+
+  /** The state a reference had for a child event at `t`: before the first move whose snapshot came at or after t. */
+  private stateAt(key: string, t: Timestamp | undefined): KeyState | undefined {
+    const moves = this.history.get(key);
+    if (moves && t) {
+      // Child events come in order: moves before this one's time no longer apply to any event.
+      while (moves.length && moves[0].at.compare(t) < 0) moves.shift();
+      if (moves.length === 0) this.history.delete(key);
+      else return moves[0].before;
+    }
+    const unresolved = this.unresolved.get(key);
+    if (unresolved) return unresolved;
+    return this.knownActive.has(key) ? 'active' : undefined;
+  }
+
+  private add(classified: Classified, delta: number, state?: KeyState) {
+    if (classified.kind === 'excepted') this.counts.excepted += delta;
+    else if (classified.kind === 'invalid') this.counts.invalidReference += delta;
+    else this.counts[CATEGORY[state ?? 'active']] += delta;
+  }
+
+  /** Applies one child's arrival (+1) or departure (−1) at `t`, probing its parent first when unknown. */
+  private async applyChild(doc: Document | null | undefined, t: Timestamp, delta: number): Promise<void> {
+    if (!doc) throw new StreamEnded('a child change without its document (pre- or post-image expired)');
+    const classified = this.classifyChild(doc);
+    if (classified.kind !== 'key') return this.add(classified, delta);
+    let state = this.stateAt(classified.key, t);
+    if (state === undefined) {
+      const found = (await this.probe.probe(new Map([[classified.key, classified.value]]))).get(
+        classified.key,
+      );
+      const now = found?.kind ?? 'missing';
+      if (now === 'active') {
+        if (this.knownActive.size > MAX_UNRESOLVED) this.knownActive.clear();
+        this.knownActive.add(classified.key);
+      } else await this.move(new Map([[classified.key, { value: classified.value, to: now }]]));
+      state = this.stateAt(classified.key, t) ?? now;
+    }
+    this.add(classified, delta, state);
+  }
+
+  private async onChild(event: ChangeStreamDocument): Promise<void> {
+    const t = (event as { clusterTime?: Timestamp }).clusterTime;
+    if (!t || t.compare(this.snapshotAt) <= 0) return;
+    const e = event as Document;
+    switch (event.operationType) {
+      case 'insert':
+        return this.applyChild(e.fullDocument, t, 1);
+      case 'delete':
+        return this.applyChild(e.fullDocumentBeforeChange, t, -1);
+      case 'update': {
+        const field = this.options.relation.child.field;
+        const root = field.split('.')[0];
+        const touched = [
+          ...Object.keys(e.updateDescription?.updatedFields ?? {}),
+          ...(e.updateDescription?.removedFields ?? []),
+        ].some(
+          (path: string) => path === field || path.split('.')[0] === root || field.startsWith(`${path}.`),
+        );
+        if (!touched) return;
+        await this.applyChild(e.fullDocumentBeforeChange, t, -1);
+        return this.applyChild(e.fullDocument, t, 1);
+      }
+      case 'replace':
+        await this.applyChild(e.fullDocumentBeforeChange, t, -1);
+        return this.applyChild(e.fullDocument, t, 1);
+      case 'drop':
+      case 'rename':
+      case 'dropDatabase':
+      case 'invalidate':
+        throw new StreamEnded(`the child collection saw ${event.operationType}`);
+    }
+  }
+
+  private async onParent(event: ChangeStreamDocument): Promise<void> {
+    const { relation } = this.options;
+    const e = event as Document;
+    if (['drop', 'rename', 'dropDatabase', 'invalidate'].includes(event.operationType))
+      throw new StreamEnded(`the parent collection saw ${event.operationType}`);
+    const values = new Map<string, unknown>();
+    const note = (doc: Document | null | undefined) => {
+      if (!doc) return;
+      for (const value of valuesAtPath(doc, relation.parent.field)) {
+        const key = canonicalKey(value, relation.keyMatch);
+        // Children of an allow-listed reference count as excepted whatever their parent does.
+        if (key !== undefined && !this.exceptions.referenceKeys.has(key)) values.set(key, value);
+      }
+    };
+    if (relation.parent.field === '_id') note(e.documentKey);
+    note(e.fullDocument);
+    note(e.fullDocumentBeforeChange);
+    if (values.size === 0) return;
+    const states = await this.probe.probe(values);
+    const moves = new Map<string, { value: unknown; to: KeyState }>();
+    for (const [key, value] of values) {
+      const to = states.get(key)?.kind ?? 'missing';
+      const from = this.unresolved.get(key) ?? 'active';
+      if (to === 'active') this.knownActive.add(key);
+      else this.knownActive.delete(key);
+      if (to !== from) moves.set(key, { value, to });
+    }
+    await this.move(moves);
+  }
+
+  /**
+   * Moves references to a new parent state: their children are counted in one snapshot at W, taken from the
+   * old category and added to the new; events at or before W will be applied under the old state.
+   */
+  private async move(moves: Map<string, { value: unknown; to: KeyState }>): Promise<void> {
+    if (moves.size === 0) return;
+    const { relation, config } = this.options;
+    const session = this.childClient.startSession({ snapshot: true });
+    try {
+      const values = [...moves].flatMap(([key]) => valuesForKey(key, relation.keyMatch));
+      const excluded = [...this.exceptions.documentKeys].map(
+        (key) => (EJSON.parse(key) as { id: unknown }).id,
+      );
+      const groups = await this.children
+        .aggregate<{ _id: unknown; n: number }>(
+          [
+            {
+              $match: {
+                [relation.child.field]: { $in: values },
+                ...(excluded.length ? { _id: { $nin: excluded } } : {}),
+              },
+            },
+            { $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } },
+          ],
+          { session, collation: { locale: 'simple' }, maxTimeMS: config.maxTimeMS },
+        )
+        .toArray();
+      const at = snapshotTimeOf(session as unknown as { snapshotTime?: Timestamp });
+      const counted = new Map<string, number>();
+      for (const group of groups) {
+        const key = canonicalKey(group._id, relation.keyMatch);
+        if (key !== undefined && moves.has(key)) counted.set(key, (counted.get(key) ?? 0) + group.n);
+      }
+      for (const [key, { to }] of moves) {
+        const from = this.unresolved.get(key) ?? 'active';
+        const n = counted.get(key) ?? 0;
+        this.counts[CATEGORY[from]] -= n;
+        this.counts[CATEGORY[to]] += n;
+        const history = this.history.get(key) ?? [];
+        history.push({ at, before: from });
+        this.history.set(key, history);
+        if (to === 'active' || n === 0) this.unresolved.delete(key);
+        else this.unresolved.set(key, to);
+      }
+      this.checkSize();
+    } finally {
+      await session.endSession();
+    }
+  }
+
+  private get store() {
+    return this.childDb.collection<SavedWatch>(OWNED_COLLECTIONS.watch);
+  }
+
+  /** Loads the saved state; false (start from a snapshot) when there is none or the session is read-only. */
+  private async load(): Promise<boolean> {
+    if (this.options.access.readOnly) return false;
+    const saved = await this.store.findOne({ _id: this.options.relation.name });
+    if (!saved?.childToken || !saved.parentToken) return false;
+    this.counts = saved.counts;
+    this.unresolved.clear();
+    for (const [key, state] of saved.unresolved) this.unresolved.set(key, state);
+    this.history.clear();
+    for (const [key, moves] of saved.history) this.history.set(key, moves);
+    this.snapshotAt = saved.snapshotAt;
+    this.childToken = saved.childToken;
+    this.parentToken = saved.parentToken;
+    this.exceptions = await new ExceptionsStore(this.childDb, this.options.access).index(
+      this.options.relation.name,
+      new Date(),
+    );
+    return true;
+  }
+
+  /** Saves counts, unresolved references, pending moves and both stream positions in one write. */
+  private async save(force: boolean): Promise<void> {
+    if (this.options.access.readOnly) return;
+    if (!force && Date.now() - this.lastSave < SAVE_INTERVAL_MS) return;
+    if (!this.childToken || !this.parentToken) return;
+    this.lastSave = Date.now();
+    await this.store.replaceOne(
+      { _id: this.options.relation.name },
+      {
+        counts: this.counts,
+        unresolved: [...this.unresolved],
+        history: [...this.history],
+        snapshotAt: this.snapshotAt,
+        childToken: this.childToken,
+        parentToken: this.parentToken,
+        savedAt: new Date(),
+      },
+      { upsert: true },
+    );
+  }
+
+  /** Forgets the saved state (a new snapshot follows). */
+  async forget(): Promise<void> {
+    this.childToken = undefined;
+    this.parentToken = undefined;
+    if (!this.options.access.readOnly)
+      await this.store.deleteOne({ _id: this.options.relation.name }).catch(() => undefined);
+  }
+}
+
+class StreamEnded extends Error {}
+
+/**
+ * Watches every relation until the signal; a relation that cannot be watched is said once (`onNotice`) and
+ * left on scan figures. Resolves when all watchers have stopped.
+ */
+export async function watchRelations(
+  options: Omit<WatchOptions, 'relation'> & { relations?: Relation[] },
+): Promise<void> {
+  const relations = options.relations ?? options.config.relations;
+  await Promise.all(
+    relations.map(async (relation) => {
+      try {
+        await new RelationWatcher({ ...options, relation }).run();
+      } catch (error) {
+        if (options.signal.aborted) return;
+        options.onNotice?.(
+          error instanceof NotWatchable
+            ? error.message
+            : `${relation.name}: live counts stopped: ${redact((error as Error).message)}`,
+        );
+      }
+    }),
+  );
+}
