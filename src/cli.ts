@@ -17,6 +17,7 @@ const commands = {
   scan: () => import('./commands/scan.ts'),
   serve: () => import('./commands/serve.ts'),
   settings: () => import('./commands/settings.ts'),
+  watch: () => import('./commands/watch.ts'),
 };
 
 /** The package's version, from its package.json (one level above src/ and dist/). */
@@ -211,6 +212,16 @@ withScanOptions(
   .option('--category <name>', 'with --list: orphans or parentInactive')
   .option('--ref <value>', 'with --list: only the children of this reference')
   .action(exitWith(async () => (await commands.scan()).runScanCommand));
+
+withEngineOptions(
+  program
+    .command('watch')
+    .description(
+      'live orphan counts from change streams (replica set or sharded cluster; pre-images on the child collection), one line per change, until Ctrl+C',
+    ),
+)
+  .option('--json', 'one JSON object per line')
+  .action(exitWith(async () => (await commands.watch()).runWatchCommand));
 
 withEngineOptions(
   program

@@ -59,6 +59,8 @@ export interface LiveCounts {
   at: Date;
   /** Events applied since the start. */
   events: number;
+  /** Whether this run continued from saved state (true) or began from a new snapshot (false). */
+  resumed: boolean;
 }
 
 /** What is saved per relation (in `orphan_cleanup_watch`, the child's database) for a restart to resume. */
@@ -131,6 +133,7 @@ export class RelationWatcher {
   private childToken?: ResumeToken;
   private parentToken?: ResumeToken;
   private events = 0;
+  private resumed = false;
   private lastSave = 0;
   private queue: Promise<void> = Promise.resolve();
   private streams: ChangeStream[] = [];
@@ -149,6 +152,7 @@ export class RelationWatcher {
       counts: { ...this.counts },
       at: new Date(),
       events: this.events,
+      resumed: this.resumed,
     };
   }
 
@@ -171,6 +175,7 @@ export class RelationWatcher {
       );
     while (!signal.aborted) {
       const resumed = await this.load();
+      this.resumed = resumed;
       try {
         await this.follow(resumed);
         return;

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveCounts } from '../../src/engine/watch.ts';
 import { watchRelations } from '../../src/engine/watch.ts';
@@ -5,6 +7,7 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 import { mutate, scanCounts, type WatchWorld, watchWorld } from '../support/watch-fixture.ts';
 
+const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
 let server: TestServer;
 beforeAll(async () => {
   // Change streams need a replica set (ORPHAN_CLEANUP_TEST_URI must then name one).
@@ -55,6 +58,59 @@ async function settled(latest: Record<string, LiveCounts>, relations: string[], 
   }
 }
 
+interface CliLine {
+  relation: string;
+  events: number;
+  resumed: boolean;
+  at: string;
+  ok: number;
+  orphans: number;
+  parentInactive: number;
+  invalidReference: number;
+  excepted: number;
+}
+
+/** `orphan-cleanup watch --json` as a separate process: its last line per relation, and a way to kill it. */
+function startCli(world: WatchWorld) {
+  const child = spawn(process.execPath, [LAUNCHER, 'watch', '--json', '--config', world.configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const last: Record<string, CliLine> = {};
+  let lastChange = Date.now();
+  let stderr = '';
+  let buffer = '';
+  child.stdout.on('data', (chunk) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as CliLine;
+      last[parsed.relation] = parsed;
+      lastChange = Date.now();
+    }
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk.toString();
+  });
+  const until = async (done: () => boolean, what: string) => {
+    const deadline = Date.now() + 60_000;
+    while (!done()) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`watch never ${what}; stderr: ${stderr}; last: ${JSON.stringify(last)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  return {
+    last,
+    waitFor: (predicate: (live: Record<string, CliLine>) => unknown) =>
+      until(() => Boolean(predicate(last)), 'started'),
+    settle: () => until(() => Date.now() - lastChange > 2500, 'settled'),
+    kill() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 const countsOf = (latest: Record<string, LiveCounts>) =>
   Object.fromEntries(Object.entries(latest).map(([name, live]) => [name, live.counts]));
 
@@ -84,6 +140,43 @@ describe('live counts from change streams', () => {
       expect(notices).toEqual([]);
     } finally {
       await watcher.stop();
+    }
+  });
+
+  it('killed with SIGKILL mid-stream, then restarted after more changes, resumes and still equals a full scan', async () => {
+    const seed = Number(process.env.WATCH_SEED ?? Date.now() % 100_000);
+    const world = await watchWorld(server, 'kill', seed);
+    const first = startCli(world);
+    try {
+      await first.waitFor((live) => live.embeddings && live.dubbing);
+      expect(first.last.embeddings.resumed).toBe(false);
+      // Changes while it runs, with the kill in the middle of them (after at least one save, every second).
+      const mutations = Promise.all(
+        (['parent', 'child'] as const).map(async (side) => {
+          for (let i = 0; i < 150; i++) await mutate(world, side);
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      first.kill();
+      await mutations;
+      expect(first.last.embeddings.events).toBeGreaterThan(0);
+      // More changes while no watcher runs.
+      for (let i = 0; i < 100; i++) await mutate(world, i % 2 ? 'parent' : 'child');
+    } finally {
+      first.kill();
+    }
+    const second = startCli(world);
+    try {
+      await second.waitFor((live) => live.embeddings?.resumed && live.dubbing?.resumed);
+      await second.settle();
+      const last = Object.fromEntries(
+        Object.entries(second.last).map(
+          ([name, { relation: _r, events: _e, resumed: _s, at: _a, ...counts }]) => [name, counts],
+        ),
+      );
+      expect(last, `seed ${seed}`).toEqual(await scanCounts(world.config));
+    } finally {
+      second.kill();
     }
   });
 

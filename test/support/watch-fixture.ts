@@ -5,7 +5,7 @@ import { runScan } from '../../src/engine/run-scan.ts';
 import type { CategoryCounts } from '../../src/engine/scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { ExceptionsStore, exceptionKey } from '../../src/store/exceptions.ts';
-import { configFor } from './olorin-fixture.ts';
+import { configFor, writeConfigFile } from './olorin-fixture.ts';
 import type { TestServer } from './sandbox.ts';
 
 /**
@@ -16,6 +16,8 @@ import type { TestServer } from './sandbox.ts';
  */
 export interface WatchWorld {
   config: ResolvedConfig;
+  /** The same config as a file, for the CLI. */
+  configPath: string;
   childDb: Db;
   parentDb: Db;
   contentIds: ObjectId[];
@@ -52,15 +54,13 @@ export async function watchWorld(server: TestServer, name: string, seed: number)
   const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)];
 
   const contentIds = Array.from({ length: 40 }, () => new ObjectId());
-  await parentDb
-    .collection('content')
-    .insertMany(
-      contentIds.map((_id, i) => ({
-        _id,
-        title: `c${i}`,
-        ...(i % 8 === 0 ? { deleted_at: new Date() } : {}),
-      })),
-    );
+  await parentDb.collection('content').insertMany(
+    contentIds.map((_id, i) => ({
+      _id,
+      title: `c${i}`,
+      ...(i % 8 === 0 ? { deleted_at: new Date() } : {}),
+    })),
+  );
   const partnerIds: (string | number)[] = [...Array.from({ length: 6 }, (_, i) => `p${i}`), 7, 8, 9];
   await parentDb
     .collection('partners')
@@ -81,14 +81,12 @@ export async function watchWorld(server: TestServer, name: string, seed: number)
       n: i,
     })),
   );
-  await childDb
-    .collection('dubbing')
-    .insertMany(
-      Array.from({ length: 80 }, (_, i) => ({
-        partner_id: i % 11 === 0 ? 'p-gone' : pick(partnerIds),
-        n: i,
-      })),
-    );
+  await childDb.collection('dubbing').insertMany(
+    Array.from({ length: 80 }, (_, i) => ({
+      partner_id: i % 11 === 0 ? 'p-gone' : pick(partnerIds),
+      n: i,
+    })),
+  );
   const file: ConfigFile = {
     sources: {
       child: { uri: server.uri, database: childName },
@@ -116,6 +114,7 @@ export async function watchWorld(server: TestServer, name: string, seed: number)
     maxOrphanRatio: 1,
   } as ConfigFile;
   const config = await configFor(file);
+  const configPath = await writeConfigFile(file);
   // One exception of each kind: a child by _id, and every child of one reference.
   const exceptions = new ExceptionsStore(childDb, { readOnly: false });
   const anyChild = await childDb.collection('embeddings').findOne({ n: 5 });
@@ -135,7 +134,7 @@ export async function watchWorld(server: TestServer, name: string, seed: number)
       },
       { history: false },
     );
-  return { config, childDb, parentDb, contentIds, partnerIds, random, seed };
+  return { config, configPath, childDb, parentDb, contentIds, partnerIds, random, seed };
 }
 
 /** One random change to a parent or a child, as other clients of the two databases would make it. */
