@@ -23,8 +23,17 @@ export interface DemoClusters {
 export async function startDemoClusters(options: DemoOptions): Promise<DemoClusters> {
   if (options.fresh) await rm(options.dataDir, { recursive: true, force: true });
   const [olorin, bayit] = await Promise.all([
-    startSandboxProcess({ seed: 'olorin:platform', dataDir: join(options.dataDir, 'olorin') }),
-    startSandboxProcess({ seed: 'olorin:bayit', dataDir: join(options.dataDir, 'bayit') }),
+    // One-member replica sets, so the console's counts are live (change streams).
+    startSandboxProcess({
+      seed: 'olorin:platform',
+      dataDir: join(options.dataDir, 'olorin'),
+      replicaSet: 'olorin',
+    }),
+    startSandboxProcess({
+      seed: 'olorin:bayit',
+      dataDir: join(options.dataDir, 'bayit'),
+      replicaSet: 'bayit',
+    }),
   ]);
   return { olorin, bayit, stop: async () => void (await Promise.all([olorin.stop(), bayit.stop()])) };
 }

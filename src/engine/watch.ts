@@ -82,7 +82,7 @@ export interface WatchOptions {
   relation: Relation;
   onCounts: (live: LiveCounts) => void;
   /** One line for what an operator should know (a restart from a new snapshot, why a relation is not live). */
-  onNotice?: (message: string) => void;
+  onNotice?: (message: string, relation: string, live: boolean) => void;
   signal: AbortSignal;
 }
 
@@ -165,6 +165,16 @@ export class RelationWatcher {
     const parentDb = await pool.primaryDb(relation.parent.source);
     this.parents = parentDb.collection(relation.parent.collection);
     this.probe = new ParentProbe(relation, this.parents, { maxTimeMS: config.maxTimeMS });
+    for (const [side, db] of [
+      ['child', this.childDb],
+      ['parent', parentDb],
+    ] as const) {
+      const hello = await db.admin().command({ hello: 1 });
+      if (!hello.setName && hello.msg !== 'isdbgrid')
+        throw new NotWatchable(
+          `${relation.name}: not live: the ${side}'s server is standalone (change streams need a replica set or a sharded cluster)`,
+        );
+    }
     if (!(await preImagesEnabled(this.childDb, relation.child.collection)))
       throw new NotWatchable(
         `${relation.name}: live counts need pre-images on the child collection (a delete event carries only _id): ${collMod(this.childDb, relation.child.collection)}`,
@@ -186,6 +196,8 @@ export class RelationWatcher {
         if (code === 286 || code === 280 || error instanceof StreamEnded) {
           this.options.onNotice?.(
             `${relation.name}: ${error instanceof StreamEnded ? error.message : 'the saved change-stream position is no longer in the oplog'}; live counts start again from a new snapshot`,
+            relation.name,
+            true,
           );
           await this.forget();
           continue;
@@ -587,6 +599,29 @@ export class RelationWatcher {
 
 class StreamEnded extends Error {}
 
+const FIVE: (keyof CategoryCounts)[] = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'];
+
+/**
+ * The drift check: live counts against a full scan's, one line naming the relation and both figures when
+ * they differ (the full scan wins: the watcher then starts again from a new snapshot); undefined when equal.
+ */
+export function driftBetween(
+  relation: string,
+  live: CategoryCounts,
+  scan: CategoryCounts,
+): string | undefined {
+  const differing = FIVE.filter((category) => live[category] !== scan[category]);
+  if (differing.length === 0) return undefined;
+  return `live counts of ${relation} drifted from the full scan (${differing
+    .map((category) => `${category} live ${live[category]} vs scan ${scan[category]}`)
+    .join(', ')}); the scan's figures stand and live counts start again from a new snapshot`;
+}
+
+/** Forgets a relation's saved watch state, so its next watcher starts from a new snapshot. */
+export async function forgetWatchState(db: Db, relation: string): Promise<void> {
+  await db.collection(OWNED_COLLECTIONS.watch).deleteOne({ _id: relation as never });
+}
+
 /**
  * Watches every relation until the signal; a relation that cannot be watched is said once (`onNotice`) and
  * left on scan figures. Resolves when all watchers have stopped.
@@ -605,6 +640,8 @@ export async function watchRelations(
           error instanceof NotWatchable
             ? error.message
             : `${relation.name}: live counts stopped: ${redact((error as Error).message)}`,
+          relation.name,
+          false,
         );
       }
     }),

@@ -1,4 +1,5 @@
 import type { useAllChildren } from './hooks/use-all-children.ts';
+import type { LiveState } from './hooks/use-live-counts.ts';
 import { type ConsoleState, visibleBackups } from './hooks/use-console-actions.ts';
 import { CleanupScreen } from './screens/Cleanup.tsx';
 import { Dashboard } from './screens/Dashboard.tsx';
@@ -15,6 +16,7 @@ export function ScreenBody({
   state,
   services,
   all,
+  live,
   width,
   height,
 }: {
@@ -23,6 +25,7 @@ export function ScreenBody({
   state: ConsoleState;
   services: ConsoleServices;
   all: ReturnType<typeof useAllChildren>['all'];
+  live: LiveState['counts'];
   width: number;
   height: number;
 }) {
@@ -38,6 +41,7 @@ export function ScreenBody({
           scanning={state.scanning}
           scannedAt={state.scannedAt}
           staleRelations={state.staleRelations}
+          live={live}
           width={width}
         />
       );

@@ -7,6 +7,7 @@ import { HelpOverlay } from './components/HelpOverlay.tsx';
 import { PromptLine, promptLines } from './components/Prompt.tsx';
 import { useAllChildren } from './hooks/use-all-children.ts';
 import { useConsoleActions } from './hooks/use-console-actions.ts';
+import { useLiveCounts } from './hooks/use-live-counts.ts';
 import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
 import { commandFor } from './keymap.ts';
 import { routeCommand } from './routing.ts';
@@ -62,6 +63,7 @@ export function App({
   const { columns, rows } = useTerminalSize();
   const [ui, dispatch, currentUi] = useCurrentReducer(uiReducer, initialUiState);
   const { state, actions } = useConsoleActions(services, dispatch);
+  const live = useLiveCounts(services, state.reports, actions.say);
   const view = currentView(ui);
   const allChildren = useAllChildren(
     services,
@@ -143,6 +145,7 @@ export function App({
               state={state}
               services={services}
               all={allChildren.all}
+              live={live.counts}
               width={columns}
               height={bodyHeight}
             />

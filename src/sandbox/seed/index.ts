@@ -38,5 +38,10 @@ export function seedStore(
     seeded.push(dbName);
     store.touch(dbName);
   }
+  // Pre- and post-images on every demo collection (also data loaded from an older --data-dir): a replica-set
+  // demo's change streams then carry a deleted child's reference, which live counts need.
+  for (const dbName of DATABASES_OF[name])
+    for (const coll of store.database(dbName, false)?.collections.values() ?? [])
+      coll.options.changeStreamPreAndPostImages = { enabled: true };
   return seeded;
 }

@@ -4,6 +4,7 @@ import Spinner from 'ink-spinner';
 import type { Relation } from '../../config/load.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
+import type { LiveCounts } from '../../engine/watch.ts';
 import type { RelationHistory } from '../services.ts';
 import { bytes, count, sparkline, theme } from '../theme.ts';
 
@@ -18,6 +19,8 @@ export interface DashboardProps {
   scannedAt?: Date;
   /** Relations whose last scan failed: their figures are the last known, not current. */
   staleRelations?: string[];
+  /** Live counts per watched relation (change streams). */
+  live?: Record<string, LiveCounts>;
   width: number;
 }
 
@@ -26,8 +29,21 @@ function clock(date: Date | undefined): string {
   return date ? `${date.toISOString().slice(11, 16)} UTC` : 'earlier';
 }
 
-function Figures({ report, history }: { report: RelationReport; history?: RelationHistory }) {
+function Figures({
+  report,
+  history,
+  live,
+  scannedAt,
+}: {
+  report: RelationReport;
+  history?: RelationHistory;
+  /** Counts kept current by change streams since the scan, when the relation is watched. */
+  live?: LiveCounts;
+  scannedAt?: Date;
+}) {
   const last = history?.lastCleanup;
+  // Live counts replace the scan's five categories; deletable and in grace (first-seen, grace) stay the scan's.
+  const figures = live ? live.counts : report;
   const change =
     report.changeSincePrevious === null
       ? 'first scan'
@@ -36,15 +52,22 @@ function Figures({ report, history }: { report: RelationReport; history?: Relati
     <Box flexDirection="column">
       <Text wrap="truncate-end">
         {'   orphans '}
-        <Text bold color={report.orphans ? theme.color('warn') : undefined}>
-          {count(report.orphans)}
+        <Text bold color={figures.orphans ? theme.color('warn') : undefined}>
+          {count(figures.orphans)}
         </Text>
-        {`  parent inactive ${count(report.parentInactive)}  invalid ${count(report.invalidReference)}  excepted ${count(report.excepted)}`}
+        {`  parent inactive ${count(figures.parentInactive)}  invalid ${count(figures.invalidReference)}  excepted ${count(figures.excepted)}  `}
+        {live ? (
+          <Text color={theme.color('ok')} bold>
+            ● live
+          </Text>
+        ) : (
+          <Text color={theme.color('dim')}>{`snapshot as of ${clock(scannedAt)} (not live)`}</Text>
+        )}
       </Text>
       <Text wrap="truncate-end">
         {'   deletable '}
         <Text bold>{count(report.deletable)}</Text>
-        {`  in grace ${count(report.inGrace)}`}
+        {`  in grace ${count(report.inGrace)}${live ? ` (scan ${clock(scannedAt)})` : ''}`}
         {'  '}
         {report.safe ? (
           <Text color={theme.color('ok')}>safe</Text>
@@ -73,6 +96,7 @@ export function Dashboard({
   scanning,
   scannedAt,
   staleRelations = [],
+  live: liveCounts = {},
   width,
 }: DashboardProps) {
   const narrow = width < 80;
@@ -82,7 +106,9 @@ export function Dashboard({
         const report = reports[relation.name];
         const live = progress[relation.name];
         const history = trends[relation.name];
-        const trend = history?.orphans ?? [];
+        const current = liveCounts[relation.name];
+        // The trend ends with the live figure when there is one.
+        const trend = [...(history?.orphans ?? []), ...(current ? [current.counts.orphans] : [])];
         return (
           <Box key={relation.name} flexDirection="column" marginTop={i ? 1 : 0}>
             <Text wrap="truncate-end">
@@ -115,7 +141,7 @@ export function Dashboard({
             ) : scanning ? (
               <Text color={theme.color('dim')}>{'   waiting to scan…'}</Text>
             ) : report ? (
-              <Figures report={report} history={history} />
+              <Figures report={report} history={history} live={current} scannedAt={scannedAt} />
             ) : (
               <Text color={theme.color('dim')}>{'   not scanned'}</Text>
             )}
