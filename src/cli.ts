@@ -312,6 +312,7 @@ withThrottleOptions(
   .addOption(new Option('--port <n>', 'port to listen on').argParser(port).default(8080))
   .option('--no-auth', 'no bearer token (loopback only)')
   .option('--open-health', 'leave /healthz and /metrics without auth')
+  .option('--watch', 'keep /metrics current between scans with live counts (change streams; see `watch`)')
   .option('--backup-dir <dir>', 'backup root (default ./orphan-cleanup-backups)')
   .addOption(
     new Option('--batch-size <n>', 'documents per batch (1-1000)').argParser(batchSize).default(1000),

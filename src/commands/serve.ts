@@ -15,6 +15,7 @@ export interface ServeFlags extends EngineFlags {
   sleepMs?: number;
   maxRate?: number;
   maxLagSeconds?: number;
+  watch?: boolean;
 }
 
 function isLoopback(host: string): boolean {
@@ -40,6 +41,7 @@ export async function runServeCommand(flags: ServeFlags): Promise<number> {
       batchSize: flags.batchSize,
       throttle: { sleepMs: flags.sleepMs, maxRate: flags.maxRate, maxLagSeconds: flags.maxLagSeconds },
       logLevel: flags.logLevel ?? 'info',
+      watch: flags.watch,
     });
     await server.app.listen({ host: flags.host, port: flags.port });
     await new Promise<void>((resolve) => {

@@ -17,6 +17,7 @@ import type { SourcePool } from '../mongo/sources.ts';
 import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
 import { documentKey, type ExceptionIndex, ExceptionsStore } from '../store/exceptions.ts';
 import { ParentProbe } from './probe.ts';
+import type { ScanReport } from './run-scan.ts';
 import type { CategoryCounts } from './scan.ts';
 
 /**
@@ -646,4 +647,123 @@ export async function watchRelations(
       }
     }),
   );
+}
+
+/** Starts live counts for some relations until the signal (`fresh`: forget their saved state first). */
+export type WatchStarter = (options: {
+  relations: string[];
+  onCounts: (live: LiveCounts) => void;
+  onNotice: (message: string, relation: string, live: boolean) => void;
+  signal: AbortSignal;
+  fresh?: boolean;
+}) => Promise<void>;
+
+/** The starter for a config's relations on a pool: what the console and `serve --watch` run. */
+export function watcherFor(config: ResolvedConfig, pool: SourcePool, access: WriteAccess): WatchStarter {
+  return async ({ relations: names, onCounts, onNotice, signal, fresh }) => {
+    const chosen = names.map((name) => {
+      const found = config.relations.find((r) => r.name === name);
+      if (!found) throw new Error(`unknown relation ${name}`);
+      return found;
+    });
+    if (fresh && !access.readOnly)
+      for (const r of chosen) await forgetWatchState(await pool.primaryDb(r.child.source), r.name);
+    return watchRelations({ config, pool, access, relations: chosen, onCounts, onNotice, signal });
+  };
+}
+
+/**
+ * Live counts for several relations, one watcher each: the latest counts, why a relation is not live, the
+ * drift check against a full scan (a drifted relation's watcher starts again from a new snapshot), stop.
+ */
+export class LiveCountKeeper {
+  readonly latest = new Map<string, LiveCounts>();
+  readonly unavailable = new Map<string, string>();
+  private readonly controllers = new Map<string, AbortController>();
+
+  constructor(
+    private readonly start: WatchStarter,
+    private readonly hooks: {
+      onCounts?: (live: LiveCounts) => void;
+      onNotice?: (message: string, relation: string, live: boolean) => void;
+    } = {},
+  ) {}
+
+  watch(relation: string, fresh = false): void {
+    this.controllers.get(relation)?.abort();
+    const controller = new AbortController();
+    this.controllers.set(relation, controller);
+    this.unavailable.delete(relation);
+    void this.start({
+      relations: [relation],
+      fresh,
+      signal: controller.signal,
+      onCounts: (live) => {
+        if (controller.signal.aborted) return;
+        this.latest.set(live.relation, live);
+        this.hooks.onCounts?.(live);
+      },
+      onNotice: (message, name, live) => {
+        if (controller.signal.aborted) return;
+        if (!live) {
+          this.latest.delete(name);
+          this.unavailable.set(name, message);
+        }
+        this.hooks.onNotice?.(message, name, live);
+      },
+    });
+  }
+
+  /**
+   * Compares each complete relation of a scan with its live counts; a difference is returned as a line (for
+   * the log or the screen) and that relation's watcher starts again from a new snapshot.
+   */
+  checkDrift(relations: (CategoryCounts & { name: string; complete: boolean })[]): string[] {
+    const lines: string[] = [];
+    for (const report of relations) {
+      const live = this.latest.get(report.name);
+      if (!live || !report.complete) continue;
+      const drift = driftBetween(report.name, live.counts, report);
+      if (!drift) continue;
+      lines.push(drift);
+      this.latest.delete(report.name);
+      this.watch(report.name, true);
+    }
+    return lines;
+  }
+
+  stop(): void {
+    for (const controller of this.controllers.values()) controller.abort();
+  }
+}
+
+/**
+ * Growth since a relation's last complete scan, per day, counted over at least one day (so an increase
+ * within the first day is its full size, never extrapolated): undefined without such a scan.
+ */
+export function liveGrowthPerDay(scan: ScanReport | undefined, live: LiveCounts): number | undefined {
+  const report = scan?.relations.find((r) => r.name === live.relation && r.complete);
+  if (!report || !scan) return undefined;
+  const days = Math.max(1, (live.at.getTime() - scan.finishedAt.getTime()) / 86_400_000);
+  return Math.round((live.counts.orphans - report.orphans) / days);
+}
+
+/** A scan report with its five categories replaced by live counts where there are any, and growth from them. */
+export function withLiveCounts(scan: ScanReport, latest: Map<string, LiveCounts>): ScanReport {
+  return {
+    ...scan,
+    relations: scan.relations.map((r) => {
+      const live = latest.get(r.name);
+      if (!live) return r;
+      // The larger of the scan's own growth and the growth since it, so a fresh scan never hides its alert.
+      const since = liveGrowthPerDay(scan, live);
+      const growthPerDay =
+        since === undefined
+          ? r.growthPerDay
+          : r.growthPerDay === null
+            ? since
+            : Math.max(since, r.growthPerDay);
+      return { ...r, ...live.counts, growthPerDay };
+    }),
+  };
 }

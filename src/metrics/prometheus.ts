@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { CleanupResult } from '../cleanup/execute.ts';
 import type { ScanReport } from '../engine/run-scan.ts';
+import type { LiveCounts } from '../engine/watch.ts';
 import { writeFileSynced } from '../mongo/dump-layout.ts';
 import { removeTemporary, writeFailure } from '../paths.ts';
 
@@ -17,6 +18,8 @@ export const METRIC = {
   probeDuration: 'orphan_cleanup_probe_duration_seconds',
   orphanBytes: 'orphan_cleanup_orphan_bytes',
   probeP95: 'orphan_cleanup_probe_p95_seconds',
+  live: 'orphan_cleanup_live',
+  liveEvents: 'orphan_cleanup_live_events',
 } as const;
 
 /** Probe latency buckets around the design note's 500 ms alert. */
@@ -105,6 +108,50 @@ export function scanRegistry(report: ScanReport, registry = new Registry()): Reg
       p95.set({ ...labels, source: relation.parent.source }, relation.probeLatencyMs.p95 / 1000);
     for (const ms of relation.probeDurationsMs)
       probes.observe({ ...labels, source: relation.parent.source }, ms / 1000);
+  }
+  return registry;
+}
+
+/**
+ * `serve --watch`: whether each relation's counts are live (1) or the last scan's (0), and the change events
+ * applied; before any scan, the live counts themselves as `orphan_cleanup_documents`.
+ */
+export function liveRegistry(
+  latest: Map<string, LiveCounts>,
+  relations: string[],
+  registry: Registry,
+): Registry {
+  const live = new Gauge({
+    name: METRIC.live,
+    help: '1 when the relation counts are kept current by change streams, 0 when they are the last scan',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  const events = new Gauge({
+    name: METRIC.liveEvents,
+    help: 'Change events applied to the live counts since the watcher started',
+    labelNames: ['relation'],
+    registers: [registry],
+  });
+  for (const relation of relations) {
+    const counts = latest.get(relation);
+    live.set({ relation }, counts ? 1 : 0);
+    if (counts) events.set({ relation }, counts.events);
+  }
+  if (!registry.getSingleMetric(METRIC.documents)) {
+    const documents = new Gauge({
+      name: METRIC.documents,
+      help: 'Child documents per relation and category (live counts; no scan yet)',
+      labelNames: ['relation', 'category'],
+      registers: [registry],
+    });
+    for (const counts of latest.values())
+      for (const [field, category] of Object.entries(CATEGORY_LABELS))
+        if (field in counts.counts)
+          documents.set(
+            { relation: counts.relation, category },
+            counts.counts[field as keyof LiveCounts['counts']],
+          );
   }
   return registry;
 }

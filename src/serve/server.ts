@@ -6,7 +6,8 @@ import type { CleanupOptions, CleanupResult } from '../cleanup/execute.ts';
 import { runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { ResolvedConfig } from '../config/load.ts';
 import { relationCounts, runScan, type ScanReport } from '../engine/run-scan.ts';
-import { cleanupRegistry, scanRegistry } from '../metrics/prometheus.ts';
+import { LiveCountKeeper, liveGrowthPerDay, watcherFor, withLiveCounts } from '../engine/watch.ts';
+import { cleanupRegistry, liveRegistry, scanRegistry } from '../metrics/prometheus.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
@@ -45,6 +46,8 @@ export interface ServeOptions {
   logStream?: NodeJS.WritableStream;
   /** How many jobs `GET /api/v1/runs` remembers (finished ones are forgotten first). */
   maxJobsKept?: number;
+  /** `--watch`: keep the metrics current between scans with live counts (change streams). */
+  watch?: boolean;
 }
 
 const MAX_JOBS_KEPT = 200;
@@ -105,6 +108,30 @@ export function buildServer(options: ServeOptions): ServeHandle {
   const aborts = new Set<AbortController>();
   let lastScan: ScanReport | undefined;
   let lastCleanup: CleanupResult | undefined;
+  /** Relations whose live growth crossed growthAlertPerDay since their last scan (alerted once each). */
+  const growthAlerted = new Set<string>();
+  const live = options.watch
+    ? new LiveCountKeeper(watcherFor(config, pool, access), {
+        onNotice: (message, relation) => app.log.warn({ relation }, message),
+        onCounts: (counts) => {
+          const growth = liveGrowthPerDay(lastScan, counts);
+          if (growth === undefined || growth <= config.growthAlertPerDay) return;
+          if (growthAlerted.has(counts.relation)) return;
+          growthAlerted.add(counts.relation);
+          app.log.warn(
+            { relation: counts.relation, growthPerDay: growth, threshold: config.growthAlertPerDay },
+            `orphan growth alert: ${counts.relation} grew ${growth}/day since its last scan, above growthAlertPerDay ${config.growthAlertPerDay}`,
+          );
+        },
+      })
+    : undefined;
+  for (const relation of live ? config.relations : []) live?.watch(relation.name);
+  /** A new scan: the drift check, and growth counted again from it. */
+  const scanned = (report: ScanReport) => {
+    lastScan = report;
+    for (const r of report.relations) if (r.complete) growthAlerted.delete(r.name);
+    for (const line of live?.checkDrift(report.relations) ?? []) app.log.warn(line);
+  };
 
   /** Keeps at most MAX_JOBS_KEPT jobs by forgetting finished ones, oldest first: a queued or running job stays. */
   const remember = (job: Job) => {
@@ -191,7 +218,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
     const job = newJob('scan', scoped, false);
     start(job, async (signal) => {
       const report = await runScan({ config: scoped, pool, access, signal });
-      lastScan = report;
+      scanned(report);
       job.counts = countsOf(report);
       const failed = report.relations.find((r) => r.error);
       if (failed) job.error = `scan of ${failed.name} failed: ${failed.error}`;
@@ -231,7 +258,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
         execution: options.throttle,
         onNotice: (message) => app.log.warn({ job: job.id }, message),
         onPlan: (plan, report) => {
-          lastScan = report;
+          scanned(report);
           job.counts = Object.fromEntries(
             plan.relations.map((r) => [
               r.name,
@@ -270,7 +297,14 @@ export function buildServer(options: ServeOptions): ServeHandle {
 
   app.get('/metrics', async (_request, reply) => {
     const registry = new Registry();
-    if (lastScan) scanRegistry(lastScan, registry);
+    // With --watch, the scan's figures as live counts have moved them since (growth counted from the scan).
+    if (lastScan) scanRegistry(live ? withLiveCounts(lastScan, live.latest) : lastScan, registry);
+    if (live)
+      liveRegistry(
+        live.latest,
+        config.relations.map((r) => r.name),
+        registry,
+      );
     if (lastCleanup) cleanupRegistry(lastCleanup, registry);
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
@@ -300,6 +334,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
     app,
     jobs,
     async shutdown() {
+      live?.stop();
       await app.close();
       for (const controller of aborts) controller.abort();
       await Promise.allSettled([...running.values()]);

@@ -22,7 +22,7 @@ import {
 } from '../config/settings.ts';
 import { type ListCategory, type ListedChild, listUnresolved } from '../engine/list.ts';
 import { type RelationReport, runScan, type ScanReport } from '../engine/run-scan.ts';
-import { forgetWatchState, type LiveCounts, watchRelations } from '../engine/watch.ts';
+import { type WatchStarter, watcherFor } from '../engine/watch.ts';
 import type { ScanProgress } from '../engine/scan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
@@ -167,17 +167,10 @@ export interface ConsoleServices {
   /** Whether a reference's parent is missing or inactive now (after a restore: its children are orphans again). */
   parentUnresolved(relation: string, ref: string): Promise<boolean>;
   /**
-   * Live counts from change streams until the signal (`watch`); a relation that cannot be watched is said
-   * through `onNotice` and stays on scan figures. `fresh` forgets saved state first (after a drift).
+   * Live counts from change streams until the signal (engine/watch.ts); a relation that cannot be watched is
+   * said through `onNotice` and stays on scan figures.
    */
-  watch(options: {
-    relations: string[];
-    onCounts: (live: LiveCounts) => void;
-    /** `live`: false when the relation stopped being live (it stays on scan figures). */
-    onNotice: (message: string, relation: string, live: boolean) => void;
-    signal: AbortSignal;
-    fresh?: boolean;
-  }): Promise<void>;
+  watch: WatchStarter;
   /** One child document, for the viewer (undefined when it is gone). */
   childDocument(relation: string, id: unknown): Promise<Document | undefined>;
 }
@@ -390,12 +383,7 @@ export function createConsoleServices(
       );
       return states.get(key)?.kind !== 'active';
     },
-    async watch({ relations: names, onCounts, onNotice, signal, fresh }) {
-      const chosen = names.map(relation);
-      if (fresh && !access.readOnly)
-        for (const r of chosen) await forgetWatchState(await pool.primaryDb(r.child.source), r.name);
-      return watchRelations({ config, pool, access, relations: chosen, onCounts, onNotice, signal });
-    },
+    watch: watcherFor(config, pool, access),
     async childDocument(name, id) {
       const r = relation(name);
       const doc = await (await pool.db(r.child.source))

@@ -39,7 +39,12 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export async function watchWorld(server: TestServer, name: string, seed: number): Promise<WatchWorld> {
+export async function watchWorld(
+  server: TestServer,
+  name: string,
+  seed: number,
+  extra: Partial<ConfigFile> = {},
+): Promise<WatchWorld> {
   const childName = server.dbName(`${name}_child`);
   const parentName = server.dbName(`${name}_parent`);
   const childDb = server.client.db(childName);
@@ -112,6 +117,7 @@ export async function watchWorld(server: TestServer, name: string, seed: number)
       },
     ],
     maxOrphanRatio: 1,
+    ...extra,
   } as ConfigFile;
   const config = await configFor(file);
   const configPath = await writeConfigFile(file);
