@@ -49,6 +49,13 @@ export const MAX_UNRESOLVED = 200_000;
 const SAVE_INTERVAL_MS = 1000;
 /** References probed or counted per query. */
 const KEYS_PER_QUERY = 500;
+/** Change events applied as one batch at most. */
+const MAX_BATCH = 1000;
+
+/** Events the driver holds for a change stream without another getMore (its cursor's buffer). */
+function bufferedEvents(stream: ChangeStream): number {
+  return (stream as unknown as { cursor?: { bufferedCount(): number } }).cursor?.bufferedCount() ?? 0;
+}
 
 export type KeyState = 'active' | 'missing' | 'inactive';
 type Classified = { kind: 'excepted' } | { kind: 'invalid' } | { kind: 'key'; key: string; value: unknown };
@@ -234,8 +241,8 @@ export class RelationWatcher {
       if (!resumed) await this.bootstrap();
       this.publish();
       await Promise.all([
-        this.drain(childStream, firstChild, (event) => this.onChild(event), 'child'),
-        this.drain(parentStream, firstParent, (event) => this.onParent(event), 'parent'),
+        this.drain(childStream, firstChild, (events) => this.onChildren(events), 'child'),
+        this.drain(parentStream, firstParent, (events) => this.onParents(events), 'parent'),
       ]);
     } finally {
       signal.removeEventListener('abort', stop);
@@ -245,21 +252,29 @@ export class RelationWatcher {
     }
   }
 
-  /** Reads one stream until stopped, applying its events one at a time in the watcher's single queue. */
+  /**
+   * Reads one stream until stopped, applying its events in the watcher's single queue: what the driver has
+   * already received is applied as one batch (one parent probe and at most one snapshot count per batch).
+   */
   private async drain(
     stream: ChangeStream,
     first: ChangeStreamDocument | null,
-    apply: (event: ChangeStreamDocument) => Promise<void>,
+    apply: (events: ChangeStreamDocument[]) => Promise<void>,
     side: 'child' | 'parent',
   ): Promise<void> {
     let event = first;
     while (!this.options.signal.aborted) {
       if (event) {
-        const current = event;
+        const batch = [event];
+        while (batch.length < MAX_BATCH && bufferedEvents(stream) > 0) {
+          const next = await stream.tryNext();
+          if (!next) break;
+          batch.push(next);
+        }
         await this.serialize(async () => {
-          await apply(current);
-          this.events++;
-          this.setToken(side, current._id);
+          await apply(batch);
+          this.events += batch.length;
+          this.setToken(side, batch[batch.length - 1]._id);
           this.publish();
         });
       } else {
@@ -422,13 +437,79 @@ export class RelationWatcher {
         classified.key,
       );
       const now = found?.kind ?? 'missing';
-      if (now === 'active') {
-        if (this.knownActive.size > MAX_UNRESOLVED) this.knownActive.clear();
-        this.knownActive.add(classified.key);
-      } else await this.move(new Map([[classified.key, { value: classified.value, to: now }]]));
+      if (now === 'active') this.rememberActive(classified.key);
+      else await this.move(new Map([[classified.key, { value: classified.value, to: now }]]));
       state = this.stateAt(classified.key, t) ?? now;
     }
     this.add(classified, delta, state);
+  }
+
+  /** The documents a child event concerns (before, after), with their time; none when it changes no category. */
+  private childDocs(event: ChangeStreamDocument): (Document | null | undefined)[] {
+    const e = event as Document;
+    switch (event.operationType) {
+      case 'insert':
+        return [e.fullDocument];
+      case 'delete':
+        return [e.fullDocumentBeforeChange];
+      case 'update':
+        return this.touchesReference(e) ? [e.fullDocumentBeforeChange, e.fullDocument] : [];
+      case 'replace':
+        return [e.fullDocumentBeforeChange, e.fullDocument];
+      default:
+        return [];
+    }
+  }
+
+  private touchesReference(e: Document): boolean {
+    const field = this.options.relation.child.field;
+    const root = field.split('.')[0];
+    return [
+      ...Object.keys(e.updateDescription?.updatedFields ?? {}),
+      ...(e.updateDescription?.removedFields ?? []),
+    ].some((path: string) => path === field || path.split('.')[0] === root || field.startsWith(`${path}.`));
+  }
+
+  /**
+   * A batch of child events: the references none of them knows the parent of are probed together, and those
+   * found missing or inactive moved in one snapshot count; then each event is applied in order.
+   */
+  private async onChildren(events: ChangeStreamDocument[]): Promise<void> {
+    const unknown = new Map<string, unknown>();
+    for (const event of events) {
+      const t = (event as { clusterTime?: Timestamp }).clusterTime;
+      if (!t || t.compare(this.snapshotAt) <= 0) continue;
+      for (const doc of this.childDocs(event)) {
+        if (!doc) continue;
+        const classified = this.classifyChild(doc);
+        if (
+          classified.kind !== 'key' ||
+          this.unresolved.has(classified.key) ||
+          this.knownActive.has(classified.key)
+        )
+          continue;
+        if (this.history.get(classified.key)?.some((move) => move.at.compare(t) >= 0)) continue;
+        unknown.set(classified.key, classified.value);
+      }
+    }
+    const moves = new Map<string, { value: unknown; to: KeyState }>();
+    const keys = [...unknown];
+    for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+      const batch = new Map(keys.slice(i, i + KEYS_PER_QUERY));
+      const states = await this.probe.probe(batch);
+      for (const [key, value] of batch) {
+        const to = states.get(key)?.kind ?? 'missing';
+        if (to === 'active') this.rememberActive(key);
+        else moves.set(key, { value, to });
+      }
+    }
+    await this.move(moves);
+    for (const event of events) await this.onChild(event);
+  }
+
+  private rememberActive(key: string) {
+    if (this.knownActive.size > MAX_UNRESOLVED) this.knownActive.clear();
+    this.knownActive.add(key);
   }
 
   private async onChild(event: ChangeStreamDocument): Promise<void> {
@@ -440,19 +521,10 @@ export class RelationWatcher {
         return this.applyChild(e.fullDocument, t, 1);
       case 'delete':
         return this.applyChild(e.fullDocumentBeforeChange, t, -1);
-      case 'update': {
-        const field = this.options.relation.child.field;
-        const root = field.split('.')[0];
-        const touched = [
-          ...Object.keys(e.updateDescription?.updatedFields ?? {}),
-          ...(e.updateDescription?.removedFields ?? []),
-        ].some(
-          (path: string) => path === field || path.split('.')[0] === root || field.startsWith(`${path}.`),
-        );
-        if (!touched) return;
+      case 'update':
+        if (!this.touchesReference(e)) return;
         await this.applyChild(e.fullDocumentBeforeChange, t, -1);
         return this.applyChild(e.fullDocument, t, 1);
-      }
       case 'replace':
         await this.applyChild(e.fullDocumentBeforeChange, t, -1);
         return this.applyChild(e.fullDocument, t, 1);
@@ -464,32 +536,38 @@ export class RelationWatcher {
     }
   }
 
-  private async onParent(event: ChangeStreamDocument): Promise<void> {
+  /** A batch of parent events: every key they touch probed now, in one query; those whose state changed moved. */
+  private async onParents(events: ChangeStreamDocument[]): Promise<void> {
     const { relation } = this.options;
-    const e = event as Document;
-    if (['drop', 'rename', 'dropDatabase', 'invalidate'].includes(event.operationType))
-      throw new StreamEnded(`the parent collection saw ${event.operationType}`);
     const values = new Map<string, unknown>();
-    const note = (doc: Document | null | undefined) => {
-      if (!doc) return;
-      for (const value of valuesAtPath(doc, relation.parent.field)) {
-        const key = canonicalKey(value, relation.keyMatch);
-        // Children of an allow-listed reference count as excepted whatever their parent does.
-        if (key !== undefined && !this.exceptions.referenceKeys.has(key)) values.set(key, value);
-      }
-    };
-    if (relation.parent.field === '_id') note(e.documentKey);
-    note(e.fullDocument);
-    note(e.fullDocumentBeforeChange);
-    if (values.size === 0) return;
-    const states = await this.probe.probe(values);
+    for (const event of events) {
+      const e = event as Document;
+      if (['drop', 'rename', 'dropDatabase', 'invalidate'].includes(event.operationType))
+        throw new StreamEnded(`the parent collection saw ${event.operationType}`);
+      const note = (doc: Document | null | undefined) => {
+        if (!doc) return;
+        for (const value of valuesAtPath(doc, relation.parent.field)) {
+          const key = canonicalKey(value, relation.keyMatch);
+          // Children of an allow-listed reference count as excepted whatever their parent does.
+          if (key !== undefined && !this.exceptions.referenceKeys.has(key)) values.set(key, value);
+        }
+      };
+      if (relation.parent.field === '_id') note(e.documentKey);
+      note(e.fullDocument);
+      note(e.fullDocumentBeforeChange);
+    }
+    const keys = [...values];
     const moves = new Map<string, { value: unknown; to: KeyState }>();
-    for (const [key, value] of values) {
-      const to = states.get(key)?.kind ?? 'missing';
-      const from = this.unresolved.get(key) ?? 'active';
-      if (to === 'active') this.knownActive.add(key);
-      else this.knownActive.delete(key);
-      if (to !== from) moves.set(key, { value, to });
+    for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+      const batch = new Map(keys.slice(i, i + KEYS_PER_QUERY));
+      const states = await this.probe.probe(batch);
+      for (const [key, value] of batch) {
+        const to = states.get(key)?.kind ?? 'missing';
+        const from = this.unresolved.get(key) ?? 'active';
+        if (to === 'active') this.rememberActive(key);
+        else this.knownActive.delete(key);
+        if (to !== from) moves.set(key, { value, to });
+      }
     }
     await this.move(moves);
   }

@@ -21,6 +21,7 @@ import {
   compileProjection,
   documentsByIdIndex,
   MINGO_OPTIONS,
+  indexCandidates,
   matchDocuments,
   parseSort,
   sortDocuments,
@@ -587,8 +588,15 @@ const aggregate: CommandHandler = async (ctx) => {
   const strings = collationFor(coll, body.collation);
   if (coll) {
     const first = stages[0];
-    // A snapshot read takes the documents in one synchronous step (see find).
-    if (!atClusterTime && first && Object.keys(first)[0] === '$match') {
+    // A snapshot read takes its documents in one synchronous step (see find): the index's candidates for a
+    // leading $match when there is one (the $match still runs on them), else the whole collection.
+    if (atClusterTime) {
+      const candidates =
+        first && Object.keys(first)[0] === '$match' && !strings
+          ? indexCandidates(coll, first.$match)
+          : undefined;
+      input = [...(candidates?.docs ?? coll.docs.values())];
+    } else if (first && Object.keys(first)[0] === '$match') {
       compileFilter(first.$match, strings);
       input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings);
       stages = stages.slice(1);
