@@ -1,4 +1,4 @@
-import { Binary, Decimal128, type Document, ObjectId } from 'mongodb';
+import { Binary, Decimal128, type Document, ObjectId, Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -359,5 +359,74 @@ describe('replica-set mode: the oplog and a secondary', () => {
       fullDocumentBeforeChange: { _id: 2, ref: 'c' },
     });
     await required.close();
+  });
+
+  it('change streams: post-images are the document as of each update (whenAvailable), updateLookup the document now', async () => {
+    const db = rs.client.db(rs.dbName('postimages'));
+    await db.createCollection('children', { changeStreamPreAndPostImages: { enabled: true } });
+    const children = db.collection<{ _id: number; ref?: string }>('children');
+    const asOfEvent = children.watch([], { fullDocument: 'whenAvailable', maxAwaitTimeMS: 100 });
+    const lookup = children.watch([], { fullDocument: 'updateLookup', maxAwaitTimeMS: 100 });
+    expect(await asOfEvent.tryNext()).toBeNull();
+    expect(await lookup.tryNext()).toBeNull();
+    await children.insertOne({ _id: 1, ref: 'a' });
+    await children.updateOne({ _id: 1 }, { $set: { ref: 'b' } });
+    await children.updateOne({ _id: 1 }, { $set: { ref: 'c' } });
+    const seen = async (stream: typeof lookup) => {
+      const events = [];
+      for (let i = 0; i < 3; i++) events.push(await stream.next());
+      await stream.close();
+      return events.map((e) => (e as Document).fullDocument?.ref);
+    };
+    expect(await seen(asOfEvent)).toEqual(['a', 'b', 'c']);
+    expect(await seen(lookup)).toEqual(['a', 'c', 'c']);
+  });
+
+  it('snapshot reads: atClusterTime is returned and kept for the session; an older time after a write is refused', async () => {
+    const db = rs.client.db(rs.dbName('snapshots'));
+    const coll = db.collection<{ _id: number; n: number }>('things');
+    await coll.insertMany([
+      { _id: 1, n: 1 },
+      { _id: 2, n: 2 },
+    ]);
+    const session = rs.client.startSession({ snapshot: true });
+    try {
+      expect(await coll.find({}, { session }).toArray()).toHaveLength(2);
+      const at = (session as unknown as { snapshotTime?: Timestamp }).snapshotTime;
+      expect(at).toBeInstanceOf(Timestamp);
+      // A write after the snapshot: mongod would still answer from the snapshot; the sandbox keeps no history
+      // and says so rather than answering from newer data.
+      await coll.insertOne({ _id: 3, n: 3 });
+      await expect(coll.find({}, { session }).toArray()).rejects.toMatchObject({ code: 239 });
+    } finally {
+      await session.endSession();
+    }
+    // The aggregate form the watcher uses, with its time.
+    const counting = rs.client.startSession({ snapshot: true });
+    try {
+      const [{ n }] = await coll.aggregate<{ n: number }>([{ $count: 'n' }], { session: counting }).toArray();
+      expect(n).toBe(3);
+      expect((counting as unknown as { snapshotTime?: Timestamp }).snapshotTime).toBeInstanceOf(Timestamp);
+    } finally {
+      await counting.endSession();
+    }
+    await expect(db.command({ find: 'things', readConcern: { level: 'eventual' } })).rejects.toMatchObject({
+      code: 9,
+    });
+  });
+});
+
+describe('snapshot reads on a standalone', () => {
+  let standalone: TestServer;
+  beforeAll(async () => {
+    // Sandbox only: the suite's server may be a real replica set.
+    standalone = await startTestServer({ sandboxOnly: true });
+  });
+  afterAll(async () => standalone?.stop());
+
+  it('are refused: readConcern snapshot needs a replica set', async () => {
+    await expect(
+      standalone.client.db('x').command({ find: 'content', readConcern: { level: 'snapshot' } }),
+    ).rejects.toMatchObject({ code: 20 });
   });
 });

@@ -588,14 +588,18 @@ const aggregate: CommandHandler = async (ctx) => {
   const strings = collationFor(coll, body.collation);
   if (coll) {
     const first = stages[0];
-    // A snapshot read takes its documents in one synchronous step (see find): the index's candidates for a
-    // leading $match when there is one (the $match still runs on them), else the whole collection.
+    // A snapshot read takes its documents in one synchronous step (see find): a leading $match is answered
+    // here from the index's candidates when there are some, else from the whole collection.
     if (atClusterTime) {
-      const candidates =
-        first && Object.keys(first)[0] === '$match' && !strings
-          ? indexCandidates(coll, first.$match)
-          : undefined;
+      const leadingMatch = first && Object.keys(first)[0] === '$match' ? (first.$match as Document) : undefined;
+      const candidates = leadingMatch && !strings ? indexCandidates(coll, leadingMatch) : undefined;
       input = [...(candidates?.docs ?? coll.docs.values())];
+      if (leadingMatch) {
+        // Matched as matchDocuments matches: the index lookup alone when it is exact.
+        const matcher = compileFilter(leadingMatch, strings);
+        if (!candidates?.exact) input = input.filter((doc) => matcher(doc));
+        stages = stages.slice(1);
+      }
     } else if (first && Object.keys(first)[0] === '$match') {
       compileFilter(first.$match, strings);
       input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings);
