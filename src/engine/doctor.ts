@@ -3,6 +3,7 @@ import type { Relation } from '../config/load.ts';
 import { probeCapabilities, type ServerCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
+import { preImagesCommand, preImagesEnabled } from './watch.ts';
 import { createIndexCommand, indexesOf, leadingField, parentKeyIndex } from './parent-checks.ts';
 
 export type FindingLevel = 'ok' | 'warn' | 'info';
@@ -101,6 +102,29 @@ async function shardingFinding(pool: SourcePool, source: string, ns: string): Pr
   }
 }
 
+/** Whether live counts (`watch`, `serve --watch`, the console) can follow the relation: pre-images where needed. */
+async function liveCountsFinding(pool: SourcePool, relation: Relation): Promise<Finding> {
+  const sides = [
+    { db: await pool.primaryDb(relation.child.source), collection: relation.child.collection },
+    ...(relation.parent.field === '_id'
+      ? []
+      : [{ db: await pool.primaryDb(relation.parent.source), collection: relation.parent.collection }]),
+  ];
+  const missing = [];
+  for (const side of sides) if (!(await preImagesEnabled(side.db, side.collection))) missing.push(side);
+  if (missing.length === 0)
+    return {
+      level: 'ok',
+      message: 'pre-images on for live counts (they also need a replica set or a sharded cluster)',
+    };
+  return {
+    level: 'info',
+    message: `live counts need pre-images on ${missing.map((m) => m.collection).join(' and ')}: ${missing
+      .map((m) => preImagesCommand(m.db, m.collection))
+      .join('; ')} (without them the console shows scan figures)`,
+  };
+}
+
 async function diagnoseRelation(
   pool: SourcePool,
   relation: Relation,
@@ -123,9 +147,10 @@ async function diagnoseRelation(
   } else {
     findings.push({
       level: 'warn',
-      message: `no index on ${childName}: re-checks before delete and restore by reference scan the whole collection`,
+      message: `no index on ${childName}: re-checks before delete, restore by reference and live counts (each parent change counts its children) scan the whole collection`,
     });
   }
+  findings.push(await liveCountsFinding(pool, relation));
 
   const parentIndexes = await indexesOf(parents);
   if (relation.parent.field === '_id')

@@ -107,8 +107,8 @@ const CATEGORY: Record<KeyState, keyof CategoryCounts> = {
 /** Why a relation cannot be watched, said once; the console then shows "snapshot as of …". */
 export class NotWatchable extends Error {}
 
-/** Collection options, for the pre-image check. */
-async function preImagesEnabled(db: Db, collection: string): Promise<boolean> {
+/** Whether a collection keeps pre- and post-images (`changeStreamPreAndPostImages`). */
+export async function preImagesEnabled(db: Db, collection: string): Promise<boolean> {
   const [info] = (await db.listCollections({ name: collection }).toArray()) as { options?: Document }[];
   return Boolean(info?.options?.changeStreamPreAndPostImages?.enabled);
 }
@@ -125,7 +125,8 @@ function snapshotTimeOf(session: { snapshotTime?: Timestamp }): Timestamp {
   return session.snapshotTime;
 }
 
-function collMod(db: Db, collection: string): string {
+/** The command that switches pre- and post-images on for a collection. */
+export function preImagesCommand(db: Db, collection: string): string {
   return `db.getSiblingDB('${db.databaseName}').runCommand({collMod: '${collection}', changeStreamPreAndPostImages: {enabled: true}})`;
 }
 
@@ -185,11 +186,11 @@ export class RelationWatcher {
     }
     if (!(await preImagesEnabled(this.childDb, relation.child.collection)))
       throw new NotWatchable(
-        `${relation.name}: live counts need pre-images on the child collection (a delete event carries only _id): ${collMod(this.childDb, relation.child.collection)}`,
+        `${relation.name}: live counts need pre-images on the child collection (a delete event carries only _id): ${preImagesCommand(this.childDb, relation.child.collection)}`,
       );
     if (relation.parent.field !== '_id' && !(await preImagesEnabled(parentDb, relation.parent.collection)))
       throw new NotWatchable(
-        `${relation.name}: live counts need pre-images on the parent collection (its key ${relation.parent.field} is not _id): ${collMod(parentDb, relation.parent.collection)}`,
+        `${relation.name}: live counts need pre-images on the parent collection (its key ${relation.parent.field} is not _id): ${preImagesCommand(parentDb, relation.parent.collection)}`,
       );
     while (!signal.aborted) {
       const resumed = await this.load();

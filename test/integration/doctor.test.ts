@@ -55,6 +55,21 @@ describe('doctor', () => {
     });
   });
 
+  it('says which collections need pre-images for live counts, with the command', async () => {
+    const { byRelation } = await findings();
+    const live = (name: string) => byRelation[name].find((f) => /^(live counts|pre-images)/.test(f.message))!;
+    // The demo data is loaded without pre-images; a parent keyed by another field than _id needs them too.
+    expect(live('content_embeddings')).toEqual({
+      level: 'info',
+      message: expect.stringMatching(
+        /^live counts need pre-images on content_embeddings: db\.getSiblingDB\('\S+'\)\.runCommand\(\{collMod: 'content_embeddings', changeStreamPreAndPostImages: \{enabled: true\}\}\)/,
+      ),
+    });
+    expect(live('dubbing_sessions').message).toMatch(
+      /^live counts need pre-images on dubbing_sessions and integration_partners: /,
+    );
+  });
+
   it('accepts a real TTL index longer than the grace period', async () => {
     const content = ctx.server.client.db(ctx.demo.bayitDb).collection('content');
     await content.dropIndex('deleted_at_1_expireAfterSeconds_2592000');

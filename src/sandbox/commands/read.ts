@@ -591,7 +591,8 @@ const aggregate: CommandHandler = async (ctx) => {
     // A snapshot read takes its documents in one synchronous step (see find): a leading $match is answered
     // here from the index's candidates when there are some, else from the whole collection.
     if (atClusterTime) {
-      const leadingMatch = first && Object.keys(first)[0] === '$match' ? (first.$match as Document) : undefined;
+      const leadingMatch =
+        first && Object.keys(first)[0] === '$match' ? (first.$match as Document) : undefined;
       const candidates = leadingMatch && !strings ? indexCandidates(coll, leadingMatch) : undefined;
       input = [...(candidates?.docs ?? coll.docs.values())];
       if (leadingMatch) {
