@@ -49,6 +49,9 @@ export const MAX_UNRESOLVED = 200_000;
 const SAVE_INTERVAL_MS = 1000;
 /** References probed or counted per query. */
 const KEYS_PER_QUERY = 500;
+/** The first pause before a watcher tries again after a failure, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 5000;
+const RETRY_MAX_MS = 60_000;
 /** Change events applied as one batch at most. */
 const MAX_BATCH = 1000;
 
@@ -143,6 +146,8 @@ export class RelationWatcher {
   private parentToken?: ResumeToken;
   private events = 0;
   private resumed = false;
+  /** Set when the streams are being closed (a stop, or the other stream failed): nothing more is applied. */
+  private halted = false;
   private lastSave = 0;
   private queue: Promise<void> = Promise.resolve();
   private streams: ChangeStream[] = [];
@@ -192,7 +197,10 @@ export class RelationWatcher {
       throw new NotWatchable(
         `${relation.name}: live counts need pre-images on the parent collection (its key ${relation.parent.field} is not _id): ${preImagesCommand(parentDb, relation.parent.collection)}`,
       );
+    let failures = 0;
+    let lastStart = Date.now();
     while (!signal.aborted) {
+      lastStart = Date.now();
       const resumed = await this.load();
       this.resumed = resumed;
       try {
@@ -211,7 +219,27 @@ export class RelationWatcher {
           await this.forget();
           continue;
         }
-        throw error;
+        if (error instanceof NotWatchable) throw error;
+        // Anything else (a failover the driver could not ride out, a timed-out probe): the last saved state
+        // (consistent with its stream positions) is loaded again after a pause that grows to a minute.
+        failures = Date.now() - lastStart > RETRY_MAX_MS ? 1 : failures + 1;
+        const pause = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1));
+        this.options.onNotice?.(
+          `${relation.name}: live counts interrupted (${redact((error as Error).message)}); trying again in ${Math.round(pause / 1000)} s`,
+          relation.name,
+          true,
+        );
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pause);
+          signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            { once: true },
+          );
+        });
       }
     }
   }
@@ -232,7 +260,9 @@ export class RelationWatcher {
       ...(resumed && this.parentToken ? { resumeAfter: this.parentToken } : {}),
     });
     this.streams = [childStream, parentStream];
+    this.halted = false;
     const stop = () => {
+      this.halted = true;
       for (const stream of this.streams) void stream.close().catch(() => undefined);
     };
     signal.addEventListener('abort', stop, { once: true });
@@ -241,15 +271,25 @@ export class RelationWatcher {
       const [firstChild, firstParent] = await Promise.all([childStream.tryNext(), parentStream.tryNext()]);
       if (!resumed) await this.bootstrap();
       this.publish();
-      await Promise.all([
-        this.drain(childStream, firstChild, (events) => this.onChildren(events), 'child'),
-        this.drain(parentStream, firstParent, (events) => this.onParents(events), 'parent'),
-      ]);
+      // One stream failing stops the other before this returns: no event is applied to a state being reloaded.
+      let failure: unknown;
+      await Promise.all(
+        [
+          this.drain(childStream, firstChild, (events) => this.onChildren(events), 'child'),
+          this.drain(parentStream, firstParent, (events) => this.onParents(events), 'parent'),
+        ].map((drained) =>
+          drained.catch((error) => {
+            failure ??= error;
+            stop();
+          }),
+        ),
+      );
+      if (failure && !signal.aborted) throw failure;
     } finally {
       signal.removeEventListener('abort', stop);
       stop();
       // Saved on a clean stop only: after a failure the last save (consistent with its tokens) stands.
-      if (signal.aborted) await this.save(true).catch(() => undefined);
+      if (signal.aborted) await this.serialize(() => this.save(true)).catch(() => undefined);
     }
   }
 
@@ -264,7 +304,7 @@ export class RelationWatcher {
     side: 'child' | 'parent',
   ): Promise<void> {
     let event = first;
-    while (!this.options.signal.aborted) {
+    while (!this.options.signal.aborted && !this.halted) {
       if (event) {
         const batch = [event];
         while (batch.length < MAX_BATCH && bufferedEvents(stream) > 0) {
@@ -273,6 +313,7 @@ export class RelationWatcher {
           batch.push(next);
         }
         await this.serialize(async () => {
+          if (this.halted) return;
           await apply(batch);
           this.events += batch.length;
           this.setToken(side, batch[batch.length - 1]._id);
@@ -282,15 +323,15 @@ export class RelationWatcher {
         // Nothing pending on this stream: its position is the post-batch token.
         await this.serialize(async () => this.setToken(side, stream.resumeToken));
       }
-      await this.serialize(() => this.save(false));
-      if (this.options.signal.aborted) break;
+      await this.serialize(() => (this.halted ? undefined : this.save(false)));
+      if (this.options.signal.aborted || this.halted) break;
       try {
         event = await stream.tryNext();
       } catch (error) {
-        if (this.options.signal.aborted || stream.closed) break;
+        if (this.options.signal.aborted || this.halted || stream.closed) break;
         throw error;
       }
-      if (!event && stream.closed && !this.options.signal.aborted)
+      if (!event && stream.closed && !this.options.signal.aborted && !this.halted)
         throw new StreamEnded(`the ${side} stream closed`);
     }
   }

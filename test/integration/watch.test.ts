@@ -180,6 +180,37 @@ describe('live counts from change streams', () => {
     }
   });
 
+  it('a failed parent probe interrupts it: it says so, reloads its saved state, and still equals a full scan', async () => {
+    const world = await watchWorld(server, 'retry', 11);
+    const notices: string[] = [];
+    const watcher = startWatching(world, notices);
+    try {
+      await settled(watcher.latest, ['embeddings', 'dubbing'], 1500);
+      // The next parent probe of content fails once, as a timed-out query would (sandbox fail point).
+      await server.client.db('admin').command({
+        configureFailPoint: 'failCommand',
+        mode: { times: 1 },
+        data: {
+          failCommands: ['find'],
+          errorCode: 50,
+          namespace: `${world.parentDb.databaseName}.content`,
+        },
+      });
+      for (let i = 0; i < 120; i++) await mutate(world, i % 2 ? 'parent' : 'child');
+      const deadline = Date.now() + 20_000;
+      while (!notices.some((n) => /interrupted/.test(n)) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(notices[0]).toMatch(/^embeddings: live counts interrupted \(.*\); trying again in 5 s$/);
+      // The pause, then the watcher catches up from its last save.
+      await new Promise((resolve) => setTimeout(resolve, 5500));
+      await settled(watcher.latest, ['embeddings', 'dubbing']);
+      expect(countsOf(watcher.latest)).toEqual(await scanCounts(world.config));
+    } finally {
+      await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+      await watcher.stop();
+    }
+  });
+
   it('says in one line why a relation cannot be live: no pre-images on the child collection', async () => {
     const world = await watchWorld(server, 'nopre', 1);
     await world.childDb.command({ collMod: 'embeddings', changeStreamPreAndPostImages: { enabled: false } });

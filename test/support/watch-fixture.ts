@@ -1,6 +1,7 @@
 import { type Db, ObjectId } from 'mongodb';
 import type { ConfigFile } from '../../src/config/schema.ts';
 import type { ResolvedConfig } from '../../src/config/load.ts';
+import { randomSource } from '../../src/sandbox/seed/olorin.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import type { CategoryCounts } from '../../src/engine/scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
@@ -27,18 +28,6 @@ export interface WatchWorld {
   seed: number;
 }
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function watchWorld(
   server: TestServer,
   name: string,
@@ -55,7 +44,7 @@ export async function watchWorld(
   await childDb.collection('embeddings').createIndex({ content_id: 1 });
   await childDb.collection('dubbing').createIndex({ partner_id: 1 });
   await parentDb.collection('partners').createIndex({ partner_id: 1 });
-  const random = seededRandom(seed);
+  const random = randomSource(seed);
   const pick = <T>(items: T[]) => items[Math.floor(random() * items.length)];
 
   const contentIds = Array.from({ length: 40 }, () => new ObjectId());

@@ -45,8 +45,8 @@ const DELETED_PARTNERS = 4;
 
 const ID_EPOCH = Date.UTC(2026, 0, 1);
 
-/** mulberry32: small, fast and reproducible. */
-function randomSource(seed: number): () => number {
+/** mulberry32: small, fast and reproducible (the demo data and the live-count property test draw from it). */
+export function randomSource(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

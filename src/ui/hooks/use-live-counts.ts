@@ -26,10 +26,16 @@ export function useLiveCounts(
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: the watchers start once per console session
   useEffect(() => {
+    const said = new Map<string, string>();
     const live = new LiveCountKeeper(services.watch, {
-      // A standalone server is expected (no live counts, the badge says so); anything else is worth a line.
-      onNotice: (message, _relation, stillLive) => {
-        if (stillLive || !/standalone/.test(message)) say(message, 'warn');
+      // A standalone server is expected (no live counts, the badge says so); anything else is worth a line,
+      // once (a watcher retrying through an outage repeats itself).
+      onNotice: (message, relation, stillLive) => {
+        if (!stillLive && /standalone/.test(message)) return;
+        const gist = message.replace(/\d+ s$/, '');
+        if (said.get(relation) === gist) return;
+        said.set(relation, gist);
+        say(message, 'warn');
       },
     });
     keeper.current = live;
