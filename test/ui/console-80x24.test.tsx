@@ -47,7 +47,8 @@ describe('the console at 80×24', () => {
       { readOnly: false },
       { operator: 'ops-80', backupRoot, batchSize: 100 },
     );
-    const r = renderInTerminal(<App services={services} />, { columns: 80, rows: 24 });
+    const exitNotes: string[] = [];
+    const r = renderInTerminal(<App services={services} exitNotes={exitNotes} />, { columns: 80, rows: 24 });
     try {
       let frame = await waitForText(r, /deletable 600/);
       expectFits(frame, 80, 24);
@@ -90,6 +91,8 @@ describe('the console at 80×24', () => {
       expect(copy).toBeDefined();
       const copied = Buffer.from(/\u001b]52;c;([A-Za-z0-9+/=]+)\u0007/.exec(copy!)![1], 'base64').toString();
       expect(copied).toMatch(new RegExp(`^orphan-cleanup restore ${backupRoot}/\\S+$`));
+      // And it is what the console prints when it closes.
+      expect(exitNotes).toEqual([copied]);
 
       // Exceptions, with a prompt open (Esc leaves the summary for the review, Esc again the review).
       await press(r, KEY.escape, KEY.escape);
