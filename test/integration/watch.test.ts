@@ -211,6 +211,34 @@ describe('live counts from change streams', () => {
     }
   });
 
+  it('a saved position the oplog no longer holds: says so in one line and starts again from a new snapshot', async () => {
+    const world = await watchWorld(server, 'lost', 5);
+    const first = startWatching(world);
+    await settled(first.latest, ['embeddings', 'dubbing'], 1000);
+    await first.stop();
+    // The saved child position moved to before the oplog began (mongod: rolled off its oplog).
+    const saved = world.childDb.collection('orphan_cleanup_watch');
+    expect(await saved.countDocuments()).toBe(2);
+    await saved.updateOne(
+      { _id: 'embeddings' as never },
+      { $set: { childToken: { _data: '8200000001' + '00000001' } } },
+    );
+    for (let i = 0; i < 40; i++) await mutate(world, i % 2 ? 'parent' : 'child');
+    const notices: string[] = [];
+    const second = startWatching(world, notices);
+    try {
+      await settled(second.latest, ['embeddings', 'dubbing']);
+      expect(notices).toEqual([
+        'embeddings: the saved change-stream position is no longer in the oplog; live counts start again from a new snapshot',
+      ]);
+      expect(second.latest.embeddings.resumed).toBe(false);
+      expect(second.latest.dubbing.resumed).toBe(true);
+      expect(countsOf(second.latest)).toEqual(await scanCounts(world.config));
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('says in one line why a relation cannot be live: no pre-images on the child collection', async () => {
     const world = await watchWorld(server, 'nopre', 1);
     await world.childDb.command({ collMod: 'embeddings', changeStreamPreAndPostImages: { enabled: false } });
