@@ -47,6 +47,8 @@ export const WATCH_AWAIT_MS = 500;
 export const MAX_UNRESOLVED = 200_000;
 /** Events applied before the state is saved at most this often (and on stop). */
 const SAVE_INTERVAL_MS = 1000;
+/** The start snapshot's `$group` may take this long: mongod's default minSnapshotHistoryWindowInSeconds. */
+export const START_SNAPSHOT_TIMEOUT_MS = 300_000;
 /** References probed or counted per query. */
 const KEYS_PER_QUERY = 500;
 /** The first pause before a watcher tries again after a failure, doubling up to RETRY_MAX_MS. */
@@ -198,6 +200,7 @@ export class RelationWatcher {
         `${relation.name}: live counts need pre-images on the parent collection (its key ${relation.parent.field} is not _id): ${preImagesCommand(parentDb, relation.parent.collection)}`,
       );
     let failures = 0;
+    let startFailures = 0;
     let lastStart = Date.now();
     while (!signal.aborted) {
       lastStart = Date.now();
@@ -220,6 +223,11 @@ export class RelationWatcher {
           continue;
         }
         if (error instanceof NotWatchable) throw error;
+        // A start snapshot that fails twice (too slow for the snapshot window, say) is not retried forever.
+        if (error instanceof StartFailed && ++startFailures >= 2)
+          throw new NotWatchable(
+            `${relation.name}: the start snapshot failed twice (${redact(error.message)}); the scan's figures stand`,
+          );
         // Anything else (a failover the driver could not ride out, a timed-out probe): the last saved state
         // (consistent with its stream positions) is loaded again after a pause that grows to a minute.
         failures = Date.now() - lastStart > RETRY_MAX_MS ? 1 : failures + 1;
@@ -269,7 +277,10 @@ export class RelationWatcher {
     try {
       // Open both cursors before the snapshot, so no event falls between them (the first events are kept).
       const [firstChild, firstParent] = await Promise.all([childStream.tryNext(), parentStream.tryNext()]);
-      if (!resumed) await this.bootstrap();
+      if (!resumed)
+        await this.bootstrap().catch((error) => {
+          throw new StartFailed(error);
+        });
       this.publish();
       // One stream failing stops the other before this returns: no event is applied to a state being reloaded.
       let failure: unknown;
@@ -368,22 +379,9 @@ export class RelationWatcher {
     );
     const session = this.childClient.startSession({ snapshot: true });
     try {
-      const grouped = this.children.aggregate<{ _id: unknown; n: number }>(
-        [{ $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } }],
-        { session, allowDiskUse: true, collation: { locale: 'simple' }, maxTimeMS: config.maxTimeMS },
-      );
-      const byKey = new Map<string, { value: unknown; n: number }>();
-      for await (const group of grouped) {
-        const classified = this.classifyValue(group._id);
-        if (classified.kind !== 'key') this.add(classified, group.n);
-        else {
-          const entry = byKey.get(classified.key) ?? { value: classified.value, n: 0 };
-          entry.n += group.n;
-          byKey.set(classified.key, entry);
-        }
-      }
-      this.snapshotAt = snapshotTimeOf(session as unknown as { snapshotTime?: Timestamp });
-      // Children excepted by _id: counted above under their reference; moved to excepted, in the same snapshot.
+      // Children excepted by _id are counted below under their reference; read first (this read fixes the
+      // snapshot's time for the session), they are moved to excepted: by reference key here.
+      const exceptedUnder = new Map<string, number>();
       const ids = [...this.exceptions.documentKeys].map((key) => (EJSON.parse(key) as { id: unknown }).id);
       for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
         const docs = await this.children
@@ -395,25 +393,51 @@ export class RelationWatcher {
           .toArray();
         for (const doc of docs) {
           const classified = this.classifyValue(this.referenceOf(doc));
-          if (classified.kind === 'key') {
-            const entry = byKey.get(classified.key);
-            if (entry) entry.n--;
-          } else if (classified.kind === 'invalid') this.counts.invalidReference--;
+          if (classified.kind === 'key')
+            exceptedUnder.set(classified.key, (exceptedUnder.get(classified.key) ?? 0) + 1);
+          else if (classified.kind === 'invalid') this.counts.invalidReference--;
           else this.counts.excepted--;
           this.counts.excepted++;
         }
       }
-      const keys = [...byKey];
-      for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
-        const batch = keys.slice(i, i + KEYS_PER_QUERY);
-        const states = await this.probe.probe(new Map(batch.map(([key, { value }]) => [key, value])));
-        for (const [key, { n }] of batch) {
+      // The grouping runs whole on the server before its first batch: bounded by the snapshot window, not by
+      // maxTimeMS (a longer wait could not read the snapshot anyway).
+      const grouped = this.children.aggregate<{ _id: unknown; n: number }>(
+        [{ $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } }],
+        {
+          session,
+          allowDiskUse: true,
+          collation: { locale: 'simple' },
+          timeoutMS: START_SNAPSHOT_TIMEOUT_MS,
+        },
+      );
+      // Probed a batch of references at a time as the groups arrive: memory follows the batch, not the keys.
+      let batch = new Map<string, { value: unknown; n: number }>();
+      const flush = async () => {
+        const states = await this.probe.probe(new Map([...batch].map(([key, { value }]) => [key, value])));
+        for (const [key, { n: grouped }] of batch) {
+          const n = grouped - (exceptedUnder.get(key) ?? 0);
+          exceptedUnder.delete(key);
           const state = states.get(key)?.kind ?? 'missing';
           this.counts[CATEGORY[state]] += n;
           if (state !== 'active' && n > 0) this.unresolved.set(key, state);
           else if (state === 'active' && this.knownActive.size < MAX_UNRESOLVED) this.knownActive.add(key);
         }
+        batch = new Map();
+        this.checkSize();
+      };
+      for await (const group of grouped) {
+        const classified = this.classifyValue(group._id);
+        if (classified.kind !== 'key') this.add(classified, group.n);
+        else {
+          const entry = batch.get(classified.key) ?? { value: classified.value, n: 0 };
+          entry.n += group.n;
+          batch.set(classified.key, entry);
+          if (batch.size >= KEYS_PER_QUERY) await flush();
+        }
       }
+      if (batch.size) await flush();
+      this.snapshotAt = snapshotTimeOf(session as unknown as { snapshotTime?: Timestamp });
       this.checkSize();
     } finally {
       await session.endSession();
@@ -719,6 +743,13 @@ export class RelationWatcher {
 }
 
 class StreamEnded extends Error {}
+
+/** The start snapshot failed (its cause's message). */
+class StartFailed extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error).message ?? String(cause));
+  }
+}
 
 const FIVE: (keyof CategoryCounts)[] = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'];
 
