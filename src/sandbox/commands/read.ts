@@ -119,6 +119,11 @@ const find: CommandHandler = async (ctx) => {
   const atClusterTime = snapshotTime(ctx, `${ctx.db}.${name}`);
   const byId = atClusterTime ? undefined : idIndexScan(body, sort, coll);
   let docs: Document[] = [];
+  if (atClusterTime && (body.min !== undefined || body.max !== undefined || body.hint !== undefined))
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      'the sandbox does not serve snapshot reads with min, max or hint (it would ignore them)',
+    );
   if (coll && atClusterTime) {
     // A snapshot: the documents as they are now, taken in one synchronous step (writes replace documents
     // rather than change them, so later writes do not reach this copy).
