@@ -413,6 +413,10 @@ describe('replica-set mode: the oplog and a secondary', () => {
     await expect(db.command({ find: 'things', readConcern: { level: 'eventual' } })).rejects.toMatchObject({
       code: 9,
     });
+    // Sandbox only: index bounds it would ignore on a snapshot read are refused rather than dropped.
+    await expect(
+      db.command({ find: 'things', hint: { _id: 1 }, min: { _id: 2 }, readConcern: { level: 'snapshot' } }),
+    ).rejects.toMatchObject({ code: 238 });
   });
 });
 
