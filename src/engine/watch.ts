@@ -382,7 +382,7 @@ export class RelationWatcher {
       // Children excepted by _id are counted below under their reference; read first (this read fixes the
       // snapshot's time for the session), they are moved to excepted: by reference key here.
       const exceptedUnder = new Map<string, number>();
-      const ids = [...this.exceptions.documentKeys].map((key) => (EJSON.parse(key) as { id: unknown }).id);
+      const ids = this.exceptedIds();
       for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
         const docs = await this.children
           .find({ _id: { $in: ids.slice(i, i + KEYS_PER_QUERY) } } as Document, {
@@ -443,6 +443,11 @@ export class RelationWatcher {
       await session.endSession();
     }
     this.events = 0;
+  }
+
+  /** The `_id`s of the children excepted by document (the exception index keeps them as canonical EJSON). */
+  private exceptedIds(): unknown[] {
+    return [...this.exceptions.documentKeys].map((key) => (EJSON.parse(key) as { id: unknown }).id);
   }
 
   private checkSize() {
@@ -510,18 +515,34 @@ export class RelationWatcher {
     this.add(classified, delta, state);
   }
 
-  /** The documents a child event concerns (before, after), with their time; none when it changes no category. */
-  private childDocs(event: ChangeStreamDocument): (Document | null | undefined)[] {
+  /**
+   * What a child event changes: the document that leaves (−1, before the change) and the one that arrives (+1,
+   * after it); nothing for an update that leaves the reference alone. A drop, rename or invalidate ends the stream.
+   */
+  private childChanges(event: ChangeStreamDocument): [Document | null | undefined, number][] {
     const e = event as Document;
     switch (event.operationType) {
       case 'insert':
-        return [e.fullDocument];
+        return [[e.fullDocument, 1]];
       case 'delete':
-        return [e.fullDocumentBeforeChange];
+        return [[e.fullDocumentBeforeChange, -1]];
       case 'update':
-        return this.touchesReference(e) ? [e.fullDocumentBeforeChange, e.fullDocument] : [];
+        return this.touchesReference(e)
+          ? [
+              [e.fullDocumentBeforeChange, -1],
+              [e.fullDocument, 1],
+            ]
+          : [];
       case 'replace':
-        return [e.fullDocumentBeforeChange, e.fullDocument];
+        return [
+          [e.fullDocumentBeforeChange, -1],
+          [e.fullDocument, 1],
+        ];
+      case 'drop':
+      case 'rename':
+      case 'dropDatabase':
+      case 'invalidate':
+        throw new StreamEnded(`the child collection saw ${event.operationType}`);
       default:
         return [];
     }
@@ -545,7 +566,7 @@ export class RelationWatcher {
     for (const event of events) {
       const t = (event as { clusterTime?: Timestamp }).clusterTime;
       if (!t || t.compare(this.snapshotAt) <= 0) continue;
-      for (const doc of this.childDocs(event)) {
+      for (const [doc] of this.childChanges(event)) {
         if (!doc) continue;
         const classified = this.classifyChild(doc);
         if (
@@ -581,25 +602,7 @@ export class RelationWatcher {
   private async onChild(event: ChangeStreamDocument): Promise<void> {
     const t = (event as { clusterTime?: Timestamp }).clusterTime;
     if (!t || t.compare(this.snapshotAt) <= 0) return;
-    const e = event as Document;
-    switch (event.operationType) {
-      case 'insert':
-        return this.applyChild(e.fullDocument, t, 1);
-      case 'delete':
-        return this.applyChild(e.fullDocumentBeforeChange, t, -1);
-      case 'update':
-        if (!this.touchesReference(e)) return;
-        await this.applyChild(e.fullDocumentBeforeChange, t, -1);
-        return this.applyChild(e.fullDocument, t, 1);
-      case 'replace':
-        await this.applyChild(e.fullDocumentBeforeChange, t, -1);
-        return this.applyChild(e.fullDocument, t, 1);
-      case 'drop':
-      case 'rename':
-      case 'dropDatabase':
-      case 'invalidate':
-        throw new StreamEnded(`the child collection saw ${event.operationType}`);
-    }
+    for (const [doc, delta] of this.childChanges(event)) await this.applyChild(doc, t, delta);
   }
 
   /** A batch of parent events: every key they touch probed now, in one query; those whose state changed moved. */
@@ -648,9 +651,7 @@ export class RelationWatcher {
     const session = this.childClient.startSession({ snapshot: true });
     try {
       const values = [...moves].flatMap(([key]) => valuesForKey(key, relation.keyMatch));
-      const excluded = [...this.exceptions.documentKeys].map(
-        (key) => (EJSON.parse(key) as { id: unknown }).id,
-      );
+      const excluded = this.exceptedIds();
       const groups = await this.children
         .aggregate<{ _id: unknown; n: number }>(
           [
@@ -845,6 +846,8 @@ export class LiveCountKeeper {
     const controller = new AbortController();
     this.controllers.set(relation, controller);
     this.unavailable.delete(relation);
+    // A failure before the watcher runs (a source unreachable while forgetting saved state) is said, never
+    // left as an unhandled rejection.
     void this.start({
       relations: [relation],
       fresh,
@@ -862,6 +865,12 @@ export class LiveCountKeeper {
         }
         this.hooks.onNotice?.(message, name, live);
       },
+    }).catch((error) => {
+      if (controller.signal.aborted) return;
+      const message = `${relation}: live counts stopped: ${redact((error as Error).message)}`;
+      this.latest.delete(relation);
+      this.unavailable.set(relation, message);
+      this.hooks.onNotice?.(message, relation, false);
     });
   }
 

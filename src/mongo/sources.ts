@@ -2,6 +2,7 @@ import { type Db, type MongoClient, ReadPreference, type ReadPreferenceMode } fr
 import { ConnectionString } from 'mongodb-connection-string-url';
 import type { ResolvedSource } from '../config/load.ts';
 import { connectSource } from './connection.ts';
+import { redactUri } from './redact.ts';
 
 /**
  * One client per distinct URI (two sources on one cluster share it), opened on first use and closed
@@ -71,6 +72,16 @@ function configuredReadPreference(source: ResolvedSource): ReadPreference {
     source.readPreferenceTags,
     source.maxStalenessSeconds ? { maxStalenessSeconds: source.maxStalenessSeconds } : undefined,
   );
+}
+
+/** Where a source is, for the console's header: its hosts (`mongodb+srv://` kept), no credentials or options. */
+export function displayHosts(uri: string): string {
+  try {
+    const parsed = new ConnectionString(uri);
+    return `${parsed.isSRV ? 'mongodb+srv://' : ''}${parsed.hosts.join(',')}`;
+  } catch {
+    return redactUri(uri);
+  }
 }
 
 /** Hosts of a URI, normalised, to tell whether two sources are the same cluster. */

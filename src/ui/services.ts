@@ -3,7 +3,6 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Conf from 'conf';
 import type { Document } from 'mongodb';
-import { ConnectionString } from 'mongodb-connection-string-url';
 import { readBackup, readManifest } from '../cleanup/backup.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
@@ -28,7 +27,7 @@ import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
 import { redact, redactUri } from '../mongo/redact.ts';
 import { socketTimeoutMs } from '../mongo/timeouts.ts';
-import type { SourcePool } from '../mongo/sources.ts';
+import { displayHosts, type SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
 import type { AddOutcome } from '../store/exceptions.ts';
 import {
@@ -229,7 +228,7 @@ export function createConsoleServices(
           const base = {
             name: source.name,
             uri: redactUri(source.uri),
-            hosts: hostsOf(source.uri),
+            hosts: displayHosts(source.uri),
             database: source.database,
           };
           try {
@@ -392,15 +391,6 @@ export function createConsoleServices(
       return doc ?? undefined;
     },
   };
-}
-
-function hostsOf(uri: string): string {
-  try {
-    const parsed = new ConnectionString(uri);
-    return `${parsed.isSRV ? 'mongodb+srv://' : ''}${parsed.hosts.join(',')}`;
-  } catch {
-    return redactUri(uri);
-  }
 }
 
 /** The manifest's headline, without checking checksums (the preview does); undefined when it is not a backup. */

@@ -36,4 +36,21 @@ describe('the drift check', () => {
     ]);
     keeper.stop();
   });
+
+  it('a watcher that fails before it runs is said once, the relation left on scan figures', async () => {
+    const notices: [string, string, boolean][] = [];
+    const keeper = new LiveCountKeeper(
+      async () => {
+        throw new Error('source olorin (mongodb://h1/): connection refused');
+      },
+      { onNotice: (message, relation, live) => notices.push([message, relation, live]) },
+    );
+    keeper.watch('a', true);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(notices).toEqual([
+      ['a: live counts stopped: source olorin (mongodb://h1/): connection refused', 'a', false],
+    ]);
+    expect(keeper.unavailable.get('a')).toBe(notices[0][0]);
+    keeper.stop();
+  });
 });
