@@ -21,6 +21,13 @@ export type RunStatus = 'running' | 'completed' | 'aborted' | 'failed';
 
 export interface ManifestBatch {
   index: number;
+  /**
+   * Which try at this batch wrote it (1 = the first). A batch whose transaction the server aborted is written
+   * again by the next try: the same documents twice, the later copy the one deleted (restore keeps the last).
+   */
+  attempt?: number;
+  /** Set when a later try wrote this batch again: nothing of this copy was deleted by this try. */
+  retried?: boolean;
   backedUp: number;
   deleted: number;
   bytes: number;
@@ -143,7 +150,7 @@ export class BackupWriter {
   /** Registers a relation and opens its collection's `.bson` file (shared when relations share a collection). */
   async addRelation(
     relation: Omit<ManifestRelation, 'file' | 'backedUp' | 'deleted' | 'skipped' | 'batches'>,
-    indexes: Document[],
+    collection: { indexes: Document[]; options?: Document; uuid?: string },
   ): Promise<ManifestRelation> {
     const file = `${relation.database}/${bsonFileName(relation.collection)}`;
     if (!this.files.has(file)) {
@@ -151,7 +158,7 @@ export class BackupWriter {
       await privateDir(dbDir);
       await writeFileSynced(
         join(dbDir, metadataFileName(relation.collection)),
-        metadataJson({ collectionName: relation.collection, indexes }),
+        metadataJson({ collectionName: relation.collection, ...collection }),
       );
       const handle = await open(join(this.dir, file), 'a', 0o600);
       const entry: ManifestFile = {
@@ -175,7 +182,7 @@ export class BackupWriter {
    * A failed write (a full disk) is cut back to the last recorded batch and fails with the directory and the
    * bytes it needed; the caller deletes nothing of the batch.
    */
-  async appendBatch(relation: ManifestRelation, docs: Uint8Array[]): Promise<ManifestBatch> {
+  async appendBatch(relation: ManifestRelation, docs: Uint8Array[], attempt = 1): Promise<ManifestBatch> {
     const file = this.files.get(relation.file);
     if (!file) throw new Error(`no open backup file for ${relation.file}`);
     const data = Buffer.concat(docs);
@@ -197,6 +204,7 @@ export class BackupWriter {
     file.entry.sha256 = file.hash.copy().digest('hex');
     const batch: ManifestBatch = {
       index: relation.batches.length,
+      attempt,
       backedUp: docs.length,
       deleted: 0,
       bytes: data.length,
@@ -206,6 +214,12 @@ export class BackupWriter {
     relation.backedUp += docs.length;
     await this.saveManifest();
     return batch;
+  }
+
+  /** Marks the relation's last batch as tried again (saved with the next batch's append). */
+  markRetried(relation: ManifestRelation): void {
+    const last = relation.batches.at(-1);
+    if (last) last.retried = true;
   }
 
   /** Rewrites manifest.json atomically and durably: temp file, fsync, rename, fsync of the directory. */

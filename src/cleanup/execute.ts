@@ -8,7 +8,12 @@ import { type Candidate, describeId } from '../engine/scan.ts';
 import { RuntimeError } from '../errors.ts';
 import { DAY_MS } from '../limits.ts';
 import { log } from '../logging.ts';
-import { probeCapabilities, secondaryLagSeconds, serverClock } from '../mongo/capabilities.ts';
+import {
+  isWritablePrimary,
+  probeCapabilities,
+  secondaryLagSeconds,
+  serverClock,
+} from '../mongo/capabilities.ts';
 import { canonicalKey } from '../mongo/keys.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -117,34 +122,49 @@ interface BatchContext {
   now: Date;
 }
 
-/** A batch's transaction is tried at most this often (write conflicts), each attempt re-checking everything. */
-const TRANSACTION_ATTEMPTS = 3;
+/** A batch is backed up and re-checked at most this often (write conflicts, children changed meanwhile). */
+const BATCH_ATTEMPTS = 3;
+/** A commit of unknown outcome is sent at most this often (commitTransaction is idempotent). */
+const COMMIT_ATTEMPTS = 3;
+/** Child reads and deletes compare strings byte for byte, whatever the child collection's default collation. */
+const SIMPLE_COLLATION = { locale: 'simple' } as const;
 
-/** What one attempt at a batch did; merged into the relation's outcome only once the delete is committed. */
+/** What one attempt at a batch did; merged into the relation's outcome only once its delete is done. */
 interface BatchTally {
   skipped: Record<SkipReason, number>;
   deleted: number;
   survivors: number;
 }
 
-/**
- * One attempt at a batch: re-read the candidates (reference unchanged, not excepted), append exactly those to
- * the backup and fsync it, then re-check their parents on the primary and delete, by `_id` and unchanged
- * reference, the children whose parent is still missing or inactive. Inside a transaction (`session`) the
- * re-read and the delete share one snapshot, so a child changed meanwhile aborts the attempt (write conflict)
- * instead of deleting a version the backup does not hold.
- */
-async function attemptBatch(
-  ctx: BatchContext,
-  batch: Candidate[],
-  session?: ClientSession,
-): Promise<BatchTally> {
-  const { relation, now } = ctx;
-  const tally: BatchTally = {
+/** A child cleared for deletion: its bytes exactly as written to the fsynced backup. */
+interface Survivor {
+  raw: Uint8Array;
+  id: unknown;
+  reference: unknown;
+}
+
+/** The children of a batch that may be deleted, once backed up and re-checked (outside any transaction). */
+interface PreparedBatch {
+  tally: BatchTally;
+  survivors: Survivor[];
+}
+
+function newTally(): BatchTally {
+  return {
     skipped: { gone: 0, referenceChanged: 0, excepted: 0, parentBack: 0, inGrace: 0 },
     deleted: 0,
     survivors: 0,
   };
+}
+
+/**
+ * The slow part of a batch, outside any transaction: re-read the candidates (reference unchanged, not
+ * excepted), append exactly those to the backup and fsync it, then re-check their parents on the primary.
+ * What survives may be deleted if, at the delete, it is still byte for byte what the backup holds.
+ */
+async function prepareBatch(ctx: BatchContext, batch: Candidate[], attempt: number): Promise<PreparedBatch> {
+  const { relation, now } = ctx;
+  const tally = newTally();
   const kept = (id: unknown, reason: SkipReason) => {
     tally.skipped[reason]++;
     log.info({ relation: relation.name, id: describeId(id), reason }, 'kept by re-check');
@@ -156,7 +176,8 @@ async function attemptBatch(
     .find({ _id: { $in: batch.map((c) => c.id) } } as Document, {
       raw: true,
       maxTimeMS: ctx.options.config.maxTimeMS,
-      ...(session ? { session } : { readConcern: { level: 'majority' } }),
+      readConcern: { level: 'majority' },
+      collation: SIMPLE_COLLATION,
     })
     .toArray()) as unknown as Uint8Array[];
   const exceptions = await ctx.exceptions.index(relation.name, now);
@@ -171,23 +192,25 @@ async function attemptBatch(
     seen.add(idKey);
     const reference = refReader.locate(raw) ? decodeValue(raw, refReader.type, refReader.valueAt) : undefined;
     const key = canonicalKey(reference, relation.keyMatch);
-    if (key !== candidate.key) kept(id, 'referenceChanged');
+    if (key === undefined || key !== candidate.key) kept(id, 'referenceChanged');
     else if (exceptions.documentKeys.has(idKey) || exceptions.referenceKeys.has(key)) kept(id, 'excepted');
     else current.push({ raw, id, reference, key, candidate });
   }
   for (const candidate of batch) if (!seen.has(documentKey(candidate.id))) kept(candidate.id, 'gone');
-  if (current.length === 0) return tally;
+  if (current.length === 0) return { tally, survivors: [] };
 
   const backupStarted = performance.now();
   const written = await ctx.backup.appendBatch(
     ctx.entry,
     current.map((c) => c.raw),
+    attempt,
   );
   ctx.outcome.backupMs += performance.now() - backupStarted;
   ctx.outcome.backedUp += current.length;
   ctx.outcome.backupBytes += written.bytes;
 
-  // The parents, re-checked after the backup is on disk and right before the delete.
+  // The parents, re-checked after the backup is on disk and right before the delete. Keys carry everything
+  // the server compares (BinData subtype included), so one reference per key probes for all its children.
   const states = await ctx.probe.probe(new Map(current.map((c) => [c.key, c.reference])));
   const graceMs = relation.graceDays * DAY_MS;
   const survivors = current.filter((c) => {
@@ -204,20 +227,42 @@ async function attemptBatch(
     return true;
   });
   tally.survivors = survivors.length;
-  if (survivors.length === 0) return tally;
-  await ctx.options.beforeDelete?.(relation.name, ctx.entry.batches.length - 1);
-  await ctx.lock.assertHeld(session);
-  const filter = {
+  return { tally, survivors };
+}
+
+/**
+ * The delete's filter: exactly these `_id`s, still with the reference they were backed up with, and no array
+ * along the reference's path (the server's equality also matches an array holding the value, which the scan
+ * calls invalid).
+ */
+function deleteFilter(field: string, survivors: Survivor[]): Document {
+  const parts = field.split('.');
+  return {
     _id: { $in: survivors.map((s) => s.id) },
-    [relation.child.field]: { $in: survivors.map((s) => s.reference) },
-  } as Document;
-  tally.deleted = (
-    await ctx.children.deleteMany(
-      filter,
-      session ? { session } : { writeConcern: majorityWrite(ctx.options.config.maxTimeMS) },
-    )
-  ).deletedCount;
-  return tally;
+    [field]: { $in: survivors.map((s) => s.reference) },
+    $nor: parts.map((_, i) => ({ [parts.slice(0, i + 1).join('.')]: { $type: 'array' } })),
+  };
+}
+
+/** The survivors whose stored bytes are still exactly those in the backup, read in `session` when given. */
+async function unchangedSince(
+  ctx: BatchContext,
+  survivors: Survivor[],
+  session?: ClientSession,
+): Promise<Survivor[]> {
+  const raws = (await ctx.children
+    .find({ _id: { $in: survivors.map((s) => s.id) } } as Document, {
+      raw: true,
+      maxTimeMS: ctx.options.config.maxTimeMS,
+      collation: SIMPLE_COLLATION,
+      ...(session ? { session } : { readConcern: { level: 'majority' } }),
+    })
+    .toArray()) as unknown as Uint8Array[];
+  const stored = new Map(raws.map((raw) => [documentKey(new RawFieldReader('_id').read(raw)), raw]));
+  return survivors.filter((s) => {
+    const now = stored.get(documentKey(s.id));
+    return now !== undefined && Buffer.from(now).equals(Buffer.from(s.raw));
+  });
 }
 
 function hasLabel(error: unknown, label: string): boolean {
@@ -227,45 +272,87 @@ function hasLabel(error: unknown, label: string): boolean {
 }
 
 /**
- * Runs one batch in a transaction, bounded where the driver's `withTransaction` is not (it retries a commit
- * of unknown outcome for up to 120 s): a write conflict (TransientTransactionError) retries the whole batch,
- * re-checking everything, at most TRANSACTION_ATTEMPTS times; a commit of unknown outcome is retried twice
- * (commitTransaction is idempotent); anything else aborts and fails the run.
+ * A batch to try again from its re-read: a transaction aborted by the server (write conflict, lifetime limit),
+ * or children changed since they were backed up.
  */
-async function inTransaction(ctx: BatchContext, batch: Candidate[]): Promise<BatchTally> {
+class TransientBatchError extends Error {}
+
+/**
+ * The short part of a batch, in one transaction where the deployment has them (replica sets and, through
+ * mongos, sharded clusters): re-read the survivors, keep those still byte for byte as backed up, check the
+ * lock, delete them. Nothing slow happens inside (no fsync, no other cluster), so the transaction stays far
+ * inside `transactionLifetimeLimitSeconds`. Returns the children deleted and how many had changed.
+ */
+async function deleteSurvivors(
+  ctx: BatchContext,
+  survivors: Survivor[],
+  lastAttempt: boolean,
+): Promise<{ deleted: number; changed: number }> {
   const { maxTimeMS } = ctx.options.config;
+  const field = ctx.relation.child.field;
+  /** Before the last attempt a changed child sends the whole batch back to its re-read and backup. */
+  const unchangedOrRetry = async (session?: ClientSession) => {
+    const unchanged = await unchangedSince(ctx, survivors, session);
+    const changed = survivors.length - unchanged.length;
+    if (changed > 0 && !lastAttempt)
+      throw new TransientBatchError(`${changed} children changed after they were backed up`);
+    return unchanged;
+  };
+  if (!ctx.transactions) {
+    const unchanged = await unchangedOrRetry();
+    if (unchanged.length === 0) return { deleted: 0, changed: survivors.length };
+    await ctx.lock.assertHeld();
+    const { deletedCount } = await ctx.children.deleteMany(deleteFilter(field, unchanged), {
+      writeConcern: majorityWrite(maxTimeMS),
+      collation: SIMPLE_COLLATION,
+    });
+    return { deleted: deletedCount, changed: survivors.length - unchanged.length };
+  }
   const session = ctx.client.startSession();
   try {
-    for (let attempt = 1; ; attempt++) {
-      session.startTransaction({
-        readConcern: { level: 'snapshot' },
-        writeConcern: majorityWrite(maxTimeMS),
-        maxCommitTimeMS: maxTimeMS,
-      });
-      let tally: BatchTally;
-      try {
-        tally = await attemptBatch(ctx, batch, session);
-      } catch (error) {
-        await session.abortTransaction().catch(() => undefined);
-        if (!hasLabel(error, 'TransientTransactionError')) throw error;
-        if (attempt >= TRANSACTION_ATTEMPTS)
-          throw new RuntimeError(
-            `a batch of ${ctx.relation.name} met a write conflict ${attempt} times (its children keep changing); stopped, the batch not deleted`,
-          );
-        log.warn(
-          { relation: ctx.relation.name, attempt },
-          'write conflict: retrying the batch, re-checked from the start',
+    session.startTransaction({
+      readConcern: { level: 'snapshot' },
+      writeConcern: majorityWrite(maxTimeMS),
+      maxCommitTimeMS: maxTimeMS,
+    });
+    let result: { deleted: number; changed: number };
+    try {
+      const unchanged = await unchangedOrRetry(session);
+      await ctx.lock.assertHeld(session);
+      const deleted = unchanged.length
+        ? (
+            await ctx.children.deleteMany(deleteFilter(field, unchanged), {
+              session,
+              collation: SIMPLE_COLLATION,
+            })
+          ).deletedCount
+        : 0;
+      result = { deleted, changed: survivors.length - unchanged.length };
+    } catch (error) {
+      await session.abortTransaction().catch(() => undefined);
+      if (error instanceof TransientBatchError) throw error;
+      if (hasLabel(error, 'TransientTransactionError'))
+        throw new TransientBatchError(
+          `the server aborted its transaction (${redact((error as Error).message)})`,
         );
-        continue;
-      }
-      for (let commit = 1; ; commit++) {
-        try {
-          await session.commitTransaction();
-          return tally;
-        } catch (error) {
-          if (hasLabel(error, 'UnknownTransactionCommitResult') && commit < 3) continue;
-          throw error;
+      throw error;
+    }
+    for (let commit = 1; ; commit++) {
+      try {
+        await session.commitTransaction();
+        return result;
+      } catch (error) {
+        if (hasLabel(error, 'UnknownTransactionCommitResult') && commit < COMMIT_ATTEMPTS) {
+          log.warn({ relation: ctx.relation.name, commit }, 'commit of unknown outcome: sending it again');
+          continue;
         }
+        if (hasLabel(error, 'TransientTransactionError'))
+          throw new TransientBatchError(`its commit failed (${redact((error as Error).message)})`);
+        if (hasLabel(error, 'UnknownTransactionCommitResult'))
+          throw new RuntimeError(
+            `the delete of a batch of ${ctx.relation.name} was committed with an unknown outcome ${commit} times (${redact((error as Error).message)}); whatever it deleted is in the backup`,
+          );
+        throw error;
       }
     }
   } finally {
@@ -273,10 +360,45 @@ async function inTransaction(ctx: BatchContext, batch: Candidate[]): Promise<Bat
   }
 }
 
-/** One batch, in a transaction where the deployment has them, and its tallies. */
+/**
+ * One batch: prepared (backed up, re-checked) and deleted. A transaction aborted by the server (write
+ * conflict, lifetime limit) or a child changed since its backup starts the batch again from the re-read,
+ * appending the batch to the backup once more (the manifest numbers the attempts; restore puts back the last
+ * copy, the one deleted), at most BATCH_ATTEMPTS times; on the last attempt changed children are kept.
+ */
 async function runBatch(ctx: BatchContext, batch: Candidate[]): Promise<void> {
   const { relation, outcome } = ctx;
-  const tally = ctx.transactions ? await inTransaction(ctx, batch) : await attemptBatch(ctx, batch);
+  let tally: BatchTally | undefined;
+  for (let attempt = 1; !tally; attempt++) {
+    const prepared = await prepareBatch(ctx, batch, attempt);
+    if (prepared.survivors.length === 0) {
+      tally = prepared.tally;
+      break;
+    }
+    await ctx.options.beforeDelete?.(relation.name, ctx.entry.batches.length - 1);
+    let done: { deleted: number; changed: number };
+    try {
+      done = await deleteSurvivors(ctx, prepared.survivors, attempt >= BATCH_ATTEMPTS);
+    } catch (error) {
+      if (!(error instanceof TransientBatchError)) throw error;
+      if (attempt >= BATCH_ATTEMPTS)
+        throw new RuntimeError(
+          `a batch of ${relation.name} was tried ${attempt} times without being deleted, the last time because ${error.message}; that batch was not deleted, all of it is in the backup`,
+        );
+      ctx.backup.markRetried(ctx.entry);
+      log.warn(
+        { relation: relation.name, attempt, reason: error.message },
+        'retrying the batch from its re-read and backup',
+      );
+      continue;
+    }
+    if (done.changed > 0)
+      log.warn(
+        { relation: relation.name, changed: done.changed },
+        'children that kept changing after their backup were kept (their new version is not backed up)',
+      );
+    tally = { ...prepared.tally, deleted: done.deleted };
+  }
   for (const reason of Object.keys(tally.skipped) as SkipReason[])
     outcome.skipped[reason] += tally.skipped[reason];
   ctx.entry.deleted += tally.deleted;
@@ -406,6 +528,11 @@ async function cleanRelation(
   outcome.collectionBytesBefore = await collectionBytes(childDb, relation.child.collection);
   try {
     const indexes = await children.listIndexes().toArray();
+    // As mongodump records them, so mongorestore into a fresh cluster recreates the collection as it was.
+    const [info] = (await childDb
+      .listCollections({ name: relation.child.collection })
+      .toArray()) as Document[];
+    const uuid = info?.info?.uuid as { buffer?: Uint8Array } | undefined;
     const entry = await backup.addRelation(
       {
         name: relation.name,
@@ -416,13 +543,17 @@ async function cleanRelation(
         keyMatch: relation.keyMatch,
         planned: plan.toDelete,
       },
-      indexes,
+      {
+        indexes,
+        options: (info?.options as Document | undefined) ?? {},
+        ...(uuid?.buffer ? { uuid: Buffer.from(uuid.buffer).toString('hex') } : {}),
+      },
     );
     const ctx: BatchContext = {
       options,
       relation,
       children,
-      probe: new ParentProbe(relation, parentDb.collection(relation.parent.collection), {
+      probe: new ParentProbe(relation, parentDb, {
         maxTimeMS: config.maxTimeMS,
         // The primary's own view: a parent seen there and later rolled back only keeps a child, which is safe.
         readConcern: { level: 'local' },
@@ -431,9 +562,9 @@ async function cleanRelation(
       backup,
       entry,
       outcome,
-      // Replica sets only: through mongos a batch could span shards, and a distributed commit per batch adds
-      // cost and aborts, not safety (the backup already precedes the delete).
-      transactions: capabilities.topology === 'replicaSet' && capabilities.transactions,
+      // Replica sets, and sharded clusters through mongos (cross-shard transactions since 4.2): the delete
+      // happens only if its re-read in the same snapshot still matches the backup byte for byte.
+      transactions: capabilities.transactions,
       client,
       lock,
       now,
@@ -468,6 +599,22 @@ async function cleanRelation(
   }
 }
 
+/** Refuses a cleanup whose child or parent source is connected to a member that is not the primary. */
+async function assertSourcesArePrimaries(options: CleanupOptions, work: RelationPlan[]): Promise<void> {
+  const names = new Set(
+    work.flatMap((plan) => {
+      const relation = options.config.relations.find((r) => r.name === plan.name)!;
+      return [relation.child.source, relation.parent.source];
+    }),
+  );
+  for (const name of names) {
+    if (await isWritablePrimary(await options.pool.client(name))) continue;
+    throw new RuntimeError(
+      `cleanup refused: source ${name} is connected to a member that is not the primary (a direct connection to a secondary?): deletes and the parents' re-check must run on the primary; connect to the replica set (replicaSet=… or mongodb+srv) or to the primary; nothing was deleted`,
+    );
+  }
+}
+
 /**
  * Executes a plan relation by relation. Refuses unsafe relations (unless allowed) and the separation
  * switch; stops after the current batch on abort; records the run and an audit line whatever happens.
@@ -486,6 +633,7 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     throw new Error(
       `the plan of ${sampled.name} holds a sample of its candidates (a dry run's): scan with candidates to execute it`,
     );
+  await assertSourcesArePrimaries(options, work);
   await assertBackupRootUsable(
     plan.backupRoot,
     work.reduce((sum, r) => sum + r.estimatedBackupBytes, 0),

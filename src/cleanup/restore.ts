@@ -3,10 +3,11 @@ import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
 import { describeId } from '../engine/scan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
-import { canonicalKey } from '../mongo/keys.ts';
+import { canonicalKey, referenceKeyOf } from '../mongo/keys.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
+import { documentKey } from '../store/exceptions.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
 import { appendAudit } from './audit.ts';
 import { type BackupContents, type ManifestRelation, readBackup } from './backup.ts';
@@ -82,6 +83,20 @@ function assertConfiguredChild(
       );
 }
 
+/**
+ * One copy per `_id`, the last written: a batch whose transaction the server aborted is backed up again by the
+ * next try, and only the last copy can have been deleted (earlier tries deleted nothing).
+ */
+function lastCopyOfEach(docs: Document[]): Document[] {
+  const byId = new Map<string, Document>();
+  for (const doc of docs) {
+    const key = documentKey(doc._id);
+    byId.delete(key);
+    byId.set(key, doc);
+  }
+  return [...byId.values()];
+}
+
 /** Parses the selected documents of a verified backup; a `--ref` matches like the relation's keyMatch. */
 function selectDocuments(
   backup: BackupContents,
@@ -121,7 +136,10 @@ function selectDocuments(
         notes.push(
           `${relation.file}: ignored ${contents.truncatedTailBytes} bytes of a document cut off mid-write (never deleted)`,
         );
-      docs = [...contents.documents.map(parse), ...(selection.includeUnverifiedTail ? tail : [])];
+      docs = lastCopyOfEach([
+        ...contents.documents.map(parse),
+        ...(selection.includeUnverifiedTail ? tail : []),
+      ]);
       byFile.set(relation.file, docs);
     }
     let chosen = docs;
@@ -131,22 +149,11 @@ function selectDocuments(
         throw new UsageError(
           `--ref ${selection.ref}: not a valid key for relation ${relation.name} (${relation.keyMatch})`,
         );
-      chosen = docs.filter(
-        (doc) => canonicalKey(valueAtPath(doc, relation.field), relation.keyMatch) === wanted,
-      );
+      chosen = docs.filter((doc) => referenceKeyOf(doc, relation.field, relation.keyMatch) === wanted);
     }
     selected.push({ relation, docs: chosen });
   }
   return { selected, notes };
-}
-
-function valueAtPath(doc: Document, path: string): unknown {
-  let value: unknown = doc;
-  for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Document)[part];
-  }
-  return value;
 }
 
 /**

@@ -1,10 +1,19 @@
-import type { Collection } from 'mongodb';
+import type { Collection, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { probeCapabilities, type ServerCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { preImagesCommand, preImagesEnabled } from './watch.ts';
-import { createIndexCommand, indexesOf, leadingField, parentKeyIndex } from './parent-checks.ts';
+import {
+  createIndexCommand,
+  indexesOf,
+  leadingField,
+  mixedCaseHexKey,
+  parentKeyIndex,
+} from './parent-checks.ts';
+
+/** Each of doctor's searches of a whole index (mixed-case hex) ends after this long. */
+const DOCTOR_MAX_TIME_MS = 30_000;
 
 export type FindingLevel = 'ok' | 'warn' | 'info';
 
@@ -125,6 +134,44 @@ async function liveCountsFinding(pool: SourcePool, relation: Relation): Promise<
   };
 }
 
+/** Mixed-case hex keys on either side (objectid-or-hex): the relation is unsafe while one exists. */
+async function mixedCaseFindings(
+  relation: Relation,
+  parents: Collection,
+  children: Collection,
+): Promise<Finding[]> {
+  const sides = [
+    {
+      what: `parent key ${relation.parent.collection}.${relation.parent.field}`,
+      coll: parents,
+      field: relation.parent.field,
+    },
+    {
+      what: `reference ${relation.child.collection}.${relation.child.field}`,
+      coll: children,
+      field: relation.child.field,
+    },
+  ];
+  const findings: Finding[] = [];
+  for (const side of sides) {
+    const found = await mixedCaseHexKey(side.coll, side.field, DOCTOR_MAX_TIME_MS).catch(
+      (error: Error) => new Error(redact(error.message)),
+    );
+    if (found instanceof Error)
+      findings.push({
+        level: 'warn',
+        message: `cannot check ${side.what} for mixed-case hex: ${found.message}`,
+      });
+    else if (found !== undefined)
+      findings.push({
+        level: 'warn',
+        message: `${side.what} holds hex in mixed case (${JSON.stringify(found)}): string equality is binary, so such keys cannot be matched; the relation is unsafe until they are stored as ObjectIds or in one case`,
+      });
+  }
+  if (findings.length === 0) findings.push({ level: 'ok', message: 'no key or reference in mixed-case hex' });
+  return findings;
+}
+
 async function diagnoseRelation(
   pool: SourcePool,
   relation: Relation,
@@ -156,7 +203,11 @@ async function diagnoseRelation(
   if (relation.parent.field === '_id')
     findings.push({ level: 'ok', message: `parent key ${parentName} is the unique _id index` });
   else {
-    const index = parentKeyIndex(parentIndexes, relation.parent.field);
+    const [info] = await (await pool.primaryDb(relation.parent.source))
+      .listCollections({ name: relation.parent.collection })
+      .toArray();
+    const collation = (info as { options?: { collation?: Document } } | undefined)?.options?.collation;
+    const index = parentKeyIndex(parentIndexes, relation.parent.field, collation);
     if (!index)
       findings.push({
         level: 'warn',
@@ -169,6 +220,9 @@ async function diagnoseRelation(
       });
     else findings.push({ level: 'ok', message: `unique index ${index.name} on parent key ${parentName}` });
   }
+
+  if (relation.keyMatch === 'objectid-or-hex')
+    findings.push(...(await mixedCaseFindings(relation, parents, children)));
 
   const softDelete = relation.parent.softDeleteField;
   if (softDelete) {

@@ -16,6 +16,8 @@ export interface GuardInput {
   parentProblems?: string[];
   /** A parent soft-delete value that is neither a deletion mark nor a live one. */
   ambiguousSoftDelete?: { type: string; parentId: string };
+  /** Children whose reference is a mixed-case 24-hex string (objectid-or-hex). */
+  mixedCaseHexChildren?: number;
   /** Why the scan could not finish (parent probe failed, aborted), if it did not. */
   incompleteReason?: string;
 }
@@ -40,6 +42,10 @@ export function unsafeReasons(input: GuardInput): string[] {
       `${relation.parent.collection}.${relation.parent.softDeleteField} holds a ${type} (e.g. parent _id ${parentId}): only a date or true marks a deleted parent, and false, 0, "", null or absence a live one`,
     );
   }
+  if (input.mixedCaseHexChildren)
+    reasons.push(
+      `${input.mixedCaseHexChildren} children of ${relation.child.collection} reference their parent by hex in mixed case: string equality is binary, so a parent stored in another mixed form cannot be found`,
+    );
   if (input.scanned > 0) {
     // Every child a cleanup could delete counts: orphans and children of inactive parents alike.
     const ratio = (input.orphans + input.parentInactive) / input.scanned;

@@ -2,8 +2,7 @@ import type { Document } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { DAY_MS } from '../limits.ts';
-import { canonicalKey, valuesForKey } from '../mongo/keys.ts';
-import { valuesAtPath } from '../mongo/paths.ts';
+import { canonicalKey, referenceAt, valuesForKey } from '../mongo/keys.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { documentKey, ExceptionsStore } from '../store/exceptions.ts';
 import { FirstSeenStore, type UnresolvedState } from '../store/first-seen.ts';
@@ -75,9 +74,11 @@ export async function listUnresolved(options: ListOptions): Promise<UnresolvedLi
       throw new UsageError(`--ref: not a valid reference for ${relation.name} (${relation.keyMatch})`);
   }
   const access = { readOnly: true };
-  const firstSeen = new FirstSeenStore(childDb, relation.name, access);
-  const exceptions = await new ExceptionsStore(childDb, access).index(relation.name, now);
-  const asOf = await new RunsStore(childDb, access).previousScan(relation.name);
+  // The tool's own state is read where it is written (the primary), the children where the config says.
+  const stateDb = await pool.primaryDb(relation.child.source);
+  const firstSeen = new FirstSeenStore(stateDb, relation.name, access);
+  const exceptions = await new ExceptionsStore(stateDb, access).index(relation.name, now);
+  const asOf = await new RunsStore(stateDb, access).previousScan(relation.name);
   const graceMs = relation.graceDays * DAY_MS;
   const state = options.category === 'parentInactive' ? 'inactive' : options.category ? 'missing' : undefined;
 
@@ -99,19 +100,18 @@ export async function listUnresolved(options: ListOptions): Promise<UnresolvedLi
       });
       for await (const doc of cursor) {
         if (exceptions.documentKeys.has(documentKey(doc._id))) continue;
-        for (const reference of valuesAtPath(doc, field)) {
-          const referenceKey = canonicalKey(reference, relation.keyMatch);
-          const entry = referenceKey !== undefined ? byKey.get(referenceKey) : undefined;
-          if (!entry || exceptions.referenceKeys.has(entry.key)) continue;
-          yield {
-            id: doc._id,
-            reference,
-            category: entry.state ? STATE_CATEGORY[entry.state] : 'unresolved',
-            firstSeenAt: entry.firstSeenAt,
-            pastGrace: now.getTime() - entry.firstSeenAt.getTime() >= graceMs,
-          };
-          break;
-        }
+        // The server's `$in` also matches arrays holding the value: the scan calls those invalid, so does the list.
+        const reference = referenceAt(doc, field);
+        const referenceKey = canonicalKey(reference, relation.keyMatch);
+        const entry = referenceKey !== undefined ? byKey.get(referenceKey) : undefined;
+        if (!entry || exceptions.referenceKeys.has(entry.key)) continue;
+        yield {
+          id: doc._id,
+          reference,
+          category: entry.state ? STATE_CATEGORY[entry.state] : 'unresolved',
+          firstSeenAt: entry.firstSeenAt,
+          pastGrace: now.getTime() - entry.firstSeenAt.getTime() >= graceMs,
+        };
       }
       if (key) return;
     }

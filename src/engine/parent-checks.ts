@@ -1,5 +1,6 @@
 import type { Collection, Db, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
+import { MIXED_CASE_HEX_REGEX, referenceAt } from '../mongo/keys.ts';
 import { redact } from '../mongo/redact.ts';
 
 /** MongoDB's error code for a command the user's roles do not allow. */
@@ -25,11 +26,54 @@ export function leadingField(index: Document): string {
   return Object.keys(index.key ?? {})[0] ?? '';
 }
 
-/** An index a `{field: {$in: …}}` probe can use: `field` first, not partial, not hidden. `_id` always has one. */
-export function parentKeyIndex(indexes: Document[], field: string): Document | undefined {
-  return indexes.find(
-    (index) => leadingField(index) === field && !index.partialFilterExpression && index.hidden !== true,
-  );
+function sameCollation(a: Document | undefined, b: Document | undefined): boolean {
+  const simple = (c: Document | undefined) => !c || c.locale === 'simple';
+  if (simple(a) || simple(b)) return simple(a) && simple(b);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * An index a `{field: {$in: …}}` probe can use: `field` first as an ascending or descending key (not hashed,
+ * text or geo), not partial, not hidden, and with the collation the probe runs under (the collection's
+ * default, else simple): an index of another collation cannot answer the probe. `_id` always has one.
+ */
+export function parentKeyIndex(
+  indexes: Document[],
+  field: string,
+  collectionCollation?: Document,
+): Document | undefined {
+  return indexes.find((index) => {
+    const direction = (index.key as Document | undefined)?.[field];
+    return (
+      leadingField(index) === field &&
+      (direction === 1 || direction === -1) &&
+      !index.partialFilterExpression &&
+      index.hidden !== true &&
+      sameCollation(index.collation as Document | undefined, collectionCollation)
+    );
+  });
+}
+
+/**
+ * A value of `field` (a parent key or a child reference) that is a 24-hex string in mixed case
+ * (objectid-or-hex), found by the server from the field's index where it has one (only its string part is
+ * read): string equality is binary, so no `$in` can match it from another form. Undefined when there is none.
+ */
+export async function mixedCaseHexKey(
+  parents: Collection,
+  field: string,
+  maxTimeMS: number,
+): Promise<unknown> {
+  const [found] = await parents
+    .find({ [field]: { $regex: MIXED_CASE_HEX_REGEX } } as Document, {
+      projection: { _id: 0, [field]: 1 },
+      limit: 1,
+      maxTimeMS,
+      // $regex ignores collations on mongod; said explicitly so no default collation is in the way.
+      collation: { locale: 'simple' },
+    })
+    .toArray();
+  return found ? referenceAt(found, field) : undefined;
 }
 
 /** A collection's indexes; none for a collection that does not exist. */
@@ -56,10 +100,18 @@ export async function checkParentCollection(
   relation: Relation,
   parentDb: Db,
   allowCollectionScan: boolean,
+  maxTimeMS: number,
 ): Promise<ParentPreflight> {
   const { collection, field } = relation.parent;
   const ns = `${parentDb.databaseName}.${collection}`;
   const result: ParentPreflight = { unsafe: [] };
+  if (relation.keyMatch === 'objectid-or-hex') {
+    const mixed = await mixedCaseHexKey(parentDb.collection(collection), field, maxTimeMS);
+    if (mixed !== undefined)
+      result.unsafe.push(
+        `parent ${ns} has a key in mixed-case hex (${JSON.stringify(mixed)}): string equality is binary, so no probe can find it from an ObjectId or another case; store parent keys as ObjectIds or in one case`,
+      );
+  }
   try {
     const [info] = await parentDb.listCollections({ name: collection }, { nameOnly: false }).toArray();
     const collation = (info as Document | undefined)?.options?.collation as Document | undefined;
@@ -87,7 +139,7 @@ export async function checkParentCollection(
     );
     return result;
   }
-  if (!parentKeyIndex(indexes, field) && !allowCollectionScan && indexes.length > 0)
+  if (!parentKeyIndex(indexes, field, result.collation) && !allowCollectionScan && indexes.length > 0)
     result.refusal = `no index on parent key ${ns}.${field}: every probe would scan the whole parent collection; create it with ${createIndexCommand(parentDb.databaseName, collection, field)} or pass --allow-collection-scan`;
   return result;
 }

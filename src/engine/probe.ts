@@ -1,5 +1,5 @@
 import { BSON } from 'bson';
-import type { Collection, Document, ReadConcernLike } from 'mongodb';
+import type { ClientSession, Collection, Db, Document, ReadConcernLike } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { RuntimeError } from '../errors.ts';
 import { canonicalKey, displayValue, probeValues } from '../mongo/keys.ts';
@@ -81,12 +81,14 @@ export class ParentProbe {
   private readonly keyReader: RawFieldReader;
   private readonly deletedReader?: RawFieldReader;
   private readonly projection: Document;
+  private readonly parents: Collection;
 
   constructor(
     private readonly relation: Relation,
-    private readonly parents: Collection,
+    private readonly parentDb: Db,
     private readonly options: ParentProbeOptions,
   ) {
+    this.parents = parentDb.collection(relation.parent.collection);
     const { parent } = relation;
     this.keyReader = new RawFieldReader(parent.field);
     if (parent.softDeleteField) this.deletedReader = new RawFieldReader(parent.softDeleteField);
@@ -101,11 +103,12 @@ export class ParentProbe {
     return valuesAtPath(BSON.deserialize(raw, { promoteValues: true }), field);
   }
 
-  private readOptions(batchSize: number) {
+  private readOptions(batchSize: number, session: ClientSession | undefined) {
     return {
       maxTimeMS: this.options.maxTimeMS,
       batchSize: Math.max(batchSize, 101),
       readConcern: this.options.readConcern,
+      ...(session ? { session } : {}),
     };
   }
 
@@ -114,12 +117,31 @@ export class ParentProbe {
     const { relation } = this;
     const found = new Map<string, ParentState>();
     if (keys.size === 0) return found;
+    // With an activeFilter the probe is two reads: one causally consistent session makes the second read a
+    // member at least as recent as the first (with secondary reads they could otherwise be two members, the
+    // second behind the first, calling a parent un-suspended meanwhile inactive).
+    const session = relation.parent.activeFilter
+      ? this.parentDb.client.startSession({ causalConsistency: true })
+      : undefined;
+    try {
+      return await this.probeIn(keys, session);
+    } finally {
+      await session?.endSession();
+    }
+  }
+
+  private async probeIn(
+    keys: Map<string, unknown>,
+    session: ClientSession | undefined,
+  ): Promise<Map<string, ParentState>> {
+    const { relation } = this;
+    const found = new Map<string, ParentState>();
     const values = [...keys].flatMap(([key, original]) => probeValues(original, key, relation.keyMatch));
     const started = performance.now();
     const parents = (await this.parents
       .find(
         { [relation.parent.field]: { $in: values } },
-        { ...this.readOptions(values.length), projection: this.projection, raw: true },
+        { ...this.readOptions(values.length, session), projection: this.projection, raw: true },
       )
       .toArray()) as unknown as Uint8Array[];
 
@@ -150,7 +172,7 @@ export class ParentProbe {
       if (!softDeleted) stillLive.push(id);
     }
 
-    const passing = await this.passingActiveFilter(stillLive);
+    const passing = await this.passingActiveFilter(stillLive, session);
     this.options.onProbe?.(performance.now() - started);
     for (const parent of matched) {
       const state: ParentState = parent.softDeleted
@@ -166,13 +188,16 @@ export class ParentProbe {
   }
 
   /** The `_id`s (document keys) of those parents that pass the activeFilter, decided by the server. */
-  private async passingActiveFilter(ids: unknown[]): Promise<Set<string> | undefined> {
+  private async passingActiveFilter(
+    ids: unknown[],
+    session: ClientSession | undefined,
+  ): Promise<Set<string> | undefined> {
     const { activeFilter } = this.relation.parent;
     if (!activeFilter) return undefined;
     if (ids.length === 0) return new Set();
     const passing = await this.parents
       .find({ $and: [{ _id: { $in: ids } }, activeFilter] } as Document, {
-        ...this.readOptions(ids.length),
+        ...this.readOptions(ids.length, session),
         projection: { _id: 1 },
       })
       .toArray();

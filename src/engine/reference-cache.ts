@@ -97,6 +97,18 @@ function hexToBytes(buf: Uint8Array, textAt: number, out: Uint8Array): boolean {
   return true;
 }
 
+/** Whether the 24 hex characters at `textAt` hold both a-f and A-F. */
+function isMixedCase(buf: Uint8Array, textAt: number): boolean {
+  let lower = false;
+  let upper = false;
+  for (let i = textAt; i < textAt + 24; i++) {
+    const c = buf[i];
+    if (c >= 0x61 && c <= 0x66) lower = true;
+    else if (c >= 0x41 && c <= 0x46) upper = true;
+  }
+  return lower && upper;
+}
+
 /**
  * A bounded map of recently seen keys, in two generations: when the young one is full it becomes the old
  * one, and old keys still in use are promoted back (by the caller). Nearly LRU, without reordering on hits.
@@ -140,6 +152,11 @@ export class ReferenceCache {
   private lastBuf: Uint8Array = this.scratch;
   private lastAt = 0;
   private lastKey: string | undefined;
+  /**
+   * References that are 24-hex strings with both lower- and upper-case letters (objectid-or-hex): a parent
+   * stored as another mixed form cannot be found by any `$in`, so the relation is unsafe while one exists.
+   */
+  mixedCaseHex = 0;
 
   constructor(
     private readonly keyMatch: KeyMatch,
@@ -213,6 +230,7 @@ export class ReferenceCache {
     }
     if (type !== BSON_STRING || this.keyMatch !== 'objectid-or-hex') return false;
     if (int32(buf, at) !== 25 || !hexToBytes(buf, at + 4, this.scratch)) return false;
+    if (isMixedCase(buf, at + 4)) this.mixedCaseHex++;
     this.lastBuf = this.scratch;
     this.lastAt = 0;
     return true;

@@ -168,13 +168,16 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const parentDb = await pool.db(relation.parent.source);
   const children = childDb.collection(relation.child.collection);
   const parents = parentDb.collection(relation.parent.collection);
-  const runs = new RunsStore(childDb, access);
+  // The tool's own state is read where it is written, the primary: a secondary may not have the last run's
+  // checkpoint or first sightings yet, whatever the read preference of the scan itself.
+  const stateDb = await pool.primaryDb(relation.child.source);
+  const runs = new RunsStore(stateDb, access);
   const resumed = options.resume ? await resumableScan(options, runs, relation) : undefined;
   const scanTime = resumed?.scanTime ?? now;
-  const firstSeenStore = new FirstSeenStore(childDb, relation.name, access);
+  const firstSeenStore = new FirstSeenStore(stateDb, relation.name, access);
   const runId = resumed?.runId ?? newRunId(now);
   const [exceptions, preloaded] = await Promise.all([
-    new ExceptionsStore(childDb, access).index(relation.name, now),
+    new ExceptionsStore(stateDb, access).index(relation.name, now),
     firstSeenStore.loadIfAtMost(FIRST_SEEN_IN_MEMORY, config.maxTimeMS),
   ]);
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
@@ -197,7 +200,12 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         checkpoint = next;
       };
   try {
-    const preflight = await checkParentCollection(relation, parentDb, config.allowCollectionScan);
+    const preflight = await checkParentCollection(
+      relation,
+      parentDb,
+      config.allowCollectionScan,
+      config.maxTimeMS,
+    );
     parentProblems = preflight.unsafe;
     if (preflight.refusal) throw new Error(preflight.refusal);
     const partitions = resumed
@@ -210,7 +218,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     result = await scanRelation({
       relation,
       children,
-      parents,
+      parentDb,
       exceptions,
       firstSeen: {
         lookup: preloaded
@@ -258,6 +266,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     parentInactive: counts.parentInactive,
     parentProblems,
     ambiguousSoftDelete: result?.ambiguousSoftDelete,
+    mixedCaseHexChildren: result?.mixedCaseHexChildren ?? 0,
     incompleteReason: error
       ? `scan failed: ${error}`
       : complete

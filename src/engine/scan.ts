@@ -1,12 +1,14 @@
 // Over 300 lines: the streaming join, its partitions and its checkpoints share one classification state.
 import { EJSON } from 'bson';
-import type { Collection, Document } from 'mongodb';
+import type { Collection, Db, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
 import { DAY_MS } from '../limits.ts';
 import { log } from '../logging.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
 import { type Partition, partitionBatches } from './child-stream.ts';
+import { RuntimeError } from '../errors.ts';
 import { OldestFirst } from './oldest-first.ts';
+import { ProbeScheduler } from './probe-scheduler.ts';
 import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
 import { decodeValue, RawFieldReader } from './raw-bson.ts';
 import { ReferenceCache } from './reference-cache.ts';
@@ -66,7 +68,7 @@ export interface ScanProgress {
 export interface RelationScanInput {
   relation: Relation;
   children: Collection;
-  parents: Collection;
+  parentDb: Db;
   exceptions: ExceptionIndex;
   /** When earlier complete scans first saw keys unresolved; told, a probe batch at a time, what this scan sees. */
   firstSeen: FirstSeenSource;
@@ -110,6 +112,8 @@ export interface RelationScanResult {
   durationMs: number;
   /** A parent whose soft-delete field is neither a deletion mark nor a live value, if one was seen. */
   ambiguousSoftDelete?: AmbiguousSoftDelete;
+  /** Children read whose reference is a mixed-case 24-hex string (objectid-or-hex): the relation is unsafe. */
+  mixedCaseHexChildren: number;
 }
 
 function emptyCounts(): CategoryCounts {
@@ -130,6 +134,8 @@ export interface ScanCheckpoint
     RelationScanResult,
     'counts' | 'scanned' | 'inGrace' | 'deletable' | 'samples' | 'roundTrips' | 'durationMs'
   > {
+  /** Mixed-case hex references read before the checkpoint (absent in checkpoints of older versions). */
+  mixedCaseHexChildren?: number;
   partitions: Partition[];
   /** The oldest candidates so far, at most `candidateLimit` of them (none kept when that is above the cap). */
   candidates: Candidate[];
@@ -232,11 +238,11 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     }
   };
 
-  const parentProbe = new ParentProbe(relation, input.parents, {
+  const parentProbe = new ParentProbe(relation, input.parentDb, {
     maxTimeMS: input.maxTimeMS,
     onProbe: input.onProbe,
   });
-  /** Tallies no longer match the partitions' positions (a probe failed, a reader stopped mid-batch). */
+  /** Tallies no longer match the partitions' positions (a reader stopped mid-batch; a failed probe says so itself). */
   let torn = false;
   const probe = async (batch: Map<string, { original: unknown; children: PendingChild[] }>) => {
     const found = await parentProbe.probe(new Map([...batch].map(([key, { original }]) => [key, original])));
@@ -267,31 +273,23 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let pending = new Map<string, { original: unknown; children: PendingChild[] }>();
   /** Keys already sent in a probe that has not answered yet: their later children wait for it. */
   const waiting = new Map<string, { original: unknown; children: PendingChild[] }>();
-  const inFlight = new Set<Promise<void>>();
-  const probesInFlight = Math.max(PROBES_IN_FLIGHT, 2 * partitions.length);
+  const probes = new ProbeScheduler(Math.max(PROBES_IN_FLIGHT, 2 * partitions.length));
+  /** Sends the pending keys in one probe; throws when any probe so far has failed. */
   const flush = async () => {
     if (pending.size === 0) return;
     const batch = pending;
     pending = new Map();
     for (const [key, entry] of batch) waiting.set(key, entry);
-    const task = probe(batch)
-      .catch((error) => {
-        torn = true;
-        throw error;
-      })
-      .finally(() => {
+    await probes.start(() =>
+      probe(batch).finally(() => {
         for (const key of batch.keys()) waiting.delete(key);
-        inFlight.delete(task);
-      });
-    // A failed probe is reported by whoever awaits it (race or the final wait), never as unhandled.
-    task.catch(() => undefined);
-    inFlight.add(task);
-    if (inFlight.size >= probesInFlight) await Promise.race(inFlight);
+      }),
+    );
   };
-  /** Every child read so far counted: pending keys probed and every probe answered. */
+  /** Every child read so far counted: pending keys probed and every probe answered (or the first failure thrown). */
   const settle = async () => {
     await flush();
-    await Promise.all(inFlight);
+    await probes.settle();
   };
 
   const idReader = new RawFieldReader('_id');
@@ -318,8 +316,13 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   };
   const elapsedMs = () => (resume?.durationMs ?? 0) + performance.now() - started;
   const checkpoint = async (): Promise<void> => {
-    if (!input.onCheckpoint || torn) return;
-    await settle();
+    if (!input.onCheckpoint || torn || probes.failed) return;
+    try {
+      await settle();
+    } catch {
+      // The failed probe stays with the scheduler: the readers and the scan's end throw it.
+      return;
+    }
     measureStorage();
     await storage.inFlight;
     const kept = candidateLimit <= CHECKPOINT_CANDIDATES;
@@ -348,6 +351,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       storage: { bytes: storage.bytes, measured: storage.measured, unmeasured: storage.unmeasured },
       roundTrips: { ...roundTrips },
       durationMs: Math.round(elapsedMs()),
+      mixedCaseHexChildren: (resume?.mixedCaseHexChildren ?? 0) + cache.mixedCaseHex,
     };
     try {
       await input.onCheckpoint(snapshot);
@@ -464,17 +468,18 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
 
   let failure: unknown;
   const readers = partitions.filter((p) => !p.done).map((p) => readPartition(p));
+  const outcomes = await Promise.allSettled(readers);
+  const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (rejected) failure = rejected.reason;
   try {
-    const outcomes = await Promise.allSettled(readers);
-    const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
-    if (rejected) failure = rejected.reason;
     await settle();
   } catch (error) {
     failure ??= error;
-  } finally {
-    await Promise.allSettled(inFlight);
   }
+  // A probe's failure is the scan's, even when a reader's failure came first: nothing is left in flight.
+  await probes.settle().catch(() => undefined);
   const complete = partitions.every((p) => p.done) && failure === undefined;
+  if (complete) assertEveryChildCounted(relation.name, counts, scanned);
   // Stopped or a reader failed (not a probe): the tallies match the positions, so the next run can resume.
   if (!complete) await checkpoint();
   if (failure !== undefined) throw failure;
@@ -502,8 +507,21 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     unresolvedBytes,
     roundTrips,
     durationMs: elapsedMs(),
+    mixedCaseHexChildren: (resume?.mixedCaseHexChildren ?? 0) + cache.mixedCaseHex,
     ...(parentProbe.ambiguous ? { ambiguousSoftDelete: parentProbe.ambiguous } : {}),
   };
+}
+
+/**
+ * A complete scan put every child it read in exactly one category; if not, a probe's outcome was lost and
+ * nothing from this scan may be trusted (not its counts, not its first sightings, not its candidates).
+ */
+export function assertEveryChildCounted(relation: string, counts: CategoryCounts, scanned: number): void {
+  const counted = CATEGORIES.reduce((sum, category) => sum + counts[category], 0);
+  if (counted !== scanned)
+    throw new RuntimeError(
+      `the scan of ${relation} read ${scanned} children but counted ${counted} in its categories: a parent probe's outcome was lost; the scan is not trusted`,
+    );
 }
 
 /**

@@ -10,7 +10,7 @@ import type {
   ResumeToken,
 } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
-import { canonicalKey, valuesForKey } from '../mongo/keys.ts';
+import { canonicalKey, referenceAt, valuesForKey } from '../mongo/keys.ts';
 import { valuesAtPath } from '../mongo/paths.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
@@ -180,7 +180,7 @@ export class RelationWatcher {
     this.children = this.childDb.collection(relation.child.collection);
     const parentDb = await pool.primaryDb(relation.parent.source);
     this.parents = parentDb.collection(relation.parent.collection);
-    this.probe = new ParentProbe(relation, this.parents, { maxTimeMS: config.maxTimeMS });
+    this.probe = new ParentProbe(relation, parentDb, { maxTimeMS: config.maxTimeMS });
     for (const [side, db] of [
       ['child', this.childDb],
       ['parent', parentDb],
@@ -459,9 +459,7 @@ export class RelationWatcher {
 
   private referenceOf(doc: Document | undefined | null): unknown {
     if (!doc) return undefined;
-    const values = valuesAtPath(doc, this.options.relation.child.field);
-    // An array along the path (or an array value) is not a reference: the scan calls it invalid.
-    return values.length === 1 ? values[0] : values.length === 0 ? undefined : values;
+    return referenceAt(doc, this.options.relation.child.field);
   }
 
   private classifyValue(value: unknown): Classified {

@@ -31,9 +31,20 @@ export async function probeCapabilities(client: MongoClient): Promise<ServerCapa
 }
 
 /**
+ * Whether the server this client talks to takes writes: a primary or a mongos (`hello.isWritablePrimary`).
+ * A direct connection to a secondary reads there even with readPreference primary (the driver sends
+ * primaryPreferred), so "re-checked on the primary" would be untrue: a cleanup refuses such a source.
+ */
+export async function isWritablePrimary(client: MongoClient): Promise<boolean> {
+  const hello: Document = await client.db('admin').command({ hello: 1 });
+  return hello.isWritablePrimary === true || hello.ismaster === true;
+}
+
+/**
  * How far the furthest secondary that serves reads and acknowledges writes trails the primary, in seconds
- * (`replSetGetStatus` and `replSetGetConfig`: both need clusterMonitor). Hidden and delayed members are left
- * out: a delayed member trails by design, and waiting for it would stall every cleanup.
+ * (`replSetGetStatus` and `replSetGetConfig`: both need clusterMonitor). Hidden, delayed and non-voting
+ * members (analytics nodes) are left out: they trail by design or count for no majority, and waiting for them
+ * would stall every cleanup.
  */
 export async function secondaryLagSeconds(client: MongoClient): Promise<number> {
   const admin = client.db('admin');
@@ -43,7 +54,12 @@ export async function secondaryLagSeconds(client: MongoClient): Promise<number> 
   ]);
   const ignored = new Set(
     ((config.config?.members ?? []) as Document[])
-      .filter((m) => m.hidden === true || Number(m.secondaryDelaySecs ?? m.slaveDelay ?? 0) > 0)
+      .filter(
+        (m) =>
+          m.hidden === true ||
+          Number(m.secondaryDelaySecs ?? m.slaveDelay ?? 0) > 0 ||
+          (m.votes !== undefined && Number(m.votes) === 0),
+      )
       .map((m) => String(m.host)),
   );
   const members = status.members as { name: string; stateStr: string; optimeDate: Date }[];

@@ -48,17 +48,33 @@ export function canonicalKey(value: unknown, keyMatch: KeyMatch): string | undef
       const n = Number(String(value));
       return Number.isSafeInteger(n) ? `n${n}` : undefined;
     }
-    case 'Binary':
-      return `b${Buffer.from((value as { buffer: Uint8Array }).buffer).toString('hex')}`;
+    case 'Binary': {
+      // mongod compares length, then subtype, then bytes: BinData(3, X) and BinData(4, X) are different keys.
+      const binary = value as { buffer: Uint8Array; sub_type: number };
+      return `b${binary.sub_type}:${Buffer.from(binary.buffer).toString('hex')}`;
+    }
   }
   return undefined;
 }
 
+/**
+ * A hex string with both lower- and upper-case letters: mongod compares strings byte for byte, so a parent
+ * stored this way cannot be found by the lower- and upper-case forms a probe sends.
+ */
+export function isMixedCaseHex(value: unknown): boolean {
+  return typeof value === 'string' && HEX24.test(value) && /[a-f]/.test(value) && /[A-F]/.test(value);
+}
+
+/** The server-side test for a mixed-case 24-hex string (`doctor` and the scan's parent check). */
+export const MIXED_CASE_HEX_REGEX = '^(?=[0-9a-fA-F]*[a-f])(?=[0-9a-fA-F]*[A-F])[0-9a-fA-F]{24}$';
+
 /** The values a parent probe's `$in` needs for one reference: both forms under `objectid-or-hex`. */
 export function probeValues(original: unknown, key: string, keyMatch: KeyMatch): unknown[] {
   if (keyMatch === 'exact') return [original];
-  const values: unknown[] = [ObjectId.createFromHexString(key), key];
-  if (typeof original === 'string' && original !== key) values.push(original);
+  // String equality is binary on the server: a parent stored as upper-case hex is found only by that form.
+  const values: unknown[] = [ObjectId.createFromHexString(key), key, key.toUpperCase()];
+  if (typeof original === 'string' && original !== key && original !== key.toUpperCase())
+    values.push(original);
   return values;
 }
 
@@ -89,9 +105,39 @@ export function valuesForKey(key: string, keyMatch: KeyMatch): unknown[] {
       return [Number.isSafeInteger(n) || !Number.isInteger(n) ? n : Long.fromString(body)];
     }
     case 'b': {
-      const bytes = Buffer.from(body, 'hex');
-      return [new Binary(bytes, 0), new Binary(bytes, 4)];
+      const [subtype, hex] = body.split(':');
+      return [new Binary(Buffer.from(hex, 'hex'), Number(subtype))];
     }
   }
   return [];
+}
+
+function isEmbeddedDocument(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Date) &&
+    bsonTypeOf(value) === undefined
+  );
+}
+
+/**
+ * A child's reference at a dotted path, read as the scan reads raw BSON: through embedded documents only.
+ * A path through an array, or an array at its end, yields the array itself (never a key), so a one-element
+ * array is invalid for the scan, the delete re-check, `scan --list`, restore and the watcher alike.
+ */
+export function referenceAt(doc: unknown, path: string): unknown {
+  let value: unknown = doc;
+  for (const part of path.split('.')) {
+    if (Array.isArray(value)) return value;
+    if (!isEmbeddedDocument(value)) return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+/** The canonical key of a child's reference at `path`, or undefined when it has none the relation accepts. */
+export function referenceKeyOf(doc: unknown, path: string, keyMatch: KeyMatch): string | undefined {
+  return canonicalKey(referenceAt(doc, path), keyMatch);
 }

@@ -20,11 +20,14 @@ export interface Cursor {
   pipeline?: (events: Document[]) => Promise<Document[]>;
 }
 
-const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
-
-/** Open cursors of one server; ids are positive int64 values, idle cursors expire after 10 minutes. */
+/**
+ * Open cursors of one server; ids are positive int64 values, idle cursors expire after mongod's
+ * `cursorTimeoutMillis` (10 minutes unless set with `setParameter`).
+ */
 export class CursorRegistry {
   private readonly cursors = new Map<bigint, Cursor>();
+
+  constructor(private readonly idleTimeoutMs: () => number = () => 10 * 60 * 1000) {}
 
   open(ns: string, docs: Document[], project?: Projector): Cursor {
     let id: bigint;
@@ -58,7 +61,7 @@ export class CursorRegistry {
   }
 
   private reapIdle(): void {
-    const cutoff = Date.now() - IDLE_TIMEOUT_MS;
+    const cutoff = Date.now() - this.idleTimeoutMs();
     for (const [id, cursor] of this.cursors) if (cursor.lastUsed < cutoff) this.cursors.delete(id);
   }
 }

@@ -21,6 +21,7 @@ import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
 import { Oplog } from './oplog.ts';
 import { Store } from './storage.ts';
+import { defaultParameters } from './parameters.ts';
 import { Transactions } from './transactions.ts';
 import {
   type IncomingCommand,
@@ -73,10 +74,11 @@ export interface ListeningAddress {
  */
 export class SandboxServer implements ServerState {
   readonly store = new Store();
-  readonly cursors = new CursorRegistry();
+  readonly parameters = defaultParameters();
+  readonly cursors = new CursorRegistry(() => this.parameters.cursorTimeoutMillis);
   readonly faults = new FailPoints();
   readonly startedAt = new Date();
-  readonly transactions = new Transactions();
+  readonly transactions = new Transactions(() => this.parameters.transactionLifetimeLimitSeconds);
   readonly operations = new Map<number, RunningOperation>();
   oplog?: Oplog;
   readonly argv = process.argv.slice(1);
@@ -258,6 +260,7 @@ export class SandboxServer implements ServerState {
       const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
       if (!handler) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
       const { body } = command;
+      if (this.replicaSet) this.transactions.reapExpired();
       const transaction = this.replicaSet ? this.transactions.forCommand(name, body) : undefined;
       if (
         !this.replicaSet &&

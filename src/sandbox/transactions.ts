@@ -14,6 +14,8 @@ export class Transaction {
   private readonly undo: (() => void)[] = [];
   private readonly committed: (() => void)[] = [];
 
+  readonly startedAt = Date.now();
+
   constructor(
     readonly txnNumber: number,
     readonly snapshot: number,
@@ -70,6 +72,20 @@ function writeConflict(): CommandError {
 /** The sessions' transactions of a replica-set sandbox, checked the way mongod checks them. */
 export class Transactions {
   private readonly sessions = new Map<string, Transaction>();
+
+  /** `lifetimeLimitSeconds`: mongod's `transactionLifetimeLimitSeconds` as set now (read at every command). */
+  constructor(private readonly lifetimeLimitSeconds: () => number = () => 60) {}
+
+  /**
+   * Aborts every transaction open longer than `transactionLifetimeLimitSeconds`, as mongod's periodic job
+   * does: its writes are taken back and its next command gets NoSuchTransaction (TransientTransactionError).
+   * Called before every command, so no expired transaction is seen alive by any client.
+   */
+  reapExpired(): void {
+    const cutoff = Date.now() - this.lifetimeLimitSeconds() * 1000;
+    for (const transaction of this.sessions.values())
+      if (transaction.state === 'inProgress' && transaction.startedAt < cutoff) transaction.rollback();
+  }
   private sequence = 0;
   /** While a transaction is open: who last wrote each document (namespace and `_id` key), and when. */
   private readonly lastWrites = new Map<string, { sequence: number; by: Transaction | undefined }>();

@@ -50,6 +50,10 @@ export interface ExceptionIndex {
 
 export const NO_EXCEPTIONS: ExceptionIndex = { documentKeys: new Set(), referenceKeys: new Set() };
 
+function isBinary(value: unknown): boolean {
+  return (value as { _bsontype?: string } | null)?._bsontype === 'Binary';
+}
+
 /** How a child `_id` is compared: its canonical Extended JSON, so 5, "5" and ObjectId("…") stay apart. */
 export function documentKey(id: unknown): string {
   return EJSON.stringify({ id }, { relaxed: false });
@@ -90,8 +94,16 @@ export class ExceptionsStore {
       relation,
       $or: [{ expiresAt: { $exists: false } }, { expiresAt: null }, { expiresAt: { $gt: now } }],
     });
-    for await (const entry of cursor)
-      (entry.kind === 'document' ? index.documentKeys : index.referenceKeys).add(entry.valueKey);
+    for await (const entry of cursor) {
+      if (entry.kind === 'document') {
+        index.documentKeys.add(entry.valueKey);
+        continue;
+      }
+      index.referenceKeys.add(entry.valueKey);
+      // Binary keys carry their subtype since this version: an entry stored before still excepts its value.
+      const binaryKey = isBinary(entry.value) ? canonicalKey(entry.value, 'exact') : undefined;
+      if (binaryKey) index.referenceKeys.add(binaryKey);
+    }
     return index;
   }
 

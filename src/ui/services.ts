@@ -194,7 +194,7 @@ export function createConsoleServices(
     for (const r of config.relations) {
       const source = config.sources[r.child.source];
       const key = `${source.uri}\0${source.database}`;
-      if (!seen.has(key)) seen.set(key, new RunsStore(await pool.db(r.child.source), access));
+      if (!seen.has(key)) seen.set(key, new RunsStore(await pool.primaryDb(r.child.source), access));
     }
     return [...seen.values()];
   };
@@ -262,7 +262,7 @@ export function createConsoleServices(
         operator: settings.operator,
       }),
     async trend(name) {
-      const store = new RunsStore(await pool.db(relation(name).child.source), access);
+      const store = new RunsStore(await pool.primaryDb(relation(name).child.source), access);
       const scans = await store.recent({ relation: name, kind: 'scan', limit: 30 });
       const [clean] = await store.recent({ relation: name, kind: 'clean', limit: 1 });
       return {
@@ -305,7 +305,7 @@ export function createConsoleServices(
     async unfinishedScans() {
       const found: UnfinishedScan[] = [];
       for (const r of config.relations) {
-        const run = await new RunsStore(await pool.db(r.child.source), access).resumable(r.name);
+        const run = await new RunsStore(await pool.primaryDb(r.child.source), access).resumable(r.name);
         if (run)
           found.push({
             relation: r.name,
@@ -376,10 +376,9 @@ export function createConsoleServices(
       const value = parseValueArgument(ref);
       const key = canonicalKey(value, r.keyMatch);
       if (key === undefined) return false;
-      const parents = (await pool.db(r.parent.source)).collection(r.parent.collection);
-      const states = await new ParentProbe(r, parents, { maxTimeMS: config.maxTimeMS }).probe(
-        new Map([[key, value]]),
-      );
+      const states = await new ParentProbe(r, await pool.db(r.parent.source), {
+        maxTimeMS: config.maxTimeMS,
+      }).probe(new Map([[key, value]]));
       return states.get(key)?.kind !== 'active';
     },
     watch: watcherFor(config, pool, access),

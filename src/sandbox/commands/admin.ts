@@ -1,6 +1,7 @@
 // Over 300 lines: the many small admin commands drivers and tools send.
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
+import { getParameters, setParameters } from '../parameters.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
@@ -214,10 +215,13 @@ const createIndexes: CommandHandler = (ctx) => {
     if (!key || Object.keys(key).length === 0)
       throw new CommandError(ErrorCodes.BadValue, 'index key pattern must be a non-empty object');
     // mongod accepts and ignores `ns` (mongorestore sends it) and `background`; `v` defaults to 2.
-    const { ns: _ns, background: _background, ...options } = raw;
+    const { ns: _ns, background: _background, collation: _collation, ...options } = raw;
+    // An index takes the collection's default collation unless it names its own; simple is listed as none.
+    const collation = (raw.collation ?? coll.options.collation) as Document | undefined;
     const spec: IndexSpec = {
       v: 2,
       ...options,
+      ...(collation && collation.locale !== 'simple' ? { collation } : {}),
       key,
       name: typeof raw.name === 'string' ? raw.name : defaultIndexName(key),
     };
@@ -444,5 +448,6 @@ export const adminCommands: Record<string, CommandHandler> = {
   configureFailPoint: (ctx) => ctx.server.faults.configure(ctx.body),
   commitTransaction: endTransaction('commit'),
   abortTransaction: endTransaction('rollback'),
-  getParameter: () => ({ featureCompatibilityVersion: { version: '7.0' }, ok: 1 }),
+  getParameter: (ctx) => getParameters(ctx.server.parameters, ctx.body),
+  setParameter: (ctx) => setParameters(ctx.server.parameters, ctx.body),
 };

@@ -7,6 +7,7 @@ import type { FailPoints } from '../faults.ts';
 import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
 import type { Collection, Store } from '../storage.ts';
+import type { ServerParameters } from '../parameters.ts';
 import type { Transaction, Transactions } from '../transactions.ts';
 
 export interface ServerState {
@@ -17,6 +18,8 @@ export interface ServerState {
   /** Set when the sandbox acts as a replica set (`--replica-set NAME`); `secondary` with `--secondary-port`. */
   replicaSet?: { name: string; host: string; secondary?: string };
   transactions: Transactions;
+  /** Server parameters (`getParameter`/`setParameter`): cursor timeout, transaction lifetime, snapshot window. */
+  parameters: ServerParameters;
   openConnections(): number;
   /** Commands running now, by operation id: what `$currentOp` reports. */
   operations: Map<number, RunningOperation>;

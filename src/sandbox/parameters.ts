@@ -1,0 +1,76 @@
+import type { Document } from 'bson';
+import { CommandError, ErrorCodes } from './command-error.ts';
+
+/**
+ * The server parameters the sandbox follows, as mongod names them, readable with `getParameter` and settable
+ * at run time with `setParameter` (tests shorten them to make mongod's limits reachable in seconds).
+ */
+export interface ServerParameters {
+  /** Idle cursors are killed after this long (mongod: 600000). */
+  cursorTimeoutMillis: number;
+  /** A transaction open longer than this is aborted (mongod: 60). */
+  transactionLifetimeLimitSeconds: number;
+  /** How far back snapshot reads may go (mongod: 300). */
+  minSnapshotHistoryWindowInSeconds: number;
+}
+
+export function defaultParameters(): ServerParameters {
+  return {
+    cursorTimeoutMillis: 600_000,
+    transactionLifetimeLimitSeconds: 60,
+    minSnapshotHistoryWindowInSeconds: 300,
+  };
+}
+
+/** Arguments every command may carry, never a parameter's name. */
+const GENERIC = new Set([
+  '$db',
+  'lsid',
+  '$clusterTime',
+  '$readPreference',
+  'comment',
+  'apiVersion',
+  'apiStrict',
+]);
+
+function positiveNumber(name: string, value: unknown): number {
+  const n = typeof value === 'number' ? value : Number((value as { valueOf?: () => unknown })?.valueOf?.());
+  if (!Number.isFinite(n) || n <= 0)
+    throw new CommandError(ErrorCodes.BadValue, `${name} must be a positive number, got ${String(value)}`);
+  return n;
+}
+
+/** `setParameter`: sets each named parameter, answering the previous value of the last one as `was`. */
+export function setParameters(parameters: ServerParameters, body: Document): Document {
+  let was: unknown;
+  let any = false;
+  for (const [name, value] of Object.entries(body)) {
+    if (name === 'setParameter' || GENERIC.has(name)) continue;
+    if (!Object.hasOwn(parameters, name))
+      throw new CommandError(
+        ErrorCodes.BadValue,
+        `attempted to set unrecognized parameter [${name}], use help:true to see options`,
+      );
+    const key = name as keyof ServerParameters;
+    was = parameters[key];
+    parameters[key] = positiveNumber(name, value);
+    any = true;
+  }
+  if (!any)
+    throw new CommandError(ErrorCodes.BadValue, 'no option found to set, use help:true to see options');
+  return { was, ok: 1 };
+}
+
+/** `getParameter`: the named parameters (or all with `'*'`); featureCompatibilityVersion is always 7.0. */
+export function getParameters(parameters: ServerParameters, body: Document): Document {
+  const all: Document = { ...parameters, featureCompatibilityVersion: { version: '7.0' } };
+  if (body.getParameter === '*') return { ...all, ok: 1 };
+  const reply: Document = {};
+  for (const name of Object.keys(body)) {
+    if (name === 'getParameter' || GENERIC.has(name)) continue;
+    if (!Object.hasOwn(all, name))
+      throw new CommandError(ErrorCodes.InvalidOptions, `no option found to get: ${name}`);
+    reply[name] = all[name];
+  }
+  return { ...reply, ok: 1 };
+}
