@@ -346,8 +346,15 @@ async function deleteSurvivors(
           log.warn({ relation: ctx.relation.name, commit }, 'commit of unknown outcome: sending it again');
           continue;
         }
-        if (hasLabel(error, 'TransientTransactionError'))
+        if (hasLabel(error, 'TransientTransactionError')) {
+          // A commit refused before it ran leaves the transaction open on the server, holding its writes
+          // until its lifetime ends: ending the server session aborts it now, so the retry meets no conflict.
+          await ctx.client
+            .db('admin')
+            .command({ endSessions: [session.id] })
+            .catch(() => undefined);
           throw new TransientBatchError(`its commit failed (${redact((error as Error).message)})`);
+        }
         if (hasLabel(error, 'UnknownTransactionCommitResult'))
           throw new RuntimeError(
             `the delete of a batch of ${ctx.relation.name} was committed with an unknown outcome ${commit} times (${redact((error as Error).message)}); whatever it deleted is in the backup`,

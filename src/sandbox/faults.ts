@@ -32,6 +32,8 @@ export interface SimulatedSecondary {
   lagSeconds: number;
   hidden: boolean;
   delaySecs: number;
+  /** 0 for a non-voting member (an analytics node). */
+  votes: number;
 }
 
 interface ActiveFailPoint {
@@ -44,9 +46,9 @@ export class FailPoints {
   private failCommand: ActiveFailPoint | undefined;
   /**
    * Sandbox-only `sandboxReplicationLag` fail point: how far the simulated secondary trails, in seconds, and
-   * whether the set's config calls it hidden or delayed (`data: {seconds, hidden?, delaySecs?}`).
+   * whether the set's config calls it hidden, delayed or non-voting (`data: {seconds, hidden?, delaySecs?, votes?}`).
    */
-  secondary: SimulatedSecondary = { lagSeconds: 0, hidden: false, delaySecs: 0 };
+  secondary: SimulatedSecondary = { lagSeconds: 0, hidden: false, delaySecs: 0, votes: 1 };
   /** Sandbox-only `sandboxMajorityUnreachable`: `w: "majority"` writes wait until their wtimeout, then fail (64). */
   majorityUnreachable = false;
 
@@ -65,12 +67,12 @@ export class FailPoints {
       )
         throw new CommandError(
           ErrorCodes.BadValue,
-          'sandboxReplicationLag takes mode alwaysOn and data.seconds >= 0 (hidden, delaySecs optional)',
+          'sandboxReplicationLag takes mode alwaysOn and data.seconds >= 0 (hidden, delaySecs, votes optional)',
         );
       this.secondary =
         body.mode === 'off'
-          ? { lagSeconds: 0, hidden: false, delaySecs: 0 }
-          : { lagSeconds: seconds, hidden: data.hidden === true, delaySecs };
+          ? { lagSeconds: 0, hidden: false, delaySecs: 0, votes: 1 }
+          : { lagSeconds: seconds, hidden: data.hidden === true, delaySecs, votes: data.votes === 0 ? 0 : 1 };
       return { count: 0, ok: 1 };
     }
     if (body.configureFailPoint === 'sandboxMajorityUnreachable') {

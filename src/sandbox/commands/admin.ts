@@ -387,7 +387,7 @@ const replSetGetStatus: CommandHandler = (ctx) => {
 const replSetGetConfig: CommandHandler = (ctx) => {
   const set = ctx.server.replicaSet;
   if (!set) throw new CommandError(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
-  const { hidden, delaySecs } = ctx.server.faults.secondary;
+  const { hidden, delaySecs, votes } = ctx.server.faults.secondary;
   const member = (id: number, host: string, priority: number, extra: Document = {}) => ({
     _id: id,
     host,
@@ -407,9 +407,10 @@ const replSetGetConfig: CommandHandler = (ctx) => {
       term: 1,
       members: [
         member(0, set.host, 1),
-        member(1, set.secondary ?? 'simulated-secondary', hidden || delaySecs > 0 ? 0 : 1, {
+        member(1, set.secondary ?? 'simulated-secondary', hidden || delaySecs > 0 || votes === 0 ? 0 : 1, {
           hidden,
           secondaryDelaySecs: delaySecs,
+          votes,
         }),
       ],
       protocolVersion: 1,
