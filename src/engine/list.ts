@@ -50,7 +50,8 @@ const STATE_CATEGORY: Record<UnresolvedState, ListCategory> = {
 /**
  * Every child in a category, found without a rescan: the references the last complete scan recorded as
  * unresolved (the first-seen state, in key order, a page at a time), and for each page one query on the
- * child collection by reference. Memory stays at one page whatever the backlog. Needs an index on the child
+ * child collection by reference, read whole. Memory stays at one page (500 references' children, `_id` and
+ * reference only) whatever the backlog. Needs an index on the child
  * field (refused otherwise, with the command to create it, unless collection scans are allowed). Excepted
  * children are left out, as the scan counts them apart.
  */
@@ -93,12 +94,17 @@ export async function listUnresolved(options: ListOptions): Promise<UnresolvedLi
       afterKey = page[page.length - 1].key;
       const byKey = new Map(page.map((entry) => [entry.key, entry]));
       const values = page.flatMap((entry) => valuesForKey(entry.key, relation.keyMatch));
-      const cursor = children.find({ [field]: { $in: values } } as Document, {
-        projection: { _id: 1, [field]: 1 },
-        batchSize: 1000,
-        maxTimeMS: config.maxTimeMS,
-      });
-      for await (const doc of cursor) {
+      // Read whole before anything is yielded: the console pages this list at key presses, and a server cursor
+      // left idle between them is killed after 10 minutes (cursorTimeoutMillis). The next page continues from
+      // the last reference key, so no server cursor is held between pages either.
+      const docs = await children
+        .find({ [field]: { $in: values } } as Document, {
+          projection: { _id: 1, [field]: 1 },
+          batchSize: 1000,
+          maxTimeMS: config.maxTimeMS,
+        })
+        .toArray();
+      for (const doc of docs) {
         if (exceptions.documentKeys.has(documentKey(doc._id))) continue;
         // The server's `$in` also matches arrays holding the value: the scan calls those invalid, so does the list.
         const reference = referenceAt(doc, field);

@@ -139,6 +139,31 @@ describe('scan --list', () => {
     }
   });
 
+  it('holds no server cursor between the reads of a consumer that pauses (the console waits for key presses)', async () => {
+    const config = await configFor(file());
+    const pool = new SourcePool(config.sources);
+    const admin = server.client.db('admin');
+    // mongod kills a cursor idle for cursorTimeoutMillis (10 minutes); shortened here.
+    await admin.command({ setParameter: 1, cursorTimeoutMillis: 300 });
+    try {
+      const listing = await listUnresolved({
+        config,
+        pool,
+        relation: config.relations[0],
+        category: 'orphans',
+      });
+      let count = 0;
+      for await (const _child of listing.children) {
+        // An operator reads the first screen, goes for coffee, then pages on.
+        if (++count === 1) await new Promise((resolve) => setTimeout(resolve, 800));
+      }
+      expect(count).toBe(ORPHANS);
+    } finally {
+      await admin.command({ setParameter: 1, cursorTimeoutMillis: 600_000 });
+      await pool.close();
+    }
+  });
+
   it('refuses without an index on the child field, naming the index to create', async () => {
     await server.client.db(childDb).collection('embeddings').dropIndex('content_id_1');
     try {
