@@ -25,6 +25,7 @@ export const ErrorCodes = {
   NoSuchTransaction: 251,
   WriteConflict: 112,
   TransactionCommitted: 256,
+  OperationNotSupportedInTransaction: 263,
   DuplicateKey: 11000,
   BSONObjectTooLarge: 10334,
   DistinctTooBig: 17217,

@@ -21,6 +21,7 @@ import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
 import { Oplog } from './oplog.ts';
 import { Store } from './storage.ts';
+import { clusterTimeOf } from './history.ts';
 import { defaultParameters } from './parameters.ts';
 import { Transactions } from './transactions.ts';
 import {
@@ -78,7 +79,10 @@ export class SandboxServer implements ServerState {
   readonly cursors = new CursorRegistry(() => this.parameters.cursorTimeoutMillis);
   readonly faults = new FailPoints();
   readonly startedAt = new Date();
-  readonly transactions = new Transactions(() => this.parameters.transactionLifetimeLimitSeconds);
+  readonly transactions = new Transactions(
+    () => this.parameters.transactionLifetimeLimitSeconds,
+    () => (this.oplog ? clusterTimeOf(this.oplog.latest()) : 0n),
+  );
   readonly operations = new Map<number, RunningOperation>();
   oplog?: Oplog;
   readonly argv = process.argv.slice(1);

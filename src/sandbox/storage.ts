@@ -3,6 +3,7 @@ import { type Document, EJSON, UUID } from 'bson';
 import { Query } from 'mingo';
 import { compareBson, indexKey, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
+import { DocumentHistory } from './history.ts';
 
 export interface IndexSpec {
   v: number;
@@ -115,6 +116,8 @@ export class Collection {
   /** `_id` key -> document, in insertion (natural) order. Stored documents are never mutated in place. */
   readonly docs = new Map<string, Document>();
   readonly indexes: SecondaryIndex[] = [];
+  /** Committed changes within the snapshot window (replica-set mode), for snapshot reads and write conflicts. */
+  readonly history = new DocumentHistory();
   /**
    * `_id` keys in `_id` order (the `_id` index's order), built on first use by an ordered read and kept while
    * inserts arrive in increasing `_id` order; removed keys are skipped when read, any other insert drops it.

@@ -1,24 +1,31 @@
 import type { Binary, Document } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
+import type { ClusterTime, DocumentHistory } from './history.ts';
 
 type TransactionState = 'inProgress' | 'committed' | 'aborted';
 
 /**
- * One multi-document transaction of a session. Its writes are applied at once and undone in reverse on
- * abort: atomic for the session that runs it, but not isolated (other connections see its writes before
- * the commit) — the README lists this among the sandbox's differences. Its snapshot is the write sequence
- * number at its start: writing a document someone else wrote after that is a write conflict, as on mongod.
+ * One multi-document transaction of a session, isolated as on mongod: it reads the collections as they were
+ * at its snapshot (its start) plus its own writes, and nobody else sees its writes before the commit. Its
+ * writes are applied to the store at once and remembered (`held`) with the version last committed, which every
+ * other reader is shown instead (`Transactions.uncommittedPatch`); the commit releases them, an abort puts the
+ * committed versions back.
  */
 export class Transaction {
   state: TransactionState = 'inProgress';
+  readonly startedAt = Date.now();
   private readonly undo: (() => void)[] = [];
   private readonly committed: (() => void)[] = [];
-
-  readonly startedAt = Date.now();
+  /** Per namespace, the documents this transaction wrote (`_id` key) and their last committed version. */
+  readonly held = new Map<string, Map<string, Document | null>>();
+  /** Each written namespace's history, where the commit enters the committed versions. */
+  private readonly histories = new Map<string, DocumentHistory>();
+  private readonly waiters: (() => void)[] = [];
 
   constructor(
     readonly txnNumber: number,
-    readonly snapshot: number,
+    /** Cluster time of the snapshot it reads (the newest write at its start). */
+    readonly snapshot: ClusterTime,
   ) {}
 
   /** Remembers how to take back one write, should the transaction abort. */
@@ -31,23 +38,55 @@ export class Transaction {
     this.committed.push(then);
   }
 
+  /** Notes that this transaction wrote a document whose committed version was `before` (the first write counts). */
+  hold(ns: string, idKey: string, before: Document | null, history: DocumentHistory): void {
+    const docs = this.held.get(ns) ?? new Map<string, Document | null>();
+    this.held.set(ns, docs);
+    if (!docs.has(idKey)) docs.set(idKey, before);
+    this.histories.set(ns, history);
+  }
+
+  holds(ns: string, idKey: string): boolean {
+    return this.held.get(ns)?.has(idKey) ?? false;
+  }
+
+  /** Resolves when the transaction has committed or aborted. */
+  ended(): Promise<void> {
+    if (this.state !== 'inProgress') return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
   rollback(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) {
-      // Without isolation another connection may have written the same _id meanwhile (a write conflict on
-      // mongod); the rest is still taken back.
       try {
         this.undo[i]();
       } catch {}
     }
     this.undo.length = 0;
     this.committed.length = 0;
-    this.state = 'aborted';
+    this.finish('aborted');
   }
 
-  commit(): void {
+  /**
+   * Applies the commit: its oplog entries, then its documents enter their collections' history at `at()` (the
+   * last entry's time), all at once, so no snapshot read sees part of the transaction.
+   */
+  commit(at: () => ClusterTime, windowMs: number): void {
     this.undo.length = 0;
     for (const then of this.committed.splice(0)) then();
-    this.state = 'committed';
+    if (this.held.size) {
+      const time = at();
+      for (const [ns, docs] of this.held)
+        for (const [idKey, before] of docs) this.histories.get(ns)?.record(idKey, before, time, windowMs);
+    }
+    this.finish('committed');
+  }
+
+  private finish(state: TransactionState): void {
+    this.state = state;
+    this.held.clear();
+    this.histories.clear();
+    for (const resolve of this.waiters.splice(0)) resolve();
   }
 }
 
@@ -73,8 +112,12 @@ function writeConflict(): CommandError {
 export class Transactions {
   private readonly sessions = new Map<string, Transaction>();
 
-  /** `lifetimeLimitSeconds`: mongod's `transactionLifetimeLimitSeconds` as set now (read at every command). */
-  constructor(private readonly lifetimeLimitSeconds: () => number = () => 60) {}
+  constructor(
+    /** mongod's `transactionLifetimeLimitSeconds` as set now (read at every command). */
+    private readonly lifetimeLimitSeconds: () => number = () => 60,
+    /** Where a new transaction's snapshot is: the newest write's cluster time. */
+    private readonly snapshotTime: () => ClusterTime = () => 0n,
+  ) {}
 
   /**
    * Aborts every transaction open longer than `transactionLifetimeLimitSeconds`, as mongod's periodic job
@@ -86,31 +129,55 @@ export class Transactions {
     for (const transaction of this.sessions.values())
       if (transaction.state === 'inProgress' && transaction.startedAt < cutoff) transaction.rollback();
   }
-  private sequence = 0;
-  /** While a transaction is open: who last wrote each document (namespace and `_id` key), and when. */
-  private readonly lastWrites = new Map<string, { sequence: number; by: Transaction | undefined }>();
 
-  private anyOpen(): boolean {
-    for (const transaction of this.sessions.values()) if (transaction.state === 'inProgress') return true;
-    return false;
+  /** Whether any transaction is open (readers see the store as it is when none is). */
+  anyOpen(): boolean {
+    return !this.open().next().done;
+  }
+
+  private *open(): Generator<Transaction> {
+    for (const transaction of this.sessions.values())
+      if (transaction.state === 'inProgress') yield transaction;
+  }
+
+  /** The open transaction other than `self` that holds an uncommitted write to the document, if any. */
+  holder(ns: string, idKey: string, self?: Transaction): Transaction | undefined {
+    for (const transaction of this.open())
+      if (transaction !== self && transaction.holds(ns, idKey)) return transaction;
+    return undefined;
+  }
+
+  /** For a reader in `self` (or outside any): the committed versions of the documents other transactions wrote. */
+  uncommittedPatch(ns: string, self?: Transaction): Map<string, Document | null> {
+    const patch = new Map<string, Document | null>();
+    for (const transaction of this.open()) {
+      if (transaction === self) continue;
+      for (const [idKey, before] of transaction.held.get(ns) ?? []) patch.set(idKey, before);
+    }
+    return patch;
   }
 
   /**
-   * Called before every write to a document. A transaction writing a document that another writer changed
-   * after the transaction's snapshot fails with WriteConflict (TransientTransactionError) and is aborted, so
-   * the driver retries it from the start. Writes are only remembered while some transaction is open.
+   * Called before every write to a document by a transaction. First writer wins, as on mongod: writing a
+   * document another open transaction wrote, or one committed after this transaction's snapshot, fails with
+   * WriteConflict (TransientTransactionError) and aborts the transaction, so the driver retries it whole.
    */
-  noteWrite(transaction: Transaction | undefined, document: string): void {
-    if (!this.anyOpen()) {
-      this.lastWrites.clear();
-      return;
-    }
-    const last = this.lastWrites.get(document);
-    if (transaction && last && last.by !== transaction && last.sequence > transaction.snapshot) {
+  noteWrite(
+    transaction: Transaction,
+    ns: string,
+    idKey: string,
+    before: Document | null,
+    history: DocumentHistory,
+  ): void {
+    const lastCommitted = history.lastChangeOf(idKey);
+    if (
+      this.holder(ns, idKey, transaction) ||
+      (lastCommitted !== undefined && lastCommitted > transaction.snapshot)
+    ) {
       transaction.rollback();
       throw writeConflict();
     }
-    this.lastWrites.set(document, { sequence: ++this.sequence, by: transaction });
+    transaction.hold(ns, idKey, before, history);
   }
 
   /**
@@ -143,7 +210,7 @@ export class Transactions {
         );
       // A new transaction on the session ends the one before it, as on mongod.
       if (current?.state === 'inProgress') current.rollback();
-      const started = new Transaction(txnNumber, this.sequence);
+      const started = new Transaction(txnNumber, this.snapshotTime());
       this.sessions.set(session, started);
       return started;
     }

@@ -1,6 +1,7 @@
 // Over 300 lines: the many small admin commands drivers and tools send.
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
+import { clusterTimeOf } from '../history.ts';
 import { getParameters, setParameters } from '../parameters.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { parseCollation } from '../match.ts';
@@ -344,7 +345,14 @@ function endTransaction(how: 'commit' | 'rollback'): CommandHandler {
         ErrorCodes.IllegalOperation,
         'Transaction numbers are only allowed on a replica set member or mongos',
       );
-    ctx.transaction[how]();
+    if (how === 'rollback') ctx.transaction.rollback();
+    else {
+      const oplog = ctx.server.oplog;
+      ctx.transaction.commit(
+        () => (oplog ? clusterTimeOf(oplog.latest()) : 0n),
+        ctx.server.parameters.minSnapshotHistoryWindowInSeconds * 1000,
+      );
+    }
     return { ok: 1 };
   };
 }

@@ -1,9 +1,11 @@
 import { type Oplog, type OplogWrite, updateDiff } from '../oplog.ts';
-import type { Document } from 'bson';
+import type { Document, Timestamp } from 'bson';
 import { indexKey, type StringCompare } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import type { Cursor, CursorRegistry } from '../cursors.ts';
 import type { FailPoints } from '../faults.ts';
+import { type ClusterTime, clusterTimeOf } from '../history.ts';
+import { readerView } from '../snapshot-view.ts';
 import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
 import type { Collection, Store } from '../storage.ts';
@@ -101,19 +103,32 @@ export function optionalDocument(body: Document, field: string): Document | unde
  * Every write goes through these three, so a transaction can take it back on abort (and persistence notices).
  */
 
-/** A document's identity for write-conflict detection. */
-function documentRef(ctx: CommandContext, coll: Collection, doc: Document): string {
-  return `${ctx.db}.${coll.name}\u0000${indexKey(doc._id)}`;
+/**
+ * Before a write to a document (`_id` key `idKey`, last committed as `before`): in a transaction, mongod's
+ * write-conflict rules (see `Transactions.noteWrite`); outside one, a document an open transaction holds is
+ * not written (the write commands wait for that transaction first, as mongod's do).
+ */
+function noteWrite(ctx: CommandContext, coll: Collection, idKey: string, before: Document | null): void {
+  const ns = `${ctx.db}.${coll.name}`;
+  if (ctx.transaction) {
+    ctx.server.transactions.noteWrite(ctx.transaction, ns, idKey, before, coll.history);
+  } else if (ctx.server.transactions.holder(ns, idKey))
+    throw new CommandError(
+      ErrorCodes.WriteConflict,
+      'Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.',
+    );
 }
 
 /**
  * Records a write in the oplog (replica-set mode): at once, or when its transaction commits; with the document
- * as it was before, when the collection keeps pre-images (`changeStreamPreAndPostImages`).
+ * as it was before, when the collection keeps pre-images (`changeStreamPreAndPostImages`). A write outside a
+ * transaction enters the collection's history at its cluster time (a transaction's enter at its commit).
  */
 function logWrite(
   ctx: CommandContext,
   coll: Collection,
   write: OplogWrite,
+  idKey: string,
   before?: Document,
   after?: Document,
 ): void {
@@ -123,13 +138,22 @@ function logWrite(
     ? { before, after }
     : {};
   if (ctx.transaction) ctx.transaction.onCommit(() => oplog.append(write, images));
-  else oplog.append(write, images);
+  else {
+    const entry = oplog.append(write, images);
+    coll.history.record(
+      idKey,
+      before ?? null,
+      clusterTimeOf(entry.ts as Timestamp),
+      ctx.server.parameters.minSnapshotHistoryWindowInSeconds * 1000,
+    );
+  }
 }
 
 export function insertDocument(ctx: CommandContext, coll: Collection, doc: Document): void {
-  ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
+  const idKey = indexKey(doc._id);
+  noteWrite(ctx, coll, idKey, null);
   coll.insert(doc);
-  logWrite(ctx, coll, { op: 'i', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: doc });
+  logWrite(ctx, coll, { op: 'i', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: doc }, idKey);
   ctx.transaction?.record(() => {
     coll.remove(doc);
     ctx.server.store.touch(ctx.db, coll.name);
@@ -144,7 +168,8 @@ export function replaceDocument(
   /** A replacement (the whole document given) rather than an update (operators or a pipeline). */
   replacement = false,
 ): void {
-  ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, previous));
+  const idKey = indexKey(previous._id);
+  noteWrite(ctx, coll, idKey, previous);
   coll.replace(previous, next);
   logWrite(
     ctx,
@@ -156,6 +181,7 @@ export function replaceDocument(
       o: replacement ? next : updateDiff(previous, next),
       o2: { _id: next._id },
     },
+    idKey,
     previous,
     next,
   );
@@ -166,16 +192,54 @@ export function replaceDocument(
 }
 
 export function removeDocument(ctx: CommandContext, coll: Collection, doc: Document): boolean {
-  ctx.server.transactions.noteWrite(ctx.transaction, documentRef(ctx, coll, doc));
-  const removed = coll.remove(doc);
-  if (removed)
-    logWrite(ctx, coll, { op: 'd', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: { _id: doc._id } }, doc);
-  if (removed)
-    ctx.transaction?.record(() => {
-      coll.insert(doc);
-      ctx.server.store.touch(ctx.db, coll.name);
-    });
-  return removed;
+  const idKey = indexKey(doc._id);
+  if (!coll.docs.has(idKey)) return false;
+  noteWrite(ctx, coll, idKey, doc);
+  coll.remove(doc);
+  logWrite(
+    ctx,
+    coll,
+    { op: 'd', ns: `${ctx.db}.${coll.name}`, ui: coll.uuid, o: { _id: doc._id } },
+    idKey,
+    doc,
+  );
+  ctx.transaction?.record(() => {
+    coll.insert(doc);
+    ctx.server.store.touch(ctx.db, coll.name);
+  });
+  return true;
+}
+
+/**
+ * The collection as this command reads it: as of `at` (a snapshot read's time, or its transaction's snapshot)
+ * and without the uncommitted writes of other transactions. The store itself when neither applies.
+ */
+export function readView(ctx: CommandContext, coll: Collection, at?: ClusterTime): Collection {
+  const { transactions } = ctx.server;
+  const self = ctx.transaction;
+  const snapshot = at ?? self?.snapshot;
+  if (snapshot === undefined && !transactions.anyOpen()) return coll;
+  if (snapshot !== undefined && !coll.history.covers(snapshot))
+    throw new CommandError(
+      ErrorCodes.SnapshotTooOld,
+      `Read timestamp is older than the oldest available timestamp in ${ctx.db}.${coll.name}'s history (minSnapshotHistoryWindowInSeconds ${ctx.server.parameters.minSnapshotHistoryWindowInSeconds})`,
+    );
+  const ns = `${ctx.db}.${coll.name}`;
+  return readerView(coll, {
+    versionOf(key) {
+      const past = snapshot !== undefined ? coll.history.versionAt(key, snapshot) : undefined;
+      if (past !== undefined) return past;
+      const holder = transactions.holder(ns, key, self);
+      return holder ? (holder.held.get(ns)?.get(key) ?? null) : undefined;
+    },
+    differing() {
+      const versions =
+        snapshot !== undefined ? coll.history.asOf(snapshot) : new Map<string, Document | null>();
+      for (const [key, before] of transactions.uncommittedPatch(ns, self))
+        if (!versions.has(key)) versions.set(key, before);
+      return versions;
+    },
+  });
 }
 
 /**

@@ -12,6 +12,7 @@ import * as windowOperators from 'mingo/operators/window';
 import { Context, evalExpr } from 'mingo/core';
 import { indexKey, type StringCompare, valuesAtPath } from '../bson-values.ts';
 import { aggregationTypeName } from '../match.ts';
+import { clusterTimeOf } from '../history.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { ChangeStream, DEFAULT_AWAIT_MS, parseChangeStream } from '../change-stream.ts';
 import { cursorIdOf } from '../cursors.ts';
@@ -21,7 +22,6 @@ import {
   compileProjection,
   documentsByIdIndex,
   MINGO_OPTIONS,
-  indexCandidates,
   matchDocuments,
   parseSort,
   sortDocuments,
@@ -35,6 +35,7 @@ import {
   collationFor,
   collectionName,
   existingCollection,
+  readView,
   optionalDocument,
   optionalNumber,
 } from './context.ts';
@@ -70,11 +71,11 @@ const READ_CONCERN_LEVELS = ['local', 'majority', 'available', 'linearizable', '
 /**
  * A command's `readConcern`. A one-member set serves local, majority, available and linearizable alike (every
  * write is majority-committed at once; `afterClusterTime` is always reached). `snapshot` (replica-set mode
- * only) is served from the collection as it is at the command, with that time as `atClusterTime`: the
- * sandbox keeps no older versions, so an `atClusterTime` before a later write to the collection is refused
- * (SnapshotTooOld) rather than answered from newer data.
+ * only) reads the collection as it was at `atClusterTime` (from its history, within
+ * `minSnapshotHistoryWindowInSeconds`; SnapshotTooOld before that), or at the newest write when none is given,
+ * which the reply names as `atClusterTime`. A transaction reads at its own snapshot, whatever its commands say.
  */
-function snapshotTime(ctx: CommandContext, ns: string): Timestamp | undefined {
+function snapshotTime(ctx: CommandContext): Timestamp | undefined {
   const readConcern = optionalDocument(ctx.body, 'readConcern');
   if (!readConcern) return undefined;
   const level = readConcern.level ?? 'local';
@@ -85,7 +86,7 @@ function snapshotTime(ctx: CommandContext, ns: string): Timestamp | undefined {
       ErrorCodes.InvalidOptions,
       'readConcern.atClusterTime can only be used with readConcern level snapshot',
     );
-  if (level !== 'snapshot') return undefined;
+  if (level !== 'snapshot' || ctx.transaction) return undefined;
   const oplog = ctx.server.oplog;
   if (!oplog)
     throw new CommandError(
@@ -94,16 +95,28 @@ function snapshotTime(ctx: CommandContext, ns: string): Timestamp | undefined {
     );
   const latest = oplog.latest();
   const at = readConcern.atClusterTime as Timestamp | undefined;
-  if (at) {
-    for (const entry of oplog.after(at))
-      if (entry.ns === ns)
-        throw new CommandError(
-          ErrorCodes.SnapshotTooOld,
-          `atClusterTime ${at.toString()}: the sandbox keeps no history and ${ns} changed after it (mongod would read its retained history)`,
-        );
-    return at.compare(latest) > 0 ? at : latest;
-  }
-  return latest;
+  if (at && at.compare(latest) > 0)
+    throw new CommandError(
+      ErrorCodes.InvalidOptions,
+      `atClusterTime ${at.toString()} is in the future (the newest write is ${latest.toString()})`,
+    );
+  if (at && at.compare(oplog.began) < 0)
+    throw new CommandError(
+      ErrorCodes.SnapshotTooOld,
+      `atClusterTime ${at.toString()} is before this server's history began (it restarted)`,
+    );
+  return at ?? latest;
+}
+
+/** The collection as the command reads it (see `readView`), with the snapshot time the reply names. */
+function readable(
+  ctx: CommandContext,
+  name: string,
+): { coll: ReturnType<typeof existingCollection>; atClusterTime: Timestamp | undefined } {
+  const atClusterTime = snapshotTime(ctx);
+  const stored = existingCollection(ctx, name);
+  const coll = stored && readView(ctx, stored, atClusterTime ? clusterTimeOf(atClusterTime) : undefined);
+  return { coll, atClusterTime };
 }
 
 const find: CommandHandler = async (ctx) => {
@@ -115,28 +128,10 @@ const find: CommandHandler = async (ctx) => {
   const rawLimit = optionalNumber(body, 'limit') ?? 0;
   const limit = Math.abs(rawLimit);
   const batchSize = nonNegative(body, 'batchSize');
-  const coll = existingCollection(ctx, name);
-  const atClusterTime = snapshotTime(ctx, `${ctx.db}.${name}`);
-  const byId = atClusterTime ? undefined : idIndexScan(body, sort, coll);
+  const { coll, atClusterTime } = readable(ctx, name);
+  const byId = idIndexScan(body, sort, coll);
   let docs: Document[] = [];
-  if (atClusterTime && (body.min !== undefined || body.max !== undefined || body.hint !== undefined))
-    throw new CommandError(
-      ErrorCodes.NotImplemented,
-      'the sandbox does not serve snapshot reads with min, max or hint (it would ignore them)',
-    );
-  if (coll && atClusterTime) {
-    // A snapshot: the documents as they are now, taken in one synchronous step (writes replace documents
-    // rather than change them, so later writes do not reach this copy).
-    const strings = collationFor(coll, body.collation);
-    docs = await runPipeline(
-      ctx,
-      [...coll.docs.values()],
-      [...(filter ? [{ $match: filter }] : []), ...(sort ? [{ $sort: body.sort }] : [])],
-      ctx.budget,
-      strings,
-    );
-    if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
-  } else if (coll && byId) {
+  if (coll && byId) {
     const strings = collationFor(coll, body.collation);
     docs = await documentsByIdIndex(coll, filter, ctx.budget, {
       ...byId,
@@ -248,7 +243,12 @@ const killCursors: CommandHandler = (ctx) => {
 };
 
 const count: CommandHandler = async (ctx) => {
-  const coll = existingCollection(ctx);
+  if (ctx.transaction)
+    throw new CommandError(
+      ErrorCodes.OperationNotSupportedInTransaction,
+      "Cannot run 'count' in a multi-document transaction. Please see http://dochub.mongodb.org/core/transaction-count for a recommended alternative.",
+    );
+  const { coll } = readable(ctx, collectionName(ctx));
   if (!coll) return { n: 0, ok: 1 };
   const query = optionalDocument(ctx.body, 'query');
   const skip = nonNegative(ctx.body, 'skip') ?? 0;
@@ -267,7 +267,7 @@ const distinct: CommandHandler = async (ctx) => {
   const key = ctx.body.key;
   if (typeof key !== 'string')
     throw new CommandError(ErrorCodes.TypeMismatch, "distinct needs a 'key' string");
-  const coll = existingCollection(ctx);
+  const { coll } = readable(ctx, collectionName(ctx));
   if (!coll) return { values: [], ok: 1 };
   if (collationFor(coll, ctx.body.collation))
     throw new CommandError(
@@ -586,27 +586,13 @@ const aggregate: CommandHandler = async (ctx) => {
       batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
     });
   }
-  const coll = existingCollection(ctx, name);
-  const atClusterTime = snapshotTime(ctx, `${ctx.db}.${name}`);
+  const { coll, atClusterTime } = readable(ctx, name);
   let input: Document[] = [];
   let stages = pipeline as Document[];
   const strings = collationFor(coll, body.collation);
   if (coll) {
     const first = stages[0];
-    // A snapshot read takes its documents in one synchronous step (see find): a leading $match is answered
-    // here from the index's candidates when there are some, else from the whole collection.
-    if (atClusterTime) {
-      const leadingMatch =
-        first && Object.keys(first)[0] === '$match' ? (first.$match as Document) : undefined;
-      const candidates = leadingMatch && !strings ? indexCandidates(coll, leadingMatch) : undefined;
-      input = [...(candidates?.docs ?? coll.docs.values())];
-      if (leadingMatch) {
-        // Matched as matchDocuments matches: the index lookup alone when it is exact.
-        const matcher = compileFilter(leadingMatch, strings);
-        if (!candidates?.exact) input = input.filter((doc) => matcher(doc));
-        stages = stages.slice(1);
-      }
-    } else if (first && Object.keys(first)[0] === '$match') {
+    if (first && Object.keys(first)[0] === '$match') {
       compileFilter(first.$match, strings);
       input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings);
       stages = stages.slice(1);

@@ -1,4 +1,5 @@
 // Over 300 lines: insert, update, delete and findAndModify share their write paths.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BSON, type Document, ObjectId } from 'bson';
 import { Aggregator, update as applyOperators } from 'mingo';
 import { indexKey } from '../bson-values.ts';
@@ -13,9 +14,13 @@ import {
   collectionName,
   insertDocument,
   optionalDocument,
+  readView,
   removeDocument,
   replaceDocument,
 } from './context.ts';
+
+/** How often a write waiting for a transaction's documents looks again. */
+const HELD_POLL_MS = 10;
 
 function statements(ctx: CommandContext, field: string): Document[] {
   const list = ctx.body[field];
@@ -184,10 +189,10 @@ const updateCommand: CommandHandler = async (ctx) => {
   for (let i = 0; i < updates.length; i++) {
     const statement = updates[i];
     try {
-      const targets = await matchDocuments(
+      const targets = await writeTargets(
+        ctx,
         coll,
         optionalDocument(statement, 'q'),
-        ctx.budget,
         statement.multi ? undefined : 1,
         collationFor(coll, statement.collation),
       );
@@ -229,6 +234,34 @@ const updateCommand: CommandHandler = async (ctx) => {
   return reply(upserted.length ? { n, nModified, upserted } : { n, nModified }, writeErrors);
 };
 
+/**
+ * The documents a write statement targets, as its writer sees them (in a transaction: its snapshot and its own
+ * writes; outside: the last committed versions). Outside a transaction a target that an open transaction holds
+ * is waited for, as mongod's write waits out its WriteConflict, then the statement is matched again; the wait
+ * ends with the command's maxTimeMS, or when the transaction commits, aborts or outlives its lifetime limit.
+ */
+async function writeTargets(
+  ctx: CommandContext,
+  coll: Collection,
+  filter: Document | undefined,
+  limit: number | undefined,
+  strings: ReturnType<typeof collationFor>,
+): Promise<Document[]> {
+  const ns = `${ctx.db}.${coll.name}`;
+  const { transactions } = ctx.server;
+  for (;;) {
+    const targets = await matchDocuments(readView(ctx, coll), filter, ctx.budget, limit, strings);
+    if (ctx.transaction) return targets;
+    const holder = targets.map((doc) => transactions.holder(ns, indexKey(doc._id))).find(Boolean);
+    if (!holder) return targets;
+    while (holder.state === 'inProgress') {
+      ctx.budget.check();
+      await sleep(HELD_POLL_MS);
+      transactions.reapExpired();
+    }
+  }
+}
+
 function upsertedDocument(
   query: Document | undefined,
   u: unknown,
@@ -253,10 +286,10 @@ const deleteCommand: CommandHandler = async (ctx) => {
       if (limit !== 0 && limit !== 1)
         throw new CommandError(ErrorCodes.FailedToParse, 'The limit field in delete objects must be 0 or 1');
       if (!coll) continue;
-      const targets = await matchDocuments(
+      const targets = await writeTargets(
+        ctx,
         coll,
         optionalDocument(statement, 'q'),
-        ctx.budget,
         limit === 1 ? 1 : undefined,
         collationFor(coll, statement.collation),
       );
@@ -279,7 +312,7 @@ const findAndModify: CommandHandler = async (ctx) => {
   const query = optionalDocument(body, 'query');
   const sort = parseSort(body.sort);
   const strings = collationFor(coll, body.collation);
-  let candidates = await matchDocuments(coll, query, ctx.budget, sort ? undefined : 1, strings);
+  let candidates = await writeTargets(ctx, coll, query, sort ? undefined : 1, strings);
   if (sort) candidates = await sortDocuments(candidates, sort, ctx.budget, strings);
   const target = candidates[0];
   const project = compileProjection(body.fields ?? body.projection);
