@@ -186,6 +186,18 @@ program
       "with --replica-set: also answer as the set's secondary on this port",
     ).argParser(port),
   )
+  .addOption(
+    new Option(
+      '--majority-lag-ms <n>',
+      'with --replica-set: the majority commit point trails the last write by this long (w: majority waits, majority and snapshot reads and change streams see only what it has reached)',
+    ).argParser(nonNegativeNumber),
+  )
+  .addOption(
+    new Option(
+      '--secondary-lag-ms <n>',
+      'with --secondary-port: reads on the secondary see the data this long behind the primary',
+    ).argParser(nonNegativeNumber),
+  )
   .action(async (options) => (await commands.sandbox()).runSandbox(options));
 
 program

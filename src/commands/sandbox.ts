@@ -9,6 +9,8 @@ export interface SandboxCommandOptions {
   dataDir?: string;
   replicaSet?: string;
   secondaryPort?: number;
+  majorityLagMs?: number;
+  secondaryLagMs?: number;
 }
 
 /** `orphan-cleanup sandbox`: runs one sandbox server in the foreground until SIGINT/SIGTERM. */
@@ -22,10 +24,16 @@ export async function runSandbox(options: SandboxCommandOptions): Promise<void> 
     );
   if (options.secondaryPort !== undefined && options.replicaSet === undefined)
     throw new UsageError('--secondary-port needs --replica-set (a standalone has no secondary)');
+  if (options.majorityLagMs !== undefined && options.replicaSet === undefined)
+    throw new UsageError('--majority-lag-ms needs --replica-set (a standalone has no majority to lag)');
+  if (options.secondaryLagMs !== undefined && options.secondaryPort === undefined)
+    throw new UsageError('--secondary-lag-ms needs --secondary-port');
   const server = new SandboxServer({
     dataDir: options.dataDir,
     replicaSet: options.replicaSet,
     secondaryPort: options.secondaryPort,
+    majorityLagMs: options.majorityLagMs,
+    secondaryLagMs: options.secondaryLagMs,
   });
   await server.load();
   const seeded = options.seed ? seedStore(server.store, options.seed as never) : [];

@@ -94,8 +94,11 @@ export function parseChangeStream(
   };
 }
 
+/** How often a waiting change stream looks whether the majority commit point has reached new entries. */
+const MAJORITY_RECHECK_MS = 20;
+
 /**
- * A change stream over the oplog: the events after its position that concern its namespace, as mongod shapes
+ * A change stream over the oplog (majority-committed entries only, as on mongod): the events after its position that concern its namespace, as mongod shapes
  * them (`_id` resume token, `operationType`, `clusterTime`, `wallTime`, `ns`, `documentKey`, `fullDocument`,
  * `updateDescription`), then `invalidate` when its collection or database is dropped.
  */
@@ -116,9 +119,11 @@ export class ChangeStream {
   /** The events now available; when there are none, waits up to `waitMs` for one. */
   async poll(waitMs: number): Promise<Document[]> {
     if (this.invalidated) return [];
+    const deadline = Date.now() + waitMs;
     let events = this.take();
-    if (events.length === 0) {
-      await this.oplog.waitForEntry(waitMs);
+    // Entries not yet majority-committed are not delivered: look again as the commit point moves.
+    while (events.length === 0 && Date.now() < deadline) {
+      await this.oplog.waitForEntry(Math.min(deadline - Date.now(), MAJORITY_RECHECK_MS));
       events = this.take();
     }
     return events;
@@ -126,7 +131,9 @@ export class ChangeStream {
 
   private take(): Document[] {
     const events: Document[] = [];
+    const committed = this.oplog.majorityPoint();
     for (const entry of this.oplog.after(this.spec.after)) {
+      if ((entry.ts as Timestamp).compare(committed) > 0) break;
       if (this.spec.inclusive) this.spec.inclusive = false;
       this.spec.after = entry.ts as Timestamp;
       for (const event of this.eventsOf(entry)) {

@@ -40,6 +40,34 @@ export class Oplog {
   private head = 0;
   private readonly waiters = new Set<() => void>();
 
+  /**
+   * `majorityLagMs`: how far the majority commit point trails the last applied write (`--majority-lag-ms`),
+   * read at every use so tests can change it with setParameter.
+   */
+  constructor(private readonly majorityLagMs: () => number = () => 0) {}
+
+  /** The newest entry applied at least `ms` ago (the oldest point kept when none is): a lagging member's view. */
+  pointBehind(ms: number): Timestamp {
+    if (ms <= 0) return this.latest();
+    const cutoff = Date.now() - ms;
+    let lo = this.head;
+    let hi = this.ordered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.ordered[mid].wall as Date).getTime() <= cutoff) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > this.head ? (this.ordered[lo - 1].ts as Timestamp) : (this.lastDropped ?? this.began);
+  }
+
+  /**
+   * The majority commit point: what `w: "majority"` waits for, majority and snapshot reads read at, and change
+   * streams deliver up to. The last applied write unless the set is told to lag.
+   */
+  majorityPoint(): Timestamp {
+    return this.pointBehind(this.majorityLagMs());
+  }
+
   /** A cluster time after every entry so far: strictly increasing, one second granularity as mongod's. */
   nextTimestamp(): Timestamp {
     const seconds = Math.floor(Date.now() / 1000);

@@ -12,6 +12,10 @@ export interface ServerParameters {
   transactionLifetimeLimitSeconds: number;
   /** How far back snapshot reads may go (mongod: 300). */
   minSnapshotHistoryWindowInSeconds: number;
+  /** Sandbox only (`--majority-lag-ms`): how far the majority commit point trails the last applied write. */
+  sandboxMajorityLagMillis: number;
+  /** Sandbox only (`--secondary-lag-ms`): how far the secondary port's reads trail the primary. */
+  sandboxSecondaryLagMillis: number;
 }
 
 export function defaultParameters(): ServerParameters {
@@ -19,6 +23,8 @@ export function defaultParameters(): ServerParameters {
     cursorTimeoutMillis: 600_000,
     transactionLifetimeLimitSeconds: 60,
     minSnapshotHistoryWindowInSeconds: 300,
+    sandboxMajorityLagMillis: 0,
+    sandboxSecondaryLagMillis: 0,
   };
 }
 
@@ -33,10 +39,15 @@ const GENERIC = new Set([
   'apiStrict',
 ]);
 
-function positiveNumber(name: string, value: unknown): number {
+/** Lags may be 0; every mongod parameter here must be positive. */
+function parameterValue(name: string, value: unknown): number {
   const n = typeof value === 'number' ? value : Number((value as { valueOf?: () => unknown })?.valueOf?.());
-  if (!Number.isFinite(n) || n <= 0)
-    throw new CommandError(ErrorCodes.BadValue, `${name} must be a positive number, got ${String(value)}`);
+  const least = name.startsWith('sandbox') ? 0 : Number.MIN_VALUE;
+  if (!Number.isFinite(n) || n < least)
+    throw new CommandError(
+      ErrorCodes.BadValue,
+      `${name} must be a ${least ? 'positive' : 'non-negative'} number, got ${String(value)}`,
+    );
   return n;
 }
 
@@ -53,7 +64,7 @@ export function setParameters(parameters: ServerParameters, body: Document): Doc
       );
     const key = name as keyof ServerParameters;
     was = parameters[key];
-    parameters[key] = positiveNumber(name, value);
+    parameters[key] = parameterValue(name, value);
     any = true;
   }
   if (!any)

@@ -19,6 +19,10 @@ export interface SandboxProcessOptions {
   replicaSet?: string;
   /** With `replicaSet`: a second port answering as the set's secondary (0 = any free port). */
   secondaryPort?: number;
+  /** With `replicaSet`: the majority commit point trails the last write by this long (ms). */
+  majorityLagMs?: number;
+  /** With `secondaryPort`: the secondary's reads trail by this long (ms). */
+  secondaryLagMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -32,6 +36,8 @@ export function startSandboxProcess(options: SandboxProcessOptions = {}): Promis
   if (options.dataDir) args.push('--data-dir', options.dataDir);
   if (options.replicaSet) args.push('--replica-set', options.replicaSet);
   if (options.secondaryPort !== undefined) args.push('--secondary-port', String(options.secondaryPort));
+  if (options.majorityLagMs !== undefined) args.push('--majority-lag-ms', String(options.majorityLagMs));
+  if (options.secondaryLagMs !== undefined) args.push('--secondary-lag-ms', String(options.secondaryLagMs));
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,

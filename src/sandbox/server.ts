@@ -1,7 +1,7 @@
 // Over 300 lines: the wire loop, sessions, fail points and command dispatch of one server.
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BSON, type Document } from 'bson';
+import { Binary, BSON, type Document, Long, type Timestamp } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
 import { adminCommands } from './commands/admin.ts';
 import {
@@ -61,6 +61,10 @@ export interface SandboxOptions {
    * fail with NotWritablePrimary. The primary's `hello` lists both hosts, so drivers discover it.
    */
   secondaryPort?: number;
+  /** With `replicaSet`: the majority commit point trails the last applied write by this long (ms). */
+  majorityLagMs?: number;
+  /** With `secondaryPort`: reads there see the data as it was this long ago (ms). */
+  secondaryLagMs?: number;
 }
 
 export interface ListeningAddress {
@@ -81,7 +85,8 @@ export class SandboxServer implements ServerState {
   readonly startedAt = new Date();
   readonly transactions = new Transactions(
     () => this.parameters.transactionLifetimeLimitSeconds,
-    () => (this.oplog ? clusterTimeOf(this.oplog.latest()) : 0n),
+    // A snapshot transaction reads majority-committed data, as on mongod.
+    () => (this.oplog ? clusterTimeOf(this.oplog.majorityPoint()) : 0n),
   );
   readonly operations = new Map<number, RunningOperation>();
   oplog?: Oplog;
@@ -105,6 +110,8 @@ export class SandboxServer implements ServerState {
     this.dataDir = options.dataDir;
     this.replicaSetName = options.replicaSet;
     this.secondaryPort = options.replicaSet ? options.secondaryPort : undefined;
+    this.parameters.sandboxMajorityLagMillis = options.majorityLagMs ?? 0;
+    this.parameters.sandboxSecondaryLagMillis = options.secondaryLagMs ?? 0;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket, false));
   }
 
@@ -132,7 +139,13 @@ export class SandboxServer implements ServerState {
     const hostPort = `${shownHost}:${address.port}`;
     if (this.replicaSetName) {
       this.replicaSet = { name: this.replicaSetName, host: hostPort };
-      this.oplog = new Oplog();
+      // With a secondary, a majority is both members: the commit point trails the secondary's lag too.
+      this.oplog = new Oplog(() =>
+        Math.max(
+          this.parameters.sandboxMajorityLagMillis,
+          this.secondaryPort !== undefined ? this.parameters.sandboxSecondaryLagMillis : 0,
+        ),
+      );
       this.store.database('local', true)!.collections.set('oplog.rs', this.oplog.collection);
       if (this.secondaryPort !== undefined) {
         const secondary = createServer({ noDelay: true }, (socket) => this.accept(socket, true));
@@ -215,11 +228,15 @@ export class SandboxServer implements ServerState {
     if (!WRITE_COMMANDS.has(name) || reply.ok === 0) return reply;
     if (fault?.writeConcernError) return { ...reply, writeConcernError: fault.writeConcernError };
     const concern = body.writeConcern as Document | undefined;
-    if (!this.faults.majorityUnreachable || concern?.w !== 'majority') return reply;
+    if (concern?.w !== 'majority' || !this.oplog) return reply;
     const wtimeout = Number(concern.wtimeout ?? concern.wtimeoutMS ?? 0);
     const deadline = wtimeout > 0 ? Date.now() + wtimeout : Number.POSITIVE_INFINITY;
-    while (this.faults.majorityUnreachable && Date.now() < deadline) await sleep(WRITE_CONCERN_POLL_MS);
-    if (!this.faults.majorityUnreachable) return reply;
+    // Acknowledged once the majority commit point has reached the write (or, unreachable, never).
+    const written = this.oplog.latest();
+    const reached = () =>
+      !this.faults.majorityUnreachable && (this.oplog?.majorityPoint().compare(written) ?? 0) >= 0;
+    while (!reached() && Date.now() < deadline) await sleep(WRITE_CONCERN_POLL_MS);
+    if (reached()) return reply;
     return {
       ...reply,
       writeConcernError: {
@@ -227,6 +244,22 @@ export class SandboxServer implements ServerState {
         codeName: 'WriteConcernFailed',
         errmsg: 'waiting for replication timed out',
         errInfo: { wtimeout: true, writeConcern: concern },
+      },
+    };
+  }
+
+  /**
+   * What a replica-set member adds to every reply: `operationTime` (the last applied write: a causal session's
+   * next read waits for it) and the gossiped `$clusterTime` (unsigned: the sandbox has no keys). None standalone.
+   */
+  clusterTimeFields(): { operationTime?: Timestamp; $clusterTime?: Document } {
+    if (!this.oplog) return {};
+    const time = this.oplog.latest();
+    return {
+      operationTime: time,
+      $clusterTime: {
+        clusterTime: time,
+        signature: { hash: new Binary(Buffer.alloc(20), 0), keyId: Long.ZERO },
       },
     };
   }
@@ -343,7 +376,7 @@ const WRITES_REFUSED_ON_OPLOG = new Set([
 
 /** Commands whose `writeConcern` the sandbox answers for (the write itself is applied before it waits). */
 const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify', 'commitTransaction']);
-const WRITE_CONCERN_POLL_MS = 50;
+const WRITE_CONCERN_POLL_MS = 5;
 
 /** One client connection: reassembles frames, runs their commands one at a time, writes replies. */
 class Connection {
@@ -423,7 +456,7 @@ class Connection {
     }
     if (command.moreToCome || this.socket.destroyed) return;
     if (!isCursorBatch(result)) {
-      this.send(command.requestId, command.legacy, result);
+      this.send(command.requestId, command.legacy, { ...result, ...this.server.clusterTimeFields() });
       return;
     }
     try {
@@ -484,6 +517,12 @@ class Connection {
     }
     r.endDocument(envelope);
     r.double('ok', 1);
+    const times = this.server.clusterTimeFields();
+    if (times.operationTime && times.$clusterTime) {
+      r.timestamp('operationTime', times.operationTime);
+      r.elementName(0x03, '$clusterTime');
+      r.writeDocument(times.$clusterTime);
+    }
     r.endDocument(top);
     this.socket.write(r.finish());
   }

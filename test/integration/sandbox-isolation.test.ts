@@ -227,3 +227,64 @@ describe('snapshot reads keep history', () => {
     }
   });
 });
+
+describe('replication lag (sandbox only: a real set lags by itself)', () => {
+  let lagging: TestServer;
+  beforeAll(async () => {
+    lagging = await startTestServer({
+      replicaSet: 'rs0',
+      secondaryPort: 0,
+      sandboxOnly: true,
+      majorityLagMs: 400,
+      secondaryLagMs: 400,
+    });
+  });
+  afterAll(async () => lagging?.stop());
+
+  it('keeps the majority commit point behind the last write: w:majority waits, majority and snapshot reads and change streams trail', async () => {
+    const db = lagging.client.db(lagging.dbName('lag'));
+    const coll = db.collection<Doc>('c');
+    await coll.insertOne({ _id: 0 }, { writeConcern: { w: 'majority' } });
+    const stream = coll.watch([], { maxAwaitTimeMS: 100 });
+    expect(await stream.tryNext()).toBeNull();
+
+    let started = performance.now();
+    await coll.insertOne({ _id: 1 }, { writeConcern: { w: 1 } });
+    const unacknowledged = performance.now() - started;
+    // Not majority-committed yet: a majority read and a snapshot read do not see it, a local read does.
+    expect(await coll.findOne({ _id: 1 }, { readConcern: { level: 'majority' } })).toBeNull();
+    const snapshot = await db.command({ find: 'c', filter: { _id: 1 }, readConcern: { level: 'snapshot' } });
+    expect(snapshot.cursor.firstBatch).toEqual([]);
+    expect(await coll.findOne({ _id: 1 })).toEqual({ _id: 1 });
+    expect(await stream.tryNext()).toBeNull();
+
+    started = performance.now();
+    await coll.insertOne({ _id: 2 }, { writeConcern: { w: 'majority' } });
+    const majority = performance.now() - started;
+    expect(unacknowledged).toBeLessThan(300);
+    expect(majority).toBeGreaterThanOrEqual(350);
+    // Now both are majority-committed: the stream delivers them in order.
+    const events = [await stream.next(), await stream.next()];
+    expect(events.map((e) => (e as { documentKey: { _id: number } }).documentKey._id)).toEqual([1, 2]);
+    await stream.close();
+  });
+
+  it('serves secondary reads from data that trails the primary', async () => {
+    const name = lagging.dbName('secondarylag');
+    const hello = await lagging.client.db('admin').command({ hello: 1 });
+    const secondaryHost = hello.hosts.find((host: string) => host !== hello.primary);
+    const { MongoClient } = await import('mongodb');
+    const direct = new MongoClient(
+      `mongodb://${secondaryHost}/?directConnection=true&readPreference=secondary`,
+    );
+    try {
+      await lagging.client.db(name).collection<Doc>('c').insertOne({ _id: 1 }, { writeConcern: { w: 1 } });
+      const read = () => direct.db(name).collection<Doc>('c').findOne({ _id: 1 });
+      expect(await read()).toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await read()).toEqual({ _id: 1 });
+    } finally {
+      await direct.close();
+    }
+  });
+});

@@ -24,6 +24,9 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** The lag a replica-set test sandbox has unless a suite or ORPHAN_CLEANUP_SANDBOX_LAG_MS says otherwise. */
+const DEFAULT_TEST_LAG_MS = 30;
+
 export async function startTestServer(
   options: SandboxProcessOptions & {
     /** Always our sandbox, even when ORPHAN_CLEANUP_TEST_URI is set: for what only the sandbox can simulate. */
@@ -31,9 +34,21 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const external = options.sandboxOnly ? undefined : process.env.ORPHAN_CLEANUP_TEST_URI;
-  const sandbox: SandboxProcess | undefined = external ? undefined : await startSandboxProcess(options);
+  // Replica-set sandboxes lag as real ones do (a majority commit point behind the last write, a secondary
+  // behind the primary), so code that assumes otherwise fails here too. ORPHAN_CLEANUP_SANDBOX_LAG_MS=0
+  // switches it off.
+  const lagMs = Number(process.env.ORPHAN_CLEANUP_SANDBOX_LAG_MS ?? DEFAULT_TEST_LAG_MS);
+  const sandbox: SandboxProcess | undefined = external
+    ? undefined
+    : await startSandboxProcess({
+        ...options,
+        majorityLagMs: options.replicaSet ? (options.majorityLagMs ?? lagMs) : undefined,
+        secondaryLagMs: options.secondaryPort !== undefined ? (options.secondaryLagMs ?? lagMs) : undefined,
+      });
   const uri = external ?? sandbox!.uri;
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  // Setup writes wait for the majority, as a careful test against a real replica set does: otherwise a
+  // snapshot, a majority read or a secondary may not see them yet.
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, writeConcern: { w: 'majority' } });
   await client.connect();
   const prefix = `oc${randomBytes(3).toString('hex')}`;
   const used = new Set<string>();

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 // Over 300 lines: find, getMore, aggregate, count and distinct share cursor and index handling.
 import { randomInt } from 'node:crypto';
 import { BSON, type Document, type Timestamp } from 'bson';
@@ -69,15 +70,15 @@ function nonNegative(body: Document, field: string): number | undefined {
 const READ_CONCERN_LEVELS = ['local', 'majority', 'available', 'linearizable', 'snapshot'];
 
 /**
- * A command's `readConcern`. A one-member set serves local, majority, available and linearizable alike (every
- * write is majority-committed at once; `afterClusterTime` is always reached). `snapshot` (replica-set mode
- * only) reads the collection as it was at `atClusterTime` (from its history, within
- * `minSnapshotHistoryWindowInSeconds`; SnapshotTooOld before that), or at the newest write when none is given,
- * which the reply names as `atClusterTime`. A transaction reads at its own snapshot, whatever its commands say.
+ * A command's `readConcern`, as a time to read at. `local`, `available` and `linearizable` read the last
+ * applied write; `majority` reads at the majority commit point (the same unless the set lags: `--majority-lag-ms`);
+ * `snapshot` (replica-set mode only) reads as of `atClusterTime` (from the history, within
+ * `minSnapshotHistoryWindowInSeconds`; SnapshotTooOld before it) or the majority commit point, which the reply
+ * names as `atClusterTime`. `afterClusterTime` waits until that point has reached it (bounded by maxTimeMS). A
+ * read on the secondary port sees the data `--secondary-lag-ms` behind. A transaction reads at its own snapshot.
  */
-function snapshotTime(ctx: CommandContext): Timestamp | undefined {
-  const readConcern = optionalDocument(ctx.body, 'readConcern');
-  if (!readConcern) return undefined;
+async function readTime(ctx: CommandContext): Promise<{ at?: Timestamp; atClusterTime?: Timestamp }> {
+  const readConcern = optionalDocument(ctx.body, 'readConcern') ?? {};
   const level = readConcern.level ?? 'local';
   if (typeof level !== 'string' || !READ_CONCERN_LEVELS.includes(level))
     throw new CommandError(ErrorCodes.FailedToParse, `unknown readConcern level: ${String(level)}`);
@@ -86,36 +87,57 @@ function snapshotTime(ctx: CommandContext): Timestamp | undefined {
       ErrorCodes.InvalidOptions,
       'readConcern.atClusterTime can only be used with readConcern level snapshot',
     );
-  if (level !== 'snapshot' || ctx.transaction) return undefined;
   const oplog = ctx.server.oplog;
-  if (!oplog)
+  if (level === 'snapshot' && !oplog)
     throw new CommandError(
       ErrorCodes.IllegalOperation,
       'readConcern level snapshot needs a replica set (start the sandbox with --replica-set)',
     );
-  const latest = oplog.latest();
-  const at = readConcern.atClusterTime as Timestamp | undefined;
-  if (at && at.compare(latest) > 0)
-    throw new CommandError(
-      ErrorCodes.InvalidOptions,
-      `atClusterTime ${at.toString()} is in the future (the newest write is ${latest.toString()})`,
-    );
-  if (at && at.compare(oplog.began) < 0)
-    throw new CommandError(
-      ErrorCodes.SnapshotTooOld,
-      `atClusterTime ${at.toString()} is before this server's history began (it restarted)`,
-    );
-  return at ?? latest;
+  if (!oplog || ctx.transaction) return {};
+  const majority = level === 'majority' || level === 'snapshot';
+  const point = () =>
+    ctx.secondary
+      ? oplog.pointBehind(ctx.server.parameters.sandboxSecondaryLagMillis)
+      : majority
+        ? oplog.majorityPoint()
+        : oplog.latest();
+  const after = readConcern.afterClusterTime as Timestamp | undefined;
+  while (after && point().compare(after) < 0) {
+    ctx.budget.check();
+    await sleep(READ_POINT_POLL_MS);
+  }
+  if (level === 'snapshot') {
+    const at = readConcern.atClusterTime as Timestamp | undefined;
+    const latest = oplog.latest();
+    if (at && at.compare(latest) > 0)
+      throw new CommandError(
+        ErrorCodes.InvalidOptions,
+        `atClusterTime ${at.toString()} is in the future (the newest write is ${latest.toString()})`,
+      );
+    if (at && at.compare(oplog.began) < 0)
+      throw new CommandError(
+        ErrorCodes.SnapshotTooOld,
+        `atClusterTime ${at.toString()} is before this server's history began (it restarted)`,
+      );
+    const time = at ?? point();
+    return { at: time, atClusterTime: time };
+  }
+  // Reading the store as it is (no view) unless the reader's point trails the last write.
+  const time = point();
+  return time.compare(oplog.latest()) < 0 ? { at: time } : {};
 }
 
+/** How often a read waiting for `afterClusterTime` looks again. */
+const READ_POINT_POLL_MS = 5;
+
 /** The collection as the command reads it (see `readView`), with the snapshot time the reply names. */
-function readable(
+async function readable(
   ctx: CommandContext,
   name: string,
-): { coll: ReturnType<typeof existingCollection>; atClusterTime: Timestamp | undefined } {
-  const atClusterTime = snapshotTime(ctx);
+): Promise<{ coll: ReturnType<typeof existingCollection>; atClusterTime: Timestamp | undefined }> {
+  const { at, atClusterTime } = await readTime(ctx);
   const stored = existingCollection(ctx, name);
-  const coll = stored && readView(ctx, stored, atClusterTime ? clusterTimeOf(atClusterTime) : undefined);
+  const coll = stored && readView(ctx, stored, at ? clusterTimeOf(at) : undefined);
   return { coll, atClusterTime };
 }
 
@@ -128,7 +150,7 @@ const find: CommandHandler = async (ctx) => {
   const rawLimit = optionalNumber(body, 'limit') ?? 0;
   const limit = Math.abs(rawLimit);
   const batchSize = nonNegative(body, 'batchSize');
-  const { coll, atClusterTime } = readable(ctx, name);
+  const { coll, atClusterTime } = await readable(ctx, name);
   const byId = idIndexScan(body, sort, coll);
   let docs: Document[] = [];
   if (coll && byId) {
@@ -248,7 +270,7 @@ const count: CommandHandler = async (ctx) => {
       ErrorCodes.OperationNotSupportedInTransaction,
       "Cannot run 'count' in a multi-document transaction. Please see http://dochub.mongodb.org/core/transaction-count for a recommended alternative.",
     );
-  const { coll } = readable(ctx, collectionName(ctx));
+  const { coll } = await readable(ctx, collectionName(ctx));
   if (!coll) return { n: 0, ok: 1 };
   const query = optionalDocument(ctx.body, 'query');
   const skip = nonNegative(ctx.body, 'skip') ?? 0;
@@ -267,7 +289,7 @@ const distinct: CommandHandler = async (ctx) => {
   const key = ctx.body.key;
   if (typeof key !== 'string')
     throw new CommandError(ErrorCodes.TypeMismatch, "distinct needs a 'key' string");
-  const { coll } = readable(ctx, collectionName(ctx));
+  const { coll } = await readable(ctx, collectionName(ctx));
   if (!coll) return { values: [], ok: 1 };
   if (collationFor(coll, ctx.body.collation))
     throw new CommandError(
@@ -586,7 +608,7 @@ const aggregate: CommandHandler = async (ctx) => {
       batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
     });
   }
-  const { coll, atClusterTime } = readable(ctx, name);
+  const { coll, atClusterTime } = await readable(ctx, name);
   let input: Document[] = [];
   let stages = pipeline as Document[];
   const strings = collationFor(coll, body.collation);
