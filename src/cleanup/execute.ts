@@ -1,4 +1,5 @@
 // Over 300 lines: the delete's safety sequence per batch, kept in one place on purpose.
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClientSession, Collection, Db, Document, MongoClient, MongoError } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
@@ -15,16 +16,24 @@ import {
   serverClock,
 } from '../mongo/capabilities.ts';
 import { canonicalKey } from '../mongo/keys.ts';
+import { SilentSourceError } from '../mongo/liveness.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { LAG_WAIT_LIMIT_MS, majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { documentKey, ExceptionsStore } from '../store/exceptions.ts';
-import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
-import { appendAudit } from './audit.ts';
-import { assertBackupRootUsable, BackupWriter, type ManifestRelation, type RunStatus } from './backup.ts';
+import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
+import { AUDIT_FILE, appendAudit } from './audit.ts';
+import {
+  assertBackupRootUsable,
+  BackupWriter,
+  MANIFEST_FILE,
+  type ManifestRelation,
+  type RunStatus,
+} from './backup.ts';
 import { RelationLock } from './lock.ts';
 import type { CleanupPlan, RelationPlan } from './plan.ts';
+import { writeMissingRunRecords } from './unrecorded-runs.ts';
 
 /** Why a candidate was not deleted after all (the re-check right before its batch). */
 export type SkipReason = 'gone' | 'referenceChanged' | 'excepted' | 'parentBack' | 'inGrace';
@@ -120,6 +129,17 @@ interface BatchContext {
   client: MongoClient;
   lock: RelationLock;
   now: Date;
+  /** What the run is doing now, in words, for the line that ends a failed run. */
+  activity: Activity;
+  /** The batch's number (1-based) and how many the relation has. */
+  batchLabel: string;
+}
+
+/** What a cleanup is doing at this moment ("deleting batch 5 of 12 of content_embeddings"). */
+export interface Activity {
+  doing: string;
+  /** Documents whose delete (or its commit) was sent and not answered: deleted or not, nobody can tell yet. */
+  unanswered: number;
 }
 
 /** A batch is backed up and re-checked at most this often (write conflicts, children changed meanwhile). */
@@ -165,6 +185,7 @@ function newTally(): BatchTally {
 async function prepareBatch(ctx: BatchContext, batch: Candidate[], attempt: number): Promise<PreparedBatch> {
   const { relation, now } = ctx;
   const tally = newTally();
+  ctx.activity.doing = `re-reading ${ctx.batchLabel}`;
   const kept = (id: unknown, reason: SkipReason) => {
     tally.skipped[reason]++;
     log.info({ relation: relation.name, id: describeId(id), reason }, 'kept by re-check');
@@ -199,6 +220,7 @@ async function prepareBatch(ctx: BatchContext, batch: Candidate[], attempt: numb
   for (const candidate of batch) if (!seen.has(documentKey(candidate.id))) kept(candidate.id, 'gone');
   if (current.length === 0) return { tally, survivors: [] };
 
+  ctx.activity.doing = `backing up ${ctx.batchLabel}`;
   const backupStarted = performance.now();
   const written = await ctx.backup.appendBatch(
     ctx.entry,
@@ -211,6 +233,7 @@ async function prepareBatch(ctx: BatchContext, batch: Candidate[], attempt: numb
 
   // The parents, re-checked after the backup is on disk and right before the delete. Keys carry everything
   // the server compares (BinData subtype included), so one reference per key probes for all its children.
+  ctx.activity.doing = `re-checking the parents of ${ctx.batchLabel} on ${relation.parent.source}`;
   const states = await ctx.probe.probe(new Map(current.map((c) => [c.key, c.reference])));
   const graceMs = relation.graceDays * DAY_MS;
   const survivors = current.filter((c) => {
@@ -284,6 +307,19 @@ class TransientBatchError extends Error {}
  * inside `transactionLifetimeLimitSeconds`. Returns the children deleted and how many had changed.
  */
 async function deleteSurvivors(
+  ctx: BatchContext,
+  survivors: Survivor[],
+  lastAttempt: boolean,
+): Promise<{ deleted: number; changed: number }> {
+  ctx.activity.doing = `deleting ${ctx.batchLabel}`;
+  // Left set when the delete fails: its outcome is unknown until the server answers again.
+  ctx.activity.unanswered = survivors.length;
+  const done = await deleteSurvivorsOnce(ctx, survivors, lastAttempt);
+  ctx.activity.unanswered = 0;
+  return done;
+}
+
+async function deleteSurvivorsOnce(
   ctx: BatchContext,
   survivors: Survivor[],
   lastAttempt: boolean,
@@ -500,6 +536,7 @@ async function cleanRelation(
   backup: BackupWriter,
   runId: string,
   outcome: RelationOutcome,
+  activity: Activity,
 ): Promise<void> {
   const { pool, config } = options;
   const relation = config.relations.find((r) => r.name === plan.name)!;
@@ -575,6 +612,8 @@ async function cleanRelation(
       client,
       lock,
       now,
+      activity,
+      batchLabel: '',
     };
     const batchSize = options.plan.deleteBatchSize;
     for (let index = 0; index * batchSize < plan.candidates.length; index++) {
@@ -583,6 +622,7 @@ async function cleanRelation(
         await throttle(options, client, capabilities.topology === 'replicaSet', started, outcome.deleted);
       if (options.signal?.aborted) break;
       await options.beforeBatch?.(relation.name, index);
+      ctx.batchLabel = `batch ${index + 1} of ${plan.batches} of ${relation.name}`;
       await runBatch(ctx, plan.candidates.slice(index * batchSize, (index + 1) * batchSize));
       const elapsed = (performance.now() - started) / 1000;
       const done = Math.min(plan.candidates.length, (index + 1) * batchSize);
@@ -604,6 +644,27 @@ async function cleanRelation(
     await lock.release().catch(() => undefined);
     outcome.collectionBytesAfter = await collectionBytes(childDb, relation.child.collection);
   }
+}
+
+/**
+ * The line that ends a failed run. A source given up on for silence is said in plain words — which source,
+ * its hosts, what the run was doing, how long it waited, what was done so far and what to do next — instead
+ * of the driver's error for the ended operation.
+ */
+function failureLine(
+  caught: unknown,
+  pool: SourcePool,
+  activity: Activity,
+  outcomes: RelationOutcome[],
+  backupDir: string,
+): string {
+  const silent = caught instanceof SilentSourceError ? caught : pool.silentSources()[0];
+  if (!silent) return redact((caught as Error).message);
+  const deleted = outcomes.reduce((sum, outcome) => sum + outcome.deleted, 0);
+  const unanswered = activity.unanswered
+    ? ` (and the ${activity.unanswered} of the batch whose delete was sent and not answered may be deleted when it answers)`
+    : '';
+  return `${silent.message} while ${activity.doing}; ${deleted} deleted so far${unanswered}, every one of them in the backup ${backupDir}; restore is not needed: re-run clean when ${silent.source} answers`;
 }
 
 /** Refuses a cleanup whose child or parent source is connected to a member that is not the primary. */
@@ -645,6 +706,8 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     plan.backupRoot,
     work.reduce((sum, r) => sum + r.estimatedBackupBytes, 0),
   );
+  // Run records an earlier run could not write (its child cluster was silent) go in first, from the audit log.
+  await writeMissingRunRecords(plan.backupRoot, options.config, options.pool, access);
   const runId = newRunId(options.now);
   const operator = currentOperator(options.operator);
   const backup = await BackupWriter.create(plan.backupRoot, runId, { operator, host: currentHost() });
@@ -652,17 +715,18 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
   let status: RunStatus = 'completed';
   let error: string | undefined;
   const startedAt = new Date();
+  const activity: Activity = { doing: 'starting', unanswered: 0 };
   try {
     for (const relation of work) {
       if (options.signal?.aborted) break;
       const outcome = newOutcome(relation);
       outcomes.push(outcome);
-      await cleanRelation(options, relation, backup, runId, outcome);
+      await cleanRelation(options, relation, backup, runId, outcome, activity);
     }
     if (options.signal?.aborted) status = 'aborted';
   } catch (caught) {
     status = 'failed';
-    error = redact((caught as Error).message);
+    error = failureLine(caught, options.pool, activity, outcomes, backup.dir);
     log.error({ error }, 'cleanup failed');
   }
   // The trail is written whatever happened; what cannot be written is said in the run's error, not dropped.
@@ -672,39 +736,43 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
   };
   await backup.finish(status, error).catch(note('the manifest could not record the end of the run'));
   const finishedAt = new Date();
+  const unrecordedRuns: RunRecord[] = [];
   for (const outcome of outcomes) {
     const relation = options.config.relations.find((r) => r.name === outcome.name)!;
-    const runs = new RunsStore(await options.pool.primaryDb(relation.child.source), access);
-    await runs
-      .record({
-        runId,
-        kind: 'clean',
-        relation: outcome.name,
-        startedAt,
-        finishedAt,
-        durationMs: outcome.durationMs,
-        operator,
-        host: currentHost(),
-        outcome: status === 'completed' ? 'succeeded' : status,
-        complete: status === 'completed',
-        counts: {
-          planned: outcome.planned,
-          backedUp: outcome.backedUp,
-          deleted: outcome.deleted,
-          mismatch: outcome.mismatch,
-          reclaimedBytes: outcome.reclaimedBytes,
-          ...(outcome.collectionBytesBefore !== undefined
-            ? { collectionBytesBefore: outcome.collectionBytesBefore }
-            : {}),
-          ...(outcome.collectionBytesAfter !== undefined
-            ? { collectionBytesAfter: outcome.collectionBytesAfter }
-            : {}),
-          ...outcome.skipped,
-        },
-        backupPath: backup.dir,
-        ...(error ? { error } : {}),
-      })
-      .catch(note(`the runs record of ${outcome.name} could not be written`));
+    const run: RunRecord = {
+      runId,
+      kind: 'clean',
+      relation: outcome.name,
+      startedAt,
+      finishedAt,
+      durationMs: outcome.durationMs,
+      operator,
+      host: currentHost(),
+      outcome: status === 'completed' ? 'succeeded' : status,
+      complete: status === 'completed',
+      counts: {
+        planned: outcome.planned,
+        backedUp: outcome.backedUp,
+        deleted: outcome.deleted,
+        mismatch: outcome.mismatch,
+        reclaimedBytes: outcome.reclaimedBytes,
+        ...(outcome.collectionBytesBefore !== undefined
+          ? { collectionBytesBefore: outcome.collectionBytesBefore }
+          : {}),
+        ...(outcome.collectionBytesAfter !== undefined
+          ? { collectionBytesAfter: outcome.collectionBytesAfter }
+          : {}),
+        ...outcome.skipped,
+      },
+      backupPath: backup.dir,
+      ...(error ? { error } : {}),
+    };
+    try {
+      await new RunsStore(await options.pool.primaryDb(relation.child.source), access).record(run);
+    } catch {
+      // Kept in the audit line below; the next run that reaches the cluster writes it (unrecorded-runs.ts).
+      unrecordedRuns.push(run);
+    }
   }
   await appendAudit(plan.backupRoot, {
     kind: 'clean',
@@ -715,7 +783,12 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     error,
     backup: backup.dir,
     relations: outcomes,
+    ...(unrecordedRuns.length ? { unrecordedRuns } : {}),
   }).catch(note('the audit line could not be written'));
+  if (unrecordedRuns.length)
+    unwritten.push(
+      `the run's record (${unrecordedRuns.map((r) => r.relation).join(', ')}) could not be written to orphan_cleanup_runs; it is in ${join(backup.dir, MANIFEST_FILE)} and ${join(plan.backupRoot, AUDIT_FILE)}, and the next clean that reaches the cluster writes it`,
+    );
   if (unwritten.length) {
     error = [error, ...unwritten].filter(Boolean).join('; ');
     if (status === 'completed') status = 'failed';

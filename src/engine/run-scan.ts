@@ -243,8 +243,12 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       result.candidates = result.candidates.slice(0, options.candidateLimit ?? 0);
     if (options.sampleDocuments) await fillSampleDocuments(children, result.samples);
   } catch (caught) {
+    // A source given up on for silence is said in plain words, not as the driver's error for the ended read.
+    const silent = pool.silentSources()[0];
     const hint = failureHint(caught);
-    error = redact(`${(caught as Error).message}${hint ? ` (${hint})` : ''}`);
+    error = silent
+      ? `${silent.message} while scanning ${relation.name} (${relation.child.collection} against ${relation.parent.collection}); nothing was deleted: re-run the scan when ${silent.source} answers`
+      : redact(`${(caught as Error).message}${hint ? ` (${hint})` : ''}`);
   }
   const counts: CategoryCounts = result?.counts ?? {
     ok: 0,
@@ -279,7 +283,10 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       { relation: relation.name, reasons },
       'guard: relation is unsafe; destructive commands refuse it',
     );
-  const trend = await trendOf(runs, relation.name, { ...counts }, now);
+  // After a failed scan the child cluster may be what failed: its history is not needed, and not waited for.
+  const trend = error
+    ? { change: null, growth: null }
+    : await trendOf(runs, relation.name, { ...counts }, now);
   if (!access.readOnly) {
     if (complete) await firstSeenStore.confirm(runId, config.maxTimeMS);
     // A resumable scan's staged keys wait for its end; pending, they count for nobody meanwhile.
@@ -367,7 +374,16 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         ? { checkpoint: checkpoint as unknown as Record<string, unknown>, scanTime }
         : {}),
     };
-    await runs.record(run);
+    if (error)
+      await runs
+        .record(run)
+        .catch((caught: Error) =>
+          log.warn(
+            { relation: relation.name, error: redact(caught.message) },
+            'the failed scan was not recorded',
+          ),
+        );
+    else await runs.record(run);
   }
   return report;
 }

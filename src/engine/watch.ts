@@ -12,6 +12,7 @@ import type {
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { canonicalKey, referenceAt, valuesForKey } from '../mongo/keys.ts';
 import { valuesAtPath } from '../mongo/paths.ts';
+import { SilentSourceError } from '../mongo/liveness.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
@@ -56,6 +57,22 @@ const RETRY_FIRST_MS = 5000;
 const RETRY_MAX_MS = 60_000;
 /** Change events applied as one batch at most. */
 const MAX_BATCH = 1000;
+
+/** The watcher's parent probes read majority-committed data: its events are, and a write seen with `local` and
+ * later rolled back would never be corrected. */
+const MAJORITY = { level: 'majority' } as const;
+
+/** Server errors of a failover or shutdown: the start is tried again, never given up on for them. */
+const TRANSIENT_CODES = new Set([6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
+
+/** A failure that says nothing about the relation: a failover, a network error, a source given up on for silence. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof SilentSourceError) return true;
+  const name = (error as { name?: string })?.name ?? '';
+  if (/Network|ServerSelection|TopologyClosed|NotConnected|PoolClosed/.test(name)) return true;
+  const code = (error as { code?: number })?.code;
+  return code !== undefined && TRANSIENT_CODES.has(code);
+}
 
 /** Events the driver holds for a change stream without another getMore (its cursor's buffer). */
 function bufferedEvents(stream: ChangeStream): number {
@@ -172,15 +189,18 @@ export class RelationWatcher {
     };
   }
 
-  /** Runs until the signal: resumes from the saved state when it can, else starts from a new snapshot. */
-  async run(): Promise<void> {
-    const { relation, pool, config, signal } = this.options;
+  /**
+   * The handles of one (re)start, taken from the pool each time (a source given up on for silence gets a new
+   * client), and the requirements checked again: a replica set or sharded cluster on both sides, pre-images.
+   */
+  private async connect(): Promise<void> {
+    const { relation, pool, config } = this.options;
     this.childClient = await pool.client(relation.child.source);
     this.childDb = await pool.primaryDb(relation.child.source);
     this.children = this.childDb.collection(relation.child.collection);
     const parentDb = await pool.primaryDb(relation.parent.source);
     this.parents = parentDb.collection(relation.parent.collection);
-    this.probe = new ParentProbe(relation, parentDb, { maxTimeMS: config.maxTimeMS });
+    this.probe = new ParentProbe(relation, parentDb, { maxTimeMS: config.maxTimeMS, readConcern: MAJORITY });
     for (const [side, db] of [
       ['child', this.childDb],
       ['parent', parentDb],
@@ -199,14 +219,20 @@ export class RelationWatcher {
       throw new NotWatchable(
         `${relation.name}: live counts need pre-images on the parent collection (its key ${relation.parent.field} is not _id): ${preImagesCommand(parentDb, relation.parent.collection)}`,
       );
+  }
+
+  /** Runs until the signal: resumes from the saved state when it can, else starts from a new snapshot. */
+  async run(): Promise<void> {
+    const { relation, signal } = this.options;
     let failures = 0;
     let startFailures = 0;
     let lastStart = Date.now();
     while (!signal.aborted) {
       lastStart = Date.now();
-      const resumed = await this.load();
-      this.resumed = resumed;
       try {
+        await this.connect();
+        const resumed = await this.load();
+        this.resumed = resumed;
         await this.follow(resumed);
         return;
       } catch (error) {
@@ -223,8 +249,9 @@ export class RelationWatcher {
           continue;
         }
         if (error instanceof NotWatchable) throw error;
-        // A start snapshot that fails twice (too slow for the snapshot window, say) is not retried forever.
-        if (error instanceof StartFailed && ++startFailures >= 2)
+        // A start snapshot that fails twice for a reason of its own (too slow for the snapshot window, say) is
+        // not retried forever; one cut short by a failover or a silent source is, like any other interruption.
+        if (error instanceof StartFailed && !isTransient(error.cause) && ++startFailures >= 2)
           throw new NotWatchable(
             `${relation.name}: the start snapshot failed twice (${redact(error.message)}); the scan's figures stand`,
           );
@@ -252,20 +279,40 @@ export class RelationWatcher {
     }
   }
 
-  /** Opens both streams (from the saved tokens when resuming), takes the start snapshot if new, applies events. */
+  /**
+   * Opens both streams (from the saved tokens when resuming) and applies events. A new start opens the parent
+   * stream first (a parent change after it re-probes its key), takes the snapshot, and opens the child stream at
+   * the snapshot's time W0: a stream opened before would start at the last applied write while the snapshot
+   * reads at the majority commit point, and the writes in between would be in neither. Child events at or
+   * before W0 are in the snapshot and skipped.
+   */
   private async follow(resumed: boolean): Promise<void> {
     const { relation, signal } = this.options;
-    const childStream = this.children.watch([], {
-      fullDocument: 'whenAvailable',
-      fullDocumentBeforeChange: 'whenAvailable',
-      maxAwaitTimeMS: WATCH_AWAIT_MS,
-      ...(resumed && this.childToken ? { resumeAfter: this.childToken } : {}),
-    });
     const parentStream = this.parents.watch([], {
       fullDocument: 'whenAvailable',
       fullDocumentBeforeChange: relation.parent.field === '_id' ? 'off' : 'whenAvailable',
       maxAwaitTimeMS: WATCH_AWAIT_MS,
       ...(resumed && this.parentToken ? { resumeAfter: this.parentToken } : {}),
+    });
+    this.streams = [parentStream];
+    let firstParent: ChangeStreamDocument | null;
+    try {
+      firstParent = await parentStream.tryNext();
+      if (!resumed)
+        await this.bootstrap().catch((error) => {
+          throw new StartFailed(error);
+        });
+    } catch (error) {
+      await parentStream.close().catch(() => undefined);
+      throw error;
+    }
+    const childStream = this.children.watch([], {
+      fullDocument: 'whenAvailable',
+      fullDocumentBeforeChange: 'whenAvailable',
+      maxAwaitTimeMS: WATCH_AWAIT_MS,
+      ...(resumed && this.childToken
+        ? { resumeAfter: this.childToken }
+        : { startAtOperationTime: this.snapshotAt }),
     });
     this.streams = [childStream, parentStream];
     this.halted = false;
@@ -275,12 +322,7 @@ export class RelationWatcher {
     };
     signal.addEventListener('abort', stop, { once: true });
     try {
-      // Open both cursors before the snapshot, so no event falls between them (the first events are kept).
-      const [firstChild, firstParent] = await Promise.all([childStream.tryNext(), parentStream.tryNext()]);
-      if (!resumed)
-        await this.bootstrap().catch((error) => {
-          throw new StartFailed(error);
-        });
+      const firstChild = await childStream.tryNext();
       this.publish();
       // One stream failing stops the other before this returns: no event is applied to a state being reloaded.
       let failure: unknown;
@@ -339,7 +381,9 @@ export class RelationWatcher {
       try {
         event = await stream.tryNext();
       } catch (error) {
-        if (this.options.signal.aborted || this.halted || stream.closed) break;
+        // Closed by this watcher (stop sets halted first): the end. Closed under it (its client ended for a
+        // silent source, a failover the driver gave up on): a failure, retried by run().
+        if (this.options.signal.aborted || this.halted) break;
         throw error;
       }
       if (!event && stream.closed && !this.options.signal.aborted && !this.halted)
@@ -745,7 +789,7 @@ class StreamEnded extends Error {}
 
 /** The start snapshot failed (its cause's message). */
 class StartFailed extends Error {
-  constructor(cause: unknown) {
+  constructor(readonly cause: unknown) {
     super((cause as Error).message ?? String(cause));
   }
 }

@@ -2,7 +2,12 @@ import { MongoClient, type MongoClientOptions } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { redact, rememberSecretsOf } from './redact.ts';
-import { DEFAULT_MAX_TIME_MS, SERVER_SELECTION_TIMEOUT_MS, socketTimeoutMs } from './timeouts.ts';
+import {
+  CONNECT_TIMEOUT_MS,
+  DEFAULT_MAX_TIME_MS,
+  SERVER_SELECTION_TIMEOUT_MS,
+  socketTimeoutMs,
+} from './timeouts.ts';
 
 /** Checks a URI's syntax without connecting; the error names the source, never the credentials. */
 export function validateUri(uri: string, what: string): void {
@@ -64,6 +69,7 @@ export async function connectSource(
     appName: 'orphan-cleanup',
     ...unlessInUri('serverSelectionTimeoutMS', SERVER_SELECTION_TIMEOUT_MS),
     ...unlessInUri('socketTimeoutMS', socketTimeoutMs(maxTimeMS)),
+    ...unlessInUri('connectTimeoutMS', CONNECT_TIMEOUT_MS),
     ...options,
   });
   try {

@@ -1,20 +1,51 @@
 import { type Db, type MongoClient, ReadPreference, type ReadPreferenceMode } from 'mongodb';
 import { ConnectionString } from 'mongodb-connection-string-url';
 import type { ResolvedSource } from '../config/load.ts';
+import { log } from '../logging.ts';
 import { connectSource } from './connection.ts';
+import {
+  HEARTBEAT_MS,
+  HeartbeatWatch,
+  type LivenessState,
+  SilentSourceError,
+  silenceLimitMs,
+} from './liveness.ts';
 import { redactUri } from './redact.ts';
+
+/** After a source was given up on for silence, uses fail at once for this long before a reconnection is tried. */
+const RECONNECT_AFTER_MS = 5000;
+/** A reconnection to a source that went silent looks for a server this long (not the usual 30 s). */
+const RECONNECT_SELECTION_MS = 5000;
+
+interface PooledClient {
+  client: Promise<MongoClient>;
+  watch?: HeartbeatWatch;
+}
 
 /**
  * One client per distinct URI (two sources on one cluster share it), opened on first use and closed
- * together. Every database handle carries its source's read preference.
+ * together. Every database handle carries its source's read preference. Each client's heartbeats are
+ * watched (`liveness.ts`): a source silent past the limit is given up on — its client closed, which ends every
+ * operation in flight on it at once — and using it fails at once with `SilentSourceError` until a reconnection,
+ * tried at most every 5 s and bounded to 5 s, finds it answering again.
  */
 export class SourcePool {
-  private readonly clients = new Map<string, Promise<MongoClient>>();
+  private readonly clients = new Map<string, PooledClient>();
+  private readonly silenced = new Map<string, { error: SilentSourceError; at: number }>();
+  private readonly silenceMs: number;
 
   constructor(
     private readonly sources: Record<string, ResolvedSource>,
-    private readonly options: { maxTimeMS?: number } = {},
-  ) {}
+    private readonly options: {
+      maxTimeMS?: number;
+      /** Default `silenceLimitMs()` (20 s, or ORPHAN_CLEANUP_SILENCE_SECONDS). */
+      silenceMs?: number;
+      /** Told when a source is given up on for silence. */
+      onSilent?: (error: SilentSourceError) => void;
+    } = {},
+  ) {
+    this.silenceMs = options.silenceMs ?? silenceLimitMs();
+  }
 
   source(name: string): ResolvedSource {
     const source = this.sources[name];
@@ -24,13 +55,58 @@ export class SourcePool {
 
   client(name: string): Promise<MongoClient> {
     const source = this.source(name);
-    let client = this.clients.get(source.uri);
-    if (!client) {
-      client = connectSource(name, source.uri, {}, this.options.maxTimeMS);
-      this.clients.set(source.uri, client);
-      client.catch(() => this.clients.delete(source.uri));
-    }
-    return client;
+    const silenced = this.silenced.get(source.uri);
+    if (silenced && Date.now() - silenced.at < RECONNECT_AFTER_MS) return Promise.reject(silenced.error);
+    const existing = this.clients.get(source.uri);
+    if (existing) return existing.client;
+    const entry: PooledClient = {
+      client: connectSource(
+        name,
+        source.uri,
+        {
+          heartbeatFrequencyMS: HEARTBEAT_MS,
+          ...(silenced ? { serverSelectionTimeoutMS: RECONNECT_SELECTION_MS } : {}),
+        },
+        this.options.maxTimeMS,
+      ),
+    };
+    this.clients.set(source.uri, entry);
+    entry.client.then(
+      (client) => {
+        this.silenced.delete(source.uri);
+        entry.watch = new HeartbeatWatch(client, this.silenceMs, (silentMs) =>
+          this.giveUp(name, source.uri, entry, silentMs),
+        );
+      },
+      () => {
+        this.clients.delete(source.uri);
+        if (silenced) this.silenced.set(source.uri, { ...silenced, at: Date.now() });
+      },
+    );
+    return entry.client;
+  }
+
+  private giveUp(name: string, uri: string, entry: PooledClient, silentMs: number): void {
+    const error = new SilentSourceError(name, displayHosts(uri), silentMs);
+    this.silenced.set(uri, { error, at: Date.now() });
+    if (this.clients.get(uri) === entry) this.clients.delete(uri);
+    entry.watch?.stop();
+    log.warn({ source: name, hosts: error.hosts, silentMs }, 'source silent: its operations are ended');
+    this.options.onSilent?.(error);
+    void entry.client.then((client) => endEveryOperation(client)).catch(() => undefined);
+  }
+
+  /** The sources given up on for silence and not answering again since, with how long they said nothing. */
+  silentSources(): SilentSourceError[] {
+    return [...this.silenced.values()].map(({ error }) => error);
+  }
+
+  /** A source's liveness: silent, or when it last answered (undefined before its first connection). */
+  liveness(name: string): LivenessState | undefined {
+    const { uri } = this.source(name);
+    const silenced = this.silenced.get(uri);
+    if (silenced) return { lastAnswerAt: silenced.at - silenced.error.silentMs, silent: true };
+    return this.clients.get(uri)?.watch?.state();
   }
 
   /**
@@ -52,10 +128,26 @@ export class SourcePool {
   }
 
   async close(): Promise<void> {
-    const clients = [...this.clients.values()];
+    const entries = [...this.clients.values()];
     this.clients.clear();
-    await Promise.all(clients.map(async (client) => (await client.catch(() => undefined))?.close()));
+    for (const entry of entries) entry.watch?.stop();
+    await Promise.all(entries.map(async (entry) => (await entry.client.catch(() => undefined))?.close()));
   }
+}
+
+/**
+ * Ends every operation on a client at once, and every one started later: its in-use connections are closed
+ * and its topology (the driver's internal `client.topology`) closed, so a retry's server selection fails at
+ * once instead of opening a connection to the silent server. `client.close()` alone would first wait on that
+ * server (killCursors, endSessions), leaving the client usable meanwhile; it follows, not awaited.
+ */
+function endEveryOperation(client: MongoClient): void {
+  const topology = (
+    client as unknown as { topology?: { closeCheckedOutConnections?(): void; close?(): void } }
+  ).topology;
+  topology?.closeCheckedOutConnections?.();
+  topology?.close?.();
+  void client.close().catch(() => undefined);
 }
 
 function uriReadPreference(uri: string): boolean {

@@ -8,6 +8,13 @@ import type { WriteConcernSettings } from 'mongodb';
 /** How long to look for a suitable server: the driver's default, above the ~10–12 s an election takes. */
 export const SERVER_SELECTION_TIMEOUT_MS = 30_000;
 
+/**
+ * How long opening a connection (TCP, TLS and the `hello` handshake) may take, and each heartbeat: a silent
+ * server accepts TCP and then says nothing, so this bounds a retry's new connection after a source is given
+ * up on (liveness.ts). Well above what a connection to Atlas takes (well under a second).
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
 /** The server-side limit every read and write carries unless the config's `maxTimeMS` says otherwise. */
 export const DEFAULT_MAX_TIME_MS = 60_000;
 

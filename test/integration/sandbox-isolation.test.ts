@@ -278,7 +278,10 @@ describe('replication lag (sandbox only: a real set lags by itself)', () => {
       `mongodb://${secondaryHost}/?directConnection=true&readPreference=secondary`,
     );
     try {
-      await lagging.client.db(name).collection<Doc>('c').insertOne({ _id: 1 }, { writeConcern: { w: 1 } });
+      await lagging.client
+        .db(name)
+        .collection<Doc>('c')
+        .insertOne({ _id: 1 }, { writeConcern: { w: 1 } });
       const read = () => direct.db(name).collection<Doc>('c').findOne({ _id: 1 });
       expect(await read()).toBeNull();
       await new Promise((resolve) => setTimeout(resolve, 500));

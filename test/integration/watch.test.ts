@@ -2,10 +2,15 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveCounts } from '../../src/engine/watch.ts';
-import { watchRelations } from '../../src/engine/watch.ts';
-import { SourcePool } from '../../src/mongo/sources.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
-import { mutate, scanCounts, type WatchWorld, watchWorld } from '../support/watch-fixture.ts';
+import {
+  mutate,
+  scanCounts,
+  settled,
+  startWatching,
+  type WatchWorld,
+  watchWorld,
+} from '../support/watch-fixture.ts';
 
 const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
 let server: TestServer;
@@ -16,47 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-/** Starts the watcher on every relation; `latest` holds each relation's last published counts. */
-function startWatching(world: WatchWorld, notices: string[] = []) {
-  const pool = new SourcePool(world.config.sources);
-  const controller = new AbortController();
-  const latest: Record<string, LiveCounts> = {};
-  const done = watchRelations({
-    config: world.config,
-    pool,
-    access: { readOnly: false },
-    signal: controller.signal,
-    onCounts: (live) => {
-      latest[live.relation] = live;
-    },
-    onNotice: (message) => notices.push(message),
-  });
-  return {
-    latest,
-    async stop() {
-      controller.abort();
-      await done;
-      await pool.close();
-    },
-  };
-}
-
-/** Waits until every relation has counts and no event has been applied for `quietMs`. */
-async function settled(latest: Record<string, LiveCounts>, relations: string[], quietMs = 2500) {
-  const deadline = Date.now() + 60_000;
-  let last = '';
-  let since = Date.now();
-  for (;;) {
-    const now = JSON.stringify(relations.map((r) => latest[r] && [latest[r].events, latest[r].counts]));
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (relations.every((r) => latest[r]) && Date.now() - since >= quietMs) return;
-    if (Date.now() > deadline) throw new Error(`the watcher never settled: ${now}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 interface CliLine {
   relation: string;

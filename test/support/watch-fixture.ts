@@ -5,6 +5,7 @@ import { randomSource } from '../../src/sandbox/seed/olorin.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import type { CategoryCounts } from '../../src/engine/scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
+import { type LiveCounts, watchRelations } from '../../src/engine/watch.ts';
 import { ExceptionsStore, exceptionKey } from '../../src/store/exceptions.ts';
 import { configFor, writeConfigFile } from './olorin-fixture.ts';
 import type { TestServer } from './sandbox.ts';
@@ -229,5 +230,50 @@ export async function scanCounts(config: ResolvedConfig): Promise<Record<string,
     );
   } finally {
     await pool.close();
+  }
+}
+
+/** Starts the watcher on every relation; `latest` holds each relation's last published counts. */
+export function startWatching(
+  world: WatchWorld,
+  notices: string[] = [],
+  poolOptions: ConstructorParameters<typeof SourcePool>[1] = {},
+) {
+  const pool = new SourcePool(world.config.sources, poolOptions);
+  const controller = new AbortController();
+  const latest: Record<string, LiveCounts> = {};
+  const done = watchRelations({
+    config: world.config,
+    pool,
+    access: { readOnly: false },
+    signal: controller.signal,
+    onCounts: (live) => {
+      latest[live.relation] = live;
+    },
+    onNotice: (message) => notices.push(message),
+  });
+  return {
+    latest,
+    async stop() {
+      controller.abort();
+      await done;
+      await pool.close();
+    },
+  };
+}
+
+/** Waits until every relation has counts and no event has been applied for `quietMs`. */
+export async function settled(latest: Record<string, LiveCounts>, relations: string[], quietMs = 2500) {
+  const deadline = Date.now() + 60_000;
+  let last = '';
+  let since = Date.now();
+  for (;;) {
+    const now = JSON.stringify(relations.map((r) => latest[r] && [latest[r].events, latest[r].counts]));
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (relations.every((r) => latest[r]) && Date.now() - since >= quietMs) return;
+    if (Date.now() > deadline) throw new Error(`the watcher never settled: ${now}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
