@@ -355,6 +355,21 @@ program
   .option('--store-secret', 'allow storing a URI with a password in clear')
   .action(exitWith(async () => (await commands.settings()).runSettingsCommand));
 
+/**
+ * A password typed in a URI on the command line (`--source name=mongodb://user:pass@…`) stays readable in
+ * /proc/PID/cmdline and `ps` for the life of a long-running command: the process title (which, on Linux,
+ * overwrites the memory /proc reads) is set to the command line with credentials redacted, before anything
+ * else runs. The README recommends environment variables instead; `doctor` warns when one was given.
+ */
+async function scrubCommandLine(argv: string[]): Promise<void> {
+  if (!argv.some((arg) => /mongodb(?:\+srv)?:\/\/[^@\s]*:[^@\s]*@/.test(arg))) return;
+  // Loaded only then: starting the tool stays fast.
+  const { redact } = await import('./mongo/redact.ts');
+  process.env.ORPHAN_CLEANUP_PASSWORD_ON_COMMAND_LINE = '1';
+  process.title = argv.map((arg) => redact(arg)).join(' ');
+}
+
+await scrubCommandLine(process.argv);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {

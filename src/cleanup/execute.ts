@@ -22,6 +22,7 @@ import type { SourcePool } from '../mongo/sources.ts';
 import { LAG_WAIT_LIMIT_MS, majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { documentKey, ExceptionsStore } from '../store/exceptions.ts';
+import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
 import { AUDIT_FILE, appendAudit } from './audit.ts';
 import {
@@ -122,6 +123,8 @@ interface BatchContext {
   children: Collection;
   probe: ParentProbe;
   exceptions: ExceptionsStore;
+  /** Where grace is judged from: first sightings confirmed by complete scans (never a plan's or checkpoint's word). */
+  firstSeen: FirstSeenStore;
   backup: BackupWriter;
   entry: ManifestRelation;
   outcome: RelationOutcome;
@@ -235,6 +238,12 @@ async function prepareBatch(ctx: BatchContext, batch: Candidate[], attempt: numb
   // the server compares (BinData subtype included), so one reference per key probes for all its children.
   ctx.activity.doing = `re-checking the parents of ${ctx.batchLabel} on ${relation.parent.source}`;
   const states = await ctx.probe.probe(new Map(current.map((c) => [c.key, c.reference])));
+  // Grace counts from the parent's deletion date, else from the first sighting a complete scan confirmed: a
+  // candidate's own `since` came through a plan or a checkpoint, which a scan-role user can write.
+  const sightings = await ctx.firstSeen.lookup(
+    [...new Set(current.map((c) => c.key))],
+    ctx.options.config.maxTimeMS,
+  );
   const graceMs = relation.graceDays * DAY_MS;
   const survivors = current.filter((c) => {
     const state = states.get(c.key)!;
@@ -242,8 +251,8 @@ async function prepareBatch(ctx: BatchContext, batch: Candidate[], attempt: numb
       kept(c.id, 'parentBack');
       return false;
     }
-    const since = (state.kind === 'inactive' ? state.since : undefined) ?? c.candidate.since;
-    if (now.getTime() - since.getTime() < graceMs) {
+    const since = (state.kind === 'inactive' ? state.since : undefined) ?? sightings.get(c.key);
+    if (!since || now.getTime() - since.getTime() < graceMs) {
       kept(c.id, 'inGrace');
       return false;
     }
@@ -603,6 +612,7 @@ async function cleanRelation(
         readConcern: { level: 'local' },
       }),
       exceptions: new ExceptionsStore(childDb, options.access),
+      firstSeen: new FirstSeenStore(childDb, relation.name, options.access),
       backup,
       entry,
       outcome,

@@ -13,6 +13,7 @@ import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
 import { splitPartitions } from './child-stream.ts';
 import { unsafeReasons } from './guards.ts';
+import { relationFingerprint, validCheckpoint } from './checkpoint.ts';
 import { checkParentCollection } from './parent-checks.ts';
 import { promoteSafeLongs } from './raw-bson.ts';
 import {
@@ -194,7 +195,8 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     : async (next: ScanCheckpoint) => {
         await runs.saveCheckpoint(
           { runId, relation: relation.name, startedAt, operator, host: currentHost(), scanTime },
-          next as unknown as Record<string, unknown>,
+          // The fingerprint ties it to this definition of the relation: a resume checks it (checkpoint.ts).
+          { ...next, fingerprint: relationFingerprint(relation) } as unknown as Record<string, unknown>,
           next.scanned,
         );
         checkpoint = next;
@@ -408,13 +410,20 @@ async function resumableScan(
   relation: Relation,
 ): Promise<{ runId: string; startedAt: Date; scanTime: Date; checkpoint: ScanCheckpoint } | undefined> {
   const found = await runs.resumable(relation.name);
-  const checkpoint = found?.checkpoint
-    ? (promoteSafeLongs(found.checkpoint) as unknown as ScanCheckpoint)
-    : undefined;
-  if (!found || !checkpoint) {
+  if (!found?.checkpoint) {
     options.onNotice?.(`${relation.name}: no unfinished scan to resume; scanning from the start`);
     return undefined;
   }
+  // Read back from a collection any scan-role user can write: checked like input, refused whole if anything is off.
+  const valid = validCheckpoint(promoteSafeLongs(found.checkpoint), relation);
+  if ('refused' in valid) {
+    options.onNotice?.(
+      `${relation.name}: the checkpoint of unfinished scan ${found.runId} is not resumed: ${valid.refused}; scanning from the start`,
+    );
+    log.warn({ relation: relation.name, runId: found.runId, reason: valid.refused }, 'checkpoint refused');
+    return undefined;
+  }
+  const { checkpoint } = valid;
   const needed = options.candidateLimit ?? 0;
   if (needed > checkpoint.candidateLimit) {
     options.onNotice?.(

@@ -259,8 +259,12 @@ export class RelationWatcher {
         // (consistent with its stream positions) is loaded again after a pause that grows to a minute.
         failures = Date.now() - lastStart > RETRY_MAX_MS ? 1 : failures + 1;
         const pause = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1));
+        // A source given up on for silence is said in plain words, not as the driver's error for the ended read.
+        const silent = this.options.pool
+          .silentSources()
+          .find((s) => s.source === relation.child.source || s.source === relation.parent.source);
         this.options.onNotice?.(
-          `${relation.name}: live counts interrupted (${redact((error as Error).message)}); trying again in ${Math.round(pause / 1000)} s`,
+          `${relation.name}: live counts interrupted (${silent ? silent.message : redact((error as Error).message)}); trying again in ${Math.round(pause / 1000)} s`,
           relation.name,
           true,
         );

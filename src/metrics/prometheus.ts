@@ -20,6 +20,8 @@ export const METRIC = {
   probeP95: 'orphan_cleanup_probe_p95_seconds',
   live: 'orphan_cleanup_live',
   liveEvents: 'orphan_cleanup_live_events',
+  sourceAnswering: 'orphan_cleanup_source_answering',
+  sourceQuiet: 'orphan_cleanup_source_quiet_seconds',
 } as const;
 
 /** Probe latency buckets around the design note's 500 ms alert. */
@@ -116,10 +118,36 @@ export function scanRegistry(report: ScanReport, registry = new Registry()): Reg
  * `serve --watch`: whether each relation's counts are live (1) or the last scan's (0), and the change events
  * applied; before any scan, the live counts themselves as `orphan_cleanup_documents`.
  */
+/** Each source's liveness (its heartbeats): answering or not, and seconds since its last answer. */
+export function sourceRegistry(
+  liveness: Record<string, { answering: boolean; quietSeconds?: number }>,
+  registry: Registry,
+): Registry {
+  const answering = new Gauge({
+    name: METRIC.sourceAnswering,
+    help: "1 while the source answers its heartbeats, 0 once one is late (see the README's bounds)",
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const quiet = new Gauge({
+    name: METRIC.sourceQuiet,
+    help: 'Seconds since the source last answered a heartbeat',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  for (const [source, state] of Object.entries(liveness)) {
+    answering.set({ source }, state.answering ? 1 : 0);
+    if (state.quietSeconds !== undefined) quiet.set({ source }, state.quietSeconds);
+  }
+  return registry;
+}
+
+/** `stale`: relations whose live counts are not live now (a source not answering): reported as 0. */
 export function liveRegistry(
   latest: Map<string, LiveCounts>,
   relations: string[],
   registry: Registry,
+  stale: ReadonlySet<string> = new Set(),
 ): Registry {
   const live = new Gauge({
     name: METRIC.live,
@@ -135,7 +163,7 @@ export function liveRegistry(
   });
   for (const relation of relations) {
     const counts = latest.get(relation);
-    live.set({ relation }, counts ? 1 : 0);
+    live.set({ relation }, counts && !stale.has(relation) ? 1 : 0);
     if (counts) events.set({ relation }, counts.events);
   }
   if (!registry.getSingleMetric(METRIC.documents)) {

@@ -31,6 +31,17 @@ export class SilentSourceError extends RuntimeError {
   }
 }
 
+/**
+ * A source is shown as not answering (✗ in the console, `answering: false` in `/healthz`, live counts stale)
+ * once a heartbeat is 1.5 s late (its answers come every 2 s): within 5 s of going silent.
+ */
+export const STALE_AFTER_MS = HEARTBEAT_MS + 1500;
+
+/** Whether a source answers now, from its liveness (a source not connected yet counts as answering). */
+export function isAnswering(state: LivenessState | undefined, now = Date.now()): boolean {
+  return !state || (!state.silent && now - state.lastAnswerAt <= STALE_AFTER_MS);
+}
+
 /** What a source's liveness looks like now, for headers, `/healthz` and metrics. */
 export interface LivenessState {
   /** When a server of the source last answered a heartbeat (ms since the epoch). */

@@ -7,7 +7,8 @@ import { runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { ResolvedConfig } from '../config/load.ts';
 import { relationCounts, runScan, type ScanReport } from '../engine/run-scan.ts';
 import { LiveCountKeeper, liveGrowthPerDay, watcherFor, withLiveCounts } from '../engine/watch.ts';
-import { cleanupRegistry, liveRegistry, scanRegistry } from '../metrics/prometheus.ts';
+import { cleanupRegistry, liveRegistry, scanRegistry, sourceRegistry } from '../metrics/prometheus.ts';
+import { isAnswering } from '../mongo/liveness.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
@@ -299,15 +300,40 @@ export function buildServer(options: ServeOptions): ServeHandle {
     const registry = new Registry();
     // With --watch, the scan's figures as live counts have moved them since (growth counted from the scan).
     if (lastScan) scanRegistry(live ? withLiveCounts(lastScan, live.latest) : lastScan, registry);
+    const liveness = sourceLiveness();
+    sourceRegistry(liveness, registry);
     if (live)
       liveRegistry(
         live.latest,
         config.relations.map((r) => r.name),
         registry,
+        staleRelations(liveness),
       );
     if (lastCleanup) cleanupRegistry(lastCleanup, registry);
     return reply.header('content-type', registry.contentType).send(await registry.metrics());
   });
+
+  /** Each source's heartbeats, as the console shows them (the same signal ends a silent source's operations). */
+  const sourceLiveness = () =>
+    Object.fromEntries(
+      Object.keys(config.sources).map((name) => {
+        const state = pool.liveness(name);
+        return [
+          name,
+          {
+            answering: isAnswering(state),
+            ...(state ? { quietSeconds: Math.round((Date.now() - state.lastAnswerAt) / 1000) } : {}),
+          },
+        ];
+      }),
+    );
+  /** Relations with a source not answering: their live counts are not live. */
+  const staleRelations = (liveness: Record<string, { answering: boolean }>) =>
+    new Set(
+      config.relations
+        .filter((r) => !liveness[r.child.source]?.answering || !liveness[r.parent.source]?.answering)
+        .map((r) => r.name),
+    );
 
   app.get('/healthz', async (_request, reply) => {
     const checks = await Promise.all(
@@ -325,9 +351,23 @@ export function buildServer(options: ServeOptions): ServeHandle {
       }),
     );
     const healthy = checks.every(([, result]) => result === 'ok');
-    return reply
-      .status(healthy ? 200 : 503)
-      .send({ status: healthy ? 'ok' : 'unhealthy', sources: Object.fromEntries(checks) });
+    const liveness = sourceLiveness();
+    const stale = staleRelations(liveness);
+    return reply.status(healthy ? 200 : 503).send({
+      status: healthy ? 'ok' : 'unhealthy',
+      sources: Object.fromEntries(checks),
+      liveness,
+      ...(live
+        ? {
+            live: Object.fromEntries(
+              config.relations.map((r) => [
+                r.name,
+                stale.has(r.name) ? 'stale' : live.latest.has(r.name) ? 'live' : 'scan figures',
+              ]),
+            ),
+          }
+        : {}),
+    });
   });
 
   return {

@@ -71,7 +71,15 @@ export class FirstSeenStore {
         { projection: { key: 1, firstSeenAt: 1 }, batchSize: keys.length, maxTimeMS },
       )
       .toArray();
-    for (const doc of docs) found.set(doc.key, doc.firstSeenAt);
+    // Read back from a collection scan-role users can write: a first sighting that is not a valid date is not
+    // one (the key counts as just seen, so in grace: failing closed).
+    for (const doc of docs)
+      if (
+        doc.firstSeenAt instanceof Date &&
+        !Number.isNaN(doc.firstSeenAt.getTime()) &&
+        typeof doc.key === 'string'
+      )
+        found.set(doc.key, doc.firstSeenAt);
     return found;
   }
 

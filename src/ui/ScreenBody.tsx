@@ -17,6 +17,7 @@ export function ScreenBody({
   services,
   all,
   live,
+  liveStale,
   width,
   height,
 }: {
@@ -26,6 +27,7 @@ export function ScreenBody({
   services: ConsoleServices;
   all: ReturnType<typeof useAllChildren>['all'];
   live: LiveState['counts'];
+  liveStale?: Record<string, string>;
   width: number;
   height: number;
 }) {
@@ -42,6 +44,7 @@ export function ScreenBody({
           scannedAt={state.scannedAt}
           staleRelations={state.staleRelations}
           live={live}
+          liveStale={liveStale}
           width={width}
         />
       );

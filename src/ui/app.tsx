@@ -7,7 +7,8 @@ import { HelpOverlay } from './components/HelpOverlay.tsx';
 import { PromptLine, promptLines } from './components/Prompt.tsx';
 import { useAllChildren } from './hooks/use-all-children.ts';
 import { useConsoleActions } from './hooks/use-console-actions.ts';
-import { useLiveCounts } from './hooks/use-live-counts.ts';
+import { staleLiveCounts, useLiveCounts } from './hooks/use-live-counts.ts';
+import { useSourceLiveness } from './hooks/use-source-liveness.ts';
 import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
 import { commandFor } from './keymap.ts';
 import { routeCommand } from './routing.ts';
@@ -63,7 +64,9 @@ export function App({
   const { columns, rows } = useTerminalSize();
   const [ui, dispatch, currentUi] = useCurrentReducer(uiReducer, initialUiState);
   const { state, actions } = useConsoleActions(services, dispatch);
-  const live = useLiveCounts(services, state.reports, actions.say);
+  const liveness = useSourceLiveness(services);
+  const live = useLiveCounts(services, state.reports, actions.say, liveness);
+  const liveStale = staleLiveCounts(services, liveness);
   const view = currentView(ui);
   const allChildren = useAllChildren(
     services,
@@ -81,7 +84,7 @@ export function App({
     3,
     rows -
       1 -
-      headerLines(state.statuses, columns) -
+      headerLines(state.statuses, columns, liveness) -
       1 -
       gap -
       (ui.prompt ? promptLines(ui.prompt.label, columns) : 0) -
@@ -132,6 +135,7 @@ export function App({
         statuses={state.statuses}
         readOnly={services.readOnly}
         connectingSince={state.connectingSince}
+        liveness={liveness}
       />
       <Box flexDirection="column" marginTop={1} marginBottom={gap} height={bodyHeight} overflow="hidden">
         {/* Drawn at its own height and cut at the bottom, never squeezed line by line (Yoga would shrink it). */}
@@ -146,6 +150,7 @@ export function App({
               services={services}
               all={allChildren.all}
               live={live.counts}
+              liveStale={liveStale}
               width={columns}
               height={bodyHeight}
             />

@@ -62,6 +62,12 @@ export interface SettingsPersistence {
   fromFlags?: EditableSetting[];
 }
 
+/** Whether a source answers: `quietMs` since its last heartbeat answer (undefined before its first connection). */
+export interface SourceLiveness {
+  quietMs?: number;
+  silent: boolean;
+}
+
 export interface SourceStatus {
   name: string;
   uri: string;
@@ -132,6 +138,11 @@ export interface ConsoleServices {
   settingsInfo(): SettingsInfo;
   updateSetting(field: EditableSetting, typed: string): void;
   connect(): Promise<SourceStatus[]>;
+  /**
+   * Each source's liveness now (its heartbeats: `mongo/liveness.ts`); a source whose client was given up on is
+   * connected again (bounded) as a side effect, so the console notices when it answers again.
+   */
+  sourceLiveness(): Record<string, SourceLiveness>;
   scan(
     onProgress: (progress: ScanProgress) => void,
     signal: AbortSignal,
@@ -244,6 +255,19 @@ export function createConsoleServices(
           } catch (error) {
             return { ...base, ok: false, error: redact((error as Error).message) };
           }
+        }),
+      );
+    },
+    sourceLiveness() {
+      return Object.fromEntries(
+        Object.keys(config.sources).map((name) => {
+          const state = pool.liveness(name);
+          // A source given up on is tried again here (the pool bounds and spaces the attempts).
+          if (!state || state.silent) pool.client(name).catch(() => undefined);
+          return [
+            name,
+            { silent: state?.silent ?? false, quietMs: state ? Date.now() - state.lastAnswerAt : undefined },
+          ];
         }),
       );
     },

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
@@ -16,7 +17,7 @@ let bayit: TestServer;
 beforeAll(async () => {
   [olorin, bayit] = await Promise.all([
     startTestServer({ replicaSet: 'rs0', sandboxOnly: true }),
-    startTestServer({ sandboxOnly: true }),
+    startTestServer({ replicaSet: 'rs1', sandboxOnly: true }),
   ]);
 });
 afterAll(async () => {
@@ -217,6 +218,60 @@ describe('a cluster that goes silent mid-scan', () => {
     expect(lastLine(result.stderr)).toMatch(
       /scan of content_embeddings failed: source olorin \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while scanning content_embeddings .*nothing was deleted: re-run the scan when olorin answers/,
     );
+  });
+});
+
+describe('a cluster that goes silent while watching', () => {
+  it('child: watch says so in plain words within 45 s, and follows again once it answers', async () => {
+    const s = await scenario();
+    for (const [server, db] of [
+      [olorin, s.olorinDb],
+      [bayit, s.bayitDb],
+    ] as const)
+      for (const { name } of await server.client.db(db).listCollections().toArray())
+        await server.client
+          .db(db)
+          .command({ collMod: name, changeStreamPreAndPostImages: { enabled: true } });
+    const run = startCli(['watch', '--json', '--config', s.configPath], s.env);
+    let stdout = '';
+    let stderr = '';
+    run.child.stdout?.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    run.child.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const waitFor = async (read: () => string, pattern: RegExp, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!pattern.test(read())) {
+        if (Date.now() > deadline) throw new Error(`never saw ${pattern}: ${read().slice(-1500)}`);
+        await sleep(50);
+      }
+    };
+    try {
+      await waitFor(() => stdout, /"relation":"content_embeddings"/, 30_000);
+      const frozenAt = Date.now();
+      olorin.pause();
+      try {
+        await waitFor(
+          () => stderr,
+          /content_embeddings: live counts interrupted \(source olorin \(127\.0\.0\.1:\d+\) answered nothing for \d+ s\); trying again in \d+ s/,
+          GIVE_UP_BOUND_MS,
+        );
+        expect(Date.now() - frozenAt).toBeLessThan(GIVE_UP_BOUND_MS);
+      } finally {
+        olorin.resume();
+      }
+      expect(stderr).not.toMatch(/<monitor>|Topology is closed/);
+      // Once it answers again, changes are followed: a new orphan child moves the count.
+      const before = stdout.length;
+      await sleep(1000);
+      await s.embeddings.insertOne({ content_id: new ObjectId(), embedding_type: 'after the outage' });
+      await waitFor(() => stdout.slice(before), /"relation":"content_embeddings"/, 40_000);
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.done;
+    }
   });
 });
 

@@ -78,7 +78,13 @@ describe('serve', () => {
     }
     const ok = await call('GET', '/healthz');
     expect(ok.status).toBe(200);
-    expect(ok.json()).toEqual({ status: 'ok', sources: { olorin: 'ok', bayit: 'ok' } });
+    expect(ok.json()).toMatchObject({
+      status: 'ok',
+      sources: { olorin: 'ok', bayit: 'ok' },
+      // The heartbeats the console shows, per source.
+      liveness: { olorin: { answering: true }, bayit: { answering: true } },
+    });
+    expect(ok.json().liveness.olorin.quietSeconds).toBeLessThanOrEqual(3);
   });
 
   it('runs a scan in the background and shows its result', async () => {

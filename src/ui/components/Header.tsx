@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import { SERVER_SELECTION_TIMEOUT_MS } from '../../mongo/timeouts.ts';
 import { useElapsedSeconds } from '../hooks/use-elapsed-seconds.ts';
+import type { SourceAnswer } from '../hooks/use-source-liveness.ts';
 import type { SourceStatus } from '../services.ts';
 import { lineCount, theme } from '../theme.ts';
 
@@ -14,16 +15,35 @@ export function statusDetail(s: SourceStatus): string {
 }
 
 /** The header's height at `width` columns: the title line, then each source's line as it wraps. */
-export function headerLines(statuses: SourceStatus[] | undefined, width: number): number {
-  return 1 + (statuses ?? []).reduce((n, s) => n + lineCount(`✓ ${s.name}${statusDetail(s)}`, width), 0);
+export function headerLines(
+  statuses: SourceStatus[] | undefined,
+  width: number,
+  liveness: Record<string, SourceAnswer> = {},
+): number {
+  return (
+    1 +
+    (statuses ?? []).reduce(
+      (n, s) => n + lineCount(`${mark(s, liveness[s.name])}${statusDetail(s)}`, width),
+      0,
+    )
+  );
+}
+
+/** A source's mark and name: ✓, or ✗ and for how long it has not answered its heartbeats. */
+function mark(s: SourceStatus, answer: SourceAnswer | undefined): string {
+  if (s.ok && answer?.answering === false) return `✗ ${s.name} no answer ${answer.quietSeconds ?? 0} s`;
+  return `${s.ok ? '✓' : '✗'} ${s.name}`;
 }
 
 export function Header({
   statuses,
   readOnly,
   connectingSince,
+  liveness = {},
 }: {
   statuses?: SourceStatus[];
+  /** Each source's heartbeat answers: one that stopped answering is shown with ✗ and how long. */
+  liveness?: Record<string, SourceAnswer>;
   readOnly: boolean;
   /** A connection attempt under way since then: its elapsed time and timeout are shown. */
   connectingSince?: number;
@@ -51,11 +71,9 @@ export function Header({
       </Box>
       {statuses?.map((s) => (
         <Text key={s.name}>
-          {s.ok ? (
-            <Text color={theme.color('ok')}>{`✓ ${s.name}`}</Text>
-          ) : (
-            <Text color={theme.color('danger')}>{`✗ ${s.name}`}</Text>
-          )}
+          <Text color={theme.color(s.ok && liveness[s.name]?.answering !== false ? 'ok' : 'danger')}>
+            {mark(s, liveness[s.name])}
+          </Text>
           {statusDetail(s)}
         </Text>
       ))}

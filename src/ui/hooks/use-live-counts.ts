@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import { type LiveCounts, LiveCountKeeper } from '../../engine/watch.ts';
 import type { ConsoleServices } from '../services.ts';
+import type { SourceAnswer } from './use-source-liveness.ts';
 
 /** How often live counts reach the screen (events arrive faster than a terminal should redraw). */
 const REDRAW_MS = 250;
@@ -20,6 +21,7 @@ export function useLiveCounts(
   services: ConsoleServices,
   reports: Record<string, RelationReport>,
   say: (text: string, tone?: 'info' | 'warn' | 'error') => void,
+  liveness: Record<string, SourceAnswer> = {},
 ): LiveState {
   const [counts, setCounts] = useState<Record<string, LiveCounts>>({});
   const keeper = useRef<LiveCountKeeper>(undefined);
@@ -55,6 +57,20 @@ export function useLiveCounts(
     };
   }, [services]);
 
+  // A source answering again: the watchers of its relations start again now (from their saved positions),
+  // not at the end of their back-off.
+  const answered = useRef<Record<string, SourceAnswer>>({});
+  useEffect(() => {
+    const before = answered.current;
+    answered.current = liveness;
+    const back = Object.keys(liveness).filter(
+      (name) => liveness[name].answering && before[name]?.answering === false,
+    );
+    if (back.length === 0) return;
+    for (const r of services.relations)
+      if (back.includes(r.child.source) || back.includes(r.parent.source)) keeper.current?.watch(r.name);
+  }, [liveness, services]);
+
   // The drift check, at each new scan report.
   // biome-ignore lint/correctness/useExhaustiveDependencies: compared once per new report
   useEffect(() => {
@@ -62,4 +78,25 @@ export function useLiveCounts(
   }, [reports]);
 
   return { counts };
+}
+
+/**
+ * The relations whose live counts are not live now, with the line the dashboard shows instead of `● live`:
+ * since when, and which source stopped answering.
+ */
+export function staleLiveCounts(
+  services: ConsoleServices,
+  liveness: Record<string, SourceAnswer>,
+): Record<string, string> {
+  const stale: Record<string, string> = {};
+  for (const r of services.relations) {
+    const quiet = [r.child.source, r.parent.source].filter((name) => liveness[name]?.answering === false);
+    if (quiet.length === 0) continue;
+    const since = quiet
+      .map((name) => liveness[name].quietSince?.getTime() ?? Date.now())
+      .reduce((a, b) => Math.min(a, b));
+    stale[r.name] =
+      `stale since ${new Date(since).toISOString().slice(11, 19)} UTC: ${[...new Set(quiet)].join(' and ')} not answering`;
+  }
+  return stale;
 }

@@ -21,6 +21,8 @@ export interface DashboardProps {
   staleRelations?: string[];
   /** Live counts per watched relation (change streams). */
   live?: Record<string, LiveCounts>;
+  /** Relations whose live counts are not live now (a source not answering), with the line to show instead. */
+  liveStale?: Record<string, string>;
   width: number;
 }
 
@@ -33,10 +35,13 @@ function Figures({
   report,
   history,
   live,
+  stale,
   scannedAt,
 }: {
   report: RelationReport;
   history?: RelationHistory;
+  /** Why the live counts are not live now (shown instead of the badge). */
+  stale?: string;
   /** Counts kept current by change streams since the scan, when the relation is watched. */
   live?: LiveCounts;
   scannedAt?: Date;
@@ -56,7 +61,9 @@ function Figures({
           {count(figures.orphans)}
         </Text>
         {`  parent inactive ${count(figures.parentInactive)}  invalid ${count(figures.invalidReference)}  excepted ${count(figures.excepted)}  `}
-        {live ? (
+        {live && stale ? (
+          <Text color={theme.color('warn')}>◌ stale</Text>
+        ) : live ? (
           <Text color={theme.color('ok')} bold>
             ● live
           </Text>
@@ -64,6 +71,9 @@ function Figures({
           <Text color={theme.color('dim')}>{`snapshot as of ${clock(scannedAt)} (not live)`}</Text>
         )}
       </Text>
+      {live && stale && (
+        <Text color={theme.color('warn')} wrap="truncate-end">{`   live counts ${stale}`}</Text>
+      )}
       <Text wrap="truncate-end">
         {'   deletable '}
         <Text bold>{count(report.deletable)}</Text>
@@ -97,6 +107,7 @@ export function Dashboard({
   scannedAt,
   staleRelations = [],
   live: liveCounts = {},
+  liveStale = {},
   width,
 }: DashboardProps) {
   const narrow = width < 80;
@@ -141,7 +152,13 @@ export function Dashboard({
             ) : scanning ? (
               <Text color={theme.color('dim')}>{'   waiting to scan…'}</Text>
             ) : report ? (
-              <Figures report={report} history={history} live={current} scannedAt={scannedAt} />
+              <Figures
+                report={report}
+                history={history}
+                live={current}
+                stale={liveStale[relation.name]}
+                scannedAt={scannedAt}
+              />
             ) : (
               <Text color={theme.color('dim')}>{'   not scanned'}</Text>
             )}
