@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../config/load.ts';
 import { describeId } from '../engine/scan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { canonicalKey, referenceKeyOf } from '../mongo/keys.ts';
+import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
@@ -81,6 +82,22 @@ function assertConfiguredChild(
       throw new RuntimeError(
         `${where}: ${field} ${JSON.stringify(relation[field])} is not the configured child's (${JSON.stringify(expected[field])}); nothing was restored`,
       );
+}
+
+interface WriteErrorLike {
+  index?: number;
+  code?: number;
+  errmsg?: string;
+  err?: { index?: number; errmsg?: string; keyPattern?: Document };
+  keyPattern?: Document;
+}
+
+/** A duplicate key on `_id` itself (the document is there already), not on another unique index. */
+function isDuplicateId(error: WriteErrorLike): boolean {
+  if (error.code !== 11000) return false;
+  const pattern = error.keyPattern ?? error.err?.keyPattern;
+  if (pattern) return Object.keys(pattern).length === 1 && Object.keys(pattern)[0] === '_id';
+  return / index: _id_ /.test(String(error.errmsg ?? error.err?.errmsg ?? ''));
 }
 
 /**
@@ -210,16 +227,26 @@ export async function restoreBackup(
           })
         ).insertedCount;
       } catch (error) {
-        // The server decides what already exists: every duplicate `_id` is a document left as it is.
+        // The server decides what already exists: only a duplicate `_id` is a document already present. Any
+        // other write error (a duplicate on another unique index, a validator) leaves that document absent,
+        // and is said with the document and the index.
         const e = error as {
           code?: number;
           result?: { insertedCount?: number };
-          writeErrors?: { code?: number; err?: { keyPattern?: Document } }[];
+          writeErrors?: WriteErrorLike[];
         };
         const writeErrors = Array.isArray(e.writeErrors) ? e.writeErrors : [];
-        if (e.code !== 11000 || writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000))
-          throw error;
-        result.inserted += e.result?.insertedCount ?? batch.length - writeErrors.length;
+        if (writeErrors.length === 0) throw error;
+        const inserted = e.result?.insertedCount ?? batch.length - writeErrors.length;
+        result.inserted += inserted;
+        const other = writeErrors.find((w) => !isDuplicateId(w));
+        if (other) {
+          const index = Number(other.index ?? other.err?.index);
+          const doc = Number.isInteger(index) ? batch[index] : undefined;
+          throw new RuntimeError(
+            `restore of ${relation.name} into ${relation.database}.${relation.collection}: document _id ${doc ? describeId(doc._id) : '(unknown)'} was not restored: ${redact(String(other.errmsg ?? other.err?.errmsg ?? `error ${other.code}`))}; ${result.inserted} documents restored so far, the rest of the run not attempted (resolve the conflict, then run restore again: present documents are skipped)`,
+          );
+        }
         result.skippedExisting += writeErrors.length;
       }
     }

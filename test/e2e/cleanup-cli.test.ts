@@ -162,7 +162,9 @@ describe('clean, restore and exceptions from the command line', () => {
       env(),
     );
     expect(add.code).toBe(0);
-    expect(add.stdout).toBe('added reference exception "partner-900" to dubbing_sessions\n');
+    expect(add.stdout).toBe(
+      'added reference exception "partner-900" to dubbing_sessions (the child\'s partner_id is the string "partner-900")\n',
+    );
     const list = await runCli(['exceptions', 'list', ...base()], env());
     expect(list.stdout).toMatch(
       /dubbing_sessions {2}reference "partner-900" {2}"legal hold" {2}by \S+ .* expires /,

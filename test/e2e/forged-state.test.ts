@@ -1,11 +1,11 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.ts';
 import { snapshot } from '../support/invariants.ts';
-import { loadOlorinDemo } from '../support/olorin-fixture.ts';
+import { loadOlorinDemo, writeConfigFile } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // Issue 25: hostile input, round three. Item 1: state the tool reads back from the database is input. A scan checkpoint forged in
@@ -120,5 +120,136 @@ describe('a password on the command line', () => {
     });
     expect(doctor.stderr).toMatch(/warning: a URI with a password was given on the command line/);
     expect(doctor.stdout + doctor.stderr).not.toContain('s3cr3t-pw');
+  });
+});
+
+describe('restore tells the truth', () => {
+  it('counts only a duplicate _id as already present: a conflict on another unique index names the document and the index, exit 1, and verify agrees it is absent', async () => {
+    const childDb = server.dbName('truth_child');
+    const parentDb = server.dbName('truth_parent');
+    const children = server.client
+      .db(childDb)
+      .collection<{ _id: number; ref: string; slot: number }>('children');
+    await children.createIndex({ slot: 1 }, { unique: true });
+    await children.insertMany(Array.from({ length: 6 }, (_, i) => ({ _id: i, ref: `p${i}`, slot: i })));
+    await server.client
+      .db(parentDb)
+      .collection<{ _id: string }>('parents')
+      .insertMany([{ _id: 'p0' }, { _id: 'p1' }, { _id: 'p2' }]);
+    const configPath = await writeConfigFile({
+      sources: {
+        child: { uri: server.uri, database: childDb },
+        parent: { uri: server.uri, database: parentDb },
+      },
+      relations: [
+        {
+          name: 'rel',
+          child: { source: 'child', collection: 'children', field: 'ref' },
+          parent: { source: 'parent', collection: 'parents', field: '_id' },
+          keyMatch: 'exact',
+          graceDays: 0,
+        },
+      ],
+      maxOrphanRatio: 1,
+    } as never);
+    const backupRoot = await mkdtemp(join(tmpdir(), 'oc-truth-'));
+    const cleaned = await runCli([
+      'clean',
+      '--execute',
+      '--yes',
+      '--config',
+      configPath,
+      '--backup-dir',
+      backupRoot,
+    ]);
+    expect(cleaned.code).toBe(0);
+    expect(await children.countDocuments()).toBe(3);
+    // Another writer takes slot 4 meanwhile: the backed-up child 4 cannot come back as it was.
+    await children.insertOne({ _id: 100, ref: 'p0', slot: 4 });
+    const [runName] = (await readdir(backupRoot)).filter((name) => !name.endsWith('.jsonl'));
+    const runDir = join(backupRoot, runName);
+    const restored = await runCli(['restore', runDir, '--config', configPath]);
+    expect(restored.code).toBe(1);
+    expect(restored.stderr.trim()).toMatch(
+      /^orphan-cleanup: restore of rel into .*\.children: document _id 4 was not restored: E11000 duplicate key error .*slot_1.*; \d documents restored so far/,
+    );
+    expect(restored.stderr).not.toMatch(/already present/);
+    const verified = await runCli(['verify', runDir, '--config', configPath, '--json']);
+    expect(JSON.parse(verified.stdout).relations[0]).toMatchObject({ backedUp: 3, absent: 1 });
+  });
+});
+
+describe('exceptions bind to what exists', () => {
+  it('stores the form the child has: a 24-hex typed for a string _id excepts that child, which the cleanup keeps', async () => {
+    const childDb = server.dbName('bind_child');
+    const parentDb = server.dbName('bind_parent');
+    const hex = '5f5f5f5f5f5f5f5f5f5f5f5f';
+    const children = server.client.db(childDb).collection<{ _id: unknown; ref: string }>('children');
+    await children.insertMany([
+      { _id: hex, ref: 'gone' },
+      { _id: 1, ref: 'gone' },
+    ]);
+    await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
+    const configPath = await writeConfigFile({
+      sources: {
+        child: { uri: server.uri, database: childDb },
+        parent: { uri: server.uri, database: parentDb },
+      },
+      relations: [
+        {
+          name: 'rel',
+          child: { source: 'child', collection: 'children', field: 'ref' },
+          parent: { source: 'parent', collection: 'parents', field: '_id' },
+          keyMatch: 'exact',
+          graceDays: 0,
+        },
+      ],
+      maxOrphanRatio: 1,
+    } as never);
+    const added = await runCli([
+      'exceptions',
+      'add',
+      '--config',
+      configPath,
+      '--relation',
+      'rel',
+      '--doc',
+      hex,
+      '--reason',
+      'legal hold',
+    ]);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(
+      /added document exception "5f5f5f5f5f5f5f5f5f5f5f5f" to rel \(the child's _id is the string/,
+    );
+    const missing = await runCli([
+      'exceptions',
+      'add',
+      '--config',
+      configPath,
+      '--relation',
+      'rel',
+      '--doc',
+      '6f6f6f6f6f6f6f6f6f6f6f6f',
+      '--reason',
+      'typo',
+    ]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(
+      /no child of rel has _id ObjectId\(6f6f.*\) or "6f6f.*"; nothing was added/,
+    );
+    const backupRoot = await mkdtemp(join(tmpdir(), 'oc-bind-'));
+    const cleaned = await runCli([
+      'clean',
+      '--execute',
+      '--yes',
+      '--config',
+      configPath,
+      '--backup-dir',
+      backupRoot,
+    ]);
+    expect(cleaned.code).toBe(0);
+    // The excepted child stays; the other orphan goes.
+    expect(await children.find().toArray()).toEqual([{ _id: hex, ref: 'gone' }]);
   });
 });

@@ -135,7 +135,12 @@ describe('exceptions from the command line', () => {
     );
 
   it('refuses an expiry in the past, shows a live one, and renews an expired one', async () => {
-    const ref = '507f1f77bcf86cd799439099';
+    // A channel some recap session references (an exception names what exists).
+    const session = await ctx.server.client
+      .db(ctx.demo.olorinDb)
+      .collection('recap_sessions')
+      .findOne({ channel_id: { $type: 'objectId' } });
+    const ref = (session!.channel_id as { toHexString(): string }).toHexString();
     const past = await add('--ref', ref, '--expires', '2001-01-01');
     expect(past.code).toBe(2);
     expect(past.stderr).toBe(
