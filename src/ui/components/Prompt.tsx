@@ -8,6 +8,24 @@ export function promptLines(label: string, width: number): number {
 }
 
 /**
+ * What a chunk of typed input does to the text: key repeat, a paste or a slow link deliver several keys at
+ * once, so each character counts — every Backspace (DEL or BS) deletes one character, a newline submits, and
+ * every other control character and escape sequence (bracketed-paste markers, arrows) is dropped, never kept
+ * as invisible bytes in the answer.
+ */
+export function applyTyping(value: string, input: string): { value: string; submitted: boolean } {
+  let text = value;
+  // Escape sequences whole (CSI: ESC [ … final byte; and two-character ones), then one character at a time.
+  const plain = input.replace(/\u001b\[[0-?]*[ -/]*[@-~]|\u001b[@-_]/g, '');
+  for (const char of plain) {
+    if (char === '\r' || char === '\n') return { value: text, submitted: true };
+    if (char === '\x7f' || char === '\b') text = [...text].slice(0, -1).join('');
+    else if (!/[\u0000-\u001f\u007f-\u009f]/.test(char)) text += char;
+  }
+  return { value: text, submitted: false };
+}
+
+/**
  * One question answered by typing and Enter; Esc (handled by the app's key router) cancels.
  * The typed text lives in a ref as well as in state: text and Enter pasted in one chunk arrive in the
  * same tick, and Enter must see the text typed just before it, not the last rendered value.
@@ -22,8 +40,7 @@ export function PromptLine({ label, onSubmit }: { label: string; onSubmit: (valu
       onSubmit(value.current);
       return;
     }
-    if (key.backspace || key.delete) value.current = value.current.slice(0, -1);
-    else if (
+    if (
       key.escape ||
       key.ctrl ||
       key.meta ||
@@ -34,14 +51,11 @@ export function PromptLine({ label, onSubmit }: { label: string; onSubmit: (valu
       key.rightArrow
     )
       return;
-    else {
-      // A paste of "text<Enter>" can arrive as one input: the text, then the submit.
-      const newline = input.search(/[\r\n]/);
-      value.current += newline >= 0 ? input.slice(0, newline) : input;
-      if (newline >= 0) {
-        onSubmit(value.current);
-        return;
-      }
+    const typed = applyTyping(value.current, key.backspace || key.delete ? '\x7f' : input);
+    value.current = typed.value;
+    if (typed.submitted) {
+      onSubmit(value.current);
+      return;
     }
     setShown(value.current);
   });
