@@ -3,6 +3,7 @@ import { type Document, EJSON, ObjectId } from 'bson';
 import { z } from 'zod';
 import type { Relation } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 import { displayValue, referenceAt } from '../mongo/keys.ts';
 import { assertFuture, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import {
@@ -87,7 +88,7 @@ async function storeFor(session: EngineSession, relation: Relation): Promise<Exc
 
 function entryLine(entry: ExceptionEntry): string {
   const expiry = entry.expiresAt ? `expires ${entry.expiresAt.toISOString()}` : 'no expiry';
-  return `${entry.relation}  ${entry.kind} ${displayValue(entry.value)}  "${entry.reason}"  by ${entry.createdBy} ${entry.createdAt.toISOString()}  ${expiry}`;
+  return `${entry.relation}  ${entry.kind} ${displayValue(entry.value)}  "${escapeForTerminal(entry.reason)}"  by ${escapeForTerminal(entry.createdBy)} ${entry.createdAt.toISOString()}  ${expiry}`;
 }
 
 async function listAll(session: EngineSession): Promise<ExceptionEntry[]> {

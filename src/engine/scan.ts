@@ -7,6 +7,7 @@ import { log } from '../logging.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
 import { type Partition, partitionBatches } from './child-stream.ts';
 import { RuntimeError } from '../errors.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 import { OldestFirst } from './oldest-first.ts';
 import { ProbeScheduler } from './probe-scheduler.ts';
 import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
@@ -564,6 +565,7 @@ export async function fillSampleDocuments(
   }
 }
 
+/** An `_id` as Extended JSON for a line a person reads (what a terminal would act on escaped). */
 export function describeId(id: unknown): string {
-  return EJSON.stringify({ id }, { relaxed: true }).slice(6, -1);
+  return escapeForTerminal(EJSON.stringify({ id }, { relaxed: true }).slice(6, -1));
 }

@@ -1,4 +1,5 @@
 import { Binary, Long, ObjectId } from 'bson';
+import { escapeForTerminal } from '../terminal-text.ts';
 
 /**
  * How a child's reference is matched to a parent key. `exact` follows MongoDB equality (type-sensitive,
@@ -83,9 +84,10 @@ export function displayValue(value: unknown): string {
   if (value === undefined) return '(missing)';
   if (value === null) return 'null';
   if (bsonTypeOf(value) === 'ObjectId') return `ObjectId(${(value as ObjectId).toHexString()})`;
-  if (typeof value === 'string') return JSON.stringify(value);
+  // JSON escapes C0 controls but not C1 or bidirectional overrides: whatever a terminal acts on is escaped.
+  if (typeof value === 'string') return escapeForTerminal(JSON.stringify(value));
   if (value instanceof Date) return value.toISOString();
-  return String(value);
+  return escapeForTerminal(String(value));
 }
 
 /**

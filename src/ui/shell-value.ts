@@ -1,3 +1,5 @@
+import { escapeForTerminal } from '../terminal-text.ts';
+
 /**
  * A document as mongosh prints it (`ObjectId('…')`, `ISODate('…')`, `Long('…')`, `Decimal128('…')`), one
  * field per line, for the console's viewer. Arrays longer than COLLAPSE_AFTER are one line (`[1536 numbers]`)
@@ -7,8 +9,9 @@ export const COLLAPSE_AFTER = 8;
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
+/** A string in shell quotes, every character a terminal would act on escaped (document contents are input). */
 function quote(text: string): string {
-  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+  return `'${escapeForTerminal(text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n'))}'`;
 }
 
 function bsonType(value: object): string | undefined {

@@ -238,6 +238,26 @@ describe('exceptions bind to what exists', () => {
     expect(missing.stderr).toMatch(
       /no child of rel has _id ObjectId\(6f6f.*\) or "6f6f.*"; nothing was added/,
     );
+    // A reason with a window-title sequence and a right-to-left override: listed escaped, never raw.
+    const hostile = await runCli([
+      'exceptions',
+      'add',
+      '--config',
+      configPath,
+      '--relation',
+      'rel',
+      '--doc',
+      '1',
+      '--reason',
+      'x\u001b]0;owned\u0007\u202eevil',
+      '--expires',
+      '1m',
+    ]);
+    expect(hostile.code).toBe(0);
+    const listed = await runCli(['exceptions', 'list', '--config', configPath]);
+    expect(listed.stdout).toContain('x\\u001b]0;owned\\u0007\\u202eevil');
+    expect(listed.stdout).not.toMatch(/[\u001b\u0007\u202e]/);
+    await runCli(['exceptions', 'remove', '--config', configPath, '--relation', 'rel', '--doc', '1']);
     const backupRoot = await mkdtemp(join(tmpdir(), 'oc-bind-'));
     const cleaned = await runCli([
       'clean',

@@ -1,4 +1,5 @@
 import { Box, Text } from 'ink';
+import { escapeForTerminal } from '../../terminal-text.ts';
 import { displayValue } from '../../mongo/keys.ts';
 import type { ExceptionEntry } from '../../store/exceptions.ts';
 import type { RunRecord } from '../../store/runs.ts';
@@ -53,8 +54,8 @@ export function ExceptionsScreen({
       )}
       {page.map((e, i) => (
         <Text key={`${e.relation}-${e.kind}-${e.valueKey}`} inverse={start + i === row} wrap="truncate-end">
-          {e.relation} {e.kind} {displayValue(e.value)} "{e.reason}" by {e.createdBy}{' '}
-          {e.createdAt.toISOString().slice(0, 10)}{' '}
+          {e.relation} {e.kind} {displayValue(e.value)} "{escapeForTerminal(e.reason)}" by{' '}
+          {escapeForTerminal(e.createdBy)} {e.createdAt.toISOString().slice(0, 10)}{' '}
           {e.expiresAt ? `expires ${e.expiresAt.toISOString().slice(0, 10)}` : 'no expiry'}
         </Text>
       ))}
@@ -92,7 +93,8 @@ export function RecoveryScreen({
       )}
       {page.map((b, i) => (
         <Text key={b.dir} inverse={start + i === row} wrap="truncate-end">
-          {b.runId} {b.createdAt.slice(0, 16).replace('T', ' ')} UTC {b.status} by {b.operator}:{' '}
+          {b.runId} {b.createdAt.slice(0, 16).replace('T', ' ')} UTC {b.status} by{' '}
+          {escapeForTerminal(b.operator)}:{' '}
           {b.relations.map((r) => `${r.name} ${r.deleted} deleted`).join(', ')}
         </Text>
       ))}
@@ -130,7 +132,7 @@ function runSummary(run: RunRecord): string {
   const c = run.counts;
   if (run.kind === 'clean')
     return `deleted ${count(c.deleted ?? 0)} of ${count(c.planned ?? 0)} planned, backed up ${count(c.backedUp ?? 0)}${c.mismatch ? `, MISMATCH ${count(c.mismatch)}` : ''}`;
-  if (run.kind === 'exception') return run.note ?? '';
+  if (run.kind === 'exception') return escapeForTerminal(run.note ?? '');
   if (run.kind === 'restore')
     return `inserted ${count(c.inserted ?? 0)} of ${count(c.selected ?? 0)}, ${count(c.skippedExisting ?? 0)} already present`;
   return `orphans ${count(c.orphans ?? 0)}, inactive ${count(c.parentInactive ?? 0)}, deletable ${count(c.deletable ?? 0)}, scanned ${count(c.scanned ?? 0)}`;
@@ -180,16 +182,16 @@ function RunDetail({ run }: { run: RunRecord }) {
       </Text>
       <Text>
         {when(run.startedAt)} → {when(run.finishedAt)}, {(run.durationMs / 1000).toFixed(1)} s, by{' '}
-        {run.operator} on {run.host}
+        {escapeForTerminal(run.operator)} on {escapeForTerminal(run.host)}
       </Text>
       <Text wrap="wrap">
         {Object.entries(run.counts)
           .map(([key, value]) => `${key} ${count(value)}`)
           .join(' · ')}
       </Text>
-      {run.note && <Text wrap="wrap">{run.note}</Text>}
+      {run.note && <Text wrap="wrap">{escapeForTerminal(run.note)}</Text>}
       {run.backupPath && <Text>backup: {run.backupPath}</Text>}
-      {run.error && <Text color={theme.color('danger')}>error: {run.error}</Text>}
+      {run.error && <Text color={theme.color('danger')}>error: {escapeForTerminal(run.error)}</Text>}
     </Box>
   );
 }
@@ -227,8 +229,8 @@ export function HistoryScreen({
           {when(run.startedAt)} {run.kind.padEnd(9)} {run.relation}
           {earlierScans ? ` (+${count(earlierScans)} earlier)` : ''}
           {run.kind === 'exception'
-            ? ` ${runSummary(run)} by ${run.operator}`
-            : ` ${run.outcome} by ${run.operator}: ${runSummary(run)}`}
+            ? ` ${runSummary(run)} by ${escapeForTerminal(run.operator)}`
+            : ` ${run.outcome} by ${escapeForTerminal(run.operator)}: ${runSummary(run)}`}
         </Text>
       ))}
       {detail && selected && <RunDetail run={selected.run} />}
