@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, mkdir, rm, stat } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, parse, resolve, sep } from 'node:path';
 import { RuntimeError, UsageError } from './errors.ts';
 
@@ -34,6 +34,35 @@ export function describeFsError(error: unknown): string {
 export function isDiskFull(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** What a path is when it is not a regular file, in words. */
+function kindOf(info: import('node:fs').Stats): string {
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device';
+  if (info.isDirectory()) return 'a directory';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a file the tool was pointed at (a config, an import, a manifest, a backup file) after checking it is
+ * a regular file: a FIFO would block the read for ever, a device never end, a socket fail obscurely. Anything
+ * else is one line naming the path (`what` says which input it is) and what it is.
+ */
+export async function readRegularFile(path: string, what: string): Promise<Buffer> {
+  let info: import('node:fs').Stats;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new UsageError(`${what} ${path}: cannot read it (${describeFsError(error)})`);
+  }
+  if (!info.isFile()) throw new UsageError(`${what} ${path}: is ${kindOf(info)}, not a regular file`);
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new UsageError(`${what} ${path}: cannot read it (${describeFsError(error)})`);
+  }
 }
 
 /** Kernel pseudo file systems: writes there do not store anything, and recursive mkdir can spin for ever. */

@@ -1,6 +1,6 @@
 // Over 300 lines: the backup's writer and its reader check one format together.
 import { createHash, type Hash } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, realpath, rename, stat, statfs } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, realpath, rename, stat, statfs } from 'node:fs/promises';
 import { isAbsolute, join, sep } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
@@ -12,7 +12,13 @@ import {
   writeFileSynced,
 } from '../mongo/dump-layout.ts';
 import type { KeyMatch } from '../mongo/keys.ts';
-import { describeFsError, ensureWritableDir, removeTemporary, writeFailure } from '../paths.ts';
+import {
+  describeFsError,
+  ensureWritableDir,
+  readRegularFile,
+  removeTemporary,
+  writeFailure,
+} from '../paths.ts';
 
 export const MANIFEST_FORMAT = 'orphan-cleanup-backup/1';
 export const MANIFEST_FILE = 'manifest.json';
@@ -327,8 +333,9 @@ export async function readManifest(dir: string): Promise<Manifest> {
   );
   if (!exists) throw new UsageError(`${dir}: no such backup run directory`);
   let manifest: Manifest;
+  const text = (await readRegularFile(manifestPath, 'backup manifest')).toString('utf8');
   try {
-    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    manifest = JSON.parse(text) as Manifest;
   } catch (error) {
     throw new RuntimeError(
       `${manifestPath}: unreadable backup manifest (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
@@ -357,8 +364,10 @@ export async function readBackup(dir: string): Promise<BackupContents> {
     const path = paths.get(entry.path)!;
     let data: Buffer;
     try {
-      data = await readFile(path);
+      data = await readRegularFile(path, 'backup file');
     } catch (error) {
+      // A usage error is already one line naming the file (a FIFO, a device…): kept as it is.
+      if (error instanceof UsageError) throw error;
       throw new RuntimeError(
         `${path}: unreadable backup file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
       );

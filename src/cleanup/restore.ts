@@ -361,6 +361,7 @@ export async function findBackupsOf(
   const { readdir } = await import('node:fs/promises');
   const entries = await readdir(root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') throw new UsageError(`--backup-dir ${root}: no such directory`);
+    if (error.code === 'ENOTDIR') throw new UsageError(`--backup-dir ${root}: is a file, not a directory`);
     throw error;
   });
   const holdings: BackupHolding[] = [];

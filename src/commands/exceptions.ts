@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { type Document, EJSON, ObjectId } from 'bson';
 import { z } from 'zod';
 import type { Relation } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
+import { readRegularFile } from '../paths.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
 import { displayValue, referenceAt } from '../mongo/keys.ts';
 import { assertFuture, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
@@ -148,8 +148,9 @@ export async function runExceptionsCommand(
     }
     if (action === 'import') {
       let parsed: unknown;
+      const text = (await readRegularFile(file!, 'exceptions import')).toString('utf8');
       try {
-        parsed = EJSON.parse(await readFile(file!, 'utf8'), { relaxed: true });
+        parsed = EJSON.parse(text, { relaxed: true });
       } catch (error) {
         throw new UsageError(
           `exceptions import ${file}: not readable Extended JSON (${(error as Error).message})`,

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import type { ZodError } from 'zod';
+import { readRegularFile } from '../paths.ts';
 import { UsageError } from '../errors.ts';
 import { validateUri } from '../mongo/connection.ts';
 import { OLORIN_PRESET } from './presets/olorin.ts';
@@ -60,14 +60,7 @@ function firstIssue(error: ZodError, origin: string): UsageError {
 }
 
 async function readConfigFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `--config ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-    );
-  }
+  const text = (await readRegularFile(path, '--config')).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
@@ -271,5 +272,52 @@ describe('exceptions bind to what exists', () => {
     expect(cleaned.code).toBe(0);
     // The excepted child stays; the other orphan goes.
     expect(await children.find().toArray()).toEqual([{ _id: hex, ref: 'gone' }]);
+  });
+});
+
+describe('special files', () => {
+  it('a FIFO, a device or a directory where a file is read is one line naming it, exit 2, never a hang', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oc-special-'));
+    const fifo = join(dir, 'config.json');
+    execFileSync('mkfifo', [fifo]);
+    const env = { OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri };
+    const started = Date.now();
+    const config = await runCli(['scan', '--config', fifo], env);
+    expect(config.code).toBe(2);
+    expect(config.stderr).toBe(
+      `orphan-cleanup: --config ${fifo}: is a FIFO (named pipe), not a regular file\n`,
+    );
+    const configPath = await writeConfigFile({
+      sources: { olorin: { uri: server.uri, database: 'x' }, bayit: { uri: server.uri, database: 'y' } },
+      relations: [
+        {
+          name: 'r',
+          child: { source: 'olorin', collection: 'c', field: 'f' },
+          parent: { source: 'bayit', collection: 'p' },
+        },
+      ],
+    } as never);
+    const device = await runCli(['exceptions', 'import', '/dev/zero', '--config', configPath], env);
+    expect(device.code).toBe(2);
+    expect(device.stderr).toBe(
+      'orphan-cleanup: exceptions import /dev/zero: is a device, not a regular file\n',
+    );
+    const run = join(dir, 'run');
+    await mkdir(run);
+    execFileSync('mkfifo', [join(run, 'manifest.json')]);
+    const manifest = await runCli(['verify', run, '--config', configPath], env);
+    expect(manifest.code).toBe(2);
+    expect(manifest.stderr).toMatch(
+      /backup manifest .*manifest\.json: is a FIFO \(named pipe\), not a regular file/,
+    );
+    const findOnFile = await runCli(
+      ['restore', '--find', 'x', '--backup-dir', join(run, 'manifest.json')],
+      env,
+    );
+    expect(findOnFile.code).toBe(2);
+    expect(findOnFile.stderr).toMatch(
+      /--backup-dir .*manifest\.json: is a file, not a directory|not a directory/,
+    );
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
