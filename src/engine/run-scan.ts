@@ -193,13 +193,14 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const onCheckpoint = access.readOnly
     ? undefined
     : async (next: ScanCheckpoint) => {
+        // The fingerprint ties it to this definition of the relation: a resume checks it (checkpoint.ts).
+        const stamped = { ...next, fingerprint: relationFingerprint(relation) };
         await runs.saveCheckpoint(
           { runId, relation: relation.name, startedAt, operator, host: currentHost(), scanTime },
-          // The fingerprint ties it to this definition of the relation: a resume checks it (checkpoint.ts).
-          { ...next, fingerprint: relationFingerprint(relation) } as unknown as Record<string, unknown>,
+          stamped as unknown as Record<string, unknown>,
           next.scanned,
         );
-        checkpoint = next;
+        checkpoint = stamped;
       };
   try {
     const preflight = await checkParentCollection(

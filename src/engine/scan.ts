@@ -137,6 +137,8 @@ export interface ScanCheckpoint
   > {
   /** Mixed-case hex references read before the checkpoint (absent in checkpoints of older versions). */
   mixedCaseHexChildren?: number;
+  /** The relation definition it was taken for (`checkpoint.ts`), stamped when it is saved. */
+  fingerprint?: string;
   partitions: Partition[];
   /** The oldest candidates so far, at most `candidateLimit` of them (none kept when that is above the cap). */
   candidates: Candidate[];
