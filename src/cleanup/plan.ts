@@ -113,14 +113,15 @@ function separationRefusals(config: ResolvedConfig): string[] {
   return [];
 }
 
-export function planText(plan: CleanupPlan): string {
+/** The plan in words: what a dry run would delete, or, before an executed run, what it will. */
+export function planText(plan: CleanupPlan, executing = false): string {
   const lines: string[] = [];
   const idle = plan.relations.filter((r) => r.toDelete === 0 && r.safe);
   for (const r of plan.relations) {
     if (idle.includes(r)) continue;
     lines.push(relationHeading(r));
     lines.push(
-      `  would delete ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${formatBatches(r.batches, plan.deleteBatchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
+      `  ${executing ? 'will delete' : 'would delete'} ${n(r.toDelete)} of ${n(r.deletable)} deletable in ${formatBatches(r.batches, plan.deleteBatchSize)}${r.deferred ? ` (${n(r.deferred)} deferred by --max-deletes)` : ''}`,
     );
     lines.push(
       `  kept: ${n(r.excepted)} excepted, ${n(r.inGrace)} in grace, ${n(r.invalidReference)} invalid references (never deleted)`,

@@ -110,7 +110,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
             ),
         },
         onNotice: printNotice,
-        onPlan: (plan) => process.stdout.write(planText(plan)),
+        onPlan: (plan) => process.stdout.write(planText(plan, Boolean(flags.execute))),
         confirm: flags.yes ? undefined : confirmByTyping,
       });
       if (outcome.kind === 'planned') {

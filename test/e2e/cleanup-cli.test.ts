@@ -54,6 +54,9 @@ describe('clean, restore and exceptions from the command line', () => {
     const runDir = /^backup: (\S+)$/m.exec(result.stdout)![1];
     expect(result.stdout).toContain(`restore with: orphan-cleanup restore ${runDir}`);
     expect(result.stdout).toContain('content_embeddings: backed up 180, deleted 180 of 180 planned');
+    // An executed run never says "would" (issue 26, item 8).
+    expect(result.stdout).toContain('will delete 180 of 180 deletable');
+    expect(result.stdout).not.toContain('would delete');
     // Verify and restore need only the child database's URI: an incident session may not hold Bayit+'s.
     const olorinOnly = { OLORIN_MONGODB_URI: server.uri };
     const verify = await runCli(['verify', runDir, ...base()], olorinOnly);
