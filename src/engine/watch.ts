@@ -17,6 +17,7 @@ import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
 import { documentKey, type ExceptionIndex, ExceptionsStore } from '../store/exceptions.ts';
+import { createIndexCommand, indexesOf, leadingField } from './parent-checks.ts';
 import { ParentProbe } from './probe.ts';
 import type { ScanReport } from './run-scan.ts';
 import type { CategoryCounts } from './scan.ts';
@@ -171,6 +172,8 @@ export class RelationWatcher {
   private queue: Promise<void> = Promise.resolve();
   private streams: ChangeStream[] = [];
   private children!: Collection;
+  /** The child field's index the start reads (its name, as the hint). */
+  private childIndex = '';
   private childDb!: Db;
   private childClient!: MongoClient;
   private parents!: Collection;
@@ -210,7 +213,25 @@ export class RelationWatcher {
         throw new NotWatchable(
           `${relation.name}: not live: the ${side}'s server is standalone (change streams need a replica set or a sharded cluster)`,
         );
+      const { version } = await db.admin().command({ buildInfo: 1 });
+      if (Number(String(version).split('.')[0]) < 6)
+        throw new NotWatchable(
+          `${relation.name}: not live: the ${side}'s server is MongoDB ${version}; live counts need 6.0 or later (pre-images and fullDocumentBeforeChange)`,
+        );
     }
+    // The start reads the child field's index alone: one of the simple collation, leading with the field.
+    const index = (await indexesOf(this.children)).find(
+      (spec) =>
+        leadingField(spec) === relation.child.field &&
+        !spec.partialFilterExpression &&
+        !spec.sparse &&
+        (!spec.collation || (spec.collation as Document).locale === 'simple'),
+    );
+    if (!index)
+      throw new NotWatchable(
+        `${relation.name}: live counts need an index on ${relation.child.collection}.${relation.child.field} (simple collation, not partial): ${createIndexCommand(this.childDb.databaseName, relation.child.collection, relation.child.field)}`,
+      );
+    this.childIndex = String(index.name);
     if (!(await preImagesEnabled(this.childDb, relation.child.collection)))
       throw new NotWatchable(
         `${relation.name}: live counts need pre-images on the child collection (a delete event carries only _id): ${preImagesCommand(this.childDb, relation.child.collection)}`,
@@ -448,15 +469,20 @@ export class RelationWatcher {
           this.counts.excepted++;
         }
       }
-      // The grouping runs whole on the server before its first batch: bounded by the snapshot window, not by
-      // maxTimeMS (a longer wait could not read the snapshot anyway).
+      // Read from the child field's index alone ($sort on it, then $group: no document is fetched), and bounded
+      // by maxTimeMS, below the socket timeout (the driver's timeoutMS bounds nothing on a cursor). A start too
+      // slow for it fails, twice at most, then the relation stays on scan figures, said once.
       const grouped = this.children.aggregate<{ _id: unknown; n: number }>(
-        [{ $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } }],
+        [
+          { $sort: { [relation.child.field]: 1 } },
+          { $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } },
+        ],
         {
           session,
           allowDiskUse: true,
           collation: { locale: 'simple' },
-          timeoutMS: START_SNAPSHOT_TIMEOUT_MS,
+          hint: this.childIndex,
+          maxTimeMS: Math.min(config.maxTimeMS, START_SNAPSHOT_TIMEOUT_MS),
         },
       );
       // Probed a batch of references at a time as the groups arrive: memory follows the batch, not the keys.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.ts';
-import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
+import { backedUp, missingFrom, snapshot, waitForBatches } from '../support/invariants.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -55,26 +55,6 @@ async function scenario(): Promise<Scenario> {
 
 function failPoint(mode: unknown, data: Record<string, unknown>) {
   return server.client.db('admin').command({ configureFailPoint: 'failCommand', mode, data });
-}
-
-/** Batches recorded in the (single) run's manifest so far. */
-async function batchesRecorded(backupRoot: string): Promise<number> {
-  const runs = (await readdir(backupRoot).catch(() => [])).filter((name) => !name.endsWith('.jsonl'));
-  if (runs.length === 0) return 0;
-  try {
-    const manifest = JSON.parse(await readFile(join(backupRoot, runs[0], 'manifest.json'), 'utf8'));
-    return manifest.relations[0]?.batches.length ?? 0;
-  } catch {
-    return 0;
-  }
-}
-
-async function waitForBatches(backupRoot: string, count: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await batchesRecorded(backupRoot)) < count) {
-    if (Date.now() > deadline) throw new Error(`no ${count} batches recorded in time`);
-    await sleep(10);
-  }
 }
 
 /** The invariant: every document gone from the database is, byte for byte, in a backup that parses. */

@@ -6,7 +6,7 @@ import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.ts';
 import { snapshot } from '../support/invariants.ts';
-import { loadOlorinDemo, writeConfigFile } from '../support/olorin-fixture.ts';
+import { childrenParentsFile, loadOlorinDemo, writeConfigFile } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // Issue 25: hostile input, round three. Item 1: state the tool reads back from the database is input. A scan checkpoint forged in
@@ -137,22 +137,7 @@ describe('restore tells the truth', () => {
       .db(parentDb)
       .collection<{ _id: string }>('parents')
       .insertMany([{ _id: 'p0' }, { _id: 'p1' }, { _id: 'p2' }]);
-    const configPath = await writeConfigFile({
-      sources: {
-        child: { uri: server.uri, database: childDb },
-        parent: { uri: server.uri, database: parentDb },
-      },
-      relations: [
-        {
-          name: 'rel',
-          child: { source: 'child', collection: 'children', field: 'ref' },
-          parent: { source: 'parent', collection: 'parents', field: '_id' },
-          keyMatch: 'exact',
-          graceDays: 0,
-        },
-      ],
-      maxOrphanRatio: 1,
-    } as never);
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
     const backupRoot = await mkdtemp(join(tmpdir(), 'oc-truth-'));
     const cleaned = await runCli([
       'clean',
@@ -191,22 +176,7 @@ describe('exceptions bind to what exists', () => {
       { _id: 1, ref: 'gone' },
     ]);
     await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
-    const configPath = await writeConfigFile({
-      sources: {
-        child: { uri: server.uri, database: childDb },
-        parent: { uri: server.uri, database: parentDb },
-      },
-      relations: [
-        {
-          name: 'rel',
-          child: { source: 'child', collection: 'children', field: 'ref' },
-          parent: { source: 'parent', collection: 'parents', field: '_id' },
-          keyMatch: 'exact',
-          graceDays: 0,
-        },
-      ],
-      maxOrphanRatio: 1,
-    } as never);
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
     const added = await runCli([
       'exceptions',
       'add',

@@ -1,11 +1,11 @@
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.ts';
-import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
+import { backedUp, missingFrom, snapshot, waitForBatches } from '../support/invariants.ts';
 import { loadOlorinDemo } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -66,41 +66,29 @@ async function scenario() {
   };
 }
 
-async function batchesRecorded(backupRoot: string): Promise<number> {
-  const runs = (await readdir(backupRoot).catch(() => [])).filter((name) => !name.endsWith('.jsonl'));
-  if (runs.length === 0) return 0;
-  try {
-    const manifest = JSON.parse(await readFile(join(backupRoot, runs[0], 'manifest.json'), 'utf8'));
-    return manifest.relations[0]?.batches.length ?? 0;
-  } catch {
-    return 0;
-  }
-}
-
-async function waitForBatches(backupRoot: string, count: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await batchesRecorded(backupRoot)) < count) {
-    if (Date.now() > deadline) throw new Error(`no ${count} batches recorded in time`);
-    await sleep(20);
-  }
-}
-
 const lastLine = (stderr: string) => stderr.trim().split('\n').at(-1) ?? '';
+
+/** Freezes a cluster (SIGSTOP) until the command ends, then thaws it: the result and how long it took. */
+async function frozenUntilDone<T>(
+  server: TestServer,
+  done: Promise<T>,
+): Promise<{ result: T; frozenMs: number }> {
+  const frozenAt = Date.now();
+  server.pause();
+  try {
+    return { result: await done, frozenMs: Date.now() - frozenAt };
+  } finally {
+    server.resume();
+  }
+}
 
 describe('a cluster that goes silent mid-clean', () => {
   it('child: given up on in plain words, everything deleted in the backup, the run recorded by the next clean', async () => {
     const s = await scenario();
     const run = startCli(s.clean, s.env);
     await waitForBatches(s.backupRoot, 2);
-    const frozenAt = Date.now();
-    olorin.pause();
-    let result: Awaited<typeof run.done>;
-    try {
-      result = await run.done;
-    } finally {
-      olorin.resume();
-    }
-    expect(Date.now() - frozenAt).toBeLessThan(GIVE_UP_BOUND_MS);
+    const { result, frozenMs } = await frozenUntilDone(olorin, run.done);
+    expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
     expect(result.code).toBe(1);
     const line = lastLine(result.stderr);
     const known = Number(/; (\d+) deleted so far/.exec(line)?.[1]);
@@ -140,15 +128,8 @@ describe('a cluster that goes silent mid-clean', () => {
     const s = await scenario();
     const run = startCli(s.clean, s.env);
     await waitForBatches(s.backupRoot, 2);
-    const frozenAt = Date.now();
-    bayit.pause();
-    let result: Awaited<typeof run.done>;
-    try {
-      result = await run.done;
-    } finally {
-      bayit.resume();
-    }
-    expect(Date.now() - frozenAt).toBeLessThan(GIVE_UP_BOUND_MS);
+    const { result, frozenMs } = await frozenUntilDone(bayit, run.done);
+    expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
     expect(result.code).toBe(1);
     expect(lastLine(result.stderr)).toMatch(
       /cleanup failed: source bayit \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while re-checking the parents of batch \d+ of \d+ of content_embeddings on bayit; \d+ deleted so far, every one of them in the backup .*; restore is not needed: re-run clean when bayit answers/,
@@ -171,15 +152,8 @@ describe('a cluster that goes silent mid-clean', () => {
     const { ORPHAN_CLEANUP_SILENCE_SECONDS: _, ...env } = s.env;
     const run = startCli(s.clean, env);
     await waitForBatches(s.backupRoot, 1);
-    const frozenAt = Date.now();
-    olorin.pause();
-    let result: Awaited<typeof run.done>;
-    try {
-      result = await run.done;
-    } finally {
-      olorin.resume();
-    }
-    const took = Date.now() - frozenAt;
+    const { result, frozenMs } = await frozenUntilDone(olorin, run.done);
+    const took = frozenMs;
     expect(took).toBeGreaterThanOrEqual(19_000);
     expect(took).toBeLessThan(GIVE_UP_BOUND_MS);
     expect(lastLine(result.stderr)).toMatch(
@@ -204,16 +178,10 @@ describe('a cluster that goes silent mid-scan', () => {
     });
     const run = startCli(['scan', '--config', s.configPath, '--relation', 'content_embeddings'], s.env);
     await sleep(1800);
-    const frozenAt = Date.now();
-    olorin.pause();
-    let result: Awaited<typeof run.done>;
-    try {
-      result = await run.done;
-    } finally {
-      olorin.resume();
-      await olorin.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
-    }
-    expect(Date.now() - frozenAt).toBeLessThan(GIVE_UP_BOUND_MS);
+    const { result, frozenMs } = await frozenUntilDone(olorin, run.done).finally(() =>
+      olorin.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' }),
+    );
+    expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
     expect(result.code).toBe(1);
     expect(lastLine(result.stderr)).toMatch(
       /scan of content_embeddings failed: source olorin \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while scanning content_embeddings .*nothing was deleted: re-run the scan when olorin answers/,

@@ -5,12 +5,11 @@ import { BSON, type Document, EJSON } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackup } from '../../src/cleanup/backup.ts';
 import { restoreBackup } from '../../src/cleanup/restore.ts';
-import type { ConfigFile } from '../../src/config/schema.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 import { scanAndClean } from '../support/cleanup-fixture.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
-import { configFor } from '../support/olorin-fixture.ts';
+import { childrenParentsFile, configFor } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // Issue 22, items 2 to 4: the delete path inside MongoDB's transaction limits, restore of the copy that was
@@ -43,24 +42,8 @@ async function world(
     .db(parentName)
     .collection('parents')
     .insertMany(parents as never);
-  const file: ConfigFile = {
-    sources: {
-      child: { uri: server.uri, database: childName },
-      parent: { uri: options.parentUri ?? server.uri, database: parentName },
-    },
-    relations: [
-      {
-        name: 'rel',
-        child: { source: 'child', collection: 'children', field: 'ref' },
-        parent: { source: 'parent', collection: 'parents', field: '_id' },
-        keyMatch: 'exact',
-        graceDays: 0,
-      },
-    ],
-    maxOrphanRatio: 1,
-  } as ConfigFile;
   return {
-    config: await configFor(file),
+    config: await configFor(childrenParentsFile(server.uri, childName, parentName, options)),
     backupRoot: await mkdtemp(join(tmpdir(), 'oc-delete-')),
     childDb,
     children: childDb.collection('children'),

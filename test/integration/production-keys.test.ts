@@ -13,7 +13,7 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 import { scanAndClean } from '../support/cleanup-fixture.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
-import { configFor } from '../support/olorin-fixture.ts';
+import { childrenParentsFile, configFor } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // Issue 22, items 1 and 6: one classifier for every key type mongod distinguishes, the same in the scan, the
@@ -311,22 +311,9 @@ describe('a parent probe that fails', () => {
       .insertMany(
         Array.from({ length: 30_000 }, (_, i) => ({ _id: i, ref: `p${i < 1000 ? i : 0}` })) as never,
       );
-    const config = await configFor({
-      sources: {
-        child: { uri: server.uri, database: childName },
-        parent: { uri: server.uri, database: parentName },
-      },
-      relations: [
-        {
-          name: 'rel',
-          child: { source: 'child', collection: 'children', field: 'ref' },
-          parent: { source: 'parent', collection: 'parents', field: '_id' },
-          keyMatch: 'exact',
-          batchSize: 500,
-        },
-      ],
-      maxOrphanRatio: 1,
-    } as ConfigFile);
+    const config = await configFor(
+      childrenParentsFile(server.uri, childName, parentName, { relation: { batchSize: 500, graceDays: 30 } }),
+    );
     const admin = server.client.db('admin');
     // The second probe fails with MaxTimeMSExpired, as a probe under a short maxTimeMS would.
     await admin.command({

@@ -1,5 +1,6 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collection } from 'mongodb';
 import { readBackup } from '../../src/cleanup/backup.ts';
 import { RawFieldReader } from '../../src/engine/raw-bson.ts';
@@ -31,4 +32,24 @@ export async function backedUp(root: string): Promise<Map<string, Buffer>> {
 /** What disappeared between two snapshots. */
 export function missingFrom(before: Map<string, Buffer>, after: Map<string, Buffer>): string[] {
   return [...before.keys()].filter((key) => !after.has(key));
+}
+
+/** Batches recorded in the (single) run's manifest so far. */
+export async function batchesRecorded(backupRoot: string): Promise<number> {
+  const runs = (await readdir(backupRoot).catch(() => [])).filter((name) => !name.endsWith('.jsonl'));
+  if (runs.length === 0) return 0;
+  try {
+    const manifest = JSON.parse(await readFile(join(backupRoot, runs[0], 'manifest.json'), 'utf8'));
+    return manifest.relations[0]?.batches.length ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function waitForBatches(backupRoot: string, count: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await batchesRecorded(backupRoot)) < count) {
+    if (Date.now() > deadline) throw new Error(`no ${count} batches recorded in time`);
+    await sleep(10);
+  }
 }

@@ -144,3 +144,32 @@ export function embeddingsConfigFile(
     ...extra,
   } as ConfigFile;
 }
+
+/**
+ * The smallest relation the edge-case tests use: `children.ref` in one database pointing at `parents._id` in
+ * another (exact keys, no grace, no ratio guard), the parent on `parentUri` when given.
+ */
+export function childrenParentsFile(
+  uri: string,
+  childDb: string,
+  parentDb: string,
+  options: { parentUri?: string; relation?: Partial<ConfigFile['relations'][number]> } = {},
+): ConfigFile {
+  return {
+    sources: {
+      child: { uri, database: childDb },
+      parent: { uri: options.parentUri ?? uri, database: parentDb },
+    },
+    relations: [
+      {
+        name: 'rel',
+        child: { source: 'child', collection: 'children', field: 'ref' },
+        parent: { source: 'parent', collection: 'parents', field: '_id' },
+        keyMatch: 'exact',
+        graceDays: 0,
+        ...options.relation,
+      },
+    ],
+    maxOrphanRatio: 1,
+  } as ConfigFile;
+}

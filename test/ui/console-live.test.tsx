@@ -26,6 +26,8 @@ beforeAll(async () => {
       await server.client
         .db(db)
         .command({ collMod: collection, changeStreamPreAndPostImages: { enabled: true } });
+  // Live counts read each child field from its index (the demo leaves this one out for doctor to find).
+  await server.client.db(demo.olorinDb).collection('dubbing_sessions').createIndex({ partner_id: 1 });
   pool = new SourcePool(demo.config.sources);
 });
 afterAll(async () => {

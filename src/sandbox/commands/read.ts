@@ -609,6 +609,12 @@ const aggregate: CommandHandler = async (ctx) => {
     });
   }
   const { coll, atClusterTime } = await readable(ctx, name);
+  // A hint only chooses a plan, never the answer; one naming no index is refused, as mongod refuses it.
+  if (body.hint !== undefined && !isIdIndex(body.hint) && !coll?.findIndex(body.hint as string | Document))
+    throw new CommandError(
+      ErrorCodes.BadValue,
+      'error processing query: planner returned error :: caused by :: hint provided does not correspond to an existing index',
+    );
   let input: Document[] = [];
   let stages = pipeline as Document[];
   const strings = collationFor(coll, body.collation);
