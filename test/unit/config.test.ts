@@ -139,7 +139,7 @@ describe('loadConfig', () => {
     const notJson = await writeConfig('{ sources: ');
     expect(await usageMessage(loadConfig({ configPath: notJson }))).toMatch(/not valid JSON/);
     expect(await usageMessage(loadConfig({ configPath: '/nonexistent/c.json' }))).toBe(
-      '--config /nonexistent/c.json: cannot read it (ENOENT)',
+      '--config /nonexistent/c.json: cannot read it (no such file or directory)',
     );
     const badSource = await writeConfig(
       JSON.stringify({
