@@ -5,6 +5,8 @@ import { BSON, type Document, EJSON } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackup } from '../../src/cleanup/backup.ts';
 import { restoreBackup } from '../../src/cleanup/restore.ts';
+import { listUnresolved } from '../../src/engine/list.ts';
+import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 import { scanAndClean } from '../support/cleanup-fixture.ts';
@@ -219,5 +221,50 @@ describe('backups keep the collection as mongodump describes it', () => {
       changeStreamPreAndPostImages: { enabled: true },
     });
     expect(metadata.uuid).toBe(Buffer.from((info as Document).info.uuid.buffer).toString('hex'));
+  });
+});
+
+describe("the tool's own state", () => {
+  it('is read from the primary right after it is written, whatever the read preference (a secondary lags)', async () => {
+    // A set whose secondary trails by 3 s: secondaryPreferred reads go there, and see the past.
+    const lagging = await startTestServer({
+      replicaSet: 'rs0',
+      secondaryPort: 0,
+      sandboxOnly: true,
+      secondaryLagMs: 3000,
+      majorityLagMs: 0,
+    });
+    try {
+      const childName = lagging.dbName('state_c');
+      const parentName = lagging.dbName('state_p');
+      await lagging.client
+        .db(childName)
+        .collection('children')
+        .insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: i, ref: `gone${i}` })) as never, {
+          writeConcern: { w: 'majority' },
+        });
+      await lagging.client.db(childName).collection('children').createIndex({ ref: 1 });
+      await lagging.client
+        .db(parentName)
+        .collection('parents')
+        .insertOne({ _id: 'here' } as never, { writeConcern: { w: 'majority' } });
+      await new Promise((resolve) => setTimeout(resolve, 3200));
+      const config = await configFor(childrenParentsFile(lagging.uri, childName, parentName));
+      const pool = new SourcePool(config.sources);
+      try {
+        const [scanned] = (await runScan({ config, pool, access: { readOnly: false } })).relations;
+        expect(scanned.orphans).toBe(50);
+        // At once: the first sightings the scan just confirmed on the primary.
+        const listing = await listUnresolved({ config, pool, relation: config.relations[0] });
+        let listed = 0;
+        for await (const _child of listing.children) listed++;
+        expect(listed).toBe(50);
+        expect(listing.asOf?.runId).toBe(scanned.runId);
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      await lagging.stop();
+    }
   });
 });
