@@ -2,10 +2,13 @@ import { z } from 'zod';
 import { DEFAULT_MAX_TIME_MS } from '../mongo/timeouts.ts';
 
 const name = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . -');
+/** Control characters in a name would reach the terminal in every table and message that shows it. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const collectionName = z
   .string()
   .min(1)
-  .refine((value) => !value.includes('$') && !value.startsWith('system.'), 'not a usable collection name');
+  .refine((value) => !value.includes('$') && !value.startsWith('system.'), 'not a usable collection name')
+  .refine((value) => !CONTROL.test(value), 'has a control character');
 const databaseName = z
   .string()
   .min(1)
@@ -13,7 +16,41 @@ const databaseName = z
 const fieldPath = z
   .string()
   .min(1)
-  .refine((value) => !value.startsWith('$') && !value.split('.').includes(''), 'not a valid field path');
+  .refine((value) => !value.startsWith('$') && !value.split('.').includes(''), 'not a valid field path')
+  .refine((value) => !CONTROL.test(value), 'has a control character');
+
+/** Keys JavaScript treats specially: a parser would drop them (or set a prototype) and change the filter's meaning. */
+const SPECIAL_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function specialKeyIn(value: unknown): string | undefined {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = specialKeyIn(item);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const key of Object.keys(value)) {
+    if (SPECIAL_KEYS.has(key)) return key;
+    const found = specialKeyIn((value as Record<string, unknown>)[key]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A query the parent's server evaluates: refused whole, never silently changed, when a key cannot be kept. */
+const activeFilter = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    const key = specialKeyIn(value);
+    if (key)
+      ctx.addIssue({
+        code: 'custom',
+        message: `the key ${key} is refused (it cannot be passed on as written)`,
+      });
+  })
+  .pipe(z.record(z.string(), z.unknown()));
 
 export const READ_PREFERENCES = [
   'primary',
@@ -49,7 +86,7 @@ export const relationSchema = z
         collection: collectionName,
         field: fieldPath.default('_id'),
         softDeleteField: fieldPath.optional(),
-        activeFilter: z.record(z.string(), z.unknown()).optional(),
+        activeFilter: activeFilter.optional(),
       })
       .strict(),
     keyMatch: z.enum(['exact', 'objectid-or-hex']).default('exact'),

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
@@ -289,5 +289,32 @@ describe('special files', () => {
       /--backup-dir .*manifest\.json: is a file, not a directory|not a directory/,
     );
     expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('config keys and names that cannot be kept as written', () => {
+  it('refuses a __proto__ key inside activeFilter and a collection or field name with a control character', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oc-keys-'));
+    const write = async (name: string, text: string) => {
+      const path = join(dir, name);
+      await writeFile(path, text);
+      return path;
+    };
+    const base = (parent: string) =>
+      `{"sources": {"c": {"uri": "${server.uri}", "database": "c"}, "p": {"uri": "${server.uri}", "database": "p"}}, "relations": [{"name": "r", "child": {"source": "c", "collection": "kids", "field": "ref"}, "parent": ${parent}}]}`;
+    const proto = await write(
+      'proto.json',
+      base(
+        '{"source": "p", "collection": "parents", "activeFilter": {"status": "live", "__proto__": {"deleted": true}}}',
+      ),
+    );
+    const result = await runCli(['scan', '--config', proto]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/relations\.0\.parent\.activeFilter: the key __proto__ is refused/);
+    const control = await write('control.json', base('{"source": "p", "collection": "par\\u001b[2Jents"}'));
+    const named = await runCli(['scan', '--config', control]);
+    expect(named.code).toBe(2);
+    expect(named.stderr).toMatch(/relations\.0\.parent\.collection: has a control character/);
+    expect(named.stderr).not.toContain('\u001b');
   });
 });
