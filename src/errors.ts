@@ -1,7 +1,8 @@
 import { redact } from './mongo/redact.ts';
 
 /** Exit codes, in one place: what cron and schedulers act on. */
-export const ExitCode = { Ok: 0, Runtime: 1, Usage: 2, Alert: 3 } as const;
+/** 4: a dry run whose plan an execution would refuse (unsafe relations, the separation switch): nothing to run. */
+export const ExitCode = { Ok: 0, Runtime: 1, Usage: 2, Alert: 3, PlanRefused: 4 } as const;
 
 /** Bad flags, config, URIs or names: the operator must change the command. Exit 2. */
 export class UsageError extends Error {}

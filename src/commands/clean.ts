@@ -1,10 +1,10 @@
 import { createInterface } from 'node:readline/promises';
-import type { CleanupResult } from '../cleanup/execute.ts';
+import { type CleanupResult, refusalsOf } from '../cleanup/execute.ts';
 import { runCleanupPipeline } from '../cleanup/pipeline.ts';
 import { restoreCommandFor } from '../cleanup/restore.ts';
 import { type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
-import { RuntimeError, UsageError } from '../errors.ts';
+import { ExitCode, RuntimeError, UsageError } from '../errors.ts';
 import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
 import { ensureWritableDir } from '../paths.ts';
@@ -116,6 +116,12 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
       if (outcome.kind === 'planned') {
         process.stdout.write('dry run: nothing was deleted (add --execute to back up and delete)\n');
         if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(outcome.report));
+        // A scheduler must not read a plan that would be refused as a plan that would run.
+        const refusals = refusalsOf(outcome.plan, Boolean(flags.allowUnsafe));
+        if (refusals.length) {
+          process.stderr.write(`dry run: an execution would be refused: ${refusals.join('; ')}\n`);
+          return ExitCode.PlanRefused;
+        }
         return 0;
       }
       if (outcome.kind === 'nothing') {

@@ -318,3 +318,27 @@ describe('config keys and names that cannot be kept as written', () => {
     expect(named.stderr).not.toContain('\u001b');
   });
 });
+
+describe('a dry run a scheduler reads', () => {
+  it('exits 4 when an execution would be refused, saying why, and 0 when it would run', async () => {
+    const childDb = server.dbName('dry_child');
+    const parentDb = server.dbName('dry_parent');
+    await server.client
+      .db(childDb)
+      .collection('children')
+      .insertMany([{ ref: 'gone' }, { ref: 'also-gone' }] as never);
+    // The parent collection is empty: the relation is unsafe.
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
+    const refused = await runCli(['clean', '--config', configPath]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toMatch(
+      /^dry run: an execution would be refused: rel is unsafe: .*parent collection .*parents is empty/m,
+    );
+    await server.client
+      .db(parentDb)
+      .collection('parents')
+      .insertOne({ _id: 'here' } as never);
+    const allowed = await runCli(['clean', '--config', configPath]);
+    expect(allowed.code).toBe(0);
+  });
+});
