@@ -290,7 +290,8 @@ async function unchangedSince(
       ...(session ? { session } : { readConcern: { level: 'majority' } }),
     })
     .toArray()) as unknown as Uint8Array[];
-  const stored = new Map(raws.map((raw) => [documentKey(new RawFieldReader('_id').read(raw)), raw]));
+  const idReader = new RawFieldReader('_id');
+  const stored = new Map(raws.map((raw) => [documentKey(idReader.read(raw)), raw]));
   return survivors.filter((s) => {
     const now = stored.get(documentKey(s.id));
     return now !== undefined && Buffer.from(now).equals(Buffer.from(s.raw));

@@ -17,6 +17,26 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.stop());
 
+/** `clean --execute --yes` of a config into a new backup root, as cron runs it. */
+async function cleanIntoNewBackup(configPath: string) {
+  const backupRoot = await mkdtemp(join(tmpdir(), 'oc-clean-'));
+  const cleaned = await runCli([
+    'clean',
+    '--execute',
+    '--yes',
+    '--config',
+    configPath,
+    '--backup-dir',
+    backupRoot,
+  ]);
+  return { backupRoot, cleaned };
+}
+
+/** `exceptions add` on relation `rel` of a config. */
+function addException(configPath: string, ...args: string[]) {
+  return runCli(['exceptions', 'add', '--config', configPath, '--relation', 'rel', ...args]);
+}
+
 describe('a forged scan checkpoint', () => {
   it('is refused with one line and the scan starts again: no child with a null, missing or boolean reference, and none in grace, is deleted', async () => {
     const demo = await loadOlorinDemo(server, { name: 'forged' });
@@ -138,16 +158,7 @@ describe('restore tells the truth', () => {
       .collection<{ _id: string }>('parents')
       .insertMany([{ _id: 'p0' }, { _id: 'p1' }, { _id: 'p2' }]);
     const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
-    const backupRoot = await mkdtemp(join(tmpdir(), 'oc-truth-'));
-    const cleaned = await runCli([
-      'clean',
-      '--execute',
-      '--yes',
-      '--config',
-      configPath,
-      '--backup-dir',
-      backupRoot,
-    ]);
+    const { backupRoot, cleaned } = await cleanIntoNewBackup(configPath);
     expect(cleaned.code).toBe(0);
     expect(await children.countDocuments()).toBe(3);
     // Another writer takes slot 4 meanwhile: the backed-up child 4 cannot come back as it was.
@@ -177,68 +188,32 @@ describe('exceptions bind to what exists', () => {
     ]);
     await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
     const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
-    const added = await runCli([
-      'exceptions',
-      'add',
-      '--config',
-      configPath,
-      '--relation',
-      'rel',
-      '--doc',
-      hex,
-      '--reason',
-      'legal hold',
-    ]);
+    const added = await addException(configPath, '--doc', hex, '--reason', 'legal hold');
     expect(added.code).toBe(0);
     expect(added.stdout).toMatch(
       /added document exception "5f5f5f5f5f5f5f5f5f5f5f5f" to rel \(the child's _id is the string/,
     );
-    const missing = await runCli([
-      'exceptions',
-      'add',
-      '--config',
-      configPath,
-      '--relation',
-      'rel',
-      '--doc',
-      '6f6f6f6f6f6f6f6f6f6f6f6f',
-      '--reason',
-      'typo',
-    ]);
+    const missing = await addException(configPath, '--doc', '6f6f6f6f6f6f6f6f6f6f6f6f', '--reason', 'typo');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(
       /no child of rel has _id ObjectId\(6f6f.*\) or "6f6f.*"; nothing was added/,
     );
     // A reason with a window-title sequence and a right-to-left override: listed escaped, never raw.
-    const hostile = await runCli([
-      'exceptions',
-      'add',
-      '--config',
+    const hostile = await addException(
       configPath,
-      '--relation',
-      'rel',
       '--doc',
       '1',
       '--reason',
       'x\u001b]0;owned\u0007\u202eevil',
       '--expires',
       '1m',
-    ]);
+    );
     expect(hostile.code).toBe(0);
     const listed = await runCli(['exceptions', 'list', '--config', configPath]);
     expect(listed.stdout).toContain('x\\u001b]0;owned\\u0007\\u202eevil');
     expect(listed.stdout).not.toMatch(/[\u001b\u0007\u202e]/);
     await runCli(['exceptions', 'remove', '--config', configPath, '--relation', 'rel', '--doc', '1']);
-    const backupRoot = await mkdtemp(join(tmpdir(), 'oc-bind-'));
-    const cleaned = await runCli([
-      'clean',
-      '--execute',
-      '--yes',
-      '--config',
-      configPath,
-      '--backup-dir',
-      backupRoot,
-    ]);
+    const { cleaned } = await cleanIntoNewBackup(configPath);
     expect(cleaned.code).toBe(0);
     // The excepted child stays; the other orphan goes.
     expect(await children.find().toArray()).toEqual([{ _id: hex, ref: 'gone' }]);
