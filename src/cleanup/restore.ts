@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
+import { ParentProbe } from '../engine/probe.ts';
 import { describeId } from '../engine/scan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { canonicalKey, referenceKeyOf } from '../mongo/keys.ts';
@@ -8,6 +9,7 @@ import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
+import { parseValueArgument } from '../store/exception-input.ts';
 import { documentKey } from '../store/exceptions.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
 import { appendAudit } from './audit.ts';
@@ -186,6 +188,8 @@ export async function restoreBackup(
     selection: RestoreSelection;
     dryRun: boolean;
     operator?: string;
+    /** Told before each batch: what is being done and what is done so far (for a silent source's line). */
+    onActivity?: (doing: string, done: string) => void;
   },
 ): Promise<RestoreResult> {
   const backup = await readBackup(runDir);
@@ -209,8 +213,13 @@ export async function restoreBackup(
       inserted: 0,
       skippedExisting: 0,
     };
+    const batches = Math.ceil(docs.length / INSERT_BATCH);
     for (let i = 0; i < docs.length; i += INSERT_BATCH) {
       const batch = docs.slice(i, i + INSERT_BATCH);
+      options.onActivity?.(
+        `${options.dryRun ? 'counting' : 'restoring'} batch ${i / INSERT_BATCH + 1} of ${batches} of ${relation.name} into ${relation.database}.${relation.collection}`,
+        `${results.reduce((sum, r) => sum + r.inserted, result.inserted)} ${options.dryRun ? 'would be inserted' : 'inserted'} so far`,
+      );
       if (options.dryRun) {
         const present = await coll.countDocuments({ _id: { $in: batch.map((d) => d._id) } } as Document, {
           maxTimeMS: options.config.maxTimeMS,
@@ -295,6 +304,27 @@ export async function restoreBackup(
   return { runDir, runId: backup.manifest.runId, dryRun: options.dryRun, relations: results, notes };
 }
 
+/**
+ * Whether the parent a reference names is still missing or inactive on the relation's parent source (read
+ * from the primary, as a delete's re-check is): restored children of such a parent are orphans again.
+ */
+export async function parentUnresolved(
+  config: ResolvedConfig,
+  pool: SourcePool,
+  relationName: string,
+  ref: string,
+): Promise<boolean> {
+  const relation = config.relations.find((r) => r.name === relationName);
+  if (!relation) return false;
+  const value = parseValueArgument(ref);
+  const key = canonicalKey(value, relation.keyMatch);
+  if (key === undefined) return false;
+  const states = await new ParentProbe(relation, await pool.primaryDb(relation.parent.source), {
+    maxTimeMS: config.maxTimeMS,
+  }).probe(new Map([[key, value]]));
+  return states.get(key)?.kind !== 'active';
+}
+
 export interface RelationVerify {
   name: string;
   database: string;
@@ -307,7 +337,12 @@ export interface RelationVerify {
 /** How many backed-up documents are in the database now, and how many are not. Reads only. */
 export async function verifyBackup(
   runDir: string,
-  options: { config: ResolvedConfig; pool: SourcePool; selection?: RestoreSelection },
+  options: {
+    config: ResolvedConfig;
+    pool: SourcePool;
+    selection?: RestoreSelection;
+    onActivity?: (doing: string) => void;
+  },
 ): Promise<{ relations: RelationVerify[]; notes: string[] }> {
   const backup = await readBackup(runDir);
   const { selected, notes } = selectDocuments(backup, options.selection ?? {}, options.config);
@@ -322,6 +357,7 @@ export async function verifyBackup(
       .db(relation.database)
       .collection(relation.collection);
     let present = 0;
+    options.onActivity?.(`verifying ${relation.name} against ${relation.database}.${relation.collection}`);
     for (let i = 0; i < docs.length; i += INSERT_BATCH) {
       const ids = docs.slice(i, i + INSERT_BATCH).map((d) => d._id);
       present += await coll.countDocuments({ _id: { $in: ids } } as Document, {

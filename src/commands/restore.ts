@@ -1,7 +1,13 @@
-import { findBackupsOf, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
+import {
+  findBackupsOf,
+  parentUnresolved,
+  type RestoreResult,
+  restoreBackup,
+  verifyBackup,
+} from '../cleanup/restore.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
-import { type EngineFlags, withEngine } from './engine-session.ts';
+import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 
 export interface RestoreFlags extends EngineFlags {
   relation?: string[];
@@ -50,6 +56,32 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
   return 0;
 }
 
+/**
+ * After restoring the children of one reference: says when its parent is still missing or inactive (the
+ * restored children are orphans again, in grace). The restore is complete whatever this check finds; a parent
+ * source that goes silent during it ends the command with a line that says so.
+ */
+async function warnIfParentStillMissing(
+  ref: string,
+  result: RestoreResult,
+  { config, pool, activity }: Pick<EngineSession, 'config' | 'pool' | 'activity'>,
+): Promise<void> {
+  const inserted = result.relations.reduce((sum, r) => sum + r.inserted, 0);
+  for (const r of result.relations) {
+    if (r.inserted === 0) continue;
+    const relation = config.relations.find((candidate) => candidate.name === r.name);
+    if (!relation || !config.sources[relation.parent.source]) continue;
+    activity.command = 'the parent check after the restore';
+    activity.doing = `checking whether parent ${ref} of ${r.name} exists on ${relation.parent.source}`;
+    activity.done = `the restore itself is complete: ${inserted} inserted`;
+    activity.next = `run scan when {source} answers to see whether the restored children are orphans again`;
+    if (await parentUnresolved(config, pool, r.name, ref))
+      process.stderr.write(
+        `warning: parent ${ref} of ${r.name} is still missing or inactive: the ${r.inserted} restored children are orphans again (in grace until the next clean)\n`,
+      );
+  }
+}
+
 function onlyRelation(flags: RestoreFlags): string | undefined {
   return flags.relation?.[0];
 }
@@ -66,7 +98,17 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
   // The backup names its own relations; the config only has to know their sources.
   return withEngine(
     { ...flags, relation: undefined },
-    async ({ config, pool, access }) => {
+    async ({ config, pool, access, activity }) => {
+      activity.command = flags.dryRun ? 'restore dry run' : 'restore';
+      activity.next = flags.dryRun
+        ? 'nothing was written; run it again when {source} answers'
+        : 'every document is still in the backup: run the same restore again when {source} answers (documents already present are skipped)';
+      // The parent check after a restore by reference needs the parent sources: connected in the background,
+      // so a parent cluster that is down never holds up the restore itself.
+      if (flags.ref !== undefined && !flags.dryRun)
+        for (const relation of config.relations)
+          if (config.sources[relation.parent.source])
+            pool.client(relation.parent.source).catch(() => undefined);
       const result = await restoreBackup(runDir, {
         config,
         pool,
@@ -78,6 +120,10 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
         },
         dryRun: Boolean(flags.dryRun),
         operator: flags.operator,
+        onActivity: (doing, done) => {
+          activity.doing = doing;
+          activity.done = done;
+        },
       });
       const selected = result.relations.reduce((sum, r) => sum + r.selected, 0);
       if (selected === 0)
@@ -99,9 +145,11 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
           );
         if (result.dryRun) process.stdout.write('dry run: nothing was written\n');
       }
+      if (flags.ref !== undefined && !result.dryRun)
+        await warnIfParentStillMissing(flags.ref, result, { config, pool, activity });
       return 0;
     },
-    'children',
+    flags.ref !== undefined && !flags.dryRun ? 'children-and-given-parents' : 'children',
   );
 }
 
@@ -109,10 +157,15 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
 export async function runVerifyCommand(runDir: string, flags: RestoreFlags): Promise<number> {
   return withEngine(
     { ...flags, relation: undefined },
-    async ({ config, pool }) => {
+    async ({ config, pool, activity }) => {
+      activity.command = 'verify';
+      activity.next = 'nothing was written; run verify again when {source} answers';
       const result = await verifyBackup(runDir, {
         config,
         pool,
+        onActivity: (doing) => {
+          activity.doing = doing;
+        },
         selection: {
           relation: onlyRelation(flags),
           ref: flags.ref,

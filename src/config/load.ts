@@ -47,9 +47,10 @@ export interface LoadConfigOptions {
   /**
    * Whose URIs the command needs: every source its relations use (default), or only the child sources —
    * restore and verify write to and read from the child databases alone, so an incident session needs
-   * just those credentials.
+   * just those credentials. `children-and-given-parents` also opens the parent sources whose URI is given
+   * (restore by reference checks the parent afterwards when it can), without requiring them.
    */
-  sourcesNeeded?: 'all' | 'children';
+  sourcesNeeded?: 'all' | 'children' | 'children-and-given-parents';
   allowCollectionScan?: boolean;
 }
 
@@ -133,17 +134,24 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
         `--source ${sourceName}: unknown source (known: ${Object.keys(config.sources).join(', ')})`,
       );
   }
-  const used = new Set(
+  const required = new Set(
     relations.flatMap((relation) =>
-      options.sourcesNeeded === 'children'
-        ? [relation.child.source]
-        : [relation.child.source, relation.parent.source],
+      options.sourcesNeeded === 'all' || options.sourcesNeeded === undefined
+        ? [relation.child.source, relation.parent.source]
+        : [relation.child.source],
     ),
   );
+  const used = new Set([
+    ...required,
+    ...(options.sourcesNeeded === 'children-and-given-parents'
+      ? relations.map((relation) => relation.parent.source)
+      : []),
+  ]);
   const sources: Record<string, ResolvedSource> = {};
   for (const [sourceName, source] of Object.entries(config.sources)) {
     if (!used.has(sourceName)) continue;
     const uri = overrides.get(sourceName) ?? source.uri ?? (source.uriEnv ? env[source.uriEnv] : undefined);
+    if (!uri && !required.has(sourceName)) continue;
     if (!uri) {
       const hint = source.uriEnv
         ? `set ${source.uriEnv} or pass --source ${sourceName}=URI`

@@ -7,10 +7,13 @@ import { readBackup, readManifest } from '../cleanup/backup.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { CleanupPlan } from '../cleanup/plan.ts';
-import { findBackupsOf, type RestoreSelection, restoreBackup, verifyBackup } from '../cleanup/restore.ts';
-import { ParentProbe } from '../engine/probe.ts';
-import { canonicalKey } from '../mongo/keys.ts';
-import { parseValueArgument } from '../store/exception-input.ts';
+import {
+  findBackupsOf,
+  parentUnresolved,
+  type RestoreSelection,
+  restoreBackup,
+  verifyBackup,
+} from '../cleanup/restore.ts';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import {
   describeProfile,
@@ -395,16 +398,7 @@ export function createConsoleServices(
       yield* listing.children;
     },
     findBackups: (ref) => findBackupsOf(ref, settings.backupRoot),
-    async parentUnresolved(name, ref) {
-      const r = relation(name);
-      const value = parseValueArgument(ref);
-      const key = canonicalKey(value, r.keyMatch);
-      if (key === undefined) return false;
-      const states = await new ParentProbe(r, await pool.db(r.parent.source), {
-        maxTimeMS: config.maxTimeMS,
-      }).probe(new Map([[key, value]]));
-      return states.get(key)?.kind !== 'active';
-    },
+    parentUnresolved: (name, ref) => parentUnresolved(config, pool, name, ref),
     watch: watcherFor(config, pool, access),
     async childDocument(name, id) {
       const r = relation(name);

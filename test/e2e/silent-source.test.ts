@@ -2,7 +2,7 @@ import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ObjectId } from 'mongodb';
+import { BSON, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.ts';
 import { backedUp, missingFrom, snapshot, waitForBatches } from '../support/invariants.ts';
@@ -31,8 +31,14 @@ afterAll(async () => {
 const SILENCE_SECONDS = 5;
 const GIVE_UP_BOUND_MS = 45_000;
 
+interface Clusters {
+  olorin: TestServer;
+  bayit: TestServer;
+}
+
 let fixtures = 0;
-async function scenario() {
+async function scenario(clusters: Clusters = { olorin, bayit }) {
+  const { olorin, bayit } = clusters;
   const demo = await loadOlorinDemo(olorin, { name: `s${fixtures++}`, parentServer: bayit });
   const backupRoot = await mkdtemp(join(tmpdir(), 'oc-silent-'));
   const embeddings = olorin.client.db(demo.olorinDb).collection('content_embeddings');
@@ -82,71 +88,143 @@ async function frozenUntilDone<T>(
   }
 }
 
+/** The child cluster freezes mid-clean: the plain line, nothing lost, the run recorded by the next clean. */
+async function childFrozenMidClean({ olorin, bayit }: Clusters): Promise<void> {
+  const s = await scenario({ olorin, bayit });
+  const run = startCli(s.clean, s.env);
+  await waitForBatches(s.backupRoot, 2);
+  const { result, frozenMs } = await frozenUntilDone(olorin, run.done);
+  expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
+  expect(result.code).toBe(1);
+  const line = lastLine(result.stderr);
+  const known = Number(/; (\d+) deleted so far/.exec(line)?.[1]);
+  const unanswered = Number(
+    /the (\d+) of the batch whose delete was sent and not answered/.exec(line)?.[1] ?? 0,
+  );
+  expect(line).toMatch(
+    /^orphan-cleanup: cleanup failed: source olorin \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while (re-reading|backing up|re-checking the parents of|deleting) batch \d+ of \d+ of content_embeddings.*; \d+ deleted so far.*, every one of them in the backup .*; restore is not needed: re-run clean when olorin answers; the run's record \(content_embeddings\) could not be written to orphan_cleanup_runs; it is in .*manifest\.json and .*audit\.jsonl/,
+  );
+  expect(result.stderr).not.toMatch(/<monitor>|MongoTopologyClosedError|Topology is closed/);
+  // Nothing deleted that is not in the backup.
+  const gone = missingFrom(s.before, await snapshot(s.embeddings));
+  const backup = await backedUp(s.backupRoot);
+  expect(gone.length).toBeGreaterThan(0);
+  expect(gone.every((id) => backup.has(id))).toBe(true);
+  // A delete sent just before the freeze ran when the server resumed: counted as unanswered, not as deleted.
+  expect([known, known + unanswered]).toContain(gone.length);
+  // The record: not in the cluster yet, in the audit log; the next clean that reaches the cluster writes it.
+  const runs = olorin.client.db(s.olorinDb).collection('orphan_cleanup_runs');
+  const runDir = (await readdir(s.backupRoot)).find((name) => !name.endsWith('.jsonl'))!;
+  expect(await runs.countDocuments({ runId: runDir, kind: 'clean' })).toBe(0);
+  const next = await runCli(
+    s.clean.filter((arg) => arg !== '--sleep-ms' && arg !== '300'),
+    s.env,
+  );
+  // Its lock could not be released on the silent cluster: the next clean waits for the lease to run out,
+  // and says so, but first writes the record it finds missing.
+  expect(next.stderr).toMatch(/relation content_embeddings is locked by .* the lease ends /);
+  expect(await runs.findOne({ runId: runDir, kind: 'clean' })).toMatchObject({
+    outcome: 'failed',
+    relation: 'content_embeddings',
+    counts: { deleted: known },
+  });
+}
+
+/** The parent cluster freezes mid-clean: the line names it and the re-check it was doing. */
+async function parentFrozenMidClean({ olorin, bayit }: Clusters): Promise<void> {
+  const s = await scenario({ olorin, bayit });
+  const run = startCli(s.clean, s.env);
+  await waitForBatches(s.backupRoot, 2);
+  const { result, frozenMs } = await frozenUntilDone(bayit, run.done);
+  expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
+  expect(result.code).toBe(1);
+  expect(lastLine(result.stderr)).toMatch(
+    /cleanup failed: source bayit \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while re-checking the parents of batch \d+ of \d+ of content_embeddings on bayit; \d+ deleted so far, every one of them in the backup .*; restore is not needed: re-run clean when bayit answers/,
+  );
+  const gone = missingFrom(s.before, await snapshot(s.embeddings));
+  const backup = await backedUp(s.backupRoot);
+  expect(gone.every((id) => backup.has(id))).toBe(true);
+  // The child cluster answered: the run is recorded as failed where it belongs.
+  const runDir = (await readdir(s.backupRoot)).find((name) => !name.endsWith('.jsonl'))!;
+  expect(
+    await olorin.client
+      .db(s.olorinDb)
+      .collection('orphan_cleanup_runs')
+      .findOne({ runId: runDir, kind: 'clean' }),
+  ).toMatchObject({ outcome: 'failed' });
+}
+
+/**
+ * The parent cluster freezes while `restore --ref` checks, after restoring, whether the parent is still
+ * missing: the restore is complete and the line says so, naming the parent source and the check.
+ */
+async function parentFrozenMidRestoreCheck({ olorin, bayit }: Clusters): Promise<void> {
+  const s = await scenario({ olorin, bayit });
+  const cleaned = await runCli(
+    s.clean.filter((arg) => arg !== '--sleep-ms' && arg !== '300'),
+    s.env,
+  );
+  expect(cleaned.code).toBe(0);
+  const runDir = join(s.backupRoot, (await readdir(s.backupRoot)).find((name) => !name.endsWith('.jsonl'))!);
+  // One deleted orphan's parent, and how many of its children the clean deleted.
+  const deleted = missingFrom(s.before, await snapshot(s.embeddings)).map((id) =>
+    BSON.deserialize(s.before.get(id)!),
+  );
+  expect(deleted.length).toBeGreaterThan(0);
+  const parent = deleted[0].content_id;
+  const ref = String(parent);
+  const children = deleted.filter((doc) => String(doc.content_id) === ref).length;
+  // The restore's inserts are slow (3 s), so the parent freezes after its connection opened and before the check.
+  await olorin.client.db('admin').command({
+    configureFailPoint: 'failCommand',
+    mode: { times: 1 },
+    data: { failCommands: ['insert'], blockConnection: true, blockTimeMS: 3000 },
+  });
+  const run = startCli(['restore', runDir, '--ref', ref, '--config', s.configPath], s.env);
+  await sleep(1500);
+  const { result, frozenMs } = await frozenUntilDone(bayit, run.done);
+  expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
+  expect(result.code).toBe(1);
+  expect(lastLine(result.stderr)).toMatch(
+    new RegExp(
+      `^orphan-cleanup: the parent check after the restore failed: source bayit \\(127\\.0\\.0\\.1:\\d+\\) answered nothing for \\d+ s while checking whether parent ${ref} of content_embeddings exists on bayit; the restore itself is complete: ${children} inserted; run scan when bayit answers`,
+    ),
+  );
+  expect(result.stderr).not.toMatch(/<monitor>|Topology is closed|MongoTopologyClosedError/);
+  expect(result.stdout).toMatch(new RegExp(`inserted ${children} of ${children}`));
+  expect(await s.embeddings.countDocuments({ content_id: parent })).toBe(children);
+}
+
+describe.each([
+  { topology: 'replica sets', replicaSet: true },
+  { topology: 'standalone servers', replicaSet: false },
+])('on $topology', ({ replicaSet }) => {
+  const clusters = {} as Clusters;
+  beforeAll(async () => {
+    if (replicaSet) Object.assign(clusters, { olorin, bayit });
+    else
+      [clusters.olorin, clusters.bayit] = await Promise.all([
+        startTestServer({ sandboxOnly: true }),
+        startTestServer({ sandboxOnly: true }),
+      ]);
+  });
+  afterAll(async () => {
+    if (replicaSet) return;
+    clusters.olorin?.resume();
+    clusters.bayit?.resume();
+    await clusters.olorin?.stop();
+    await clusters.bayit?.stop();
+  });
+
+  it('child frozen mid-clean: given up on in plain words, everything deleted in the backup, the run recorded by the next clean', () =>
+    childFrozenMidClean(clusters));
+  it('parent frozen mid-clean: the line names the parent source and the re-check it was doing', () =>
+    parentFrozenMidClean(clusters));
+  it('parent frozen mid-restore-check: the restore is complete and the line says so', () =>
+    parentFrozenMidRestoreCheck(clusters));
+});
+
 describe('a cluster that goes silent mid-clean', () => {
-  it('child: given up on in plain words, everything deleted in the backup, the run recorded by the next clean', async () => {
-    const s = await scenario();
-    const run = startCli(s.clean, s.env);
-    await waitForBatches(s.backupRoot, 2);
-    const { result, frozenMs } = await frozenUntilDone(olorin, run.done);
-    expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
-    expect(result.code).toBe(1);
-    const line = lastLine(result.stderr);
-    const known = Number(/; (\d+) deleted so far/.exec(line)?.[1]);
-    const unanswered = Number(
-      /the (\d+) of the batch whose delete was sent and not answered/.exec(line)?.[1] ?? 0,
-    );
-    expect(line).toMatch(
-      /^orphan-cleanup: cleanup failed: source olorin \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while (re-reading|backing up|re-checking the parents of|deleting) batch \d+ of \d+ of content_embeddings.*; \d+ deleted so far.*, every one of them in the backup .*; restore is not needed: re-run clean when olorin answers; the run's record \(content_embeddings\) could not be written to orphan_cleanup_runs; it is in .*manifest\.json and .*audit\.jsonl/,
-    );
-    expect(result.stderr).not.toMatch(/<monitor>|MongoTopologyClosedError|Topology is closed/);
-    // Nothing deleted that is not in the backup.
-    const gone = missingFrom(s.before, await snapshot(s.embeddings));
-    const backup = await backedUp(s.backupRoot);
-    expect(gone.length).toBeGreaterThan(0);
-    expect(gone.every((id) => backup.has(id))).toBe(true);
-    // A delete sent just before the freeze ran when the server resumed: counted as unanswered, not as deleted.
-    expect([known, known + unanswered]).toContain(gone.length);
-    // The record: not in the cluster yet, in the audit log; the next clean that reaches the cluster writes it.
-    const runs = olorin.client.db(s.olorinDb).collection('orphan_cleanup_runs');
-    const runDir = (await readdir(s.backupRoot)).find((name) => !name.endsWith('.jsonl'))!;
-    expect(await runs.countDocuments({ runId: runDir, kind: 'clean' })).toBe(0);
-    const next = await runCli(
-      s.clean.filter((arg) => arg !== '--sleep-ms' && arg !== '300'),
-      s.env,
-    );
-    // Its lock could not be released on the silent cluster: the next clean waits for the lease to run out,
-    // and says so, but first writes the record it finds missing.
-    expect(next.stderr).toMatch(/relation content_embeddings is locked by .* the lease ends /);
-    expect(await runs.findOne({ runId: runDir, kind: 'clean' })).toMatchObject({
-      outcome: 'failed',
-      relation: 'content_embeddings',
-      counts: { deleted: known },
-    });
-  });
-
-  it('parent: the line names the parent source and the re-check it was doing', async () => {
-    const s = await scenario();
-    const run = startCli(s.clean, s.env);
-    await waitForBatches(s.backupRoot, 2);
-    const { result, frozenMs } = await frozenUntilDone(bayit, run.done);
-    expect(frozenMs).toBeLessThan(GIVE_UP_BOUND_MS);
-    expect(result.code).toBe(1);
-    expect(lastLine(result.stderr)).toMatch(
-      /cleanup failed: source bayit \(127\.0\.0\.1:\d+\) answered nothing for \d+ s while re-checking the parents of batch \d+ of \d+ of content_embeddings on bayit; \d+ deleted so far, every one of them in the backup .*; restore is not needed: re-run clean when bayit answers/,
-    );
-    const gone = missingFrom(s.before, await snapshot(s.embeddings));
-    const backup = await backedUp(s.backupRoot);
-    expect(gone.every((id) => backup.has(id))).toBe(true);
-    // The child cluster answered: the run is recorded as failed where it belongs.
-    const runDir = (await readdir(s.backupRoot)).find((name) => !name.endsWith('.jsonl'))!;
-    expect(
-      await olorin.client
-        .db(s.olorinDb)
-        .collection('orphan_cleanup_runs')
-        .findOne({ runId: runDir, kind: 'clean' }),
-    ).toMatchObject({ outcome: 'failed' });
-  });
-
   it('with the default limit (20 s), still within 45 s', async () => {
     const s = await scenario();
     const { ORPHAN_CLEANUP_SILENCE_SECONDS: _, ...env } = s.env;

@@ -374,14 +374,23 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
               `no child of ${next.ref !== undefined ? `reference ${next.ref}` : 'this selection'} is in backup ${run}: nothing restored; / finds the backups that hold it`,
               'warn',
             );
+          // The restore is complete whatever the parent check finds; a parent source that does not answer
+          // is said, not taken for the restore failing.
           const stillMissing =
             next.ref !== undefined && inserted > 0
-              ? (
-                  await Promise.all(result.relations.map((r) => services.parentUnresolved(r.name, next.ref!)))
-                ).some(Boolean)
+              ? await Promise.all(result.relations.map((r) => services.parentUnresolved(r.name, next.ref!)))
+                  .then((states) => states.some(Boolean))
+                  .catch((error: Error) => error)
               : false;
+          const unchecked = stillMissing instanceof Error;
           say(
-            `restore done: ${count(inserted)} inserted${stillMissing ? `; WARNING the parent ${next.ref} is still missing or inactive: the restored children are orphans again (in grace)` : ''}; rescanning; v verifies`,
+            `restore done: ${count(inserted)} inserted${
+              unchecked
+                ? `; the parent check failed (${stillMissing.message}): scan when it answers`
+                : stillMissing
+                  ? `; WARNING the parent ${next.ref} is still missing or inactive: the restored children are orphans again (in grace)`
+                  : ''
+            }; rescanning; v verifies`,
             stillMissing ? 'warn' : 'info',
           );
           // The overview and the review show the restored children.
