@@ -3,7 +3,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient, ObjectId } from 'mongodb';
+import { BSON, MongoClient, ObjectId, type Timestamp } from 'mongodb';
 import { loadConfig } from '../src/config/load.ts';
 import { type LiveCounts, watchRelations } from '../src/engine/watch.ts';
 import { SourcePool } from '../src/mongo/sources.ts';
@@ -14,6 +14,7 @@ const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 200_000);
 const PARENTS = Number(process.env.BENCH_PARENTS ?? 20_000);
 const BURST = Number(process.env.BENCH_BURST ?? 20_000);
 const LAG_SAMPLES = Number(process.env.BENCH_LAG_SAMPLES ?? 40);
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 30);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -22,6 +23,34 @@ function percentile(values: number[], p: number): number {
 
 const sandbox = await startSandboxProcess({ replicaSet: 'bench' });
 const client = new MongoClient(sandbox.uri);
+
+/** The sandbox oplog's last time: writes after it are counted by `stateWrites`. */
+async function oplogNow(): Promise<Timestamp> {
+  const [last] = await client
+    .db('local')
+    .collection('oplog.rs')
+    .find({})
+    .sort({ $natural: -1 })
+    .limit(1)
+    .toArray();
+  return last.ts as Timestamp;
+}
+
+/** Oplog entries the watcher wrote to its state collection after `since`, and their bytes. */
+async function stateWrites(since: Timestamp): Promise<{ entries: number; bytes: number }> {
+  let entries = 0;
+  let bytes = 0;
+  for await (const entry of client
+    .db('local')
+    .collection('oplog.rs')
+    .find({ ns: 'bench_child.orphan_cleanup_watch', ts: { $gt: since } })) {
+    entries++;
+    bytes += BSON.calculateObjectSize(entry);
+  }
+  return { entries, bytes };
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 try {
   const child = client.db('bench_child');
   const parent = client.db('bench_parent');
@@ -71,7 +100,8 @@ try {
   const running = watchRelations({
     config,
     pool,
-    access: { readOnly: true },
+    // Writable, as `watch` and `serve --watch` run: the state it saves is measured.
+    access: { readOnly: false },
     signal: controller.signal,
     onCounts: (live) => {
       latest = live;
@@ -90,8 +120,16 @@ try {
       waiters.add(check);
       check();
     });
+  const startFrom = await oplogNow();
   await until(() => true);
   const startMs = performance.now() - started;
+  // The first save after the start writes every unresolved reference once; then idle.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const startWrites = await stateWrites(startFrom);
+  const idleFrom = await oplogNow();
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+  const idleWrites = await stateWrites(idleFrom);
+  const burstFrom = await oplogNow();
 
   // Throughput: a burst of child inserts (half of them orphans), as fast as the driver can write them.
   const eventsBefore = latest!.events;
@@ -107,6 +145,8 @@ try {
   const written = performance.now();
   const caughtUp = await until((live) => live.events - eventsBefore >= BURST);
   const burstMs = caughtUp - burstStarted;
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const burstWrites = await stateWrites(burstFrom);
 
   // Lag: a parent with children deleted, then restored; from the write's acknowledgement to the new count.
   const lags: number[] = [];
@@ -130,6 +170,18 @@ try {
     ['start (snapshot $group + probes)', seconds(startMs)],
     [`burst of ${BURST.toLocaleString('en-US')} child inserts written`, seconds(written - burstStarted)],
     ['applied (all events)', `${seconds(burstMs)} (${rate(BURST, burstMs)})`],
+    [
+      'state written at the start (child oplog)',
+      `${startWrites.entries.toLocaleString('en-US')} entries, ${kb(startWrites.bytes)}`,
+    ],
+    [
+      `state written while idle (${IDLE_SECONDS} s)`,
+      `${idleWrites.entries} entries, ${kb(idleWrites.bytes)} (${kb((idleWrites.bytes * 60) / IDLE_SECONDS)}/min)`,
+    ],
+    [
+      `state written for the burst (${BURST.toLocaleString('en-US')} events)`,
+      `${burstWrites.entries.toLocaleString('en-US')} entries, ${kb(burstWrites.bytes)} (${kb((burstWrites.bytes * 60000) / (burstMs + 1500))}/min)`,
+    ],
     [
       `lag parent delete/restore → count (${lags.length})`,
       `p50 ${percentile(lags, 50).toFixed(0)} ms, p95 ${percentile(lags, 95).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms`,

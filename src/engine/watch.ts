@@ -15,12 +15,21 @@ import { valuesAtPath } from '../mongo/paths.ts';
 import { SilentSourceError } from '../mongo/liveness.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
-import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
+import type { WriteAccess } from '../store/access.ts';
 import { documentKey, type ExceptionIndex, ExceptionsStore } from '../store/exceptions.ts';
 import { createIndexCommand, indexesOf, leadingField } from './parent-checks.ts';
 import { ParentProbe } from './probe.ts';
+import {
+  type KeyEntry,
+  type KeyState,
+  MalformedWatchState,
+  tokenTime,
+  WatchStateStore,
+} from './watch-state.ts';
 import type { ScanReport } from './run-scan.ts';
 import type { CategoryCounts } from './scan.ts';
+
+export type { KeyState } from './watch-state.ts';
 
 /**
  * Live orphan counts between full scans, from change streams on a relation's child and parent collections.
@@ -49,6 +58,11 @@ export const WATCH_AWAIT_MS = 500;
 export const MAX_UNRESOLVED = 200_000;
 /** Events applied before the state is saved at most this often (and on stop). */
 const SAVE_INTERVAL_MS = 1000;
+/**
+ * A stream position that moved with no event applied (an idle collection: only the post-batch token
+ * advances) is saved at most this often: resuming from an older one replays nothing that counts.
+ */
+const POSITION_SAVE_INTERVAL_MS = 60_000;
 /** The start snapshot's `$group` may take this long: mongod's default minSnapshotHistoryWindowInSeconds. */
 export const START_SNAPSHOT_TIMEOUT_MS = 300_000;
 /** References probed or counted per query. */
@@ -80,7 +94,6 @@ function bufferedEvents(stream: ChangeStream): number {
   return (stream as unknown as { cursor?: { bufferedCount(): number } }).cursor?.bufferedCount() ?? 0;
 }
 
-export type KeyState = 'active' | 'missing' | 'inactive';
 type Classified = { kind: 'excepted' } | { kind: 'invalid' } | { kind: 'key'; key: string; value: unknown };
 
 export interface LiveCounts {
@@ -92,18 +105,6 @@ export interface LiveCounts {
   events: number;
   /** Whether this run continued from saved state (true) or began from a new snapshot (false). */
   resumed: boolean;
-}
-
-/** What is saved per relation (in `orphan_cleanup_watch`, the child's database) for a restart to resume. */
-interface SavedWatch {
-  _id: string;
-  counts: CategoryCounts;
-  unresolved: [string, 'missing' | 'inactive'][];
-  history: [string, { at: Timestamp; before: KeyState }[]][];
-  snapshotAt: Timestamp;
-  childToken?: ResumeToken;
-  parentToken?: ResumeToken;
-  savedAt: Date;
 }
 
 export interface WatchOptions {
@@ -169,6 +170,16 @@ export class RelationWatcher {
   /** Set when the streams are being closed (a stop, or the other stream failed): nothing more is applied. */
   private halted = false;
   private lastSave = 0;
+  private lastPositionSave = 0;
+  /** References whose unresolved state or moves changed since the last save (only these are written). */
+  private readonly dirty = new Set<string>();
+  /** After a new start every reference is new: the next save writes them all, as a new generation. */
+  private rewriteAll = true;
+  /** Events applied since the last save. */
+  private unsaved = false;
+  /** A stream position moved since the last save. */
+  private positionMoved = false;
+  private stateStore!: WatchStateStore;
   private queue: Promise<void> = Promise.resolve();
   private streams: ChangeStream[] = [];
   private children!: Collection;
@@ -201,6 +212,7 @@ export class RelationWatcher {
     this.childClient = await pool.client(relation.child.source);
     this.childDb = await pool.primaryDb(relation.child.source);
     this.children = this.childDb.collection(relation.child.collection);
+    this.stateStore = new WatchStateStore(this.childDb, this.childClient, relation.name);
     const parentDb = await pool.primaryDb(relation.parent.source);
     this.parents = parentDb.collection(relation.parent.collection);
     this.probe = new ParentProbe(relation, parentDb, { maxTimeMS: config.maxTimeMS, readConcern: MAJORITY });
@@ -394,12 +406,18 @@ export class RelationWatcher {
           if (this.halted) return;
           await apply(batch);
           this.events += batch.length;
+          this.unsaved = true;
           this.setToken(side, batch[batch.length - 1]._id);
+          if (side === 'child')
+            this.pruneHistory((batch[batch.length - 1] as { clusterTime?: Timestamp }).clusterTime);
           this.publish();
         });
       } else {
         // Nothing pending on this stream: its position is the post-batch token.
-        await this.serialize(async () => this.setToken(side, stream.resumeToken));
+        await this.serialize(async () => {
+          this.setToken(side, stream.resumeToken);
+          if (side === 'child') this.pruneHistory(tokenTime(stream.resumeToken));
+        });
       }
       await this.serialize(() => (this.halted ? undefined : this.save(false)));
       if (this.options.signal.aborted || this.halted) break;
@@ -418,6 +436,9 @@ export class RelationWatcher {
 
   private setToken(side: 'child' | 'parent', token: ResumeToken | undefined) {
     if (!token) return;
+    const current = side === 'child' ? this.childToken : this.parentToken;
+    if ((current as { _data?: unknown } | undefined)?._data !== (token as { _data?: unknown })._data)
+      this.positionMoved = true;
     if (side === 'child') this.childToken = token;
     else this.parentToken = token;
   }
@@ -442,6 +463,8 @@ export class RelationWatcher {
     this.unresolved.clear();
     this.history.clear();
     this.knownActive.clear();
+    this.dirty.clear();
+    this.rewriteAll = true;
     this.exceptions = await new ExceptionsStore(this.childDb, this.options.access).index(
       relation.name,
       new Date(),
@@ -554,7 +577,10 @@ export class RelationWatcher {
     const moves = this.history.get(key);
     if (moves && t) {
       // Child events come in order: moves before this one's time no longer apply to any event.
-      while (moves.length && moves[0].at.compare(t) < 0) moves.shift();
+      if (moves.length && moves[0].at.compare(t) < 0) {
+        while (moves.length && moves[0].at.compare(t) < 0) moves.shift();
+        this.dirty.add(key);
+      }
       if (moves.length === 0) this.history.delete(key);
       else return moves[0].before;
     }
@@ -754,6 +780,7 @@ export class RelationWatcher {
         this.history.set(key, history);
         if (to === 'active' || n === 0) this.unresolved.delete(key);
         else this.unresolved.set(key, to);
+        this.dirty.add(key);
       }
       this.checkSize();
     } finally {
@@ -761,57 +788,113 @@ export class RelationWatcher {
     }
   }
 
-  private get store() {
-    return this.childDb.collection<SavedWatch>(OWNED_COLLECTIONS.watch);
-  }
-
-  /** Loads the saved state; false (start from a snapshot) when there is none or the session is read-only. */
+  /**
+   * Loads the saved state; false (start from a snapshot) when there is none or the session is read-only. A
+   * state that fails its checks (written by hand, cut short) is a lost one: said once, forgotten, a new snapshot.
+   */
   private async load(): Promise<boolean> {
     if (this.options.access.readOnly) return false;
-    const saved = await this.store.findOne({ _id: this.options.relation.name });
-    if (!saved?.childToken || !saved.parentToken) return false;
+    const { relation, config } = this.options;
+    let saved: Awaited<ReturnType<WatchStateStore['load']>>;
+    try {
+      saved = await this.stateStore.load(config.maxTimeMS);
+    } catch (error) {
+      if (!(error instanceof MalformedWatchState)) throw error;
+      this.options.onNotice?.(
+        `${relation.name}: the saved live-count state is malformed (${error.message}); live counts start again from a new snapshot`,
+        relation.name,
+        true,
+      );
+      await this.forget();
+      return false;
+    }
+    if (!saved) return false;
     this.counts = saved.counts;
     this.unresolved.clear();
-    for (const [key, state] of saved.unresolved) this.unresolved.set(key, state);
     this.history.clear();
-    for (const [key, moves] of saved.history) this.history.set(key, moves);
+    for (const [key, entry] of saved.keys) {
+      if (entry.state) this.unresolved.set(key, entry.state);
+      if (entry.moves) this.history.set(key, entry.moves);
+    }
     this.snapshotAt = saved.snapshotAt;
     this.childToken = saved.childToken;
     this.parentToken = saved.parentToken;
+    this.dirty.clear();
+    this.rewriteAll = false;
+    this.unsaved = false;
+    this.positionMoved = false;
     this.exceptions = await new ExceptionsStore(this.childDb, this.options.access).index(
-      this.options.relation.name,
+      relation.name,
       new Date(),
     );
     return true;
   }
 
-  /** Saves counts, unresolved references, pending moves and both stream positions in one write. */
+  private entryOf(key: string): KeyEntry | undefined {
+    const state = this.unresolved.get(key);
+    const moves = this.history.get(key);
+    if (!state && !moves?.length) return undefined;
+    return { ...(state ? { state } : {}), ...(moves?.length ? { moves } : {}) };
+  }
+
+  /**
+   * Saves what changed: the head (counts, positions) and the references whose state or moves changed —
+   * every reference only after a new start. Nothing when nothing changed; a position that moved alone at
+   * most every minute.
+   */
   private async save(force: boolean): Promise<void> {
     if (this.options.access.readOnly) return;
-    if (!force && Date.now() - this.lastSave < SAVE_INTERVAL_MS) return;
     if (!this.childToken || !this.parentToken) return;
-    this.lastSave = Date.now();
-    await this.store.replaceOne(
-      { _id: this.options.relation.name },
-      {
-        counts: this.counts,
-        unresolved: [...this.unresolved],
-        history: [...this.history],
-        snapshotAt: this.snapshotAt,
-        childToken: this.childToken,
-        parentToken: this.parentToken,
-        savedAt: new Date(),
-      },
-      { upsert: true },
-    );
+    const changed = this.unsaved || this.rewriteAll || this.dirty.size > 0;
+    if (!changed && !this.positionMoved) return;
+    const now = Date.now();
+    if (!force && !changed && now - this.lastPositionSave < POSITION_SAVE_INTERVAL_MS) return;
+    if (!force && now - this.lastSave < SAVE_INTERVAL_MS) return;
+    this.lastSave = now;
+    this.lastPositionSave = now;
+    const head = {
+      counts: { ...this.counts },
+      snapshotAt: this.snapshotAt,
+      childToken: this.childToken,
+      parentToken: this.parentToken,
+    };
+    const keys = new Set([...this.unresolved.keys(), ...this.history.keys()]);
+    if (this.rewriteAll) {
+      const all = new Map<string, KeyEntry>();
+      for (const key of keys) all.set(key, this.entryOf(key)!);
+      await this.stateStore.saveAll(head, all, this.options.config.maxTimeMS);
+    } else {
+      const changes = new Map<string, KeyEntry | undefined>();
+      for (const key of this.dirty) changes.set(key, this.entryOf(key));
+      await this.stateStore.saveChanges(head, changes, keys.size, this.options.config.maxTimeMS);
+    }
+    this.rewriteAll = false;
+    this.dirty.clear();
+    this.unsaved = false;
+    this.positionMoved = false;
+  }
+
+  /**
+   * Drops the moves no child event can need any more: those before the child stream's position (events
+   * come in order, and an event at t reads only moves at or after t).
+   */
+  private pruneHistory(position: Timestamp | undefined): void {
+    if (!position) return;
+    for (const [key, moves] of this.history) {
+      if (moves.length === 0 || moves[0].at.compare(position) >= 0) continue;
+      while (moves.length && moves[0].at.compare(position) < 0) moves.shift();
+      if (moves.length === 0) this.history.delete(key);
+      this.dirty.add(key);
+    }
   }
 
   /** Forgets the saved state (a new snapshot follows). */
   async forget(): Promise<void> {
     this.childToken = undefined;
     this.parentToken = undefined;
+    this.rewriteAll = true;
     if (!this.options.access.readOnly)
-      await this.store.deleteOne({ _id: this.options.relation.name }).catch(() => undefined);
+      await this.stateStore.forget(this.options.config.maxTimeMS).catch(() => undefined);
   }
 }
 
@@ -843,8 +926,8 @@ export function driftBetween(
 }
 
 /** Forgets a relation's saved watch state, so its next watcher starts from a new snapshot. */
-export async function forgetWatchState(db: Db, relation: string): Promise<void> {
-  await db.collection(OWNED_COLLECTIONS.watch).deleteOne({ _id: relation as never });
+export async function forgetWatchState(db: Db, relation: string, maxTimeMS: number): Promise<void> {
+  await new WatchStateStore(db, db.client, relation).forget(maxTimeMS);
 }
 
 /**
@@ -891,7 +974,8 @@ export function watcherFor(config: ResolvedConfig, pool: SourcePool, access: Wri
       return found;
     });
     if (fresh && !access.readOnly)
-      for (const r of chosen) await forgetWatchState(await pool.primaryDb(r.child.source), r.name);
+      for (const r of chosen)
+        await forgetWatchState(await pool.primaryDb(r.child.source), r.name, config.maxTimeMS);
     return watchRelations({ config, pool, access, relations: chosen, onCounts, onNotice, signal });
   };
 }

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LiveCounts } from '../../src/engine/watch.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 import {
+  countsOf,
   mutate,
   scanCounts,
   settled,
@@ -74,9 +74,6 @@ function startCli(world: WatchWorld) {
     },
   };
 }
-
-const countsOf = (latest: Record<string, LiveCounts>) =>
-  Object.fromEntries(Object.entries(latest).map(([name, live]) => [name, live.counts]));
 
 describe('live counts from change streams', () => {
   it('after 1,000 random parent and child mutations made while it runs, equal a full scan exactly', async () => {
@@ -182,7 +179,7 @@ describe('live counts from change streams', () => {
     await first.stop();
     // The saved child position moved to before the oplog began (mongod: rolled off its oplog).
     const saved = world.childDb.collection('orphan_cleanup_watch');
-    expect(await saved.countDocuments()).toBe(2);
+    expect(await saved.countDocuments({ _id: { $in: ['embeddings', 'dubbing'] } as never })).toBe(2);
     await saved.updateOne(
       { _id: 'embeddings' as never },
       { $set: { childToken: { _data: '8200000001' + '00000001' } } },

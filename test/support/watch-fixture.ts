@@ -208,6 +208,10 @@ export async function mutate(world: WatchWorld, side: 'parent' | 'child'): Promi
   return 'change partner';
 }
 
+/** Each relation's live figures, as scanCounts gives a scan's. */
+export const countsOf = (latest: Record<string, LiveCounts>) =>
+  Object.fromEntries(Object.entries(latest).map(([name, live]) => [name, live.counts]));
+
 /** A full scan's five figures per relation (read-only: it records nothing). */
 export async function scanCounts(config: ResolvedConfig): Promise<Record<string, CategoryCounts>> {
   const pool = new SourcePool(config.sources);
