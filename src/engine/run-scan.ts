@@ -72,6 +72,8 @@ export interface RelationReport {
   /** New orphans per day since the reference scan (deletes in between added back); null when unknown. */
   growthPerDay: number | null;
   complete: boolean;
+  /** When this relation's scan began reading (the first start of a resumed one). */
+  startedAt?: Date;
   error?: string;
   estimatedTotal: number;
   samples: Record<Category, Sample[]>;
@@ -322,6 +324,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     changeSincePrevious: complete ? trend.change : null,
     growthPerDay: complete ? trend.growth : null,
     complete,
+    startedAt,
     ...(error ? { error } : {}),
     estimatedTotal: result?.estimatedTotal ?? 0,
     samples: result?.samples ?? {

@@ -105,6 +105,13 @@ export interface LiveCounts {
   events: number;
   /** Whether this run continued from saved state (true) or began from a new snapshot (false). */
   resumed: boolean;
+  /**
+   * How much the counts have moved since `series` began: children added or removed (1 each) and children moved
+   * between categories by a parent's change (1 each). The drift check allows what moved during a scan.
+   */
+  churn?: number;
+  /** When this series of counts began (a new snapshot, or saved state loaded): churn counts from there. */
+  series?: Date;
 }
 
 export interface WatchOptions {
@@ -166,6 +173,8 @@ export class RelationWatcher {
   private childToken?: ResumeToken;
   private parentToken?: ResumeToken;
   private events = 0;
+  private churn = 0;
+  private series = new Date();
   private resumed = false;
   /** Set when the streams are being closed (a stop, or the other stream failed): nothing more is applied. */
   private halted = false;
@@ -200,6 +209,8 @@ export class RelationWatcher {
       at: new Date(),
       events: this.events,
       resumed: this.resumed,
+      churn: this.churn,
+      series: this.series,
     };
   }
 
@@ -266,6 +277,8 @@ export class RelationWatcher {
         await this.connect();
         const resumed = await this.load();
         this.resumed = resumed;
+        this.series = new Date();
+        this.churn = 0;
         await this.follow(resumed);
         return;
       } catch (error) {
@@ -540,6 +553,9 @@ export class RelationWatcher {
       await session.endSession();
     }
     this.events = 0;
+    // A new series of counts: the start's own counting is not movement.
+    this.churn = 0;
+    this.series = new Date();
   }
 
   /** The `_id`s of the children excepted by document (the exception index keeps them as canonical EJSON). */
@@ -590,6 +606,7 @@ export class RelationWatcher {
   }
 
   private add(classified: Classified, delta: number, state?: KeyState) {
+    this.churn += Math.abs(delta);
     if (classified.kind === 'excepted') this.counts.excepted += delta;
     else if (classified.kind === 'invalid') this.counts.invalidReference += delta;
     else this.counts[CATEGORY[state ?? 'active']] += delta;
@@ -775,6 +792,7 @@ export class RelationWatcher {
         const n = counted.get(key) ?? 0;
         this.counts[CATEGORY[from]] -= n;
         this.counts[CATEGORY[to]] += n;
+        this.churn += n;
         const history = this.history.get(key) ?? [];
         history.push({ at, before: from });
         this.history.set(key, history);
@@ -907,6 +925,9 @@ class StartFailed extends Error {
   }
 }
 
+/** How far back the drift check can place a scan's start against live counts. */
+const SAMPLE_WINDOW_MS = 6 * 3600_000;
+
 const FIVE: (keyof CategoryCounts)[] = ['ok', 'orphans', 'parentInactive', 'invalidReference', 'excepted'];
 
 /**
@@ -917,12 +938,15 @@ export function driftBetween(
   relation: string,
   live: CategoryCounts,
   scan: CategoryCounts,
+  tolerance = 0,
 ): string | undefined {
-  const differing = FIVE.filter((category) => live[category] !== scan[category]);
+  const differing = FIVE.filter((category) => Math.abs(live[category] - scan[category]) > tolerance);
   if (differing.length === 0) return undefined;
   return `live counts of ${relation} drifted from the full scan (${differing
     .map((category) => `${category} live ${live[category]} vs scan ${scan[category]}`)
-    .join(', ')}); the scan's figures stand and live counts start again from a new snapshot`;
+    .join(
+      ', ',
+    )}${tolerance ? `, beyond the ${tolerance} changes applied since the scan began` : ''}); the scan's figures stand and live counts start again from a new snapshot`;
 }
 
 /** Forgets a relation's saved watch state, so its next watcher starts from a new snapshot. */
@@ -988,6 +1012,10 @@ export class LiveCountKeeper {
   readonly latest = new Map<string, LiveCounts>();
   readonly unavailable = new Map<string, string>();
   private readonly controllers = new Map<string, AbortController>();
+  /** Each relation's running watcher: a restart waits for it to end (its final save) before it begins. */
+  private readonly running = new Map<string, Promise<void>>();
+  /** Per relation, when its churn changed (series, time, churn): the drift check's baseline at a scan's start. */
+  private readonly samples = new Map<string, { series: number; at: number; churn: number }[]>();
 
   constructor(
     private readonly start: WatchStarter,
@@ -1002,44 +1030,94 @@ export class LiveCountKeeper {
     const controller = new AbortController();
     this.controllers.set(relation, controller);
     this.unavailable.delete(relation);
+    this.samples.delete(relation);
+    // The previous watcher saves its state when it stops: a fresh start forgets the saved state only after
+    // that save, so it never forgets a state that is then written again.
+    const previous = this.running.get(relation) ?? Promise.resolve();
     // A failure before the watcher runs (a source unreachable while forgetting saved state) is said, never
     // left as an unhandled rejection.
-    void this.start({
-      relations: [relation],
-      fresh,
-      signal: controller.signal,
-      onCounts: (live) => {
+    const run = previous
+      .then(() =>
+        controller.signal.aborted
+          ? undefined
+          : this.start({
+              relations: [relation],
+              fresh,
+              signal: controller.signal,
+              onCounts: (live) => {
+                if (controller.signal.aborted) return;
+                this.latest.set(live.relation, live);
+                this.sample(live);
+                this.hooks.onCounts?.(live);
+              },
+              onNotice: (message, name, live) => {
+                if (controller.signal.aborted) return;
+                if (!live) {
+                  this.latest.delete(name);
+                  this.unavailable.set(name, message);
+                }
+                this.hooks.onNotice?.(message, name, live);
+              },
+            }),
+      )
+      .catch((error) => {
         if (controller.signal.aborted) return;
-        this.latest.set(live.relation, live);
-        this.hooks.onCounts?.(live);
-      },
-      onNotice: (message, name, live) => {
-        if (controller.signal.aborted) return;
-        if (!live) {
-          this.latest.delete(name);
-          this.unavailable.set(name, message);
-        }
-        this.hooks.onNotice?.(message, name, live);
-      },
-    }).catch((error) => {
-      if (controller.signal.aborted) return;
-      const message = `${relation}: live counts stopped: ${redact((error as Error).message)}`;
-      this.latest.delete(relation);
-      this.unavailable.set(relation, message);
-      this.hooks.onNotice?.(message, relation, false);
-    });
+        const message = `${relation}: live counts stopped: ${redact((error as Error).message)}`;
+        this.latest.delete(relation);
+        this.unavailable.set(relation, message);
+        this.hooks.onNotice?.(message, relation, false);
+      });
+    this.running.set(relation, run);
+  }
+
+  /** Notes a relation's churn when it changed; samples older than SAMPLE_WINDOW_MS go (the newest such stays). */
+  private sample(live: LiveCounts): void {
+    if (live.churn === undefined || !live.series) return;
+    const list = this.samples.get(live.relation) ?? [];
+    const last = list.at(-1);
+    const series = live.series.getTime();
+    if (last && last.series === series && last.churn === live.churn) return;
+    list.push({ series, at: live.at.getTime(), churn: live.churn });
+    const cutoff = Date.now() - SAMPLE_WINDOW_MS;
+    while (list.length > 1 && list[1].at <= cutoff) list.shift();
+    this.samples.set(live.relation, list);
+  }
+
+  /**
+   * How much a relation's counts moved from a scan's start until now, or undefined when unknown (the current
+   * series began after the scan started, or no sample that old is kept).
+   */
+  private movedSince(relation: string, live: LiveCounts, startedAt: Date): number | undefined {
+    if (live.churn === undefined || !live.series) return undefined;
+    const series = live.series.getTime();
+    if (series > startedAt.getTime()) return undefined;
+    const baseline = (this.samples.get(relation) ?? [])
+      .filter((s) => s.series === series && s.at <= startedAt.getTime())
+      .at(-1);
+    const before = baseline?.churn;
+    return before === undefined ? undefined : live.churn - before;
   }
 
   /**
    * Compares each complete relation of a scan with its live counts; a difference is returned as a line (for
    * the log or the screen) and that relation's watcher starts again from a new snapshot.
    */
-  checkDrift(relations: (CategoryCounts & { name: string; complete: boolean })[]): string[] {
+  checkDrift(
+    relations: (CategoryCounts & { name: string; complete: boolean; startedAt?: Date })[],
+  ): string[] {
     const lines: string[] = [];
     for (const report of relations) {
       const live = this.latest.get(report.name);
       if (!live || !report.complete) continue;
-      const drift = driftBetween(report.name, live.counts, report);
+      // What moved from the scan's start until now may differ honestly between the two: allowed. A scan
+      // whose start the current counts cannot be placed against (they began after it) is not compared.
+      let tolerance = 0;
+      if (report.startedAt) {
+        const moved = this.movedSince(report.name, live, report.startedAt);
+        if (moved === undefined) continue;
+        tolerance = moved;
+      }
+      const drift = driftBetween(report.name, live.counts, report, tolerance);
       if (!drift) continue;
       lines.push(drift);
       this.latest.delete(report.name);
