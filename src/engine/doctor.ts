@@ -3,7 +3,7 @@ import type { Relation } from '../config/load.ts';
 import { probeCapabilities, type ServerCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
-import { preImagesCommand, preImagesEnabled } from './watch.ts';
+import { preImagesCommand, preImagesEnabled, START_SNAPSHOT_TIMEOUT_MS } from './watch.ts';
 import {
   createIndexCommand,
   indexesOf,
@@ -134,6 +134,52 @@ async function liveCountsFinding(pool: SourcePool, relation: Relation): Promise<
   };
 }
 
+/**
+ * How long pre-images live on each cluster live counts read them from (`changeStreamOptions`): an expiry
+ * shorter than a start may take (its snapshot's bound) loses the pre-images of the deletes made during a
+ * start, which then begins again.
+ */
+async function preImageExpiryFindings(pool: SourcePool, relation: Relation): Promise<Finding[]> {
+  const sources = [
+    relation.child.source,
+    ...(relation.parent.field === '_id' ? [] : [relation.parent.source]),
+  ].filter((source, i, all) => all.indexOf(source) === i);
+  const findings: Finding[] = [];
+  const bound = START_SNAPSHOT_TIMEOUT_MS / 1000;
+  for (const source of sources) {
+    let expiry: unknown;
+    try {
+      const reply = await (await pool.client(source))
+        .db('admin')
+        .command({ getClusterParameter: 'changeStreamOptions' });
+      expiry = reply.clusterParameters?.[0]?.preAndPostImages?.expireAfterSeconds;
+    } catch (error) {
+      findings.push({
+        level: 'info',
+        message: `pre-image expiry on ${source} unknown (getClusterParameter changeStreamOptions: ${redact((error as Error).message)})`,
+      });
+      continue;
+    }
+    const seconds = Number(expiry);
+    if (expiry === 'off' || expiry === undefined || !Number.isFinite(seconds))
+      findings.push({
+        level: 'ok',
+        message: `pre-images on ${source} are kept as long as the oplog holds their writes (changeStreamOptions expireAfterSeconds: off)`,
+      });
+    else if (seconds < bound)
+      findings.push({
+        level: 'warn',
+        message: `pre-images on ${source} expire after ${seconds} s, less than the ${bound} s a live-count start may take: deletes made during a long start lose their pre-images and the start begins again; raise it: db.adminCommand({setClusterParameter: {changeStreamOptions: {preAndPostImages: {expireAfterSeconds: ${Math.max(3600, bound)}}}}})`,
+      });
+    else
+      findings.push({
+        level: 'ok',
+        message: `pre-images on ${source} expire after ${seconds} s (a live-count start may take up to ${bound} s)`,
+      });
+  }
+  return findings;
+}
+
 /** Mixed-case hex keys on either side (objectid-or-hex): the relation is unsafe while one exists. */
 async function mixedCaseFindings(
   relation: Relation,
@@ -198,6 +244,7 @@ async function diagnoseRelation(
     });
   }
   findings.push(await liveCountsFinding(pool, relation));
+  findings.push(...(await preImageExpiryFindings(pool, relation)));
 
   const parentIndexes = await indexesOf(parents);
   if (relation.parent.field === '_id')

@@ -89,6 +89,108 @@ function isTransient(error: unknown): boolean {
   return code !== undefined && TRANSIENT_CODES.has(code);
 }
 
+/** mongod's BSONObjectTooLarge: a change event over 16 MB (after the stream's pipeline) fails the getMore. */
+const EVENT_TOO_LARGE = 10334;
+
+/** Events that add, remove or replace a whole document; the DDL events after them end a stream. */
+const DATA_EVENTS = ['insert', 'delete', 'replace'];
+const ENDING_EVENTS = ['drop', 'rename', 'dropDatabase', 'invalidate'];
+
+function rootOf(path: string): string {
+  return path.split('.')[0];
+}
+
+/**
+ * The top-level fields a filter reads, or undefined when it cannot be told (`$expr`, `$where`, …: every
+ * update then counts).
+ */
+function filterRoots(filter: Document): string[] | undefined {
+  const roots: string[] = [];
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === '$and' || key === '$or' || key === '$nor') {
+      if (!Array.isArray(value)) return undefined;
+      for (const part of value) {
+        const inner = filterRoots(part as Document);
+        if (!inner) return undefined;
+        roots.push(...inner);
+      }
+    } else if (key.startsWith('$')) return undefined;
+    else roots.push(rootOf(key));
+  }
+  return roots;
+}
+
+/**
+ * A change-stream pipeline that keeps only what the watcher reads: data events, updates only when they touch
+ * one of `roots` (by top-level field; any update when roots is undefined), and of the images only `keep`
+ * (the event's `_id`, its resume token, always stays). Events stay small whatever the documents hold.
+ */
+function eventPipeline(roots: string[] | undefined, keep: string[]): Document[] {
+  const touched = roots && {
+    $gt: [
+      {
+        $size: {
+          $filter: {
+            input: {
+              $concatArrays: [
+                { $map: { input: { $objectToArray: '$updateDescription.updatedFields' }, in: '$$this.k' } },
+                { $ifNull: ['$updateDescription.removedFields', []] },
+              ],
+            },
+            cond: { $in: [{ $arrayElemAt: [{ $split: ['$$this', '.'] }, 0] }, [...new Set(roots)]] },
+          },
+        },
+      },
+      0,
+    ],
+  };
+  return [
+    {
+      $match: {
+        $or: [
+          { operationType: { $in: [...DATA_EVENTS, ...ENDING_EVENTS] } },
+          touched ? { operationType: 'update', $expr: touched } : { operationType: 'update' },
+        ],
+      },
+    },
+    {
+      $project: {
+        operationType: 1,
+        clusterTime: 1,
+        documentKey: 1,
+        ns: 1,
+        to: 1,
+        ...Object.fromEntries(
+          keep.flatMap((field) => [
+            [`fullDocument.${field}`, 1],
+            [`fullDocumentBeforeChange.${field}`, 1],
+          ]),
+        ),
+      },
+    },
+  ];
+}
+
+/** Child events: only those that add, remove or re-point a child; images cut to `_id` and the reference. */
+export function childEventPipeline(relation: Relation): Document[] {
+  return eventPipeline([rootOf(relation.child.field)], ['_id', relation.child.field]);
+}
+
+/**
+ * Parent events: those that can change whether a parent is there and active (its key, soft-delete field and
+ * activeFilter fields); images cut to the key (the watcher probes the parent itself).
+ */
+export function parentEventPipeline(relation: Relation): Document[] {
+  const { parent } = relation;
+  const filterFields = parent.activeFilter ? filterRoots(parent.activeFilter as Document) : [];
+  const roots = filterFields && [
+    rootOf(parent.field),
+    ...(parent.softDeleteField ? [rootOf(parent.softDeleteField)] : []),
+    ...filterFields,
+  ];
+  return eventPipeline(roots, [parent.field]);
+}
+
 /** Events the driver holds for a change stream without another getMore (its cursor's buffer). */
 function bufferedEvents(stream: ChangeStream): number {
   return (stream as unknown as { cursor?: { bufferedCount(): number } }).cursor?.bufferedCount() ?? 0;
@@ -151,7 +253,7 @@ export async function preImagesEnabled(db: Db, collection: string): Promise<bool
 function snapshotTimeOf(session: { snapshotTime?: Timestamp }): Timestamp {
   if (!session.snapshotTime)
     throw new Error(
-      'the server answered a snapshot read without atClusterTime: live counts need MongoDB 5.0 or later',
+      'the server answered a snapshot read without atClusterTime: live counts need MongoDB 6.0 or later',
     );
   return session.snapshotTime;
 }
@@ -284,10 +386,17 @@ export class RelationWatcher {
       } catch (error) {
         if (signal.aborted) return;
         const code = (error as { code?: number }).code;
-        // The saved position is older than the oplog (286), or a stream ended (drop, rename): a new snapshot.
-        if (code === 286 || code === 280 || error instanceof StreamEnded) {
+        // The saved position is older than the oplog (286), or a stream ended (drop, rename), or an event too
+        // large even trimmed to the fields the watcher reads (10334): a new snapshot, which starts past it.
+        if (code === 286 || code === 280 || code === EVENT_TOO_LARGE || error instanceof StreamEnded) {
+          const why =
+            error instanceof StreamEnded
+              ? error.message
+              : code === EVENT_TOO_LARGE
+                ? 'a change event is over 16 MB even with only the fields live counts read'
+                : 'the saved change-stream position is no longer in the oplog';
           this.options.onNotice?.(
-            `${relation.name}: ${error instanceof StreamEnded ? error.message : 'the saved change-stream position is no longer in the oplog'}; live counts start again from a new snapshot`,
+            `${relation.name}: ${why}; live counts start again from a new snapshot`,
             relation.name,
             true,
           );
@@ -338,7 +447,7 @@ export class RelationWatcher {
    */
   private async follow(resumed: boolean): Promise<void> {
     const { relation, signal } = this.options;
-    const parentStream = this.parents.watch([], {
+    const parentStream = this.parents.watch(parentEventPipeline(relation), {
       fullDocument: 'whenAvailable',
       fullDocumentBeforeChange: relation.parent.field === '_id' ? 'off' : 'whenAvailable',
       maxAwaitTimeMS: WATCH_AWAIT_MS,
@@ -356,7 +465,7 @@ export class RelationWatcher {
       await parentStream.close().catch(() => undefined);
       throw error;
     }
-    const childStream = this.children.watch([], {
+    const childStream = this.children.watch(childEventPipeline(relation), {
       fullDocument: 'whenAvailable',
       fullDocumentBeforeChange: 'whenAvailable',
       maxAwaitTimeMS: WATCH_AWAIT_MS,
@@ -664,6 +773,8 @@ export class RelationWatcher {
   }
 
   private touchesReference(e: Document): boolean {
+    // The stream's pipeline passes only updates that touch the reference, without their updateDescription.
+    if (!e.updateDescription) return true;
     const field = this.options.relation.child.field;
     const root = field.split('.')[0];
     return [
@@ -737,6 +848,13 @@ export class RelationWatcher {
         }
       };
       if (relation.parent.field === '_id') note(e.documentKey);
+      // A parent keyed by another field than _id is known by its images alone: one that is gone (expired,
+      // or never kept) hides which key changed, so the counts could no longer be trusted.
+      else if (
+        ['delete', 'update', 'replace'].includes(event.operationType) &&
+        !e.fullDocumentBeforeChange
+      )
+        throw new StreamEnded('a parent change without its document (pre-image expired)');
       note(e.fullDocument);
       note(e.fullDocumentBeforeChange);
     }

@@ -44,7 +44,19 @@ export class Oplog {
    * `majorityLagMs`: how far the majority commit point trails the last applied write (`--majority-lag-ms`),
    * read at every use so tests can change it with setParameter.
    */
-  constructor(private readonly majorityLagMs: () => number = () => 0) {}
+  constructor(
+    private readonly majorityLagMs: () => number = () => 0,
+    /** `changeStreamOptions.preAndPostImages.expireAfterSeconds`: images older than this are gone. */
+    private readonly imagesExpireAfter: () => 'off' | number = () => 'off',
+  ) {}
+
+  /** Whether the images of the write at `ts` have expired (its wall time older than the expiry). */
+  private imagesExpired(ts: Timestamp): boolean {
+    const expiry = this.imagesExpireAfter();
+    if (expiry === 'off') return false;
+    const entry = this.collection.docs.get(timestampKey(ts));
+    return !entry || Date.now() - (entry.wall as Date).getTime() > expiry * 1000;
+  }
 
   /** The newest entry applied at least `ms` ago (the oldest point kept when none is): a lagging member's view. */
   pointBehind(ms: number): Timestamp {
@@ -126,11 +138,13 @@ export class Oplog {
 
   /** The document before the write at `ts`, when its collection keeps pre-images. */
   preImage(ts: Timestamp): Document | undefined {
+    if (this.imagesExpired(ts)) return undefined;
     return this.preImages.get(timestampKey(ts));
   }
 
   /** The document just after the update at `ts`, when its collection keeps pre- and post-images. */
   postImage(ts: Timestamp): Document | undefined {
+    if (this.imagesExpired(ts)) return undefined;
     return this.postImages.get(timestampKey(ts));
   }
 

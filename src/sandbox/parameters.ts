@@ -1,4 +1,4 @@
-import type { Document } from 'bson';
+import { type Document, Timestamp } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
 
 /**
@@ -84,4 +84,64 @@ export function getParameters(parameters: ServerParameters, body: Document): Doc
     reply[name] = all[name];
   }
   return { ...reply, ok: 1 };
+}
+
+/**
+ * The cluster parameters the sandbox keeps (`getClusterParameter`/`setClusterParameter`, replica sets only):
+ * `changeStreamOptions.preAndPostImages.expireAfterSeconds` — `'off'` (mongod's default: pre-images live as
+ * long as their oplog entry) or seconds after which a pre- or post-image is gone.
+ */
+export interface ClusterParameters {
+  preImagesExpireAfterSeconds: 'off' | number;
+}
+
+export function defaultClusterParameters(): ClusterParameters {
+  return { preImagesExpireAfterSeconds: 'off' };
+}
+
+function changeStreamOptions(cluster: ClusterParameters): Document {
+  return {
+    _id: 'changeStreamOptions',
+    clusterParameterTime: new Timestamp({ t: 0, i: 0 }),
+    preAndPostImages: { expireAfterSeconds: cluster.preImagesExpireAfterSeconds },
+  };
+}
+
+/** `getClusterParameter`: one name, a list of names, or `'*'`; only changeStreamOptions is known. */
+export function getClusterParameter(cluster: ClusterParameters | undefined, body: Document): Document {
+  if (!cluster)
+    throw new CommandError(
+      ErrorCodes.IllegalOperation,
+      'getClusterParameter is only supported on replica sets and sharded clusters',
+    );
+  const asked = body.getClusterParameter;
+  const names = asked === '*' ? ['changeStreamOptions'] : Array.isArray(asked) ? asked : [asked];
+  for (const name of names)
+    if (name !== 'changeStreamOptions')
+      throw new CommandError(ErrorCodes.BadValue, `Unknown Cluster Parameter ${String(name)}`);
+  return { clusterParameters: names.map(() => changeStreamOptions(cluster)), ok: 1 };
+}
+
+/** `setClusterParameter: {changeStreamOptions: {preAndPostImages: {expireAfterSeconds}}}`. */
+export function setClusterParameter(cluster: ClusterParameters | undefined, body: Document): Document {
+  if (!cluster)
+    throw new CommandError(
+      ErrorCodes.IllegalOperation,
+      'setClusterParameter is only supported on replica sets and sharded clusters',
+    );
+  const spec = body.setClusterParameter as Document | undefined;
+  const keys = spec && typeof spec === 'object' ? Object.keys(spec) : [];
+  if (keys.length !== 1 || keys[0] !== 'changeStreamOptions')
+    throw new CommandError(ErrorCodes.BadValue, `Unknown Cluster Parameter ${keys[0] ?? '(none)'}`);
+  const expire = (spec as Document).changeStreamOptions?.preAndPostImages?.expireAfterSeconds;
+  const seconds =
+    typeof expire === 'number' ? expire : Number((expire as { valueOf?: () => unknown })?.valueOf?.());
+  if (expire === 'off') cluster.preImagesExpireAfterSeconds = 'off';
+  else if (Number.isInteger(seconds) && seconds > 0) cluster.preImagesExpireAfterSeconds = seconds;
+  else
+    throw new CommandError(
+      ErrorCodes.BadValue,
+      `expireAfterSeconds must be 'off' or a positive number of seconds, got ${String(expire)}`,
+    );
+  return { ok: 1 };
 }

@@ -22,7 +22,7 @@ import { WorkBudget } from './query.ts';
 import { Oplog } from './oplog.ts';
 import { Store } from './storage.ts';
 import { clusterTimeOf } from './history.ts';
-import { defaultParameters } from './parameters.ts';
+import { type ClusterParameters, defaultClusterParameters, defaultParameters } from './parameters.ts';
 import { Transactions } from './transactions.ts';
 import {
   type IncomingCommand,
@@ -80,6 +80,8 @@ export interface ListeningAddress {
 export class SandboxServer implements ServerState {
   readonly store = new Store();
   readonly parameters = defaultParameters();
+  /** Replica-set mode only: `changeStreamOptions` (pre-image expiry). */
+  clusterParameters?: ClusterParameters;
   readonly cursors = new CursorRegistry(() => this.parameters.cursorTimeoutMillis);
   readonly faults = new FailPoints();
   readonly startedAt = new Date();
@@ -140,11 +142,15 @@ export class SandboxServer implements ServerState {
     if (this.replicaSetName) {
       this.replicaSet = { name: this.replicaSetName, host: hostPort };
       // With a secondary, a majority is both members: the commit point trails the secondary's lag too.
-      this.oplog = new Oplog(() =>
-        Math.max(
-          this.parameters.sandboxMajorityLagMillis,
-          this.secondaryPort !== undefined ? this.parameters.sandboxSecondaryLagMillis : 0,
-        ),
+      const cluster = defaultClusterParameters();
+      this.clusterParameters = cluster;
+      this.oplog = new Oplog(
+        () =>
+          Math.max(
+            this.parameters.sandboxMajorityLagMillis,
+            this.secondaryPort !== undefined ? this.parameters.sandboxSecondaryLagMillis : 0,
+          ),
+        () => cluster.preImagesExpireAfterSeconds,
       );
       this.store.database('local', true)!.collections.set('oplog.rs', this.oplog.collection);
       if (this.secondaryPort !== undefined) {

@@ -81,3 +81,49 @@ describe('doctor', () => {
     );
   });
 });
+
+// Issue 24 item 3: pre-images that expire before a live-count start can finish are warned about.
+describe('doctor on a replica set', () => {
+  const rs = withOlorinDemo({}, { replicaSet: 'rs0' });
+
+  it('warns when pre-images expire sooner than a live-count start may take, with the command that raises it', async () => {
+    const admin = rs.server.client.db('admin');
+    const read = async () => {
+      const pool = new SourcePool(rs.demo.config.sources);
+      try {
+        const diagnosis = await diagnose(pool, rs.demo.config.relations);
+        return diagnosis.relations
+          .find((r) => r.relation === 'content_embeddings')!
+          .findings.filter((f) => /^pre-images on /.test(f.message));
+      } finally {
+        await pool.close();
+      }
+    };
+    try {
+      await admin.command({
+        setClusterParameter: { changeStreamOptions: { preAndPostImages: { expireAfterSeconds: 60 } } },
+      });
+      expect(await read()).toEqual([
+        {
+          level: 'warn',
+          message: expect.stringMatching(
+            /^pre-images on olorin expire after 60 s, less than the 300 s a live-count start may take: .*setClusterParameter: \{changeStreamOptions: \{preAndPostImages: \{expireAfterSeconds: 3600\}\}\}/,
+          ),
+        },
+      ]);
+      await admin.command({
+        setClusterParameter: { changeStreamOptions: { preAndPostImages: { expireAfterSeconds: 'off' } } },
+      });
+      expect(await read()).toEqual([
+        {
+          level: 'ok',
+          message: expect.stringMatching(/^pre-images on olorin are kept as long as the oplog/),
+        },
+      ]);
+    } finally {
+      await admin.command({
+        setClusterParameter: { changeStreamOptions: { preAndPostImages: { expireAfterSeconds: 'off' } } },
+      });
+    }
+  });
+});

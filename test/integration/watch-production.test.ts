@@ -1,3 +1,4 @@
+import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 import { scanCounts, settled, startWatching, watchWorld } from '../support/watch-fixture.ts';
@@ -62,6 +63,94 @@ describe('outages', () => {
       expect(notices.some((n) => /answered nothing|interrupted/.test(n))).toBe(true);
       expect(notices.some((n) => /stopped|scan's figures stand/.test(n))).toBe(false);
     } finally {
+      await watching.stop();
+    }
+  });
+});
+
+// Issue 24 item 4: events as small as the watcher needs. mongod fails a change stream's getMore when an event is
+// over 16 MB (the sandbox too); with pre- and post-images, an update of a 6 MB child carries it three times.
+describe('events of large documents', () => {
+  const MB = 1024 * 1024;
+
+  it('an update of a 6 MB child is followed: its event is cut to the fields live counts read', async () => {
+    const world = await watchWorld(server, 'big', 21);
+    const embeddings = world.childDb.collection('embeddings');
+    const big = await embeddings.insertOne({ content_id: world.contentIds[1], blob: 'a'.repeat(6 * MB) });
+    const notices: string[] = [];
+    const watching = startWatching(world, notices);
+    try {
+      await settled(watching.latest, ['embeddings', 'dubbing'], 1000);
+      // Re-pointed to a missing parent and rewritten at once: before, after and the change are 6 MB each.
+      await embeddings.updateOne(
+        { _id: big.insertedId },
+        { $set: { content_id: new ObjectId(), blob: 'b'.repeat(6 * MB) } },
+      );
+      // An update of the large field alone is not even sent.
+      await embeddings.updateOne({ _id: big.insertedId }, { $set: { blob: 'c'.repeat(6 * MB) } });
+      await settled(watching.latest, ['embeddings', 'dubbing'], 1500);
+      expect(notices).toEqual([]);
+      expect(watching.latest.embeddings.counts).toEqual((await scanCounts(world.config)).embeddings);
+    } finally {
+      await watching.stop();
+    }
+  });
+
+  it('an event still too large is said once and live counts start again from a new snapshot, not in a loop', async () => {
+    const world = await watchWorld(server, 'huge', 22);
+    const embeddings = world.childDb.collection('embeddings');
+    // The reference itself is 9 MB (an invalid one): before and after it are 18 MB whatever is cut.
+    const huge = await embeddings.insertOne({ content_id: 'x'.repeat(9 * MB) });
+    const notices: string[] = [];
+    const watching = startWatching(world, notices);
+    try {
+      await settled(watching.latest, ['embeddings', 'dubbing'], 1000);
+      await embeddings.updateOne({ _id: huge.insertedId }, { $set: { content_id: 'y'.repeat(9 * MB) } });
+      const deadline = Date.now() + 20_000;
+      while (!notices.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await settled(watching.latest, ['embeddings', 'dubbing'], 2000);
+      expect(notices).toEqual([
+        'embeddings: a change event is over 16 MB even with only the fields live counts read; live counts start again from a new snapshot',
+      ]);
+      expect(watching.latest.embeddings.resumed).toBe(false);
+      expect(watching.latest.embeddings.counts).toEqual((await scanCounts(world.config)).embeddings);
+    } finally {
+      await watching.stop();
+    }
+  });
+});
+
+// Issue 24 item 6: a parent keyed by another field than _id is known from its pre-image alone; one that expired
+// before the event was read (changeStreamOptions expireAfterSeconds, a lagging majority) is not ignored.
+describe('expired pre-images', () => {
+  it('a parent delete whose pre-image expired is said once and the relation starts again from a new snapshot', async () => {
+    const world = await watchWorld(server, 'expired', 23);
+    const notices: string[] = [];
+    const watching = startWatching(world, notices);
+    const admin = server.client.db('admin');
+    const expiry = (expireAfterSeconds: number | 'off') =>
+      admin.command({
+        setClusterParameter: { changeStreamOptions: { preAndPostImages: { expireAfterSeconds } } },
+      });
+    try {
+      await settled(watching.latest, ['embeddings', 'dubbing'], 1000);
+      // Events now reach the streams 2.5 s after their write, and pre-images live 1 s.
+      await expiry(1);
+      await admin.command({ setParameter: 1, sandboxMajorityLagMillis: 2500 });
+      const partner = await world.childDb.collection('dubbing').findOne({ partner_id: { $ne: 'p-gone' } });
+      await world.parentDb.collection('partners').deleteOne({ partner_id: partner!.partner_id });
+      const deadline = Date.now() + 20_000;
+      while (!notices.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await admin.command({ setParameter: 1, sandboxMajorityLagMillis: 400 });
+      await expiry('off');
+      await settled(watching.latest, ['embeddings', 'dubbing'], 2500);
+      expect(notices).toEqual([
+        'dubbing: a parent change without its document (pre-image expired); live counts start again from a new snapshot',
+      ]);
+      expect(watching.latest.dubbing.counts).toEqual((await scanCounts(world.config)).dubbing);
+    } finally {
+      await admin.command({ setParameter: 1, sandboxMajorityLagMillis: 400 });
+      await expiry('off');
       await watching.stop();
     }
   });

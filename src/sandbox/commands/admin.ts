@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
 import { clusterTimeOf } from '../history.ts';
-import { getParameters, setParameters } from '../parameters.ts';
+import { getClusterParameter, getParameters, setClusterParameter, setParameters } from '../parameters.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
@@ -459,4 +459,6 @@ export const adminCommands: Record<string, CommandHandler> = {
   abortTransaction: endTransaction('rollback'),
   getParameter: (ctx) => getParameters(ctx.server.parameters, ctx.body),
   setParameter: (ctx) => setParameters(ctx.server.parameters, ctx.body),
+  getClusterParameter: (ctx) => getClusterParameter(ctx.server.clusterParameters, ctx.body),
+  setClusterParameter: (ctx) => setClusterParameter(ctx.server.clusterParameters, ctx.body),
 };

@@ -9,7 +9,7 @@ import { readerView } from '../snapshot-view.ts';
 import { parseCollation } from '../match.ts';
 import type { WorkBudget } from '../query.ts';
 import type { Collection, Store } from '../storage.ts';
-import type { ServerParameters } from '../parameters.ts';
+import type { ClusterParameters, ServerParameters } from '../parameters.ts';
 import type { Transaction, Transactions } from '../transactions.ts';
 
 export interface ServerState {
@@ -22,6 +22,8 @@ export interface ServerState {
   transactions: Transactions;
   /** Server parameters (`getParameter`/`setParameter`): cursor timeout, transaction lifetime, snapshot window. */
   parameters: ServerParameters;
+  /** Cluster parameters (`getClusterParameter`/`setClusterParameter`): replica sets only. */
+  clusterParameters?: ClusterParameters;
   openConnections(): number;
   /** Commands running now, by operation id: what `$currentOp` reports. */
   operations: Map<number, RunningOperation>;

@@ -233,6 +233,9 @@ function idIndexScan(
   return undefined;
 }
 
+/** mongod's largest internal BSON object (16 MB + 16 KB): a change event past it fails (BSONObjectTooLarge). */
+const MAX_EVENT_BYTES = 16 * 1024 * 1024 + 16 * 1024;
+
 const getMore: CommandHandler = async (ctx) => {
   const id = cursorIdOf(ctx.body.getMore);
   const name = ctx.body.collection;
@@ -244,6 +247,15 @@ const getMore: CommandHandler = async (ctx) => {
     const events = await cursor.changeStream.poll(optionalNumber(ctx.body, 'maxTimeMS') ?? DEFAULT_AWAIT_MS);
     cursor.docs = cursor.pipeline ? await cursor.pipeline(events) : events;
     cursor.pos = 0;
+    // mongod fails the getMore when an event, after the stream's pipeline, is over its BSON limit.
+    for (const event of cursor.docs) {
+      const size = BSON.calculateObjectSize(event);
+      if (size > MAX_EVENT_BYTES)
+        throw new CommandError(
+          10334,
+          `BSONObj size: ${size} (0x${size.toString(16).toUpperCase()}) is invalid. Size must be between 0 and ${MAX_EVENT_BYTES}(16MB) First element: _id: ${JSON.stringify(event._id)}`,
+        );
+    }
   }
   return {
     kind: 'cursorBatch',
