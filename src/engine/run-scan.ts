@@ -5,6 +5,8 @@ import { log } from '../logging.ts';
 import { serverClock } from '../mongo/capabilities.ts';
 import { failureHint } from '../mongo/connection.ts';
 import { redact } from '../mongo/redact.ts';
+import type { Db } from 'mongodb';
+import { valuesForKey } from '../mongo/keys.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
 import type { WriteAccess } from '../store/access.ts';
@@ -15,6 +17,7 @@ import { splitPartitions } from './child-stream.ts';
 import { unsafeReasons } from './guards.ts';
 import { relationFingerprint, validCheckpoint } from './checkpoint.ts';
 import { checkParentCollection } from './parent-checks.ts';
+import { ParentProbe } from './probe.ts';
 import { promoteSafeLongs } from './raw-bson.ts';
 import {
   type Candidate,
@@ -29,8 +32,6 @@ import {
   scanRelation,
 } from './scan.ts';
 
-/** Up to this many first sightings a scan holds in memory; past it, it looks them up a probe batch at a time. */
-const FIRST_SEEN_IN_MEMORY = 200_000;
 /** Growth is measured against a scan at least this old when there is one, so minutes-apart scans don't extrapolate noise. */
 const GROWTH_WINDOW_MS = 12 * HOUR_MS;
 
@@ -163,6 +164,24 @@ async function trendOf(
   };
 }
 
+/** The keys whose parent is still missing or inactive now (probed in batches of 500). */
+async function stillUnresolved(
+  relation: Relation,
+  parentDb: Db,
+  keys: string[],
+  maxTimeMS: number,
+): Promise<Set<string>> {
+  const probe = new ParentProbe(relation, parentDb, { maxTimeMS });
+  const unresolved = new Set<string>();
+  for (let i = 0; i < keys.length; i += 500) {
+    const batch = new Map(
+      keys.slice(i, i + 500).map((key) => [key, valuesForKey(key, relation.keyMatch)[0]] as const),
+    );
+    for (const [key, state] of await probe.probe(batch)) if (state.kind !== 'active') unresolved.add(key);
+  }
+  return unresolved;
+}
+
 async function scanOne(options: RunScanOptions, relation: Relation, now: Date): Promise<RelationReport> {
   const { config, pool, access } = options;
   const childSource = pool.source(relation.child.source);
@@ -179,9 +198,9 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const scanTime = resumed?.scanTime ?? now;
   const firstSeenStore = new FirstSeenStore(stateDb, relation.name, access);
   const runId = resumed?.runId ?? newRunId(now);
-  const [exceptions, preloaded] = await Promise.all([
+  const [exceptions, sightings] = await Promise.all([
     new ExceptionsStore(stateDb, access).index(relation.name, now),
-    firstSeenStore.loadIfAtMost(FIRST_SEEN_IN_MEMORY, config.maxTimeMS),
+    firstSeenStore.loadIndex(config.maxTimeMS),
   ]);
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
   const durations: number[] = [];
@@ -197,6 +216,9 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     : async (next: ScanCheckpoint) => {
         // The fingerprint ties it to this definition of the relation: a resume checks it (checkpoint.ts).
         const stamped = { ...next, fingerprint: relationFingerprint(relation) };
+        // The first sightings of the part the checkpoint covers are written before it: a resume never
+        // reads that part again.
+        await firstSeenStore.flush();
         await runs.saveCheckpoint(
           { runId, relation: relation.name, startedAt, operator, host: currentHost(), scanTime },
           stamped as unknown as Record<string, unknown>,
@@ -226,10 +248,16 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       parentDb,
       exceptions,
       firstSeen: {
-        lookup: preloaded
-          ? async (keys) => new Map(keys.filter((k) => preloaded.has(k)).map((k) => [k, preloaded.get(k)!]))
-          : (keys) => firstSeenStore.lookup(keys, config.maxTimeMS),
-        stage: (keys, known, inactive) => firstSeenStore.stage(keys, known, runId, scanTime, inactive),
+        // Answered from memory (no query per probe batch); only what changed is written, in bulk.
+        lookup: async (keys) => {
+          const known = new Map<string, Date>();
+          for (const key of keys) {
+            const sighting = sightings.confirmed(key);
+            if (sighting) known.set(key, sighting.firstSeenAt);
+          }
+          return known;
+        },
+        stage: (keys, _known, inactive) => firstSeenStore.note(sightings, keys, inactive, runId, scanTime),
       },
       now: scanTime,
       partitions,
@@ -293,7 +321,18 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     ? { change: null, growth: null }
     : await trendOf(runs, relation.name, { ...counts }, now);
   if (!access.readOnly) {
-    if (complete) await firstSeenStore.confirm(runId, config.maxTimeMS);
+    if (complete)
+      await firstSeenStore.confirmScan(
+        runId,
+        sightings,
+        config.maxTimeMS,
+        // A resumed scan did not see the first part itself: unseen keys are re-checked, forgotten only when
+        // their parent is back.
+        resumed
+          ? async (keys) =>
+              stillUnresolved(relation, await pool.primaryDb(relation.parent.source), keys, config.maxTimeMS)
+          : undefined,
+      );
     // A resumable scan's staged keys wait for its end; pending, they count for nobody meanwhile.
     else if (!checkpoint) await firstSeenStore.discard(runId, config.maxTimeMS).catch(() => undefined);
   }

@@ -850,10 +850,7 @@ export class RelationWatcher {
       if (relation.parent.field === '_id') note(e.documentKey);
       // A parent keyed by another field than _id is known by its images alone: one that is gone (expired,
       // or never kept) hides which key changed, so the counts could no longer be trusted.
-      else if (
-        ['delete', 'update', 'replace'].includes(event.operationType) &&
-        !e.fullDocumentBeforeChange
-      )
+      else if (['delete', 'update', 'replace'].includes(event.operationType) && !e.fullDocumentBeforeChange)
         throw new StreamEnded('a parent change without its document (pre-image expired)');
       note(e.fullDocument);
       note(e.fullDocumentBeforeChange);

@@ -63,15 +63,6 @@ export function typeRank(value: unknown): TypeRank {
   return TypeRank.Object;
 }
 
-function toNumber(value: unknown): number {
-  if (typeof value === 'number') return value;
-  if (typeof value === 'bigint') return Number(value);
-  const tagged = value as { toNumber?: () => number; valueOf: () => unknown; toString: () => string };
-  if (bsonType(value) === 'Decimal128') return Number(tagged.toString());
-  if (typeof tagged.toNumber === 'function') return tagged.toNumber();
-  return Number(tagged.valueOf());
-}
-
 function compareScalars(a: number | string, b: number | string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -108,8 +99,12 @@ export function compareBson(a: unknown, b: unknown, strings?: StringCompare): nu
       return Number(a) - Number(b);
     case TypeRank.Date:
       return (a as Date).getTime() - (b as Date).getTime();
-    case TypeRank.Timestamp:
-      return compareScalars(toNumber(a), toNumber(b));
+    case TypeRank.Timestamp: {
+      // Seconds, then increment, both unsigned (as a double the increment is lost past 2^53).
+      const x = a as { high: number; low: number };
+      const y = b as { high: number; low: number };
+      return compareScalars(x.high >>> 0, y.high >>> 0) || compareScalars(x.low >>> 0, y.low >>> 0);
+    }
     case TypeRank.Binary:
       return compareBytes((a as { buffer: Uint8Array }).buffer, (b as { buffer: Uint8Array }).buffer);
     case TypeRank.Array: {

@@ -1,8 +1,13 @@
-import type { Db, Document, Filter } from 'mongodb';
+import type { AnyBulkWriteOperation, Db, Document, Filter } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
+import { FirstSeenIndex } from './first-seen-index.ts';
 
 /** Documents per write when confirming or discarding a scan's first sightings. */
 const PAGE = 10_000;
+/** Buffered first-seen writes sent in one bulk write. */
+const WRITE_BATCH = 1000;
+/** Unseen keys forgotten (or, after a resumed scan, re-checked) per write. */
+const FORGET_PAGE = 500;
 
 interface FirstSeenDoc {
   _id: string;
@@ -33,6 +38,9 @@ export interface UnresolvedReference {
  * and only a complete scan confirms them and forgets the keys it no longer saw. Never written read-only.
  */
 export class FirstSeenStore {
+  private buffer: AnyBulkWriteOperation<FirstSeenDoc>[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly db: Db,
     private readonly relation: string,
@@ -48,17 +56,120 @@ export class FirstSeenStore {
   }
 
   /**
-   * Every confirmed first sighting of the relation, when there are at most `limit` (then a scan answers from
-   * memory, without a query per probe batch); undefined when there are more.
+   * Every confirmed first sighting of the relation, in a compact in-memory index (one cursor): a scan answers
+   * from it, and at its end knows which it did not see. A document that fails its checks (not a valid date,
+   * no key) is left out: its key counts as just seen (in grace: failing closed) and is staged again.
    */
-  async loadIfAtMost(limit: number, maxTimeMS: number): Promise<Map<string, Date> | undefined> {
+  async loadIndex(maxTimeMS: number): Promise<FirstSeenIndex> {
     const confirmed = { relation: this.relation, pending: { $ne: true } };
-    if ((await this.collection.countDocuments(confirmed, { limit: limit + 1, maxTimeMS })) > limit)
-      return undefined;
-    const seen = new Map<string, Date>();
-    for await (const doc of this.collection.find(confirmed, { projection: { key: 1, firstSeenAt: 1 } }))
-      seen.set(doc.key, doc.firstSeenAt);
-    return seen;
+    const expected = await this.collection.estimatedDocumentCount({ maxTimeMS }).catch(() => 0);
+    const index = new FirstSeenIndex(Math.min(expected, 1_000_000));
+    for await (const doc of this.collection.find(confirmed, {
+      projection: { key: 1, firstSeenAt: 1, state: 1 },
+      batchSize: PAGE,
+    }))
+      if (validSighting(doc))
+        index.add(
+          doc.key,
+          doc.firstSeenAt,
+          doc.state === 'inactive' || doc.state === 'missing' ? doc.state : undefined,
+          false,
+        );
+    return index;
+  }
+
+  /**
+   * Notes the keys a probe batch found unresolved, in the index, and buffers the writes they need: a key
+   * seen for the first time is staged (pending until a complete scan confirms it), a confirmed key whose
+   * parent changed between missing and inactive gets its new state; a confirmed key in the same state needs
+   * nothing. Buffered writes go in bulk (`flush`), so a scan's round trips follow what changed.
+   */
+  async note(
+    index: FirstSeenIndex,
+    keys: string[],
+    inactive: Set<string>,
+    runId: string,
+    now: Date,
+  ): Promise<void> {
+    for (const key of keys) {
+      const state: UnresolvedState = inactive.has(key) ? 'inactive' : 'missing';
+      const known = index.confirmed(key);
+      if (known) {
+        index.markSeen(key, state);
+        if (known.state !== state)
+          this.buffer.push({ updateOne: { filter: { _id: this.id(key) }, update: { $set: { state } } } });
+        continue;
+      }
+      if (index.fresh(key)) {
+        index.markSeen(key, state);
+        continue;
+      }
+      index.add(key, now, state, true);
+      this.buffer.push({
+        updateOne: {
+          filter: { _id: this.id(key) },
+          update: {
+            $set: { relation: this.relation, key, firstSeenAt: now, seenBy: runId, pending: true, state },
+          },
+          upsert: true,
+        },
+      });
+    }
+    if (this.buffer.length >= WRITE_BATCH) await this.flush();
+  }
+
+  /** Sends the buffered writes (one bulk write at a time). */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.access.readOnly) {
+        this.buffer = [];
+        return;
+      }
+      while (this.buffer.length) {
+        const writes = this.buffer.splice(0, WRITE_BATCH);
+        await this.collection.bulkWrite(writes, { ordered: false });
+      }
+    });
+    return this.flushing;
+  }
+
+  /**
+   * After a complete scan: its staged keys become first sightings, and the confirmed keys it did not see are
+   * forgotten — found from the index, so the keys it did see are never written. A scan resumed by another
+   * process did not see the first part itself: a key it did not see is forgotten only when its parent is back
+   * (`stillUnresolved` says which are not), never because the other process's sightings are unknown here.
+   */
+  async confirmScan(
+    runId: string,
+    index: FirstSeenIndex,
+    maxTimeMS: number,
+    stillUnresolved?: (keys: string[]) => Promise<Set<string>>,
+  ): Promise<void> {
+    assertWritable(this.access, 'update first-seen state');
+    await this.flush();
+    await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
+      this.collection.updateMany({ _id: { $in: ids } }, { $unset: { pending: '' } }, { maxTimeMS }),
+    );
+    let unseen: FirstSeenDoc[] = [];
+    const forget = async () => {
+      const page = unseen;
+      unseen = [];
+      const keep = stillUnresolved ? await stillUnresolved(page.map((doc) => doc.key)) : new Set<string>();
+      const ids = page.filter((doc) => !keep.has(doc.key)).map((doc) => doc._id);
+      if (ids.length) await this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS });
+    };
+    for await (const doc of this.collection.find(
+      { relation: this.relation },
+      { projection: { key: 1, pending: 1, seenBy: 1 }, batchSize: PAGE },
+    )) {
+      // Left pending by a scan that never finished: it counts for nobody.
+      const stale = doc.pending === true && doc.seenBy !== runId;
+      if (stale || typeof doc.key !== 'string' || !index.seen(doc.key)) {
+        unseen.push(doc);
+        if (unseen.length >= FORGET_PAGE) await forget();
+      }
+    }
+    if (unseen.length) await forget();
   }
 
   /** First sightings confirmed by complete scans, for these keys. */
@@ -73,70 +184,8 @@ export class FirstSeenStore {
       .toArray();
     // Read back from a collection scan-role users can write: a first sighting that is not a valid date is not
     // one (the key counts as just seen, so in grace: failing closed).
-    for (const doc of docs)
-      if (
-        doc.firstSeenAt instanceof Date &&
-        !Number.isNaN(doc.firstSeenAt.getTime()) &&
-        typeof doc.key === 'string'
-      )
-        found.set(doc.key, doc.firstSeenAt);
+    for (const doc of docs) if (validSighting(doc)) found.set(doc.key, doc.firstSeenAt);
     return found;
-  }
-
-  /**
-   * Notes the keys a batch found unresolved: a known key is marked seen by this run, a new one (or one left
-   * pending by a scan that never finished) is staged with this run's time.
-   */
-  async stage(
-    keys: string[],
-    known: Map<string, Date>,
-    runId: string,
-    now: Date,
-    inactive: Set<string> = new Set(),
-  ): Promise<void> {
-    if (keys.length === 0 || this.access.readOnly) return;
-    const stateOf = (key: string): UnresolvedState => (inactive.has(key) ? 'inactive' : 'missing');
-    // Known keys: one write per state for the batch. New ones (or left pending by a scan that never finished): upserted.
-    for (const state of ['missing', 'inactive'] as const) {
-      const seen = keys.filter((key) => known.has(key) && stateOf(key) === state).map((key) => this.id(key));
-      if (seen.length)
-        await this.collection.updateMany({ _id: { $in: seen } }, { $set: { seenBy: runId, state } });
-    }
-    const fresh = keys.filter((key) => !known.has(key));
-    if (fresh.length)
-      await this.collection.bulkWrite(
-        fresh.map((key) => ({
-          updateOne: {
-            filter: { _id: this.id(key) },
-            update: {
-              $set: {
-                relation: this.relation,
-                key,
-                firstSeenAt: now,
-                seenBy: runId,
-                pending: true,
-                state: stateOf(key),
-              },
-            },
-            upsert: true,
-          },
-        })),
-        { ordered: false },
-      );
-  }
-
-  /**
-   * After a complete scan: its staged keys become first sightings, and keys it did not see are forgotten. A
-   * page of ids at a time, so no single write outlasts the operation limits however large the backlog.
-   */
-  async confirm(runId: string, maxTimeMS: number): Promise<void> {
-    assertWritable(this.access, 'update first-seen state');
-    await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
-      this.collection.updateMany({ _id: { $in: ids } }, { $unset: { pending: '' } }, { maxTimeMS }),
-    );
-    await this.inPages({ relation: this.relation, seenBy: { $ne: runId } }, (ids) =>
-      this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS }),
-    );
   }
 
   /**
@@ -190,4 +239,14 @@ export class FirstSeenStore {
     }
     if (page.length) await write(page);
   }
+}
+
+/** A first-seen document read back is input: a string key and a valid date, or it is not a sighting. */
+function validSighting(doc: Partial<FirstSeenDoc>): doc is FirstSeenDoc {
+  return (
+    typeof doc.key === 'string' &&
+    doc.key.length > 0 &&
+    doc.firstSeenAt instanceof Date &&
+    !Number.isNaN(doc.firstSeenAt.getTime())
+  );
 }

@@ -8,6 +8,7 @@ import {
   Long,
   MongoServerError,
   ObjectId,
+  Timestamp,
 } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -53,6 +54,23 @@ describe('numbers across int32, int64, double and decimal128', () => {
       .sort({ v: 1 })
       .toArray();
     expect(byValue.map((d) => d._id)).toEqual([6, 7, 1, 4, 3, 2, 8]);
+  });
+});
+
+describe('Timestamps', () => {
+  it('compare by seconds, then increment: $gt and sort see the increment (mongodump --oplog relies on it)', async () => {
+    const coll = server.client.db(server.dbName('semantics')).collection<{ _id: number; ts: Timestamp }>('timestamps');
+    const at = (t: number, i: number) => new Timestamp({ t, i });
+    await coll.insertMany([
+      { _id: 1, ts: at(1_800_000_000, 1) },
+      { _id: 2, ts: at(1_800_000_000, 2) },
+      { _id: 3, ts: at(1_800_000_000, 3) },
+      { _id: 4, ts: at(1_799_999_999, 9) },
+    ]);
+    expect(await matching(coll, { ts: { $gt: at(1_800_000_000, 1) } })).toEqual([2, 3]);
+    expect(await matching(coll, { ts: { $lte: at(1_800_000_000, 2) } })).toEqual([1, 2, 4]);
+    const sorted = await coll.find({}).sort({ ts: -1 }).toArray();
+    expect(sorted.map((d) => d._id)).toEqual([3, 2, 1, 4]);
   });
 });
 

@@ -1,0 +1,137 @@
+import { type Document, ObjectId, type Timestamp } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ResolvedConfig } from '../../src/config/load.ts';
+import { type RunScanOptions, runScan } from '../../src/engine/run-scan.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
+import { configFor, embeddingsConfigFile } from '../support/olorin-fixture.ts';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+// Issue 27 item 1: the tool's first-seen bookkeeping follows what changed, not the orphan backlog. Measured
+// from the replica-set sandbox's oplog: what a nightly dry run would push through the child cluster's oplog.
+let server: TestServer;
+let childDb: string;
+let parentDb: string;
+let config: ResolvedConfig;
+const ORPHAN_REFERENCES = 3000;
+const missing = Array.from({ length: ORPHAN_REFERENCES }, () => new ObjectId());
+const parents = Array.from({ length: 500 }, () => ({ _id: new ObjectId() }));
+
+beforeAll(async () => {
+  server = await startTestServer({ replicaSet: 'rs0' });
+  childDb = server.dbName('fswchild');
+  parentDb = server.dbName('fswparent');
+  await server.client.db(parentDb).collection('content').insertMany(parents);
+  const children = server.client.db(childDb).collection('embeddings');
+  await children.createIndex({ content_id: 1 });
+  // Two children per missing parent, and as many with a live one.
+  await children.insertMany(
+    Array.from({ length: 4 * ORPHAN_REFERENCES }, (_, i) => ({
+      content_id: i % 2 ? missing[Math.floor(i / 4) % ORPHAN_REFERENCES] : parents[i % 500]._id,
+    })),
+  );
+  config = await configFor(embeddingsConfigFile(server.uri, childDb, parentDb));
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function scan(options: Partial<RunScanOptions> = {}) {
+  const pool = new SourcePool(config.sources);
+  try {
+    const report = await runScan({ config, pool, access: { readOnly: false }, ...options });
+    return report.relations[0];
+  } finally {
+    await pool.close();
+  }
+}
+
+async function lastOplogTime(): Promise<Timestamp> {
+  const [last] = await server.client
+    .db('local')
+    .collection('oplog.rs')
+    .find({})
+    .sort({ $natural: -1 })
+    .limit(1)
+    .toArray();
+  return last.ts as Timestamp;
+}
+
+/** Oplog entries written to the first-seen collection after `since`. */
+async function firstSeenWrites(since: Timestamp): Promise<Document[]> {
+  return server.client
+    .db('local')
+    .collection('oplog.rs')
+    .find({ ns: `${childDb}.${OWNED_COLLECTIONS.firstSeen}`, ts: { $gt: since } })
+    .toArray();
+}
+
+const store = () => server.client.db(childDb).collection(OWNED_COLLECTIONS.firstSeen);
+
+describe('first-seen bookkeeping', () => {
+  it('a complete scan with nothing changed writes nothing to first-seen state; changes write what changed', async () => {
+    const first = await scan();
+    expect(first.complete).toBe(true);
+    expect(await store().countDocuments({ pending: { $ne: true } })).toBe(ORPHAN_REFERENCES);
+    const before = new Map(
+      (await store().find({}).toArray()).map((doc) => [doc.key, (doc.firstSeenAt as Date).getTime()]),
+    );
+
+    // Nothing changed: the second scan writes no first-seen document (it used to rewrite every one).
+    const quietFrom = await lastOplogTime();
+    const second = await scan();
+    expect(second.complete).toBe(true);
+    expect(second.orphans).toBe(first.orphans);
+    expect(await firstSeenWrites(quietFrom)).toHaveLength(0);
+    // First sightings kept as they were.
+    const after = new Map(
+      (await store().find({}).toArray()).map((doc) => [doc.key, (doc.firstSeenAt as Date).getTime()]),
+    );
+    expect(after).toEqual(before);
+
+    // Three changes: a parent comes back, a missing parent's children are all deleted, a new orphan appears.
+    const children = server.client.db(childDb).collection('embeddings');
+    await server.client.db(parentDb).collection('content').insertOne({ _id: missing[0] });
+    await children.deleteMany({ content_id: missing[1] });
+    const fresh = new ObjectId();
+    await children.insertOne({ content_id: fresh });
+    const changedFrom = await lastOplogTime();
+    const third = await scan();
+    expect(third.complete).toBe(true);
+    const writes = await firstSeenWrites(changedFrom);
+
+    // Two forgotten, one staged, the same one confirmed.
+    expect(writes.map((w) => w.op).sort()).toEqual(['d', 'd', 'i', 'u']);
+    const keys = new Set((await store().find({}).toArray()).map((doc) => doc.key));
+    expect(keys.has(missing[0].toHexString())).toBe(false);
+    expect(keys.has(missing[1].toHexString())).toBe(false);
+    expect(keys.has(fresh.toHexString())).toBe(true);
+    expect(keys.size).toBe(ORPHAN_REFERENCES - 1);
+    // Grace of the others unchanged.
+    const kept = await store().findOne({ key: missing[2].toHexString() });
+    expect((kept!.firstSeenAt as Date).getTime()).toBe(before.get(missing[2].toHexString()));
+  });
+
+  it('a resumed scan forgets a reference it did not see only when its parent is back', async () => {
+    // A complete scan first, so every reference has a confirmed first sighting.
+    await scan();
+    const controller = new AbortController();
+    const stopped = await scan({
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.scanned > 0) controller.abort();
+      },
+    });
+    expect(stopped.complete).toBe(false);
+    // Meanwhile every missing parent referenced in the whole collection stays missing but one, which comes back.
+    const back = missing[5];
+    await server.client.db(parentDb).collection('content').insertOne({ _id: back });
+    const resumed = await scan({ resume: true });
+    expect(resumed.complete).toBe(true);
+    const keys = new Set((await store().find({}).toArray()).map((doc) => doc.key));
+    expect(keys.has(back.toHexString())).toBe(false);
+    // The references only the first process saw are kept: every one still missing is there.
+    const stillMissing = missing.filter((_, i) => ![0, 1, 5].includes(i)).map((id) => id.toHexString());
+    expect(stillMissing.every((key) => keys.has(key))).toBe(true);
+  });
+});

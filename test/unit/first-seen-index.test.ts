@@ -1,0 +1,30 @@
+import { ObjectId } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { FirstSeenIndex } from '../../src/store/first-seen-index.ts';
+
+describe('the in-memory first-seen index', () => {
+  it('answers exactly for 200,000 stored keys and 200,000 others, across growth, to the millisecond', () => {
+    const index = new FirstSeenIndex(10);
+    const stored = Array.from({ length: 200_000 }, () => new ObjectId().toHexString());
+    const others = Array.from({ length: 200_000 }, () => new ObjectId().toHexString());
+    stored.forEach((key, i) =>
+      index.add(key, new Date(1_700_000_000_123 + i), i % 3 ? 'missing' : 'inactive', false),
+    );
+    expect(index.size).toBe(200_000);
+    expect(
+      stored.every((key, i) => index.confirmed(key)?.firstSeenAt.getTime() === 1_700_000_000_123 + i),
+    ).toBe(true);
+    expect(index.confirmed(stored[3])?.state).toBe('inactive');
+    expect(others.some((key) => index.confirmed(key) !== undefined)).toBe(false);
+    // Seen marks: only what was marked; a key this scan staged is fresh, not confirmed.
+    index.markSeen(stored[1], 'inactive');
+    index.add(others[0], new Date(), 'missing', true);
+    expect(index.seen(stored[1])).toBe(true);
+    expect(index.confirmed(stored[1])?.state).toBe('inactive');
+    expect(index.seen(stored[2])).toBe(false);
+    expect(index.fresh(others[0])).toBe(true);
+    expect(index.seen(others[0])).toBe(true);
+    expect(index.confirmed(others[0])).toBeUndefined();
+    expect(index.seen(others[1])).toBe(false);
+  });
+});
