@@ -1,6 +1,9 @@
-// npm run bench:scale — the scan's and a dry run's memory against the orphan backlog: 1,000,000 children at 5% and at
-// 50% orphans (each orphan pointing at its own missing parent), each measured in its own process.
-import { type Collection, MongoClient, ObjectId } from 'mongodb';
+// npm run bench:scale — the scan's and a dry run's time, memory and bookkeeping against the orphan backlog:
+// 1,000,000 children at 5% and at 50% orphans (each orphan pointing at its own missing parent), each run in its own
+// process, on a replica-set sandbox whose oplog shows what the tool writes to its own collections. Measured from
+// empty (no first-seen state) and in steady state (after a first dry run, nothing changed since), as production
+// runs every night.
+import { BSON, type Collection, MongoClient, ObjectId, type Timestamp } from 'mongodb';
 import { startSandboxProcess } from '../src/sandbox/process.ts';
 import { rate, report, runScanWorker, seconds, startScanWorker } from './support.ts';
 
@@ -70,9 +73,68 @@ async function killAndResume(client: MongoClient, uri: string, collection: strin
   return { killedAt: checkpointed, resumed };
 }
 
-const sandbox = await startSandboxProcess();
+// A replica set holding 2 million children, their history and an oplog needs more than Node's default heap.
+const sandbox = await startSandboxProcess({
+  replicaSet: 'bench',
+  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=12288` },
+});
 const client = await new MongoClient(sandbox.uri).connect();
+const oplog = client.db('local').collection('oplog.rs');
+
+/**
+ * Counts the oplog entries (and their BSON bytes) written to the tool's own collections while `work` runs:
+ * the oplog is read every 500 ms from the last entry seen, so nothing rolls off before it is counted (said
+ * if it did).
+ */
+async function countingWrites<T>(work: () => Promise<T>): Promise<{ result: T; writes: string }> {
+  const [newest] = await oplog.find({}).sort({ $natural: -1 }).limit(1).toArray();
+  let last = newest.ts as Timestamp;
+  let entries = 0;
+  let bytes = 0;
+  let lost = false;
+  const read = async () => {
+    const [oldest] = await oplog.find({}).limit(1).toArray();
+    if (oldest && (oldest.ts as Timestamp).compare(last) > 0) lost = true;
+    for await (const entry of oplog.find({ ts: { $gt: last } })) {
+      last = entry.ts as Timestamp;
+      if (!/^bench\.orphan_cleanup_/.test(String(entry.ns))) continue;
+      entries++;
+      bytes += BSON.calculateObjectSize(entry);
+    }
+  };
+  let done = false;
+  const polling = (async () => {
+    while (!done) {
+      await read();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    await read();
+  })();
+  try {
+    return {
+      result: await work(),
+      writes: `${entries.toLocaleString('en-US')} oplog entries, ${(bytes / 1024 / 1024).toFixed(2)} MB to the tool's collections${lost ? ' (SOME ENTRIES ROLLED OFF UNCOUNTED)' : ''}`,
+    };
+  } finally {
+    done = true;
+    await polling;
+  }
+}
+
+/** Runs one measured worker and counts what it wrote to the tool's collections. */
+async function measured(collection: string, mode: 'scan' | 'plan') {
+  const { result, writes } = await countingWrites(() => inWorker(sandbox.uri, collection, mode));
+  return { result, writes };
+}
+
 try {
+  // Room for a second of writes between two reads of the oplog; snapshot history kept short (the sandbox keeps
+  // every version for the window: 2 million documents rewritten would not fit otherwise).
+  await client.db('admin').command({
+    setParameter: 1,
+    sandboxOplogEntries: 300_000,
+    minSnapshotHistoryWindowInSeconds: 10,
+  });
   process.stdout.write(
     `scale benchmark: ${CHILDREN.toLocaleString('en-US')} children, ${PARENTS.toLocaleString('en-US')} parents, ${SHARES.map((s) => `${s * 100}%`).join(' and ')} orphans\n`,
   );
@@ -82,13 +144,24 @@ try {
     await parents.insertMany(parentIds.slice(i, i + 10_000).map((_id) => ({ _id, deleted_at: null })));
   const rows: [string, string][] = [];
   const rss: Record<string, number[]> = { scan: [], plan: [] };
+  const times: Record<number, { scan: number; plan: number }> = {};
   for (const share of SHARES) {
     const name = `children_${share * 100}`;
     await insertChildren(client.db('bench').collection(name), share, parentIds);
-    // The first scan stages every orphan's first sighting; the measured ones then read and mark them.
-    await inWorker(sandbox.uri, name, 'scan');
+    // From empty: the first dry run stages every orphan's first sighting. Then steady state: nothing changed.
+    await client.db('bench').collection('orphan_cleanup_first_seen').deleteMany({});
+    const cold = await measured(name, 'plan');
+    const steadyPlan = await measured(name, 'plan');
+    const steadyScan = await measured(name, 'scan');
+    // Timed again without the oplog being read alongside (nothing changed: the same steady state).
     const scan = await inWorker(sandbox.uri, name, 'scan');
     const plan = await inWorker(sandbox.uri, name, 'plan');
+    rows.push(
+      [`${share * 100}% orphans: dry run from empty`, `${seconds(cold.result.scanMs)}  ${cold.writes}`],
+      [`${share * 100}% orphans: steady dry run`, steadyPlan.writes],
+      [`${share * 100}% orphans: steady scan`, steadyScan.writes],
+    );
+    times[share] = { scan: scan.scanMs, plan: plan.scanMs };
     if (share === SHARES[0]) {
       const parallel = await inWorker(sandbox.uri, name, 'scan', { BENCH_PARALLEL: '4' });
       rows.push([
@@ -105,11 +178,11 @@ try {
     rss.plan.push(plan.rssMb);
     rows.push(
       [
-        `${share * 100}% orphans: scan`,
+        `${share * 100}% orphans: steady scan`,
         `${seconds(scan.scanMs)}  ${rate(scan.scanned, scan.scanMs)}  orphans ${scan.orphans.toLocaleString('en-US')}  peak RSS ${scan.rssMb.toFixed(0)} MB`,
       ],
       [
-        `${share * 100}% orphans: dry run (scan + plan)`,
+        `${share * 100}% orphans: steady dry run (scan + plan)`,
         `${seconds(plan.scanMs)}  peak RSS ${plan.rssMb.toFixed(0)} MB`,
       ],
     );
@@ -117,6 +190,8 @@ try {
   rows.push(
     ['peak RSS ratio 50% / 5%: scan', (rss.scan[1] / rss.scan[0]).toFixed(2)],
     ['peak RSS ratio 50% / 5%: dry run', (rss.plan[1] / rss.plan[0]).toFixed(2)],
+    ['time at 50%: dry run / scan', (times[0.5].plan / times[0.5].scan).toFixed(2)],
+    ['scan time 50% / 5%', (times[0.5].scan / times[0.05].scan).toFixed(2)],
   );
   report(rows);
 } finally {

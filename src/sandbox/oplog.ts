@@ -48,6 +48,8 @@ export class Oplog {
     private readonly majorityLagMs: () => number = () => 0,
     /** `changeStreamOptions.preAndPostImages.expireAfterSeconds`: images older than this are gone. */
     private readonly imagesExpireAfter: () => 'off' | number = () => 'off',
+    /** How many entries are kept (`sandboxOplogEntries`). */
+    private readonly entriesKept: () => number = () => OPLOG_ENTRIES_KEPT,
   ) {}
 
   /** Whether the images of the write at `ts` have expired (its wall time older than the expiry). */
@@ -105,7 +107,8 @@ export class Oplog {
     this.ordered.push(entry);
     if (images.before) this.preImages.set(timestampKey(ts), images.before);
     if (images.after) this.postImages.set(timestampKey(ts), images.after);
-    if (docs.size > OPLOG_ENTRIES_KEPT) {
+    const kept = this.entriesKept();
+    while (docs.size > kept) {
       const [key, dropped] = docs.entries().next().value as [string, Document];
       this.lastDropped = dropped.ts as Timestamp;
       docs.delete(key);
@@ -113,7 +116,7 @@ export class Oplog {
       this.postImages.delete(key);
       this.head++;
       // Drop the consumed front now and then, not at every append.
-      if (this.head >= OPLOG_ENTRIES_KEPT / 4) {
+      if (this.head >= kept / 4) {
         this.ordered.splice(0, this.head);
         this.head = 0;
       }

@@ -16,6 +16,8 @@ export interface ServerParameters {
   sandboxMajorityLagMillis: number;
   /** Sandbox only (`--secondary-lag-ms`): how far the secondary port's reads trail the primary. */
   sandboxSecondaryLagMillis: number;
+  /** Sandbox only: how many oplog entries are kept (mongod sizes its oplog in bytes); older ones roll off. */
+  sandboxOplogEntries: number;
 }
 
 export function defaultParameters(): ServerParameters {
@@ -25,6 +27,7 @@ export function defaultParameters(): ServerParameters {
     minSnapshotHistoryWindowInSeconds: 300,
     sandboxMajorityLagMillis: 0,
     sandboxSecondaryLagMillis: 0,
+    sandboxOplogEntries: 200_000,
   };
 }
 
@@ -42,11 +45,11 @@ const GENERIC = new Set([
 /** Lags may be 0; every mongod parameter here must be positive. */
 function parameterValue(name: string, value: unknown): number {
   const n = typeof value === 'number' ? value : Number((value as { valueOf?: () => unknown })?.valueOf?.());
-  const least = name.startsWith('sandbox') ? 0 : Number.MIN_VALUE;
+  const least = name === 'sandboxOplogEntries' ? 1000 : name.startsWith('sandbox') ? 0 : Number.MIN_VALUE;
   if (!Number.isFinite(n) || n < least)
     throw new CommandError(
       ErrorCodes.BadValue,
-      `${name} must be a ${least ? 'positive' : 'non-negative'} number, got ${String(value)}`,
+      `${name} must be a number of at least ${least === Number.MIN_VALUE ? 'more than 0' : least}, got ${String(value)}`,
     );
   return n;
 }

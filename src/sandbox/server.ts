@@ -151,6 +151,7 @@ export class SandboxServer implements ServerState {
             this.secondaryPort !== undefined ? this.parameters.sandboxSecondaryLagMillis : 0,
           ),
         () => cluster.preImagesExpireAfterSeconds,
+        () => this.parameters.sandboxOplogEntries,
       );
       this.store.database('local', true)!.collections.set('oplog.rs', this.oplog.collection);
       if (this.secondaryPort !== undefined) {
