@@ -317,3 +317,20 @@ describe('a dry run a scheduler reads', () => {
     expect(allowed.code).toBe(0);
   });
 });
+
+describe('watch with nothing it can follow', () => {
+  it('exits 1 once every watcher has stopped, each having said why', async () => {
+    // The demo's collections keep no pre-images: no relation can be live, whatever the topology.
+    const demo = await loadOlorinDemo(server, { name: 'nowatch' });
+    const watched = await runCli(['watch', '--config', demo.configPath], {
+      OLORIN_MONGODB_URI: server.uri,
+      BAYIT_MONGODB_URI: server.uri,
+    });
+    expect(watched.code).toBe(1);
+    const lines = watched.stderr.trim().split('\n');
+    expect(lines.at(-1)).toBe(
+      'orphan-cleanup: watch: no relation can be followed any more (each said why above); the scan figures stand',
+    );
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+  });
+});
