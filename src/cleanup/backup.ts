@@ -1,7 +1,7 @@
 // Over 300 lines: the backup's writer and its reader check one format together.
 import { createHash, type Hash } from 'node:crypto';
-import { type FileHandle, mkdir, open, realpath, rename, stat, statfs } from 'node:fs/promises';
-import { isAbsolute, join, sep } from 'node:path';
+import { type FileHandle, mkdir, open, realpath, rename, rm, rmdir, stat, statfs } from 'node:fs/promises';
+import { dirname, isAbsolute, join, sep } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
 import {
@@ -241,6 +241,19 @@ export class BackupWriter {
       await removeTemporary(temp);
       throw new RuntimeError(`backup ${this.dir}: cannot update ${MANIFEST_FILE}: ${describeFsError(error)}`);
     }
+  }
+
+  /**
+   * Removes the run directory when no relation was ever added to it (the run ended before its first backup:
+   * a lock held by another run, a refused check): nothing in it to restore, so nothing is left to mislead.
+   * Returns whether it was removed.
+   */
+  async discardIfEmpty(): Promise<boolean> {
+    if (this.manifest.relations.length > 0 || this.files.size > 0) return false;
+    await rm(join(this.dir, MANIFEST_FILE), { force: true });
+    await rmdir(this.dir);
+    await syncDir(dirname(this.dir));
+    return true;
   }
 
   /** Records the run's end in the manifest and closes the files; a manifest that cannot be written is said. */

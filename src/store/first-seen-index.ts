@@ -70,12 +70,7 @@ export class FirstSeenIndex {
       OCCUPIED |
       (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0) |
       (seenNow ? SEEN | FRESH : 0);
-    this.place(
-      hash53(key, 0),
-      hash53(key, 0x9e3779b9) >>> 0,
-      firstSeenAt.getTime(),
-      f,
-    );
+    this.place(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0, firstSeenAt.getTime(), f);
     this.size++;
   }
 

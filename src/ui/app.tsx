@@ -90,7 +90,9 @@ export function App({
       (ui.prompt ? promptLines(ui.prompt.label, columns) : 0) -
       footerLines(view.name, ui.message, columns, state.busy),
   );
-  const restoreCommand = state.cleanup?.result ? restoreCommandFor(state.cleanup.result.runDir) : undefined;
+  const restoreCommand = state.cleanup?.result?.runDir
+    ? restoreCommandFor(state.cleanup.result.runDir)
+    : undefined;
   useEffect(() => {
     if (restoreCommand && exitNotes && !exitNotes.includes(restoreCommand)) exitNotes.push(restoreCommand);
   }, [restoreCommand, exitNotes]);
