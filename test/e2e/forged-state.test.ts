@@ -334,3 +334,21 @@ describe('watch with nothing it can follow', () => {
     expect(lines.length).toBeGreaterThanOrEqual(4);
   });
 });
+
+describe('tampered first-seen documents', () => {
+  it('are said in one line, count as first seen now (in grace), and are written again', async () => {
+    const demo = await loadOlorinDemo(server, { name: 'tampered' });
+    const env = { OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri };
+    const scan = () => runCli(['scan', '--config', demo.configPath, '--relation', 'content_embeddings'], env);
+    expect((await scan()).code).toBe(0);
+    const firstSeen = server.client.db(demo.olorinDb).collection('orphan_cleanup_first_seen');
+    const victim = await firstSeen.findOne({ relation: 'content_embeddings' });
+    await firstSeen.updateOne({ _id: victim!._id }, { $set: { firstSeenAt: '1970-01-01' } });
+    const again = await scan();
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(
+      /content_embeddings: 1 first-seen document\(s\) in orphan_cleanup_first_seen fail their checks \(a key and a valid date\); their references count as first seen now \(in grace\) and are written again/,
+    );
+    expect((await firstSeen.findOne({ _id: victim!._id }))!.firstSeenAt).toBeInstanceOf(Date);
+  });
+});
