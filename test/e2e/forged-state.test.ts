@@ -18,17 +18,12 @@ beforeAll(async () => {
 afterAll(async () => server?.stop());
 
 /** `clean --execute --yes` of a config into a new backup root, as cron runs it. */
-async function cleanIntoNewBackup(configPath: string) {
+async function cleanIntoNewBackup(configPath: string, env: NodeJS.ProcessEnv = {}) {
   const backupRoot = await mkdtemp(join(tmpdir(), 'oc-clean-'));
-  const cleaned = await runCli([
-    'clean',
-    '--execute',
-    '--yes',
-    '--config',
-    configPath,
-    '--backup-dir',
-    backupRoot,
-  ]);
+  const cleaned = await runCli(
+    ['clean', '--execute', '--yes', '--config', configPath, '--backup-dir', backupRoot],
+    env,
+  );
   return { backupRoot, cleaned };
 }
 
@@ -350,5 +345,35 @@ describe('tampered first-seen documents', () => {
       /content_embeddings: 1 first-seen document\(s\) in orphan_cleanup_first_seen fail their checks \(a key and a valid date\); their references count as first seen now \(in grace\) and are written again/,
     );
     expect((await firstSeen.findOne({ _id: victim!._id }))!.firstSeenAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('a forged lock document', () => {
+  it('is described in one line, its text escaped and its bad times said, never a crash', async () => {
+    const demo = await loadOlorinDemo(server, { name: 'forgedlock', graceDays: 0 });
+    await server.client
+      .db(demo.olorinDb)
+      .collection('orphan_cleanup_locks')
+      .insertOne({
+        _id: 'content_embeddings',
+        operator: '\u001b]0;pwned\u0007mallory',
+        host: 'box\u202e1',
+        pid: 'x',
+        runId: 'r1',
+        acquiredAt: '2026-01-01',
+        expiresAt: 'never',
+        fence: 1,
+      } as never);
+    const { backupRoot, cleaned } = await cleanIntoNewBackup(demo.configPath, {
+      OLORIN_MONGODB_URI: server.uri,
+      BAYIT_MONGODB_URI: server.uri,
+    });
+    expect(cleaned.code).toBe(1);
+    const last = cleaned.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(
+      /relation content_embeddings is locked by \\u001b\]0;pwned\\u0007mallory on box\\u202e1 \(pid \(unreadable\), run r1\) since \(not a date\); its lock document fails its checks \(no valid lease end\): it never expires by itself/,
+    );
+    expect(cleaned.stderr).not.toMatch(/[\u001b\u0007\u202e]|TypeError|at .*\.ts:\d+/);
+    expect((await readdir(backupRoot)).filter((name) => !name.endsWith('.jsonl'))).toHaveLength(0);
   });
 });
