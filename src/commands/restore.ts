@@ -3,9 +3,12 @@ import {
   parentUnresolved,
   type RestoreResult,
   restoreBackup,
+  restoreCommandFor,
+  shellQuote,
   verifyBackup,
 } from '../cleanup/restore.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 
@@ -32,12 +35,13 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
   else {
     const rows = [
       ['run', 'created', 'relation', 'children', 'restore with'],
+      // Read from manifests and directory names: escaped for the terminal, and the command quoted as clean's is.
       ...holdings.map((h) => [
-        h.runId,
-        h.createdAt.slice(0, 19).replace('T', ' '),
-        h.relation,
+        escapeForTerminal(h.runId),
+        escapeForTerminal(h.createdAt.slice(0, 19).replace('T', ' ')),
+        escapeForTerminal(h.relation),
         h.children.toLocaleString('en-US'),
-        `orphan-cleanup restore ${h.dir} --ref ${ref}`,
+        `${restoreCommandFor(h.dir)} --ref ${shellQuote(ref)}`,
       ]),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -49,7 +53,8 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
             .join('  ')
             .trimEnd()}\n`,
         );
-    for (const problem of unreadable) process.stderr.write(`skipped (failed its checks): ${problem}\n`);
+    for (const problem of unreadable)
+      process.stderr.write(`skipped (failed its checks): ${escapeForTerminal(problem)}\n`);
   }
   if (holdings.length === 0)
     throw new RuntimeError(`reference ${ref}: no child of it in the ${searched} backups under ${root}`);

@@ -377,3 +377,52 @@ describe('a forged lock document', () => {
     expect((await readdir(backupRoot)).filter((name) => !name.endsWith('.jsonl'))).toHaveLength(0);
   });
 });
+
+describe('what restore --find prints', () => {
+  it('runs as printed (quoted like clean), carries no terminal control, and a forged manifest status is refused', async () => {
+    const childDb = server.dbName('findchild');
+    const parentDb = server.dbName('findparent');
+    const hostileRef = "it's\u001b[2J gone";
+    const children = server.client.db(childDb).collection<{ _id: number; ref: string }>('children');
+    await children.insertMany([
+      { _id: 1, ref: hostileRef },
+      { _id: 2, ref: hostileRef },
+    ]);
+    await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
+    const root = await mkdtemp(join(tmpdir(), "oc find 'root' "));
+    const cleaned = await runCli([
+      'clean',
+      '--execute',
+      '--yes',
+      '--config',
+      configPath,
+      '--backup-dir',
+      root,
+    ]);
+    expect(cleaned.code).toBe(0);
+    expect(await children.countDocuments()).toBe(0);
+    const found = await runCli(['restore', '--find', hostileRef, '--backup-dir', root]);
+    expect(found.code).toBe(0);
+    expect(found.stdout).not.toMatch(/[\u001b\u0007\u202e]/);
+    const command = /(orphan-cleanup restore .*)$/m.exec(found.stdout)![1].trim();
+    // Run verbatim by a shell, as the operator would paste it (the bin path for `orphan-cleanup`).
+    const bin = join(process.cwd(), 'bin', 'orphan-cleanup');
+    execFileSync('bash', [
+      '-c',
+      `${command.replace(/^orphan-cleanup/, `'${bin}'`)} --config '${configPath}'`,
+    ]);
+    expect(await children.countDocuments()).toBe(2);
+    // The manifest is input: a status the tool never writes is refused with one line, escaped.
+    const run = join(root, (await readdir(root)).find((name) => !name.endsWith('.jsonl'))!);
+    const manifestPath = join(run, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, status: '\u001b]0;done\u0007' }));
+    const verified = await runCli(['verify', run, '--config', configPath]);
+    expect(verified.code).toBe(1);
+    expect(verified.stderr).toMatch(
+      /manifest\.json: status ".*\\u001b\]0;done\\u0007" is not one of running, completed, aborted, failed; nothing was read/,
+    );
+    expect(verified.stderr).not.toMatch(/[\u001b\u0007]/);
+  });
+});
