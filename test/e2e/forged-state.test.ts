@@ -426,3 +426,53 @@ describe('what restore --find prints', () => {
     expect(verified.stderr).not.toMatch(/[\u001b\u0007]/);
   });
 });
+
+describe('exceptions import', () => {
+  it('refuses unknown fields and impossible dates, and binds each value to the form a child has', async () => {
+    const childDb = server.dbName('importchild');
+    const parentDb = server.dbName('importparent');
+    const id = new ObjectId();
+    await server.client
+      .db(childDb)
+      .collection<{ _id: ObjectId; ref: string }>('children')
+      .insertOne({ _id: id, ref: 'gone' });
+    await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
+    const dir = await mkdtemp(join(tmpdir(), 'oc-import-'));
+    const importing = async (entries: unknown[]) => {
+      const file = join(dir, `e${Math.random()}.json`);
+      await writeFile(file, JSON.stringify(entries));
+      return runCli(['exceptions', 'import', file, '--config', configPath]);
+    };
+    const entry = { relation: 'rel', kind: 'document', value: id.toHexString(), reason: 'hold' };
+    // `expires` is not `expiresAt`: it must not become "never expires".
+    const typo = await importing([{ ...entry, expires: '2027-01-01' }]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/entry 1: unknown field "expires" \(known: .*expiresAt\)/);
+    const impossible = await importing([{ ...entry, expiresAt: '2027-02-30' }]);
+    expect(impossible.code).toBe(2);
+    expect(impossible.stderr).toMatch(/entry 1, expiresAt: expected an ISO date .*"2027-02-30"/);
+    const flag = await addException(
+      configPath,
+      '--doc',
+      id.toHexString(),
+      '--reason',
+      'x',
+      '--expires',
+      '2027-02-30',
+    );
+    expect(flag.code).toBe(2);
+    const absent = await importing([entry, { ...entry, value: new ObjectId().toHexString() }]);
+    expect(absent.code).toBe(2);
+    expect(absent.stderr).toMatch(/entry 2: no child of rel has _id .*; nothing was imported/);
+    const listed = async () =>
+      (await runCli(['exceptions', 'list', '--json', '--config', configPath])).stdout;
+    expect(JSON.parse(await listed())).toEqual([]);
+    // The hex string typed binds to the child's ObjectId.
+    const good = await importing([{ ...entry, expiresAt: '2027-02-28' }]);
+    expect(good.code).toBe(0);
+    expect(JSON.parse(await listed())).toMatchObject([
+      { kind: 'document', value: { $oid: id.toHexString() } },
+    ]);
+  });
+});
