@@ -7,7 +7,7 @@ import {
   shellQuote,
   verifyBackup,
 } from '../cleanup/restore.ts';
-import { RuntimeError, UsageError } from '../errors.ts';
+import { ExitCode, UsageError } from '../errors.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
 import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
@@ -56,8 +56,12 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
     for (const problem of unreadable)
       process.stderr.write(`skipped (failed its checks): ${escapeForTerminal(problem)}\n`);
   }
-  if (holdings.length === 0)
-    throw new RuntimeError(`reference ${ref}: no child of it in the ${searched} backups under ${root}`);
+  if (holdings.length === 0) {
+    process.stderr.write(
+      `orphan-cleanup: reference ${escapeForTerminal(ref)}: no child of it in the ${searched} backups under ${escapeForTerminal(root)}\n`,
+    );
+    return ExitCode.NothingSelected;
+  }
   return 0;
 }
 
@@ -131,10 +135,12 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
         },
       });
       const selected = result.relations.reduce((sum, r) => sum + r.selected, 0);
-      if (selected === 0)
-        throw new RuntimeError(
-          `nothing to restore: ${flags.ref !== undefined ? `no child of reference ${flags.ref} is in` : 'no document selected from'} ${runDir}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+      if (selected === 0) {
+        process.stderr.write(
+          `orphan-cleanup: nothing to restore: ${flags.ref !== undefined ? `no child of reference ${escapeForTerminal(flags.ref)} is in` : 'no document selected from'} ${escapeForTerminal(runDir)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}\n`,
         );
+        return ExitCode.NothingSelected;
+      }
       if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
         for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
@@ -152,7 +158,8 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
       }
       if (flags.ref !== undefined && !result.dryRun)
         await warnIfParentStillMissing(flags.ref, result, { config, pool, activity });
-      return 0;
+      // Nothing inserted (or, in a dry run, nothing that would be): every selected document is present.
+      return result.relations.every((r) => r.inserted === 0) ? ExitCode.AllPresent : ExitCode.Ok;
     },
     flags.ref !== undefined && !flags.dryRun ? 'children-and-given-parents' : 'children',
   );
@@ -186,7 +193,8 @@ export async function runVerifyCommand(runDir: string, flags: RestoreFlags): Pro
           );
         }
       }
-      return 0;
+      if (result.relations.every((r) => r.backedUp === 0)) return ExitCode.NothingSelected;
+      return result.relations.some((r) => r.absent > 0) ? ExitCode.SomeAbsent : ExitCode.Ok;
     },
     'children',
   );
