@@ -65,7 +65,7 @@ export function App({
   const [ui, dispatch, currentUi] = useCurrentReducer(uiReducer, initialUiState);
   const { state, actions } = useConsoleActions(services, dispatch);
   const liveness = useSourceLiveness(services);
-  const live = useLiveCounts(services, state.reports, actions.say, liveness);
+  const live = useLiveCounts(services, state.reports, actions.say, liveness, state.exceptionsChanged);
   const liveStale = staleLiveCounts(services, liveness);
   const view = currentView(ui);
   const allChildren = useAllChildren(

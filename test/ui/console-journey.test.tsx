@@ -305,3 +305,32 @@ describe('the operator console', () => {
     }
   });
 });
+
+describe('u with nothing to resume', () => {
+  it('says so and starts no scan', async () => {
+    const base = createConsoleServices(
+      demo.config,
+      pool,
+      { readOnly: true },
+      { operator: 'ops-test', backupRoot, batchSize: 100 },
+    );
+    let scans = 0;
+    const services = {
+      ...base,
+      scan: (...args: Parameters<typeof base.scan>) => {
+        scans++;
+        return base.scan(...args);
+      },
+    };
+    const r = render(<App services={services} />);
+    try {
+      await waitForText(r, /deletable \d+/);
+      const before = scans;
+      await press(r, 'u');
+      await waitForText(r, 'nothing to resume: no unfinished scan (r scans from the start)');
+      expect(scans).toBe(before);
+    } finally {
+      r.unmount();
+    }
+  });
+});
