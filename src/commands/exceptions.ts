@@ -270,7 +270,9 @@ export async function runExceptionsCommand(
       currentOperator(flags.operator),
     );
     if (!removed) throw new UsageError(`no ${kind} exception ${displayValue(value)} in ${relation.name}`);
-    process.stdout.write(`removed ${kind} exception ${displayValue(value)} from ${relation.name}\n`);
+    process.stdout.write(
+      `removed ${kind} exception ${displayValue(value)} from ${relation.name}; its children count again from the next scan, their grace period starting then\n`,
+    );
     return 0;
   });
 }

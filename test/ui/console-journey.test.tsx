@@ -143,10 +143,12 @@ describe('the operator console', () => {
         .findIndex((line) => line.includes('legal hold'));
       for (let i = 0; i < legalHoldRow; i++) await press(r, 'j');
       await press(r, 'd');
+      // The prompt says plainly that grace starts again (issue 26 item 4).
+      await waitForText(r, /their grace period starts/);
       await type(r, 'y');
       frame = await waitForText(
         r,
-        'exception removed: reference ObjectId(507f1f77bcf86cd799439011) in content_embeddings; rescanning',
+        /exception removed: reference ObjectId\(507f1f77bcf86cd799439011\) in content_embeddings; its children\s+count again, their grace period starting now; rescanning/,
       );
       await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
       expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments()).toBe(1);

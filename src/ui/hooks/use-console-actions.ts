@@ -349,7 +349,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           setExceptionsChanged((old) => ({ relation: next.entry.relation, n: (old?.n ?? 0) + 1 }));
           // Its children count as orphans again from the next scan on: that scan starts now.
           say(
-            `exception removed: ${next.entry.kind} ${displayValue(next.entry.value)} in ${next.entry.relation}; rescanning`,
+            `exception removed: ${next.entry.kind} ${displayValue(next.entry.value)} in ${next.entry.relation}; its children count again, their grace period starting now; rescanning`,
           );
           await loadExceptions();
           void scan();
