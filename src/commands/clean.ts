@@ -5,7 +5,7 @@ import { restoreCommandFor } from '../cleanup/restore.ts';
 import { type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { ExitCode, RuntimeError, UsageError } from '../errors.ts';
-import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
+import { defaultBackupRoot } from '../limits.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
 import { ensureWritableDir } from '../paths.ts';
 import {
@@ -82,7 +82,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
     );
   return withEngine(flags, async ({ config, pool, access }) => {
     // Where the backups go is checked before the scan: a bad path fails in a second, not after it.
-    if (flags.execute) await ensureWritableDir(flags.backupDir ?? DEFAULT_BACKUP_ROOT, '--backup-dir');
+    if (flags.execute) await ensureWritableDir(flags.backupDir ?? defaultBackupRoot(), '--backup-dir');
     const { signal, dispose } = abortOnSignals();
     try {
       const outcome = await runCleanupPipeline({

@@ -9,7 +9,7 @@ import {
 } from '../cleanup/restore.ts';
 import { ExitCode, UsageError } from '../errors.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
-import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
+import { defaultBackupRoot } from '../limits.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 
 export interface RestoreFlags extends EngineFlags {
@@ -29,7 +29,7 @@ export interface RestoreFlags extends EngineFlags {
  * relation, count), read from the files alone. Exit 1 when none does.
  */
 async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
-  const root = flags.backupDir ?? DEFAULT_BACKUP_ROOT;
+  const root = flags.backupDir ?? defaultBackupRoot();
   const { holdings, unreadable, searched } = await findBackupsOf(ref, root);
   if (flags.json) process.stdout.write(`${JSON.stringify({ holdings, unreadable }, null, 2)}\n`);
   else {
