@@ -1,8 +1,22 @@
 import { redact } from './mongo/redact.ts';
 
 /** Exit codes, in one place: what cron and schedulers act on. */
-/** 4: a dry run whose plan an execution would refuse (unsafe relations, the separation switch): nothing to run. */
-export const ExitCode = { Ok: 0, Runtime: 1, Usage: 2, Alert: 3, PlanRefused: 4 } as const;
+/**
+ * 4: a dry run whose plan an execution would refuse (unsafe relations, the separation switch): nothing to run.
+ * 5: `restore`/`verify` selected nothing (no document of that reference or relation in the backup).
+ * 6: `restore` had nothing to do: every selected document is already present.
+ * 7: `verify` found backed-up documents absent from the database.
+ */
+export const ExitCode = {
+  Ok: 0,
+  Runtime: 1,
+  Usage: 2,
+  Alert: 3,
+  PlanRefused: 4,
+  NothingSelected: 5,
+  AllPresent: 6,
+  SomeAbsent: 7,
+} as const;
 
 /** Bad flags, config, URIs or names: the operator must change the command. Exit 2. */
 export class UsageError extends Error {}

@@ -1,7 +1,8 @@
 // Over 300 lines: the backup's writer and its reader check one format together.
+import { escapeForTerminal } from '../terminal-text.ts';
 import { createHash, type Hash } from 'node:crypto';
-import { type FileHandle, mkdir, open, realpath, rename, stat, statfs } from 'node:fs/promises';
-import { isAbsolute, join, sep } from 'node:path';
+import { type FileHandle, mkdir, open, realpath, rename, rm, rmdir, stat, statfs } from 'node:fs/promises';
+import { dirname, isAbsolute, join, sep } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
 import {
@@ -24,6 +25,7 @@ export const MANIFEST_FORMAT = 'orphan-cleanup-backup/1';
 export const MANIFEST_FILE = 'manifest.json';
 
 export type RunStatus = 'running' | 'completed' | 'aborted' | 'failed';
+const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'aborted', 'failed'];
 
 export interface ManifestBatch {
   index: number;
@@ -243,6 +245,19 @@ export class BackupWriter {
     }
   }
 
+  /**
+   * Removes the run directory when no relation was ever added to it (the run ended before its first backup:
+   * a lock held by another run, a refused check): nothing in it to restore, so nothing is left to mislead.
+   * Returns whether it was removed.
+   */
+  async discardIfEmpty(): Promise<boolean> {
+    if (this.manifest.relations.length > 0 || this.files.size > 0) return false;
+    await rm(join(this.dir, MANIFEST_FILE), { force: true });
+    await rmdir(this.dir);
+    await syncDir(dirname(this.dir));
+    return true;
+  }
+
   /** Records the run's end in the manifest and closes the files; a manifest that cannot be written is said. */
   async finish(status: RunStatus, error?: string): Promise<void> {
     this.manifest.status = status;
@@ -348,6 +363,13 @@ export async function readManifest(dir: string): Promise<Manifest> {
   ) {
     throw new RuntimeError(`${manifestPath}: not an orphan-cleanup backup manifest`);
   }
+  // Read back, so checked: a status the tool never writes, or a run id or date that is not text, fails closed.
+  if (!RUN_STATUSES.includes(manifest.status))
+    throw new RuntimeError(
+      `${manifestPath}: status ${escapeForTerminal(JSON.stringify(manifest.status) ?? 'undefined')} is not one of ${RUN_STATUSES.join(', ')}; nothing was read`,
+    );
+  if (typeof manifest.runId !== 'string' || typeof manifest.createdAt !== 'string')
+    throw new RuntimeError(`${manifestPath}: runId and createdAt must be text; nothing was read`);
   return manifest;
 }
 

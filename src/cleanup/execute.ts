@@ -95,7 +95,8 @@ export interface RelationOutcome {
 
 export interface CleanupResult {
   runId: string;
-  runDir: string;
+  /** The run's backup directory; none when the run ended before its first backup (nothing to restore). */
+  runDir?: string;
   status: RunStatus;
   error?: string;
   relations: RelationOutcome[];
@@ -745,7 +746,11 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
   const note = (what: string) => (caught: unknown) => {
     unwritten.push(`${what}: ${redact((caught as Error).message)}`);
   };
-  await backup.finish(status, error).catch(note('the manifest could not record the end of the run'));
+  // A run that failed before its first backup (locked out, refused) leaves no empty run directory behind.
+  const discarded = status !== 'completed' && (await backup.discardIfEmpty().catch(() => false));
+  if (!discarded)
+    await backup.finish(status, error).catch(note('the manifest could not record the end of the run'));
+  const runDir = discarded ? undefined : backup.dir;
   const finishedAt = new Date();
   const unrecordedRuns: RunRecord[] = [];
   for (const outcome of outcomes) {
@@ -775,7 +780,7 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
           : {}),
         ...outcome.skipped,
       },
-      backupPath: backup.dir,
+      ...(runDir ? { backupPath: runDir } : {}),
       ...(error ? { error } : {}),
     };
     try {
@@ -792,17 +797,17 @@ export async function executeCleanup(options: CleanupOptions): Promise<CleanupRe
     host: currentHost(),
     status,
     error,
-    backup: backup.dir,
+    ...(runDir ? { backup: runDir } : {}),
     relations: outcomes,
     ...(unrecordedRuns.length ? { unrecordedRuns } : {}),
   }).catch(note('the audit line could not be written'));
   if (unrecordedRuns.length)
     unwritten.push(
-      `the run's record (${unrecordedRuns.map((r) => r.relation).join(', ')}) could not be written to orphan_cleanup_runs; it is in ${join(backup.dir, MANIFEST_FILE)} and ${join(plan.backupRoot, AUDIT_FILE)}, and the next clean that reaches the cluster writes it`,
+      `the run's record (${unrecordedRuns.map((r) => r.relation).join(', ')}) could not be written to orphan_cleanup_runs; it is in ${runDir ? `${join(runDir, MANIFEST_FILE)} and ` : ''}${join(plan.backupRoot, AUDIT_FILE)}, and the next clean that reaches the cluster writes it`,
     );
   if (unwritten.length) {
     error = [error, ...unwritten].filter(Boolean).join('; ');
     if (status === 'completed') status = 'failed';
   }
-  return { runId, runDir: backup.dir, status, ...(error ? { error } : {}), relations: outcomes };
+  return { runId, ...(runDir ? { runDir } : {}), status, ...(error ? { error } : {}), relations: outcomes };
 }

@@ -1,3 +1,4 @@
+import { escapeForTerminal } from '../terminal-text.ts';
 import type { ClientSession, Db } from 'mongodb';
 import { RuntimeError } from '../errors.ts';
 import { serverClock } from '../mongo/capabilities.ts';
@@ -95,9 +96,7 @@ export class RelationLock {
       else {
         const holder = await lock.collection.findOne({ _id: relation });
         throw new LockedError(
-          holder
-            ? `relation ${relation} is locked by ${holder.operator} on ${holder.host} (pid ${holder.pid}, run ${holder.runId}) since ${holder.acquiredAt.toISOString()}; the lease ends ${holder.expiresAt.toISOString()} unless renewed`
-            : `relation ${relation} is locked by another run`,
+          holder ? describeHolder(relation, holder) : `relation ${relation} is locked by another run`,
         );
       }
     }
@@ -148,4 +147,27 @@ export class RelationLock {
     clearInterval(this.timer);
     await this.collection.deleteOne({ _id: this.relation, runId: this.owner.runId });
   }
+}
+
+/**
+ * Who holds a relation's lock, from its lock document — read back from a collection others can write, so
+ * checked: text fields escaped for the terminal, times that are not dates said so, never a crash on a forged
+ * or damaged document.
+ */
+export function describeHolder(relation: string, holder: Record<string, unknown>): string {
+  const text = (value: unknown) =>
+    typeof value === 'string' && value.length > 0 ? escapeForTerminal(value.slice(0, 200)) : '(unreadable)';
+  const time = (value: unknown) =>
+    value instanceof Date && !Number.isNaN(value.getTime()) ? value.toISOString() : '(not a date)';
+  const pid =
+    typeof holder.pid === 'number' && Number.isInteger(holder.pid) ? String(holder.pid) : '(unreadable)';
+  const valid =
+    holder.expiresAt instanceof Date &&
+    !Number.isNaN(holder.expiresAt.getTime()) &&
+    holder.acquiredAt instanceof Date;
+  return `relation ${relation} is locked by ${text(holder.operator)} on ${text(holder.host)} (pid ${pid}, run ${text(holder.runId)}) since ${time(holder.acquiredAt)}; ${
+    valid
+      ? `the lease ends ${time(holder.expiresAt)} unless renewed`
+      : `its lock document fails its checks (no valid lease end): it never expires by itself; if no run holds it, remove it: db.orphan_cleanup_locks.deleteOne({_id: '${escapeForTerminal(relation)}'})`
+  }`;
 }

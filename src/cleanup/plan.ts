@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../config/load.ts';
 import { formatBatches, formatBytes, formatCount as n, relationHeading } from '../engine/format.ts';
 import type { RelationReport, ScanReport } from '../engine/run-scan.ts';
 import type { Candidate } from '../engine/scan.ts';
-import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
+import { defaultBackupRoot } from '../limits.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 
 /** Candidates a dry run keeps: enough to estimate the backup, independent of the backlog. */
@@ -93,7 +93,7 @@ export async function buildPlan(
     });
   }
   return {
-    backupRoot: resolve(options.backupRoot ?? DEFAULT_BACKUP_ROOT),
+    backupRoot: resolve(options.backupRoot ?? defaultBackupRoot()),
     deleteBatchSize: options.deleteBatchSize,
     relations,
     refusals: separationRefusals(config),

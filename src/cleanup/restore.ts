@@ -54,9 +54,33 @@ interface SelectedDocs {
 
 /** The command that restores a run's backup, the path quoted for a POSIX shell when it needs it. */
 export function restoreCommandFor(runDir: string): string {
-  const path = /^[\w@%+=:,./-]+$/.test(runDir) ? runDir : `'${runDir.replace(/'/g, "'\\''")}'`;
-  return `orphan-cleanup restore ${path}`;
+  return `orphan-cleanup restore ${shellQuote(runDir)}`;
 }
+
+/**
+ * A word for a shell: as is when it holds only safe characters, else in single quotes; a word holding a
+ * character a terminal would act on (controls, bidirectional overrides) in `$'…'` with those characters as
+ * escapes (bash, zsh, ksh), so the printed command runs as printed and never acts on the terminal showing it.
+ */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  if (!TERMINAL_ACTIVE.test(word)) return `'${word.replace(/'/g, "'\\''")}'`;
+  const escaped = [...word]
+    .map((char) => {
+      if (char === '\\') return '\\\\';
+      if (char === "'") return "\\'";
+      if (!TERMINAL_ACTIVE.test(char)) return char;
+      const code = char.codePointAt(0)!;
+      return code <= 0xff
+        ? `\\x${code.toString(16).padStart(2, '0')}`
+        : `\\u${code.toString(16).padStart(4, '0')}`;
+    })
+    .join('');
+  return `$'${escaped}'`;
+}
+
+/** Characters a terminal acts on: C0 and C1 controls, DEL, bidirectional marks and overrides. */
+const TERMINAL_ACTIVE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /**
  * A manifest relation must be the configured relation's child, as the configuration says it is: the manifest

@@ -5,7 +5,7 @@ import { restoreCommandFor } from '../cleanup/restore.ts';
 import { type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { ExitCode, RuntimeError, UsageError } from '../errors.ts';
-import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
+import { defaultBackupRoot } from '../limits.ts';
 import { cleanupRegistry, scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
 import { ensureWritableDir } from '../paths.ts';
 import {
@@ -63,8 +63,10 @@ function summaryText(result: CleanupResult): string {
         `  ${r.name}: WARNING ${r.mismatch} documents were backed up but not deleted (changed or removed meanwhile)`,
       );
   }
-  lines.push(`backup: ${result.runDir}`);
-  lines.push(`restore with: ${restoreCommandFor(result.runDir)}`);
+  if (result.runDir) {
+    lines.push(`backup: ${result.runDir}`);
+    lines.push(`restore with: ${restoreCommandFor(result.runDir)}`);
+  } else lines.push('nothing was backed up or deleted: there is nothing to restore');
   return `${lines.join('\n')}\n`;
 }
 
@@ -80,7 +82,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
     );
   return withEngine(flags, async ({ config, pool, access }) => {
     // Where the backups go is checked before the scan: a bad path fails in a second, not after it.
-    if (flags.execute) await ensureWritableDir(flags.backupDir ?? DEFAULT_BACKUP_ROOT, '--backup-dir');
+    if (flags.execute) await ensureWritableDir(flags.backupDir ?? defaultBackupRoot(), '--backup-dir');
     const { signal, dispose } = abortOnSignals();
     try {
       const outcome = await runCleanupPipeline({
@@ -134,9 +136,13 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
       if (flags.metricsFile)
         await writeMetricsFile(flags.metricsFile, cleanupRegistry(result, scanRegistry(report)));
       if (result.status === 'failed')
-        throw new RuntimeError(`cleanup failed: ${result.error} (backup: ${result.runDir})`);
+        throw new RuntimeError(
+          `cleanup failed: ${result.error}${result.runDir ? ` (backup: ${result.runDir})` : '; nothing was deleted'}`,
+        );
       if (result.status === 'aborted')
-        throw new RuntimeError(`cleanup interrupted after the current batch (backup: ${result.runDir})`);
+        throw new RuntimeError(
+          `cleanup interrupted after the current batch${result.runDir ? ` (backup: ${result.runDir})` : '; nothing was deleted'}`,
+        );
       return 0;
     } finally {
       dispose();

@@ -1,3 +1,4 @@
+import { backupRootFromEnv } from '../limits.ts';
 import { render } from 'ink';
 import { UsageError } from '../errors.ts';
 import { Header } from '../ui/components/Header.tsx';
@@ -44,7 +45,7 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
       access,
       {
         operator: flags.operator ?? settings.operator,
-        backupRoot: flags.backupDir ?? settings.backupRoot,
+        backupRoot: flags.backupDir ?? backupRootFromEnv() ?? settings.backupRoot,
         batchSize: settings.batchSize,
       },
       {
@@ -52,7 +53,7 @@ export async function runConsole(flags: ConsoleFlags): Promise<number> {
         activeProfile: flags.profile,
         fromFlags: [
           ...(flags.operator !== undefined ? (['operator'] as const) : []),
-          ...(flags.backupDir !== undefined ? (['backupRoot'] as const) : []),
+          ...(flags.backupDir !== undefined || backupRootFromEnv() ? (['backupRoot'] as const) : []),
         ],
       },
     );

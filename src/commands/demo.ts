@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { shellQuote } from '../cleanup/restore.ts';
 import { probeCapabilities } from '../mongo/capabilities.ts';
 import { connectSource } from '../mongo/connection.ts';
 import { redactUri } from '../mongo/redact.ts';
@@ -75,11 +76,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   // The demo's two clusters are separate databases, so the design note's switch is on for this session.
   process.env.OLORIN_USE_SEPARATE_DATABASE ??= 'true';
   const clusters = await startDemoClusters(options);
+  const dataDir = resolve(options.dataDir);
+  const backupDir = join(dataDir, 'backups');
   try {
     const sources = [`olorin=${clusters.olorin.uri}`, `bayit=${clusters.bayit.uri}`];
     // How to reach the demo clusters from another terminal, with the CLI or any client.
     const reach = [
-      `export OLORIN_MONGODB_URI='${clusters.olorin.uri}' BAYIT_MONGODB_URI='${clusters.bayit.uri}' OLORIN_USE_SEPARATE_DATABASE=true`,
+      `export OLORIN_MONGODB_URI='${clusters.olorin.uri}' BAYIT_MONGODB_URI='${clusters.bayit.uri}' OLORIN_USE_SEPARATE_DATABASE=true ORPHAN_CLEANUP_BACKUP_DIR=${shellQuote(backupDir)}`,
+      `(the ports change at each start; the backups and the data stay under ${dataDir})`,
     ];
     if (options.ui === false) {
       process.stdout.write(
@@ -93,7 +97,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
     process.stdout.write(`${reach.join('\n')}\n`);
     if (process.stdout.isTTY && process.stdin.isTTY) {
-      return await runConsole({ source: sources, backupDir: join(options.dataDir, 'backups') });
+      return await runConsole({ source: sources, backupDir });
     }
     const lines = await describeClusters({ olorin: clusters.olorin.uri, bayit: clusters.bayit.uri });
     process.stdout.write(

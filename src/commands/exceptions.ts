@@ -5,7 +5,7 @@ import { UsageError } from '../errors.ts';
 import { readRegularFile } from '../paths.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
 import { displayValue, referenceAt } from '../mongo/keys.ts';
-import { assertFuture, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
+import { assertFuture, calendarDate, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import {
   addOutcomeText,
   type ExceptionEntry,
@@ -106,7 +106,7 @@ async function listAll(session: EngineSession): Promise<ExceptionEntry[]> {
 
 /** A date as a person writes it in JSON: an ISO string (or Extended JSON's `$date`), said plainly when it is not. */
 const isoDate = z.unknown().transform((value, ctx) => {
-  const date = value instanceof Date ? value : typeof value === 'string' ? new Date(value) : undefined;
+  const date = value instanceof Date ? value : typeof value === 'string' ? calendarDate(value) : undefined;
   if (date && !Number.isNaN(date.getTime())) return date;
   ctx.addIssue({
     code: 'custom',
@@ -115,15 +115,23 @@ const isoDate = z.unknown().transform((value, ctx) => {
   return z.NEVER;
 });
 
-const importedEntry = z.object({
-  relation: z.string({ error: 'expected the relation name' }),
-  kind: z.enum(['document', 'reference'], { error: 'expected "document" or "reference"' }),
-  value: z.unknown().refine((v) => v !== undefined, 'expected the document _id or the reference'),
-  reason: z.string({ error: 'expected a reason' }).trim().min(1, 'expected a reason'),
-  createdBy: z.string().optional(),
-  createdAt: isoDate.optional(),
-  expiresAt: isoDate.nullable().optional(),
-});
+const importedEntry = z.strictObject(
+  {
+    relation: z.string({ error: 'expected the relation name' }),
+    kind: z.enum(['document', 'reference'], { error: 'expected "document" or "reference"' }),
+    value: z.unknown().refine((v) => v !== undefined, 'expected the document _id or the reference'),
+    reason: z.string({ error: 'expected a reason' }).trim().min(1, 'expected a reason'),
+    createdBy: z.string().optional(),
+    createdAt: isoDate.optional(),
+    expiresAt: isoDate.nullable().optional(),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (known: relation, kind, value, reason, createdBy, createdAt, expiresAt)`
+        : undefined,
+  },
+);
 
 /** `orphan-cleanup exceptions list|add|remove|export|import`. */
 export async function runExceptionsCommand(
@@ -197,6 +205,19 @@ export async function runExceptionsCommand(
           },
         };
       });
+      // An exception binds to what exists, as `add` does: each value looked up in the forms it may stand for,
+      // the form a child has stored; none at all refuses the whole import.
+      for (const [i, item] of entries.entries()) {
+        try {
+          item.entry.value = await existingForm(session, item.relation, item.entry);
+        } catch (error) {
+          if (!(error instanceof UsageError)) throw error;
+          throw new UsageError(
+            `exceptions import ${file}: entry ${i + 1}: ${error.message}; nothing was imported`,
+          );
+        }
+        item.entry.valueKey = exceptionKey(item.entry.kind, item.entry.value, item.relation.keyMatch);
+      }
       const tally = { added: 0, renewed: 0, exists: 0 };
       // One history record per relation for the whole import, not one per entry.
       const perRelation = new Map<Relation, typeof tally>();
@@ -249,7 +270,9 @@ export async function runExceptionsCommand(
       currentOperator(flags.operator),
     );
     if (!removed) throw new UsageError(`no ${kind} exception ${displayValue(value)} in ${relation.name}`);
-    process.stdout.write(`removed ${kind} exception ${displayValue(value)} from ${relation.name}\n`);
+    process.stdout.write(
+      `removed ${kind} exception ${displayValue(value)} from ${relation.name}; its children count again from the next scan, their grace period starting then\n`,
+    );
     return 0;
   });
 }

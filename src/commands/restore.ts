@@ -3,10 +3,13 @@ import {
   parentUnresolved,
   type RestoreResult,
   restoreBackup,
+  restoreCommandFor,
+  shellQuote,
   verifyBackup,
 } from '../cleanup/restore.ts';
-import { RuntimeError, UsageError } from '../errors.ts';
-import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
+import { ExitCode, UsageError } from '../errors.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
+import { defaultBackupRoot } from '../limits.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
 
 export interface RestoreFlags extends EngineFlags {
@@ -26,18 +29,19 @@ export interface RestoreFlags extends EngineFlags {
  * relation, count), read from the files alone. Exit 1 when none does.
  */
 async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
-  const root = flags.backupDir ?? DEFAULT_BACKUP_ROOT;
+  const root = flags.backupDir ?? defaultBackupRoot();
   const { holdings, unreadable, searched } = await findBackupsOf(ref, root);
   if (flags.json) process.stdout.write(`${JSON.stringify({ holdings, unreadable }, null, 2)}\n`);
   else {
     const rows = [
       ['run', 'created', 'relation', 'children', 'restore with'],
+      // Read from manifests and directory names: escaped for the terminal, and the command quoted as clean's is.
       ...holdings.map((h) => [
-        h.runId,
-        h.createdAt.slice(0, 19).replace('T', ' '),
-        h.relation,
+        escapeForTerminal(h.runId),
+        escapeForTerminal(h.createdAt.slice(0, 19).replace('T', ' ')),
+        escapeForTerminal(h.relation),
         h.children.toLocaleString('en-US'),
-        `orphan-cleanup restore ${h.dir} --ref ${ref}`,
+        `${restoreCommandFor(h.dir)} --ref ${shellQuote(ref)}`,
       ]),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -49,10 +53,15 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
             .join('  ')
             .trimEnd()}\n`,
         );
-    for (const problem of unreadable) process.stderr.write(`skipped (failed its checks): ${problem}\n`);
+    for (const problem of unreadable)
+      process.stderr.write(`skipped (failed its checks): ${escapeForTerminal(problem)}\n`);
   }
-  if (holdings.length === 0)
-    throw new RuntimeError(`reference ${ref}: no child of it in the ${searched} backups under ${root}`);
+  if (holdings.length === 0) {
+    process.stderr.write(
+      `orphan-cleanup: reference ${escapeForTerminal(ref)}: no child of it in the ${searched} backups under ${escapeForTerminal(root)}\n`,
+    );
+    return ExitCode.NothingSelected;
+  }
   return 0;
 }
 
@@ -126,10 +135,12 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
         },
       });
       const selected = result.relations.reduce((sum, r) => sum + r.selected, 0);
-      if (selected === 0)
-        throw new RuntimeError(
-          `nothing to restore: ${flags.ref !== undefined ? `no child of reference ${flags.ref} is in` : 'no document selected from'} ${runDir}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+      if (selected === 0) {
+        process.stderr.write(
+          `orphan-cleanup: nothing to restore: ${flags.ref !== undefined ? `no child of reference ${escapeForTerminal(flags.ref)} is in` : 'no document selected from'} ${escapeForTerminal(runDir)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}\n`,
         );
+        return ExitCode.NothingSelected;
+      }
       if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else {
         for (const note of result.notes) process.stdout.write(`note: ${note}\n`);
@@ -147,7 +158,8 @@ export async function runRestoreCommand(runDir: string | undefined, flags: Resto
       }
       if (flags.ref !== undefined && !result.dryRun)
         await warnIfParentStillMissing(flags.ref, result, { config, pool, activity });
-      return 0;
+      // Nothing inserted (or, in a dry run, nothing that would be): every selected document is present.
+      return result.relations.every((r) => r.inserted === 0) ? ExitCode.AllPresent : ExitCode.Ok;
     },
     flags.ref !== undefined && !flags.dryRun ? 'children-and-given-parents' : 'children',
   );
@@ -181,7 +193,8 @@ export async function runVerifyCommand(runDir: string, flags: RestoreFlags): Pro
           );
         }
       }
-      return 0;
+      if (result.relations.every((r) => r.backedUp === 0)) return ExitCode.NothingSelected;
+      return result.relations.some((r) => r.absent > 0) ? ExitCode.SomeAbsent : ExitCode.Ok;
     },
     'children',
   );

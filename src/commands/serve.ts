@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
-import { DEFAULT_BACKUP_ROOT } from '../limits.ts';
+import { defaultBackupRoot } from '../limits.ts';
 import { ensureWritableDir } from '../paths.ts';
 import { buildServer } from '../serve/server.ts';
 import { type EngineFlags, withEngine } from './engine-session.ts';
@@ -30,7 +30,7 @@ export async function runServeCommand(flags: ServeFlags): Promise<number> {
   if (flags.auth && !token)
     throw new UsageError('ORPHAN_CLEANUP_API_TOKEN is not set (or listen on loopback with --no-auth)');
   return withEngine(flags, async ({ config, pool, access }) => {
-    if (!access.readOnly) await ensureWritableDir(flags.backupDir ?? DEFAULT_BACKUP_ROOT, '--backup-dir');
+    if (!access.readOnly) await ensureWritableDir(flags.backupDir ?? defaultBackupRoot(), '--backup-dir');
     const server = buildServer({
       config,
       pool,

@@ -1,4 +1,5 @@
 import { watchRelations } from '../engine/watch.ts';
+import { RuntimeError } from '../errors.ts';
 import { formatCount } from '../engine/format.ts';
 import { abortOnSignals, type EngineFlags, printNotice, withEngine } from './engine-session.ts';
 
@@ -28,6 +29,11 @@ export async function runWatchCommand(flags: WatchFlags): Promise<number> {
           );
         },
       });
+      // Every watcher ended without being asked to (none can be live): a scheduler must see it.
+      if (!signal.aborted)
+        throw new RuntimeError(
+          'watch: no relation can be followed any more (each said why above); the scan figures stand',
+        );
       return 0;
     } finally {
       dispose();

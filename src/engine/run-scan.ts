@@ -9,7 +9,7 @@ import type { Db } from 'mongodb';
 import { valuesForKey } from '../mongo/keys.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
-import type { WriteAccess } from '../store/access.ts';
+import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
 import { ExceptionsStore } from '../store/exceptions.ts';
 import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
@@ -202,6 +202,10 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
     new ExceptionsStore(stateDb, access).index(relation.name, now),
     firstSeenStore.loadIndex(config.maxTimeMS),
   ]);
+  if (sightings.rejected)
+    options.onNotice?.(
+      `${relation.name}: ${sightings.rejected} first-seen document(s) in ${OWNED_COLLECTIONS.firstSeen} fail their checks (a key and a valid date); their references count as first seen now (in grace) and are written again`,
+    );
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
   const durations: number[] = [];
   const startedAt = resumed?.startedAt ?? new Date();

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 // Over 300 lines: the HTTP face's routes, auth and job bookkeeping, which read best together.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -52,8 +53,28 @@ export interface ServeOptions {
 }
 
 const MAX_JOBS_KEPT = 200;
-/** Query parameters that look like a credential: refused, so a token never travels in a URL. */
-const TOKEN_PARAMETERS = /^(access_?)?token$|^api_?key$|^auth(orization)?$|^bearer$|^key$/i;
+/**
+ * Query parameters that look like a credential, by name (anything about tokens, secrets, passwords, keys,
+ * auth, sessions, signatures) or by value (a bearer token, a URI with a password): refused, so a secret never
+ * travels in a URL.
+ */
+const CREDENTIAL_NAME =
+  /token|secret|passw|pwd|pass$|api[-_]?key|^key$|[-_]key$|auth|bearer|credential|session|^sig$|signature|jwt|cookie/i;
+const CREDENTIAL_VALUE = /^bearer\s|^basic\s|:\/\/[^/?#@\s]*:[^/?#@\s]*@/i;
+
+export function credentialInQuery(query: URLSearchParams): boolean {
+  return [...query].some(([name, value]) => CREDENTIAL_NAME.test(name) || CREDENTIAL_VALUE.test(value));
+}
+
+/**
+ * A request's headers and body must arrive within this long, authenticated or not (a client that trickles
+ * them in holds a connection): Node's `requestTimeout`, checked every second. Settable with
+ * ORPHAN_CLEANUP_SERVE_REQUEST_TIMEOUT_SECONDS.
+ */
+export function requestTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env.ORPHAN_CLEANUP_SERVE_REQUEST_TIMEOUT_SECONDS);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000;
+}
 const HEALTH_TIMEOUT_MS = 2000;
 
 const jobBody = {
@@ -85,7 +106,13 @@ export interface ServeHandle {
 /** The HTTP face of the engine: the same scan, plan, locks and backups as `scan` and `clean`. */
 export function buildServer(options: ServeOptions): ServeHandle {
   const { config, pool, access } = options;
+  const timeoutMs = requestTimeoutMs();
   const app = Fastify({
+    serverFactory: (handler) =>
+      createServer(
+        { requestTimeout: timeoutMs, headersTimeout: timeoutMs, connectionsCheckingInterval: 1000 },
+        handler,
+      ),
     bodyLimit: 16 * 1024,
     // Strict JSON: no coercion of "x" into ["x"] or "5" into 5, and an unknown field (a typo such as
     // "exceute") is a 400, never silently dropped into a dry run.
@@ -158,7 +185,7 @@ export function buildServer(options: ServeOptions): ServeHandle {
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const query = request.url.includes('?') ? new URLSearchParams(request.url.split('?')[1]) : undefined;
-    if (query && [...query.keys()].some((key) => TOKEN_PARAMETERS.test(key)))
+    if (query && credentialInQuery(query))
       return reply
         .status(400)
         .send({ error: 'send the token in the Authorization header (Bearer), never in the URL' });

@@ -25,11 +25,25 @@ export function parseExpiry(text: string, now = new Date()): Date {
   if (relative) {
     const unit = { d: DAY_MS, h: HOUR_MS, m: 60_000 }[relative[2] as 'd' | 'h' | 'm'];
     date = new Date(now.getTime() + Number(relative[1]) * unit);
-  } else date = new Date(text);
+  } else date = calendarDate(text);
   if (Number.isNaN(date.getTime()))
     throw new UsageError(`--expires ${text}: expected 30d, 12h, 90m or an ISO date`);
   assertFuture(date, `--expires ${text}`, now);
   return date;
+}
+
+/**
+ * A date as written, or an invalid Date when its calendar day does not exist: JavaScript rolls
+ * `2027-02-30` over to March 2, which must never become an expiry nobody typed.
+ */
+export function calendarDate(text: string): Date {
+  const day = /^(\d{4})-(\d{2})-(\d{2})/.exec(text.trim());
+  if (day) {
+    const [year, month, date] = day.slice(1).map(Number);
+    const last = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    if (month < 1 || month > 12 || date < 1 || date > last) return new Date(Number.NaN);
+  }
+  return new Date(text);
 }
 
 /** Refuses an expiry that has passed. */

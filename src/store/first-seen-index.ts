@@ -20,6 +20,8 @@ export class FirstSeenIndex {
   private flags = new Uint8Array(0);
   /** Keys held (confirmed and new). */
   size = 0;
+  /** Stored documents left out when loading because they failed their checks. */
+  rejected = 0;
 
   constructor(expected = 0) {
     this.allocate(capacityFor(expected));

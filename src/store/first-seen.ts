@@ -68,7 +68,8 @@ export class FirstSeenStore {
       projection: { key: 1, firstSeenAt: 1, state: 1 },
       batchSize: PAGE,
     }))
-      if (validSighting(doc))
+      if (!validSighting(doc)) index.rejected++;
+      else
         index.add(
           doc.key,
           doc.firstSeenAt,

@@ -65,7 +65,7 @@ export function App({
   const [ui, dispatch, currentUi] = useCurrentReducer(uiReducer, initialUiState);
   const { state, actions } = useConsoleActions(services, dispatch);
   const liveness = useSourceLiveness(services);
-  const live = useLiveCounts(services, state.reports, actions.say, liveness);
+  const live = useLiveCounts(services, state.reports, actions.say, liveness, state.exceptionsChanged);
   const liveStale = staleLiveCounts(services, liveness);
   const view = currentView(ui);
   const allChildren = useAllChildren(
@@ -90,7 +90,9 @@ export function App({
       (ui.prompt ? promptLines(ui.prompt.label, columns) : 0) -
       footerLines(view.name, ui.message, columns, state.busy),
   );
-  const restoreCommand = state.cleanup?.result ? restoreCommandFor(state.cleanup.result.runDir) : undefined;
+  const restoreCommand = state.cleanup?.result?.runDir
+    ? restoreCommandFor(state.cleanup.result.runDir)
+    : undefined;
   useEffect(() => {
     if (restoreCommand && exitNotes && !exitNotes.includes(restoreCommand)) exitNotes.push(restoreCommand);
   }, [restoreCommand, exitNotes]);

@@ -114,7 +114,7 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
           type: 'prompt',
           prompt: {
             id: 'confirmRemove',
-            label: `Remove this exception? It may then be deleted. Type ${STOP_WORD} and Enter.`,
+            label: `Remove this exception? Its children count again from the next scan and their grace period starts then (time excepted does not count); after it they may be deleted. Type ${STOP_WORD} and Enter.`,
             subject: visible[view.row],
           },
         });

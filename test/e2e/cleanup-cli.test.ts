@@ -60,7 +60,8 @@ describe('clean, restore and exceptions from the command line', () => {
     // Verify and restore need only the child database's URI: an incident session may not hold Bayit+'s.
     const olorinOnly = { OLORIN_MONGODB_URI: server.uri };
     const verify = await runCli(['verify', runDir, ...base()], olorinOnly);
-    expect(verify.code).toBe(0);
+    // Exit codes a scheduler reads (the README's table): 7, backed-up documents absent from the database.
+    expect(verify.code).toBe(7);
     expect(verify.stdout).toContain('content_embeddings: ');
     expect(verify.stdout).toContain('180 backed up, 0 present, 180 absent');
     const run = await server.client
@@ -85,7 +86,8 @@ describe('clean, restore and exceptions from the command line', () => {
       '--backup-dir',
       backupRoot,
     ]);
-    expect(nowhere.code).toBe(1);
+    // 5: nothing selected.
+    expect(nowhere.code).toBe(5);
     expect(oneLine(nowhere.stderr)).toMatch(/no child of it in the 1 backups under /);
     const both = await runCli(['restore', runDir, '--find', ref]);
     expect(both.code).toBe(2);
@@ -100,6 +102,13 @@ describe('clean, restore and exceptions from the command line', () => {
         .collection('content_embeddings')
         .countDocuments({ content_id: { $in: [ref, new ObjectId(ref)] } }),
     ).toBe(3);
+    // 6: the same restore again has nothing to do; 0: verify of those children finds them all present.
+    const again = await runCli(['restore', runDir, ...base(), '--ref', ref], olorinOnly);
+    expect(again.code).toBe(6);
+    expect(again.stdout).toMatch(/nothing to restore: all 3 selected documents are already present/);
+    const present = await runCli(['verify', runDir, ...base(), '--ref', ref], olorinOnly);
+    expect(present.code).toBe(0);
+    expect(present.stdout).toContain('3 backed up, 3 present, 0 absent');
   });
 
   it('answers bad input with one line: missing reason, unknown relation, corrupted backup', async () => {

@@ -121,6 +121,11 @@ describe('cleanup under faults', () => {
     expect(second.stderr).toMatch(
       /relation content_embeddings is locked by .* \(pid \d+, run [\w-]+\) since /,
     );
+    // Locked out before its first backup (issue 25 item 8): no empty run directory, no restore line.
+    expect(second.stdout).not.toMatch(/restore with/);
+    expect(second.stdout).toMatch(/nothing was backed up or deleted: there is nothing to restore/);
+    expect(second.stderr.trim().split('\n').at(-1)).toMatch(/; nothing was deleted$/);
+    expect((await readdir(s.backupRoot)).filter((name) => !name.endsWith('.jsonl'))).toHaveLength(1);
     await failPoint('off', {});
     expect((await first.done).code).toBe(0);
     expect(await expectEveryMissingDocumentBackedUp(s)).toBe(600);

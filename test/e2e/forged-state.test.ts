@@ -18,17 +18,12 @@ beforeAll(async () => {
 afterAll(async () => server?.stop());
 
 /** `clean --execute --yes` of a config into a new backup root, as cron runs it. */
-async function cleanIntoNewBackup(configPath: string) {
+async function cleanIntoNewBackup(configPath: string, env: NodeJS.ProcessEnv = {}) {
   const backupRoot = await mkdtemp(join(tmpdir(), 'oc-clean-'));
-  const cleaned = await runCli([
-    'clean',
-    '--execute',
-    '--yes',
-    '--config',
-    configPath,
-    '--backup-dir',
-    backupRoot,
-  ]);
+  const cleaned = await runCli(
+    ['clean', '--execute', '--yes', '--config', configPath, '--backup-dir', backupRoot],
+    env,
+  );
   return { backupRoot, cleaned };
 }
 
@@ -315,5 +310,169 @@ describe('a dry run a scheduler reads', () => {
       .insertOne({ _id: 'here' } as never);
     const allowed = await runCli(['clean', '--config', configPath]);
     expect(allowed.code).toBe(0);
+  });
+});
+
+describe('watch with nothing it can follow', () => {
+  it('exits 1 once every watcher has stopped, each having said why', async () => {
+    // The demo's collections keep no pre-images: no relation can be live, whatever the topology.
+    const demo = await loadOlorinDemo(server, { name: 'nowatch' });
+    const watched = await runCli(['watch', '--config', demo.configPath], {
+      OLORIN_MONGODB_URI: server.uri,
+      BAYIT_MONGODB_URI: server.uri,
+    });
+    expect(watched.code).toBe(1);
+    const lines = watched.stderr.trim().split('\n');
+    expect(lines.at(-1)).toBe(
+      'orphan-cleanup: watch: no relation can be followed any more (each said why above); the scan figures stand',
+    );
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('tampered first-seen documents', () => {
+  it('are said in one line, count as first seen now (in grace), and are written again', async () => {
+    const demo = await loadOlorinDemo(server, { name: 'tampered' });
+    const env = { OLORIN_MONGODB_URI: server.uri, BAYIT_MONGODB_URI: server.uri };
+    const scan = () => runCli(['scan', '--config', demo.configPath, '--relation', 'content_embeddings'], env);
+    expect((await scan()).code).toBe(0);
+    const firstSeen = server.client.db(demo.olorinDb).collection('orphan_cleanup_first_seen');
+    const victim = await firstSeen.findOne({ relation: 'content_embeddings' });
+    await firstSeen.updateOne({ _id: victim!._id }, { $set: { firstSeenAt: '1970-01-01' } });
+    const again = await scan();
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(
+      /content_embeddings: 1 first-seen document\(s\) in orphan_cleanup_first_seen fail their checks \(a key and a valid date\); their references count as first seen now \(in grace\) and are written again/,
+    );
+    expect((await firstSeen.findOne({ _id: victim!._id }))!.firstSeenAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('a forged lock document', () => {
+  it('is described in one line, its text escaped and its bad times said, never a crash', async () => {
+    const demo = await loadOlorinDemo(server, { name: 'forgedlock', graceDays: 0 });
+    await server.client
+      .db(demo.olorinDb)
+      .collection('orphan_cleanup_locks')
+      .insertOne({
+        _id: 'content_embeddings',
+        operator: '\u001b]0;pwned\u0007mallory',
+        host: 'box\u202e1',
+        pid: 'x',
+        runId: 'r1',
+        acquiredAt: '2026-01-01',
+        expiresAt: 'never',
+        fence: 1,
+      } as never);
+    const { backupRoot, cleaned } = await cleanIntoNewBackup(demo.configPath, {
+      OLORIN_MONGODB_URI: server.uri,
+      BAYIT_MONGODB_URI: server.uri,
+    });
+    expect(cleaned.code).toBe(1);
+    const last = cleaned.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(
+      /relation content_embeddings is locked by \\u001b\]0;pwned\\u0007mallory on box\\u202e1 \(pid \(unreadable\), run r1\) since \(not a date\); its lock document fails its checks \(no valid lease end\): it never expires by itself/,
+    );
+    expect(cleaned.stderr).not.toMatch(/[\u001b\u0007\u202e]|TypeError|at .*\.ts:\d+/);
+    expect((await readdir(backupRoot)).filter((name) => !name.endsWith('.jsonl'))).toHaveLength(0);
+  });
+});
+
+describe('what restore --find prints', () => {
+  it('runs as printed (quoted like clean), carries no terminal control, and a forged manifest status is refused', async () => {
+    const childDb = server.dbName('findchild');
+    const parentDb = server.dbName('findparent');
+    const hostileRef = "it's\u001b[2J gone";
+    const children = server.client.db(childDb).collection<{ _id: number; ref: string }>('children');
+    await children.insertMany([
+      { _id: 1, ref: hostileRef },
+      { _id: 2, ref: hostileRef },
+    ]);
+    await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
+    const root = await mkdtemp(join(tmpdir(), "oc find 'root' "));
+    const cleaned = await runCli([
+      'clean',
+      '--execute',
+      '--yes',
+      '--config',
+      configPath,
+      '--backup-dir',
+      root,
+    ]);
+    expect(cleaned.code).toBe(0);
+    expect(await children.countDocuments()).toBe(0);
+    const found = await runCli(['restore', '--find', hostileRef, '--backup-dir', root]);
+    expect(found.code).toBe(0);
+    expect(found.stdout).not.toMatch(/[\u001b\u0007\u202e]/);
+    const command = /(orphan-cleanup restore .*)$/m.exec(found.stdout)![1].trim();
+    // Run verbatim by a shell, as the operator would paste it (the bin path for `orphan-cleanup`).
+    const bin = join(process.cwd(), 'bin', 'orphan-cleanup');
+    execFileSync('bash', [
+      '-c',
+      `${command.replace(/^orphan-cleanup/, `'${bin}'`)} --config '${configPath}'`,
+    ]);
+    expect(await children.countDocuments()).toBe(2);
+    // The manifest is input: a status the tool never writes is refused with one line, escaped.
+    const run = join(root, (await readdir(root)).find((name) => !name.endsWith('.jsonl'))!);
+    const manifestPath = join(run, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, status: '\u001b]0;done\u0007' }));
+    const verified = await runCli(['verify', run, '--config', configPath]);
+    expect(verified.code).toBe(1);
+    expect(verified.stderr).toMatch(
+      /manifest\.json: status ".*\\u001b\]0;done\\u0007" is not one of running, completed, aborted, failed; nothing was read/,
+    );
+    expect(verified.stderr).not.toMatch(/[\u001b\u0007]/);
+  });
+});
+
+describe('exceptions import', () => {
+  it('refuses unknown fields and impossible dates, and binds each value to the form a child has', async () => {
+    const childDb = server.dbName('importchild');
+    const parentDb = server.dbName('importparent');
+    const id = new ObjectId();
+    await server.client
+      .db(childDb)
+      .collection<{ _id: ObjectId; ref: string }>('children')
+      .insertOne({ _id: id, ref: 'gone' });
+    await server.client.db(parentDb).collection<{ _id: string }>('parents').insertOne({ _id: 'here' });
+    const configPath = await writeConfigFile(childrenParentsFile(server.uri, childDb, parentDb));
+    const dir = await mkdtemp(join(tmpdir(), 'oc-import-'));
+    const importing = async (entries: unknown[]) => {
+      const file = join(dir, `e${Math.random()}.json`);
+      await writeFile(file, JSON.stringify(entries));
+      return runCli(['exceptions', 'import', file, '--config', configPath]);
+    };
+    const entry = { relation: 'rel', kind: 'document', value: id.toHexString(), reason: 'hold' };
+    // `expires` is not `expiresAt`: it must not become "never expires".
+    const typo = await importing([{ ...entry, expires: '2027-01-01' }]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/entry 1: unknown field "expires" \(known: .*expiresAt\)/);
+    const impossible = await importing([{ ...entry, expiresAt: '2027-02-30' }]);
+    expect(impossible.code).toBe(2);
+    expect(impossible.stderr).toMatch(/entry 1, expiresAt: expected an ISO date .*"2027-02-30"/);
+    const flag = await addException(
+      configPath,
+      '--doc',
+      id.toHexString(),
+      '--reason',
+      'x',
+      '--expires',
+      '2027-02-30',
+    );
+    expect(flag.code).toBe(2);
+    const absent = await importing([entry, { ...entry, value: new ObjectId().toHexString() }]);
+    expect(absent.code).toBe(2);
+    expect(absent.stderr).toMatch(/entry 2: no child of rel has _id .*; nothing was imported/);
+    const listed = async () =>
+      (await runCli(['exceptions', 'list', '--json', '--config', configPath])).stdout;
+    expect(JSON.parse(await listed())).toEqual([]);
+    // The hex string typed binds to the child's ObjectId.
+    const good = await importing([{ ...entry, expiresAt: '2027-02-28' }]);
+    expect(good.code).toBe(0);
+    expect(JSON.parse(await listed())).toMatchObject([
+      { kind: 'document', value: { $oid: id.toHexString() } },
+    ]);
   });
 });

@@ -330,9 +330,9 @@ describe('backups as untrusted input', () => {
     expect(withTail.stdout).toMatch(/would insert 32 of 33, 1 already present/);
   });
 
-  it('says "nothing to restore" for a reference the backup does not hold, exit 1', async () => {
+  it('says "nothing to restore" for a reference the backup does not hold, exit 5 (nothing selected)', async () => {
     const result = await runCli(['restore', runDir, ...base(), '--ref', '507f1f77bcf86cd799439011'], env());
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(5);
     expect(result.stderr).toBe(
       `orphan-cleanup: nothing to restore: no child of reference 507f1f77bcf86cd799439011 is in ${runDir}\n`,
     );

@@ -220,6 +220,19 @@ describe('npm run demo -- --no-ui', () => {
       expect(JSON.parse(scan.stdout).relations.map((r: { name: string }) => r.name)).toContain(
         'content_embeddings',
       );
+      // The export carries the demo's backup folder (issue 26 item 5): a clean in this second shell backs up
+      // there, where the console and `restore --find` look.
+      const backupDir = /ORPHAN_CLEANUP_BACKUP_DIR=(\S+)/.exec(out)?.[1];
+      expect(backupDir).toBe(join(dataDir, 'backups'));
+      const env = {
+        OLORIN_MONGODB_URI: exported![1],
+        BAYIT_MONGODB_URI: exported![2],
+        OLORIN_USE_SEPARATE_DATABASE: 'true',
+        ORPHAN_CLEANUP_BACKUP_DIR: backupDir!,
+      };
+      const cleaned = await runCli(['clean', '--execute', '--yes', '--relation', 'content_embeddings'], env);
+      expect(cleaned.code).toBe(0);
+      expect(cleaned.stdout).toContain(`backup: ${backupDir}/`);
     } finally {
       child.kill('SIGINT');
     }

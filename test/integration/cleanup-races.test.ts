@@ -71,7 +71,7 @@ describe('a child that changes during its batch', () => {
     expect(changed).toBeDefined();
     await expectEveryDeletedBackedUp(demo, before);
     // The backup holds the version that was deleted (read again after the conflict), not only the old one.
-    const versions = (await backupDocs(result.runDir)).filter((d) => String(d._id) === String(changed));
+    const versions = (await backupDocs(result.runDir!)).filter((d) => String(d._id) === String(changed));
     expect(versions.map((d) => d.embedding_type)).toContain('edited meanwhile');
     expect(await embeddings.countDocuments({ _id: changed as never })).toBe(0);
   });

@@ -107,7 +107,7 @@ describe('a batch with no survivors', () => {
     expect(plan.relations[0].toDelete).toBe(32);
     const [outcome] = result.relations;
     expect([outcome.deleted, outcome.backedUp, outcome.skipped.excepted]).toEqual([0, 0, 32]);
-    const manifest = (await readBackup(result.runDir)).manifest;
+    const manifest = (await readBackup(result.runDir!)).manifest;
     expect(manifest.relations[0].skipped).toMatchObject({ excepted: 32 });
     const record = await olorin.collection(OWNED_COLLECTIONS.runs).findOne({ runId: result.runId });
     expect(record?.counts).toMatchObject({ excepted: 32, deleted: 0, backedUp: 0 });
@@ -156,10 +156,10 @@ describe('a full disk', () => {
     const backup = await backedUp(demo.backupRoot);
     expect(gone).toHaveLength(200);
     expect(gone.filter((id) => !backup.has(id))).toEqual([]);
-    const manifest = (await readBackup(result.runDir)).manifest;
+    const manifest = (await readBackup(result.runDir!)).manifest;
     expect([manifest.status, manifest.error]).toEqual(['failed', result.error]);
     expect(
-      (await readdir(result.runDir, { recursive: true })).filter((f) => String(f).endsWith('.tmp')),
+      (await readdir(result.runDir!, { recursive: true })).filter((f) => String(f).endsWith('.tmp')),
     ).toEqual([]);
     const record = await server.client
       .db(demo.olorinDb)

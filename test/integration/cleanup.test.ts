@@ -62,13 +62,13 @@ describe('clean --execute', () => {
 
     const pool = new SourcePool(demo.config.sources);
     try {
-      const verified = await verifyBackup(result.runDir, { config: demo.config, pool });
+      const verified = await verifyBackup(result.runDir!, { config: demo.config, pool });
       expect(verified.relations.map((r) => [r.name, r.present, r.absent])).toEqual([
         ['content_embeddings', 0, 600],
         ['recap_sessions', 0, 32],
         ['dubbing_sessions', 0, 56],
       ]);
-      const restored = await restoreBackup(result.runDir, {
+      const restored = await restoreBackup(result.runDir!, {
         config: demo.config,
         pool,
         access: { readOnly: false },
@@ -313,10 +313,10 @@ describe('restore from a damaged backup', () => {
       relations: demo.config.relations.filter((r) => r.name === 'recap_sessions'),
     };
     const { result } = await scanAndClean(demo, { config });
-    const file = join(result.runDir, (await readBackup(result.runDir)).manifest.files[0].path);
+    const file = join(result.runDir!, (await readBackup(result.runDir!)).manifest.files[0].path);
     const pool = new SourcePool(demo.config.sources);
     const restore = () =>
-      restoreBackup(result.runDir, {
+      restoreBackup(result.runDir!, {
         config: demo.config,
         pool,
         access: { readOnly: false },
@@ -331,7 +331,7 @@ describe('restore from a damaged backup', () => {
       await expect(restore()).rejects.toThrow(/checksum mismatch \(corrupted backup\)/);
       await truncate(file, original.length - 10);
       await expect(restore()).rejects.toThrow(/truncated backup/);
-      await writeFile(join(result.runDir, 'manifest.json'), '{"not": "a manifest"');
+      await writeFile(join(result.runDir!, 'manifest.json'), '{"not": "a manifest"');
       await expect(restore()).rejects.toThrow(/unreadable backup manifest/);
       expect(await server.client.db(demo.olorinDb).collection('recap_sessions').countDocuments()).toBe(
         435 - 32,

@@ -19,11 +19,14 @@ describe("mongorestore's commands", () => {
   it("restore one of the tool's own backups into the collection it came from without an error", async () => {
     const demo = await freshDemo(server);
     const { result } = await scanAndClean(demo);
-    const backup = await readBackup(result.runDir);
+    const backup = await readBackup(result.runDir!);
     const db = server.client.db(demo.olorinDb);
     for (const relation of backup.manifest.relations) {
       const metadata = parseMetadata(
-        await readFile(join(result.runDir, relation.database, metadataFileName(relation.collection)), 'utf8'),
+        await readFile(
+          join(result.runDir!, relation.database, metadataFileName(relation.collection)),
+          'utf8',
+        ),
         relation.collection,
       );
       const before = await db.collection(relation.collection).indexes();

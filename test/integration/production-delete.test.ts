@@ -147,7 +147,7 @@ describe('restore after a retried batch', () => {
       },
     });
     expect(result.status).toBe('completed');
-    const backup = await readBackup(result.runDir);
+    const backup = await readBackup(result.runDir!);
     const [relation] = backup.manifest.relations;
     // The first try was written and abandoned; the second deleted.
     expect(relation.batches.slice(0, 2).map((b) => [b.attempt, b.retried ?? false, b.deleted])).toEqual([
@@ -162,7 +162,7 @@ describe('restore after a retried batch', () => {
 
     const pool = new SourcePool(w.config.sources);
     try {
-      await restoreBackup(result.runDir, {
+      await restoreBackup(result.runDir!, {
         config: w.config,
         pool,
         access: { readOnly: false },
@@ -213,7 +213,7 @@ describe('backups keep the collection as mongodump describes it', () => {
     });
     const { result } = await scanAndClean(w);
     const metadata = EJSON.parse(
-      await readFile(join(result.runDir, w.childDb.databaseName, 'children.metadata.json'), 'utf8'),
+      await readFile(join(result.runDir!, w.childDb.databaseName, 'children.metadata.json'), 'utf8'),
     ) as Document;
     const [info] = await w.childDb.listCollections({ name: 'children' }).toArray();
     expect(metadata.options).toMatchObject({

@@ -1,4 +1,5 @@
 import { mkdtemp } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -160,6 +161,55 @@ describe('serve', () => {
     expect(inUrl.json()).toEqual({
       error: 'send the token in the Authorization header (Bearer), never in the URL',
     });
+    // Issue 25 item 7: a pattern, not a list — by name, and by a value that is a credential whatever its name.
+    for (const query of [
+      `X-Api-Key=${TOKEN}`,
+      `client_secret=${TOKEN}`,
+      `password=${TOKEN}`,
+      `sessionId=${TOKEN}`,
+      `sig=${TOKEN}`,
+      `jwt=${TOKEN}`,
+      `x=${encodeURIComponent(`Bearer ${TOKEN}`)}`,
+      `uri=${encodeURIComponent('mongodb://admin:hunter2@db.example:27017/')}`,
+    ]) {
+      const refused = await call('GET', `/api/v1/runs?${query}`);
+      expect(refused.status, query).toBe(400);
+    }
+    expect((await call('GET', '/api/v1/runs?relation=x')).status).toBe(200);
+  });
+});
+
+describe('a request that trickles in', () => {
+  it('is cut after the request timeout, even with a valid token', async () => {
+    process.env.ORPHAN_CLEANUP_SERVE_REQUEST_TIMEOUT_SECONDS = '2';
+    const slow = await demoServer({ logLevel: 'silent' });
+    delete process.env.ORPHAN_CLEANUP_SERVE_REQUEST_TIMEOUT_SECONDS;
+    const address = new URL(await slow.app.listen({ host: '127.0.0.1', port: 0 }));
+    try {
+      const socket = connect(Number(address.port), address.hostname);
+      let answer = '';
+      socket.on('data', (chunk) => {
+        answer += chunk;
+      });
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+      await new Promise((resolve) => socket.on('connect', resolve));
+      const started = Date.now();
+      socket.write(
+        `POST /api/v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n`,
+      );
+      // One byte every 300 ms: never the whole body.
+      const trickle = setInterval(() => {
+        if (!socket.destroyed) socket.write(' ');
+      }, 300);
+      const end = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(0), 10_000))]);
+      clearInterval(trickle);
+      socket.destroy();
+      expect(end, 'the connection was never cut').toBeGreaterThan(0);
+      expect(end - started).toBeLessThan(5000);
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await slow.shutdown();
+    }
   });
 });
 

@@ -59,7 +59,9 @@ describe('numbers across int32, int64, double and decimal128', () => {
 
 describe('Timestamps', () => {
   it('compare by seconds, then increment: $gt and sort see the increment (mongodump --oplog relies on it)', async () => {
-    const coll = server.client.db(server.dbName('semantics')).collection<{ _id: number; ts: Timestamp }>('timestamps');
+    const coll = server.client
+      .db(server.dbName('semantics'))
+      .collection<{ _id: number; ts: Timestamp }>('timestamps');
     const at = (t: number, i: number) => new Timestamp({ t, i });
     await coll.insertMany([
       { _id: 1, ts: at(1_800_000_000, 1) },

@@ -143,10 +143,12 @@ describe('the operator console', () => {
         .findIndex((line) => line.includes('legal hold'));
       for (let i = 0; i < legalHoldRow; i++) await press(r, 'j');
       await press(r, 'd');
+      // The prompt says plainly that grace starts again (issue 26 item 4).
+      await waitForText(r, /their grace period starts/);
       await type(r, 'y');
       frame = await waitForText(
         r,
-        'exception removed: reference ObjectId(507f1f77bcf86cd799439011) in content_embeddings; rescanning',
+        /exception removed: reference ObjectId\(507f1f77bcf86cd799439011\) in content_embeddings; its children\s+count again, their grace period starting now; rescanning/,
       );
       await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
       expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments()).toBe(1);
@@ -300,6 +302,35 @@ describe('the operator console', () => {
       await press(r, 'c');
       await waitForText(r, / in \d+ batch(es)? of 250/);
       await press(r, KEY.escape);
+    } finally {
+      r.unmount();
+    }
+  });
+});
+
+describe('u with nothing to resume', () => {
+  it('says so and starts no scan', async () => {
+    const base = createConsoleServices(
+      demo.config,
+      pool,
+      { readOnly: true },
+      { operator: 'ops-test', backupRoot, batchSize: 100 },
+    );
+    let scans = 0;
+    const services = {
+      ...base,
+      scan: (...args: Parameters<typeof base.scan>) => {
+        scans++;
+        return base.scan(...args);
+      },
+    };
+    const r = render(<App services={services} />);
+    try {
+      await waitForText(r, /deletable \d+/);
+      const before = scans;
+      await press(r, 'u');
+      await waitForText(r, 'nothing to resume: no unfinished scan (r scans from the start)');
+      expect(scans).toBe(before);
     } finally {
       r.unmount();
     }

@@ -5,7 +5,7 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
-import { waitForFrame, waitForText } from '../support/ink.ts';
+import { KEY, press, type, waitForFrame, waitForText } from '../support/ink.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -119,6 +119,44 @@ describe('live counts in the console', () => {
       r.unmount();
       await plainPool.close();
       await standalone.stop();
+    }
+  });
+
+  // Issue 26 item 3: an exception added while live says so in one line; the rescan that follows is not called drift.
+  it('adding an exception says so, and the live counts start again with it instead of a drift warning', async () => {
+    const services = createConsoleServices(
+      demo.config,
+      pool,
+      { readOnly: false },
+      { operator: 'ops-live', backupRoot: tmpdir(), batchSize: 100 },
+    );
+    const r = render(<App services={services} />);
+    try {
+      await waitForFrame(r, (f) => /deletable \d+/.test(f) && (f.match(/● live/g) ?? []).length === 3);
+      await press(r, KEY.enter);
+      await waitForText(r, /\[Orphans \d+\]/);
+      await press(r, KEY.enter);
+      await waitForText(r, 'embedding_type: ');
+      await press(r, 'x');
+      await waitForText(r, 'type d for this document');
+      await type(r, 'd');
+      await waitForText(r, 'Reason for allow-listing document');
+      await type(r, 'kept on purpose');
+      await waitForText(r, 'until: 30d');
+      await type(r, '');
+      await waitForText(r, 'added document exception ObjectId(');
+      await press(r, KEY.escape, KEY.escape);
+      // The rescan ends with the child excepted, live again, and no drift line over the operator's.
+      const frame = await waitForFrame(
+        r,
+        (f) => /excepted 1/.test(f) && (f.match(/● live/g) ?? []).length === 3,
+        30_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(r.lastFrame()).not.toMatch(/drifted/);
+      expect(frame).not.toMatch(/drifted/);
+    } finally {
+      r.unmount();
     }
   });
 });

@@ -7,9 +7,8 @@ describe('the in-memory first-seen index', () => {
     const index = new FirstSeenIndex(10);
     const stored = Array.from({ length: 200_000 }, () => new ObjectId().toHexString());
     const others = Array.from({ length: 200_000 }, () => new ObjectId().toHexString());
-    stored.forEach((key, i) =>
-      index.add(key, new Date(1_700_000_000_123 + i), i % 3 ? 'missing' : 'inactive', false),
-    );
+    for (const [i, key] of stored.entries())
+      index.add(key, new Date(1_700_000_000_123 + i), i % 3 ? 'missing' : 'inactive', false);
     expect(index.size).toBe(200_000);
     expect(
       stored.every((key, i) => index.confirmed(key)?.firstSeenAt.getTime() === 1_700_000_000_123 + i),

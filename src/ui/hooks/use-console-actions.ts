@@ -49,6 +49,8 @@ export interface ConsoleState {
   exceptions?: ExceptionEntry[];
   /** Why the exceptions could not be read (the list is then unknown, not empty). */
   exceptionsError?: string;
+  /** The relation whose exceptions changed last (a counter makes each change new). */
+  exceptionsChanged?: { relation: string; n: number };
   backups?: BackupSummary[];
   preview?: BackupPreview;
   recoveryLines: string[];
@@ -91,6 +93,8 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   const [trends, setTrends] = useState<Record<string, RelationHistory>>({});
   const [cleanup, setCleanup] = useState<CleanupState>();
   const [exceptions, setExceptions] = useState<ExceptionEntry[]>();
+  /** The relation whose exceptions changed last, and a counter: its live counts start again from a snapshot. */
+  const [exceptionsChanged, setExceptionsChanged] = useState<{ relation: string; n: number }>();
   const [exceptionsError, setExceptionsError] = useState<string>();
   const [backups, setBackups] = useState<BackupSummary[]>();
   const [preview, setPreview] = useState<BackupPreview>();
@@ -126,6 +130,11 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           setStaleRelations(relations.map((r) => r.name));
           // Each source's error already says what to check for its kind of failure (refused, DNS, auth, TLS, timeout).
           say(`cannot reach ${failed.map((s) => `${s.name}: ${s.error}`).join('; ')}; r retries`, 'error');
+          return;
+        }
+        // `u` with nothing to resume says so, and does not start a whole new scan in its place.
+        if (options.resume && (await services.unfinishedScans()).length === 0) {
+          say('nothing to resume: no unfinished scan (r scans from the start)', 'info');
           return;
         }
         if (options.offerResume) {
@@ -329,15 +338,18 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           say(
             `${addOutcomeText(added, next.kind, displayValue(next.value), next.relation)}${added.outcome === 'exists' ? '' : '; rescanning'}`,
           );
+          if (added.outcome !== 'exists')
+            setExceptionsChanged((old) => ({ relation: next.relation, n: (old?.n ?? 0) + 1 }));
           if (onExceptionsScreen) await loadExceptions();
           void scan();
           return;
         }
         case 'removeException':
           await services.removeException(next.entry);
+          setExceptionsChanged((old) => ({ relation: next.entry.relation, n: (old?.n ?? 0) + 1 }));
           // Its children count as orphans again from the next scan on: that scan starts now.
           say(
-            `exception removed: ${next.entry.kind} ${displayValue(next.entry.value)} in ${next.entry.relation}; rescanning`,
+            `exception removed: ${next.entry.kind} ${displayValue(next.entry.value)} in ${next.entry.relation}; its children count again, their grace period starting now; rescanning`,
           );
           await loadExceptions();
           void scan();
@@ -481,6 +493,7 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
     cleanup,
     exceptions,
     exceptionsError,
+    exceptionsChanged,
     backups,
     preview,
     recoveryLines,

@@ -22,6 +22,7 @@ export function useLiveCounts(
   reports: Record<string, RelationReport>,
   say: (text: string, tone?: 'info' | 'warn' | 'error') => void,
   liveness: Record<string, SourceAnswer> = {},
+  exceptionsChanged?: { relation: string; n: number },
 ): LiveState {
   const [counts, setCounts] = useState<Record<string, LiveCounts>>({});
   const keeper = useRef<LiveCountKeeper>(undefined);
@@ -70,6 +71,12 @@ export function useLiveCounts(
     for (const r of services.relations)
       if (back.includes(r.child.source) || back.includes(r.parent.source)) keeper.current?.watch(r.name);
   }, [liveness, services]);
+
+  // Exceptions changed: live counts classify children by the exceptions they started with, so that relation's
+  // watcher starts again from a new snapshot — quietly: the operator just did this, it is not drift.
+  useEffect(() => {
+    if (exceptionsChanged) keeper.current?.watch(exceptionsChanged.relation, true);
+  }, [exceptionsChanged]);
 
   // The drift check, at each new scan report.
   // biome-ignore lint/correctness/useExhaustiveDependencies: compared once per new report

@@ -120,9 +120,15 @@ export function CleanupScreen({ state }: { state: CleanupState }) {
                 : ''}
             </Text>
           ))}
-          <Text>backup: {result.runDir}</Text>
-          <Text color={theme.color('accent')}>restore: {restoreCommandFor(result.runDir)}</Text>
-          <Text color={theme.color('dim')}>y copies it; it is printed again when you quit.</Text>
+          {result.runDir ? (
+            <>
+              <Text>backup: {result.runDir}</Text>
+              <Text color={theme.color('accent')}>restore: {restoreCommandFor(result.runDir)}</Text>
+              <Text color={theme.color('dim')}>y copies it; it is printed again when you quit.</Text>
+            </>
+          ) : (
+            <Text>nothing was backed up or deleted: there is nothing to restore</Text>
+          )}
           <Text color={theme.color('dim')}>Esc goes back and rescans.</Text>
         </Box>
       )}
