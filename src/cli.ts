@@ -267,6 +267,7 @@ withScanOptions(
   .option('--backup-dir <dir>', 'backup root (default ./orphan-cleanup-backups)')
   .option('--metrics-file <path>', 'write Prometheus text format (atomically)')
   .option('--operator <name>', 'name recorded in the audit trail (default: the OS user)')
+  .option('--json', 'print the plan and the outcome as one JSON document (progress stays on stderr)')
   .action(exitWith(async () => (await commands.clean()).runCleanCommand));
 
 withEngineOptions(

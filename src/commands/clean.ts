@@ -29,6 +29,18 @@ export interface CleanFlags extends EngineFlags, ScanReadFlags {
   backupDir?: string;
   metricsFile?: string;
   operator?: string;
+  /** One JSON document on stdout: the plan and the outcome (progress and errors stay on stderr). */
+  json?: boolean;
+}
+
+/** The plan without its candidates (document ids are data, and a scheduler needs the figures). */
+function planJson(plan: CleanupPlan) {
+  return {
+    backupRoot: plan.backupRoot,
+    deleteBatchSize: plan.deleteBatchSize,
+    refusals: plan.refusals,
+    relations: plan.relations.map(({ candidates: _, sampled: __, ...relation }) => relation),
+  };
 }
 
 /** Asks the operator to type each relation's name; anything else cancels (Cancel is the default). */
@@ -84,6 +96,15 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
     // Where the backups go is checked before the scan: a bad path fails in a second, not after it.
     if (flags.execute) await ensureWritableDir(flags.backupDir ?? defaultBackupRoot(), '--backup-dir');
     const { signal, dispose } = abortOnSignals();
+    const json = Boolean(flags.json);
+    let planned: CleanupPlan | undefined;
+    /** With --json: the one document a scheduler reads, whatever the outcome. */
+    const report = (outcome: string, extra: Record<string, unknown> = {}) => {
+      if (json)
+        process.stdout.write(
+          `${JSON.stringify({ mode: flags.execute ? 'execute' : 'dry-run', outcome, plan: planned ? planJson(planned) : null, ...extra }, null, 2)}\n`,
+        );
+    };
     try {
       const outcome = await runCleanupPipeline({
         config,
@@ -112,14 +133,19 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
             ),
         },
         onNotice: printNotice,
-        onPlan: (plan) => process.stdout.write(planText(plan, Boolean(flags.execute))),
+        onPlan: (plan) => {
+          planned = plan;
+          if (!json) process.stdout.write(planText(plan, Boolean(flags.execute)));
+        },
         confirm: flags.yes ? undefined : confirmByTyping,
       });
       if (outcome.kind === 'planned') {
-        process.stdout.write('dry run: nothing was deleted (add --execute to back up and delete)\n');
+        if (!json)
+          process.stdout.write('dry run: nothing was deleted (add --execute to back up and delete)\n');
         if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(outcome.report));
         // A scheduler must not read a plan that would be refused as a plan that would run.
         const refusals = refusalsOf(outcome.plan, Boolean(flags.allowUnsafe));
+        report(refusals.length ? 'refused' : 'planned', { refusedBecause: refusals });
         if (refusals.length) {
           process.stderr.write(`dry run: an execution would be refused: ${refusals.join('; ')}\n`);
           return ExitCode.PlanRefused;
@@ -127,14 +153,19 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
         return 0;
       }
       if (outcome.kind === 'nothing') {
-        process.stdout.write('nothing to delete\n');
+        if (json) report('nothing');
+        else process.stdout.write('nothing to delete\n');
         return 0;
       }
-      if (outcome.kind === 'cancelled') throw new RuntimeError('not confirmed; nothing was deleted');
-      const { result, report } = outcome;
-      process.stdout.write(summaryText(result));
+      if (outcome.kind === 'cancelled') {
+        report('cancelled');
+        throw new RuntimeError('not confirmed; nothing was deleted');
+      }
+      const { result, report: scan } = outcome;
+      if (json) report(result.status, { result });
+      else process.stdout.write(summaryText(result));
       if (flags.metricsFile)
-        await writeMetricsFile(flags.metricsFile, cleanupRegistry(result, scanRegistry(report)));
+        await writeMetricsFile(flags.metricsFile, cleanupRegistry(result, scanRegistry(scan)));
       if (result.status === 'failed')
         throw new RuntimeError(
           `cleanup failed: ${result.error}${result.runDir ? ` (backup: ${result.runDir})` : '; nothing was deleted'}`,

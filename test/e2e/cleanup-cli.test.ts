@@ -196,3 +196,48 @@ describe('clean, restore and exceptions from the command line', () => {
     expect(removed.code).toBe(0);
   });
 });
+
+describe('clean --json (issue 26 item 8)', () => {
+  it('prints the plan and the outcome as one JSON document, for a dry run and for an execution', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'oc-cli-json-'));
+    // Its own copy of the demo: the other tests count the shared one's orphans.
+    const own = await loadOlorinDemo(server, { name: 'cleanjson' });
+    const base = () => ['--config', own.configPath];
+    const dry = await runCli(
+      ['clean', ...base(), '--json', '--relation', 'recap_sessions', '--backup-dir', root],
+      env(),
+    );
+    expect(dry.code).toBe(0);
+    const planned = JSON.parse(dry.stdout);
+    expect(planned).toMatchObject({ mode: 'dry-run', outcome: expect.stringMatching(/^(planned|nothing)$/) });
+    expect(planned.plan.relations[0]).toMatchObject({ name: 'recap_sessions', safe: true });
+    expect(planned.plan.relations[0]).not.toHaveProperty('candidates');
+    const run = await runCli(
+      [
+        'clean',
+        ...base(),
+        '--json',
+        '--relation',
+        'content_embeddings',
+        '--execute',
+        '--yes',
+        '--backup-dir',
+        root,
+        '--max-deletes',
+        '10',
+      ],
+      env(),
+    );
+    expect(run.code).toBe(0);
+    const executed = JSON.parse(run.stdout);
+    expect(executed).toMatchObject({
+      mode: 'execute',
+      outcome: 'completed',
+      plan: { relations: [{ name: 'content_embeddings', toDelete: 10 }] },
+      result: { status: 'completed', relations: [{ name: 'content_embeddings', deleted: 10, backedUp: 10 }] },
+    });
+    expect(executed.result.runDir).toContain(root);
+    // Progress stays on stderr, out of the document.
+    expect(run.stderr).toMatch(/content_embeddings: batch 1\/1/);
+  });
+});
