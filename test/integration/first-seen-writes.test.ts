@@ -5,6 +5,7 @@ import { type RunScanOptions, runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { configFor, embeddingsConfigFile } from '../support/olorin-fixture.ts';
+import { lastOplogTime as lastOplogTimeOf, oplogWrites } from '../support/oplog.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
 // Issue 27 item 1: the tool's first-seen bookkeeping follows what changed, not the orphan backlog. Measured
@@ -46,24 +47,11 @@ async function scan(options: Partial<RunScanOptions> = {}) {
   }
 }
 
-async function lastOplogTime(): Promise<Timestamp> {
-  const [last] = await server.client
-    .db('local')
-    .collection('oplog.rs')
-    .find({})
-    .sort({ $natural: -1 })
-    .limit(1)
-    .toArray();
-  return last.ts as Timestamp;
-}
+const lastOplogTime = () => lastOplogTimeOf(server.client);
 
 /** Oplog entries written to the first-seen collection after `since`. */
 async function firstSeenWrites(since: Timestamp): Promise<Document[]> {
-  return server.client
-    .db('local')
-    .collection('oplog.rs')
-    .find({ ns: `${childDb}.${OWNED_COLLECTIONS.firstSeen}`, ts: { $gt: since } })
-    .toArray();
+  return (await oplogWrites(server.client, `${childDb}.${OWNED_COLLECTIONS.firstSeen}`, since)).entries;
 }
 
 const store = () => server.client.db(childDb).collection(OWNED_COLLECTIONS.firstSeen);

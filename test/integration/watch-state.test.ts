@@ -1,5 +1,6 @@
 import { BSON, type Document, ObjectId, type Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastOplogTime as lastOplogTimeOf, oplogWrites } from '../support/oplog.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 import { countsOf, scanCounts, settled, startWatching, watchWorld } from '../support/watch-fixture.ts';
 
@@ -18,24 +19,11 @@ const UNRESOLVED = 100_000;
 
 /** The oplog entries written to the watch state collection after `since`: how many, and their BSON bytes. */
 async function stateWrites(db: string, since: Timestamp): Promise<{ entries: number; bytes: number }> {
-  const entries = await server.client
-    .db('local')
-    .collection('oplog.rs')
-    .find({ ns: `${db}.orphan_cleanup_watch`, ts: { $gt: since } })
-    .toArray();
-  return { entries: entries.length, bytes: entries.reduce((sum, e) => sum + BSON.calculateObjectSize(e), 0) };
+  const { entries, bytes } = await oplogWrites(server.client, `${db}.orphan_cleanup_watch`, since);
+  return { entries: entries.length, bytes };
 }
 
-async function lastOplogTime(): Promise<Timestamp> {
-  const [last] = await server.client
-    .db('local')
-    .collection('oplog.rs')
-    .find({})
-    .sort({ $natural: -1 })
-    .limit(1)
-    .toArray();
-  return last.ts as Timestamp;
-}
+const lastOplogTime = () => lastOplogTimeOf(server.client);
 
 async function waitFor(check: () => Promise<boolean> | boolean, what: string, ms = 60_000) {
   const deadline = Date.now() + ms;

@@ -35,6 +35,17 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** The console on the suite's replica-set demo, writable. */
+function liveConsole() {
+  const services = createConsoleServices(
+    demo.config,
+    pool,
+    { readOnly: false },
+    { operator: 'ops-live', backupRoot: tmpdir(), batchSize: 100 },
+  );
+  return render(<App services={services} />);
+}
+
 /** The content_embeddings block's first figures line: `orphans N  parent inactive …`. */
 function embeddingsOrphans(frame: string): number | undefined {
   const block = frame.split('content_embeddings.content_id')[1] ?? '';
@@ -44,13 +55,7 @@ function embeddingsOrphans(frame: string): number | undefined {
 
 describe('live counts in the console', () => {
   it('a Bayit+ content deleted by another client raises the orphan count without a rescan; restoring it brings it back', async () => {
-    const services = createConsoleServices(
-      demo.config,
-      pool,
-      { readOnly: false },
-      { operator: 'ops-live', backupRoot: tmpdir(), batchSize: 100 },
-    );
-    const r = render(<App services={services} />);
+    const r = liveConsole();
     try {
       let frame = await waitForFrame(
         r,
@@ -124,13 +129,7 @@ describe('live counts in the console', () => {
 
   // Issue 26 item 3: an exception added while live says so in one line; the rescan that follows is not called drift.
   it('adding an exception says so, and the live counts start again with it instead of a drift warning', async () => {
-    const services = createConsoleServices(
-      demo.config,
-      pool,
-      { readOnly: false },
-      { operator: 'ops-live', backupRoot: tmpdir(), batchSize: 100 },
-    );
-    const r = render(<App services={services} />);
+    const r = liveConsole();
     try {
       await waitForFrame(r, (f) => /deletable \d+/.test(f) && (f.match(/● live/g) ?? []).length === 3);
       await press(r, KEY.enter);
