@@ -7,7 +7,13 @@ import {
   shellQuote,
   verifyBackup,
 } from '../cleanup/restore.ts';
+import type { Document } from 'mongodb';
+import { loadConfig, type ResolvedConfig } from '../config/load.ts';
 import { ExitCode, UsageError } from '../errors.ts';
+import { canonicalKey, valuesForKey } from '../mongo/keys.ts';
+import { redact } from '../mongo/redact.ts';
+import { SourcePool } from '../mongo/sources.ts';
+import { parseValueArgument } from '../store/exception-input.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
 import { defaultBackupRoot } from '../limits.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
@@ -58,11 +64,51 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
   }
   if (holdings.length === 0) {
     process.stderr.write(
-      `orphan-cleanup: reference ${escapeForTerminal(ref)}: no child of it in the ${searched} backups under ${escapeForTerminal(root)}\n`,
+      `orphan-cleanup: reference ${escapeForTerminal(ref)}: no child of it in the ${searched} backups under ${escapeForTerminal(root)}; ${await childrenInDatabase(ref, flags)}\n`,
     );
     return ExitCode.NothingSelected;
   }
   return 0;
+}
+
+/**
+ * For a reference in no backup: how many of its children each relation's child collection holds now (so the
+ * operator knows whether there is anything to recover), when the configuration and the child URIs are at hand;
+ * otherwise what to give to know. Bounded by maxTimeMS per count.
+ */
+async function childrenInDatabase(ref: string, flags: RestoreFlags): Promise<string> {
+  let config: ResolvedConfig;
+  try {
+    config = await loadConfig({
+      configPath: flags.config,
+      sourceOverrides: flags.source,
+      sourcesNeeded: 'children',
+    });
+  } catch {
+    return 'give --config and the child URIs to count its children in the database';
+  }
+  const pool = new SourcePool(config.sources, { maxTimeMS: config.maxTimeMS });
+  try {
+    const counts: string[] = [];
+    for (const relation of config.relations) {
+      const key = canonicalKey(parseValueArgument(ref), relation.keyMatch);
+      if (key === undefined) continue;
+      const n = await (await pool.db(relation.child.source))
+        .collection(relation.child.collection)
+        .countDocuments(
+          { [relation.child.field]: { $in: valuesForKey(key, relation.keyMatch) } } as Document,
+          {
+            maxTimeMS: config.maxTimeMS,
+          },
+        );
+      counts.push(`${relation.name} ${n.toLocaleString('en-US')}`);
+    }
+    return `its children in the database now: ${counts.join(', ') || 'none of the relations can hold it'}`;
+  } catch (error) {
+    return `its children in the database could not be counted (${redact((error as Error).message)})`;
+  } finally {
+    await pool.close();
+  }
 }
 
 /**

@@ -88,7 +88,29 @@ describe('clean, restore and exceptions from the command line', () => {
     ]);
     // 5: nothing selected.
     expect(nowhere.code).toBe(5);
-    expect(oneLine(nowhere.stderr)).toMatch(/no child of it in the 1 backups under /);
+    expect(oneLine(nowhere.stderr)).toMatch(
+      /no child of it in the 1 backups under .*; give --config and the child URIs to count its children in the database$/,
+    );
+    // With the configuration at hand, how many of its children are in the database now (issue 26 item 5).
+    const live = await server.client
+      .db(demo.olorinDb)
+      .collection('content_embeddings')
+      .findOne({ content_id: { $type: 'objectId' } });
+    const held = await server.client
+      .db(demo.olorinDb)
+      .collection('content_embeddings')
+      // Both forms the key rule matches: the ObjectId and its hex string.
+      .countDocuments({ content_id: { $in: [live!.content_id, String(live!.content_id)] } });
+    const counted = await runCli(
+      ['restore', '--find', String(live!.content_id), '--backup-dir', backupRoot, ...base()],
+      env(),
+    );
+    expect(counted.code).toBe(5);
+    expect(oneLine(counted.stderr)).toMatch(
+      new RegExp(
+        `its children in the database now: content_embeddings ${held}, recap_sessions 0, dubbing_sessions 0$`,
+      ),
+    );
     const both = await runCli(['restore', runDir, '--find', ref]);
     expect(both.code).toBe(2);
     const restored = await runCli(['restore', runDir, ...base(), '--ref', ref], olorinOnly);
