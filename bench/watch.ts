@@ -3,11 +3,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BSON, MongoClient, ObjectId, type Timestamp } from 'mongodb';
+import { MongoClient, ObjectId, type Timestamp } from 'mongodb';
 import { loadConfig } from '../src/config/load.ts';
 import { type LiveCounts, watchRelations } from '../src/engine/watch.ts';
 import { SourcePool } from '../src/mongo/sources.ts';
 import { startSandboxProcess } from '../src/sandbox/process.ts';
+import { lastOplogTime, oplogWrites } from '../test/support/oplog.ts';
 import { peakRssMb, rate, report, seconds } from './support.ts';
 
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 200_000);
@@ -24,31 +25,12 @@ function percentile(values: number[], p: number): number {
 const sandbox = await startSandboxProcess({ replicaSet: 'bench' });
 const client = new MongoClient(sandbox.uri);
 
-/** The sandbox oplog's last time: writes after it are counted by `stateWrites`. */
-async function oplogNow(): Promise<Timestamp> {
-  const [last] = await client
-    .db('local')
-    .collection('oplog.rs')
-    .find({})
-    .sort({ $natural: -1 })
-    .limit(1)
-    .toArray();
-  return last.ts as Timestamp;
-}
-
-/** Oplog entries the watcher wrote to its state collection after `since`, and their bytes. */
+/** The watcher's writes to its state collection after `since` (oplog entries and bytes). */
 async function stateWrites(since: Timestamp): Promise<{ entries: number; bytes: number }> {
-  let entries = 0;
-  let bytes = 0;
-  for await (const entry of client
-    .db('local')
-    .collection('oplog.rs')
-    .find({ ns: 'bench_child.orphan_cleanup_watch', ts: { $gt: since } })) {
-    entries++;
-    bytes += BSON.calculateObjectSize(entry);
-  }
-  return { entries, bytes };
+  const { entries, bytes } = await oplogWrites(client, 'bench_child.orphan_cleanup_watch', since);
+  return { entries: entries.length, bytes };
 }
+const oplogNow = () => lastOplogTime(client);
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 try {

@@ -174,9 +174,17 @@ async function stillUnresolved(
   const probe = new ParentProbe(relation, parentDb, { maxTimeMS });
   const unresolved = new Set<string>();
   for (let i = 0; i < keys.length; i += 500) {
-    const batch = new Map(
-      keys.slice(i, i + 500).map((key) => [key, valuesForKey(key, relation.keyMatch)[0]] as const),
-    );
+    // A stored key that is no key under the relation's rule (written by hand) names no parent: not kept.
+    const batch = new Map<string, unknown>();
+    for (const key of keys.slice(i, i + 500)) {
+      let value: unknown;
+      try {
+        [value] = valuesForKey(key, relation.keyMatch);
+      } catch {
+        value = undefined;
+      }
+      if (value !== undefined) batch.set(key, value);
+    }
     for (const [key, state] of await probe.probe(batch)) if (state.kind !== 'active') unresolved.add(key);
   }
   return unresolved;

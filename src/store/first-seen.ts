@@ -151,26 +151,29 @@ export class FirstSeenStore {
     await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
       this.collection.updateMany({ _id: { $in: ids } }, { $unset: { pending: '' } }, { maxTimeMS }),
     );
+    // Forgotten outright: what counts for nobody (left pending by a scan that never finished, or without a key).
+    // Re-checked first when the scan was resumed: confirmed keys this process did not see.
     let unseen: FirstSeenDoc[] = [];
+    let dropped: string[] = [];
     const forget = async () => {
       const page = unseen;
+      const ids = dropped;
       unseen = [];
+      dropped = [];
       const keep = stillUnresolved ? await stillUnresolved(page.map((doc) => doc.key)) : new Set<string>();
-      const ids = page.filter((doc) => !keep.has(doc.key)).map((doc) => doc._id);
+      ids.push(...page.filter((doc) => !keep.has(doc.key)).map((doc) => doc._id));
       if (ids.length) await this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS });
     };
     for await (const doc of this.collection.find(
       { relation: this.relation },
       { projection: { key: 1, pending: 1, seenBy: 1 }, batchSize: PAGE },
     )) {
-      // Left pending by a scan that never finished: it counts for nobody.
-      const stale = doc.pending === true && doc.seenBy !== runId;
-      if (stale || typeof doc.key !== 'string' || !index.seen(doc.key)) {
-        unseen.push(doc);
-        if (unseen.length >= FORGET_PAGE) await forget();
-      }
+      if ((doc.pending === true && doc.seenBy !== runId) || typeof doc.key !== 'string')
+        dropped.push(doc._id);
+      else if (!index.seen(doc.key)) unseen.push(doc);
+      if (unseen.length + dropped.length >= FORGET_PAGE) await forget();
     }
-    if (unseen.length) await forget();
+    if (unseen.length + dropped.length) await forget();
   }
 
   /** First sightings confirmed by complete scans, for these keys. */
