@@ -63,7 +63,7 @@ const SAVE_INTERVAL_MS = 1000;
  * advances) is saved at most this often: resuming from an older one replays nothing that counts.
  */
 const POSITION_SAVE_INTERVAL_MS = 60_000;
-/** The start snapshot's `$group` may take this long: mongod's default minSnapshotHistoryWindowInSeconds. */
+/** The start snapshot's `$group` may take this long unless the server's window says otherwise: mongod's default minSnapshotHistoryWindowInSeconds. */
 export const START_SNAPSHOT_TIMEOUT_MS = 300_000;
 /** References probed or counted per query. */
 const KEYS_PER_QUERY = 500;
@@ -294,8 +294,15 @@ export class RelationWatcher {
   private queue: Promise<void> = Promise.resolve();
   private streams: ChangeStream[] = [];
   private children!: Collection;
+  /**
+   * The child collection as the start snapshot reads it: with the source's read preference (a secondary when
+   * it allows one: snapshot reads are allowed there, and the primary is spared the full index read).
+   */
+  private startChildren!: Collection;
   /** The child field's index the start reads (its name, as the hint). */
   private childIndex = '';
+  /** How long the start snapshot may take: the config's maxTimeMS or the server's snapshot window, the smaller. */
+  private startBound = { ms: START_SNAPSHOT_TIMEOUT_MS, why: '' };
   private childDb!: Db;
   private childClient!: MongoClient;
   private parents!: Collection;
@@ -325,6 +332,8 @@ export class RelationWatcher {
     this.childClient = await pool.client(relation.child.source);
     this.childDb = await pool.primaryDb(relation.child.source);
     this.children = this.childDb.collection(relation.child.collection);
+    this.startChildren = (await pool.db(relation.child.source)).collection(relation.child.collection);
+    this.startBound = await startBoundOf(this.childDb, config.maxTimeMS);
     this.stateStore = new WatchStateStore(this.childDb, this.childClient, relation.name);
     const parentDb = await pool.primaryDb(relation.parent.source);
     this.parents = parentDb.collection(relation.parent.collection);
@@ -404,6 +413,13 @@ export class RelationWatcher {
           continue;
         }
         if (error instanceof NotWatchable) throw error;
+        // A start that ran out of its time (maxTimeMS) or of the server's snapshot history is too large to
+        // start from one snapshot: trying again would only load the cluster for as long again.
+        const startCode = error instanceof StartFailed ? (error.cause as { code?: number })?.code : undefined;
+        if (startCode === MAX_TIME_EXPIRED || startCode === SNAPSHOT_TOO_OLD)
+          throw new NotWatchable(
+            `${relation.name}: not live: the start (one snapshot of the ${relation.child.collection}.${relation.child.field} index) did not finish within ${Math.round(this.startBound.ms / 1000)} s (${this.startBound.why}); a collection this large stays on the scan's figures`,
+          );
         // A start snapshot that fails twice for a reason of its own (too slow for the snapshot window, say) is
         // not retried forever; one cut short by a failover or a silent source is, like any other interruption.
         if (error instanceof StartFailed && !isTransient(error.cause) && ++startFailures >= 2)
@@ -598,7 +614,7 @@ export class RelationWatcher {
       const exceptedUnder = new Map<string, number>();
       const ids = this.exceptedIds();
       for (let i = 0; i < ids.length; i += KEYS_PER_QUERY) {
-        const docs = await this.children
+        const docs = await this.startChildren
           .find({ _id: { $in: ids.slice(i, i + KEYS_PER_QUERY) } } as Document, {
             session,
             projection: { [relation.child.field]: 1 },
@@ -615,9 +631,10 @@ export class RelationWatcher {
         }
       }
       // Read from the child field's index alone ($sort on it, then $group: no document is fetched), and bounded
-      // by maxTimeMS, below the socket timeout (the driver's timeoutMS bounds nothing on a cursor). A start too
-      // slow for it fails, twice at most, then the relation stays on scan figures, said once.
-      const grouped = this.children.aggregate<{ _id: unknown; n: number }>(
+      // by maxTimeMS, below the socket timeout (the driver's timeoutMS bounds nothing on a cursor) and within the
+      // server's snapshot window. A start too slow for it is not tried again: the relation stays on scan figures,
+      // said once (see `TooLargeToStart`).
+      const grouped = this.startChildren.aggregate<{ _id: unknown; n: number }>(
         [
           { $sort: { [relation.child.field]: 1 } },
           { $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } },
@@ -627,7 +644,7 @@ export class RelationWatcher {
           allowDiskUse: true,
           collation: { locale: 'simple' },
           hint: this.childIndex,
-          maxTimeMS: Math.min(config.maxTimeMS, START_SNAPSHOT_TIMEOUT_MS),
+          maxTimeMS: this.startBound.ms,
         },
       );
       // Probed a batch of references at a time as the groups arrive: memory follows the batch, not the keys.
@@ -1034,6 +1051,37 @@ export class RelationWatcher {
 class StreamEnded extends Error {}
 
 /** The start snapshot failed (its cause's message). */
+/** mongod's codes for a read that ran out of maxTimeMS, and for one older than the snapshot history. */
+const MAX_TIME_EXPIRED = 50;
+const SNAPSHOT_TOO_OLD = 239;
+
+/**
+ * The start snapshot's bound: the config's maxTimeMS (below the socket timeout) or the server's snapshot history
+ * window (`minSnapshotHistoryWindowInSeconds`; mongod's default when `getParameter` is refused), the smaller.
+ */
+async function startBoundOf(db: Db, maxTimeMS: number): Promise<{ ms: number; why: string }> {
+  let windowMs = START_SNAPSHOT_TIMEOUT_MS;
+  let read = false;
+  try {
+    // Bounded by the client's socket timeout (above maxTimeMS).
+    const reply = await db.admin().command({ getParameter: 1, minSnapshotHistoryWindowInSeconds: 1 });
+    const seconds = Number(reply.minSnapshotHistoryWindowInSeconds);
+    if (Number.isFinite(seconds) && seconds > 0) {
+      windowMs = seconds * 1000;
+      read = true;
+    }
+  } catch {
+    // Not allowed to read it (Atlas may refuse getParameter): mongod's default.
+  }
+  if (maxTimeMS < windowMs) return { ms: maxTimeMS, why: "the config's maxTimeMS" };
+  return {
+    ms: windowMs,
+    why: read
+      ? "the cluster's snapshot history window, minSnapshotHistoryWindowInSeconds"
+      : "mongod's default snapshot history window (getParameter was refused)",
+  };
+}
+
 class StartFailed extends Error {
   constructor(readonly cause: unknown) {
     super((cause as Error).message ?? String(cause));

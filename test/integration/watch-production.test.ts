@@ -1,7 +1,7 @@
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
-import { scanCounts, settled, startWatching, watchWorld } from '../support/watch-fixture.ts';
+import { countsOf, scanCounts, settled, startWatching, watchWorld } from '../support/watch-fixture.ts';
 
 // Issue 24: live counts that hold on a replica set that lags and fails. The sandbox's majority commit point
 // trails its last write (as mongod's does), and it can be frozen (SIGSTOP) as a hung primary would be.
@@ -151,6 +151,89 @@ describe('expired pre-images', () => {
     } finally {
       await admin.command({ setParameter: 1, sandboxMajorityLagMillis: 400 });
       await expiry('off');
+      await watching.stop();
+    }
+  });
+});
+
+// Issue 24 item 2: a bounded, cheap start. The start snapshot reads the child field's index from a secondary when
+// the read preference allows (the default, secondaryPreferred), and a collection too large to group within the
+// server's snapshot window is said once to stay on scan figures, not tried again.
+describe('the start snapshot', () => {
+  it('is read from a secondary when the read preference allows, and still counts what the secondary had not applied', async () => {
+    const lagging = await startTestServer({
+      replicaSet: 'rs1',
+      sandboxOnly: true,
+      secondaryPort: 0,
+      secondaryLagMs: 1000,
+    });
+    try {
+      const world = await watchWorld(lagging, 'secondary', 31);
+      const hello = await lagging.client.db('admin').command({ hello: 1 });
+      const secondary = hello.hosts.find((host: string) => host !== hello.primary);
+      // The child source's own client reports its commands (the parent's shares no client with it).
+      const child = world.config.sources.child;
+      child.uri = `${child.uri}${child.uri.includes('?') ? '&' : '?'}monitorCommands=true`;
+      // Written an instant before the start: the lagging secondary's snapshot has not got them, the child
+      // stream from that snapshot's time has.
+      const embeddings = world.childDb.collection('embeddings');
+      await embeddings.insertMany(
+        Array.from({ length: 15 }, (_, i) => ({ content_id: new ObjectId(), n: 3000 + i })),
+        { writeConcern: { w: 1 } },
+      );
+      const watching = startWatching(world);
+      const groupedOn: string[] = [];
+      void watching.pool.client('child').then((client) =>
+        client.on('commandStarted', (event) => {
+          // The start's pipeline ($sort on the child field, $group); a later move's starts with $match.
+          if (event.commandName === 'aggregate' && event.command.pipeline?.[0]?.$sort)
+            groupedOn.push(`${event.address} ${event.command.readConcern?.level}`);
+        }),
+      );
+      try {
+        await settled(watching.latest, ['embeddings', 'dubbing'], 3000);
+        expect(groupedOn).toContain(`${secondary} snapshot`);
+        expect(groupedOn.some((on) => on.startsWith(hello.primary))).toBe(false);
+        expect(countsOf(watching.latest)).toEqual(await scanCounts(world.config));
+      } finally {
+        await watching.stop();
+      }
+    } finally {
+      await lagging.stop();
+    }
+  });
+
+  it('a collection too large to group within the snapshot window is said once to stay on scan figures', async () => {
+    const world = await watchWorld(server, 'large', 32);
+    const embeddings = world.childDb.collection('embeddings');
+    const ids = Array.from({ length: 500 }, () => new ObjectId());
+    for (let done = 0; done < 200_000; done += 20_000)
+      await embeddings.insertMany(
+        Array.from({ length: 20_000 }, (_, i) => ({ content_id: ids[(done + i) % ids.length], n: done + i })),
+      );
+    const admin = server.client.db('admin');
+    // The server keeps 1 s of snapshot history: the sandbox groups 200,000 index keys in about 2 s.
+    await admin.command({ setParameter: 1, minSnapshotHistoryWindowInSeconds: 1 });
+    const notices: string[] = [];
+    const started = Date.now();
+    const watching = startWatching(world, notices);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!notices.some((n) => n.startsWith('embeddings')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const tookMs = Date.now() - started;
+      // Two more seconds: a retry would have said more.
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(notices.filter((n) => n.startsWith('embeddings'))).toEqual([
+        "embeddings: not live: the start (one snapshot of the embeddings.content_id index) did not finish within 1 s (the cluster's snapshot history window, minSnapshotHistoryWindowInSeconds); a collection this large stays on the scan's figures",
+      ]);
+      expect(tookMs).toBeLessThan(15_000);
+      expect(watching.latest.embeddings).toBeUndefined();
+      // The other relation is live all the same.
+      await settled(watching.latest, ['dubbing'], 1000);
+      expect(watching.latest.dubbing.counts).toEqual((await scanCounts(world.config)).dubbing);
+    } finally {
+      await admin.command({ setParameter: 1, minSnapshotHistoryWindowInSeconds: 300 });
       await watching.stop();
     }
   });

@@ -258,6 +258,7 @@ export function startWatching(
   });
   return {
     latest,
+    pool,
     async stop() {
       controller.abort();
       await done;
