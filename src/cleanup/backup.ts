@@ -1,17 +1,11 @@
 // Over 300 lines: the backup's writer and its reader check one format together.
-import { escapeForTerminal } from '../terminal-text.ts';
+
 import { createHash, type Hash } from 'node:crypto';
 import { type FileHandle, mkdir, open, realpath, rename, rm, rmdir, stat, statfs } from 'node:fs/promises';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import type { Document } from 'bson';
 import { RuntimeError, UsageError } from '../errors.ts';
-import {
-  bsonFileName,
-  metadataFileName,
-  metadataJson,
-  splitBsonDocuments,
-  writeFileSynced,
-} from '../mongo/dump-layout.ts';
+import { bsonFileName, metadataFileName, metadataJson, writeFileSynced } from '../mongo/dump-layout.ts';
 import type { KeyMatch } from '../mongo/keys.ts';
 import {
   describeFsError,
@@ -20,6 +14,7 @@ import {
   removeTemporary,
   writeFailure,
 } from '../paths.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 
 export const MANIFEST_FORMAT = 'orphan-cleanup-backup/1';
 export const MANIFEST_FILE = 'manifest.json';
@@ -278,7 +273,7 @@ const SYSTEM_DATABASES = new Set(['admin', 'config', 'local']);
  * absolute path, no symbolic link leading out), and every relation must name a file it lists and a plain
  * database and collection (never admin, config, local or system.*). Returns each file's checked path.
  */
-async function checkManifest(
+export async function checkManifest(
   manifest: Manifest,
   dir: string,
   manifestPath: string,
@@ -320,22 +315,6 @@ async function checkManifest(
   return paths;
 }
 
-export interface BackupFileContents {
-  entry: ManifestFile;
-  /** Raw documents covered by the manifest's checksum. */
-  documents: Uint8Array[];
-  /** Complete documents written after the last manifest update (a batch interrupted before its delete). */
-  unrecorded: Uint8Array[];
-  /** Bytes of a document cut off by a crash mid-write (never deleted, so nothing is lost). */
-  truncatedTailBytes: number;
-}
-
-export interface BackupContents {
-  dir: string;
-  manifest: Manifest;
-  files: Map<string, BackupFileContents>;
-}
-
 /**
  * A run directory's manifest, parsed and checked for its format (not its files: `readBackup` does that).
  * Any failure is one error naming the directory or the manifest.
@@ -371,61 +350,4 @@ export async function readManifest(dir: string): Promise<Manifest> {
   if (typeof manifest.runId !== 'string' || typeof manifest.createdAt !== 'string')
     throw new RuntimeError(`${manifestPath}: runId and createdAt must be text; nothing was read`);
   return manifest;
-}
-
-/**
- * Reads a run directory and checks it: the manifest parses, each file's recorded bytes match their
- * sha256, and every document in them is whole. Any failure is one error and nothing is returned.
- */
-export async function readBackup(dir: string): Promise<BackupContents> {
-  const manifestPath = join(dir, MANIFEST_FILE);
-  const manifest = await readManifest(dir);
-  const paths = await checkManifest(manifest, dir, manifestPath);
-  const files = new Map<string, BackupFileContents>();
-  for (const entry of manifest.files) {
-    const path = paths.get(entry.path)!;
-    let data: Buffer;
-    try {
-      data = await readRegularFile(path, 'backup file');
-    } catch (error) {
-      // A usage error is already one line naming the file (a FIFO, a device…): kept as it is.
-      if (error instanceof UsageError) throw error;
-      throw new RuntimeError(
-        `${path}: unreadable backup file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-      );
-    }
-    if (data.length < entry.bytes)
-      throw new RuntimeError(
-        `${path}: truncated backup (${data.length} bytes, manifest says ${entry.bytes})`,
-      );
-    const recorded = data.subarray(0, entry.bytes);
-    const sha256 = createHash('sha256').update(recorded).digest('hex');
-    if (sha256 !== entry.sha256) throw new RuntimeError(`${path}: checksum mismatch (corrupted backup)`);
-    let documents: Uint8Array[];
-    try {
-      documents = splitBsonDocuments(recorded, path);
-    } catch (error) {
-      throw new RuntimeError((error as Error).message);
-    }
-    if (documents.length !== entry.documents)
-      throw new RuntimeError(
-        `${path}: holds ${documents.length} documents, manifest says ${entry.documents}`,
-      );
-    const tail = data.subarray(entry.bytes);
-    // A finished run's file ends at its last checksummed batch: bytes after it were added later, by someone else.
-    if (tail.length && manifest.status === 'completed')
-      throw new RuntimeError(
-        `${path}: ${tail.length} bytes after the last checksummed batch of a completed run (the file was changed after the backup); nothing was read`,
-      );
-    const unrecorded: Uint8Array[] = [];
-    let offset = 0;
-    while (offset + 4 <= tail.length) {
-      const size = tail.readInt32LE(offset);
-      if (size < 5 || offset + size > tail.length || tail[offset + size - 1] !== 0) break;
-      unrecorded.push(tail.subarray(offset, offset + size));
-      offset += size;
-    }
-    files.set(entry.path, { entry, documents, unrecorded, truncatedTailBytes: tail.length - offset });
-  }
-  return { dir, manifest, files };
 }

@@ -10,12 +10,14 @@ import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { parseValueArgument } from '../store/exception-input.ts';
-import { documentKey } from '../store/exceptions.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
 import { appendAudit } from './audit.ts';
-import { type BackupContents, type ManifestRelation, readBackup } from './backup.ts';
+import type { ManifestRelation } from './backup.ts';
+import { type BackupContents, type BackupFileCheck, backupDocuments, readBackup } from './backup-reader.ts';
 
 const INSERT_BATCH = 1000;
+/** A batch also ends at this many bytes of documents: memory follows it, whatever the documents' size. */
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 export interface RestoreSelection {
   relation?: string;
@@ -45,11 +47,6 @@ export interface RestoreResult {
   dryRun: boolean;
   relations: RelationRestore[];
   notes: string[];
-}
-
-interface SelectedDocs {
-  relation: ManifestRelation;
-  docs: Document[];
 }
 
 /** The command that restores a run's backup, the path quoted for a POSIX shell when it needs it. */
@@ -126,27 +123,22 @@ function isDuplicateId(error: WriteErrorLike): boolean {
   return / index: _id_ /.test(String(error.errmsg ?? error.err?.errmsg ?? ''));
 }
 
-/**
- * One copy per `_id`, the last written: a batch whose transaction the server aborted is backed up again by the
- * next try, and only the last copy can have been deleted (earlier tries deleted nothing).
- */
-function lastCopyOfEach(docs: Document[]): Document[] {
-  const byId = new Map<string, Document>();
-  for (const doc of docs) {
-    const key = documentKey(doc._id);
-    byId.delete(key);
-    byId.set(key, doc);
-  }
-  return [...byId.values()];
+interface SelectedRelation {
+  relation: ManifestRelation;
+  file: BackupFileCheck;
+  /** The reference's canonical key when only its children are selected. */
+  wanted?: string;
+  /** How many documents are read (before a `--ref` filter): the file's, each `_id` once. */
+  documents: number;
 }
 
-/** Parses the selected documents of a verified backup; a `--ref` matches like the relation's keyMatch. */
-function selectDocuments(
+/** Which relations of a checked backup are restored, and the notes its files call for (tail, cut document). */
+function selectRelations(
   backup: BackupContents,
   selection: RestoreSelection,
   /** Checked to know each relation's child source; absent when nothing is written or read back (`--find`). */
   config: ResolvedConfig | undefined,
-): { selected: SelectedDocs[]; notes: string[] } {
+): { selected: SelectedRelation[]; notes: string[] } {
   const { manifest } = backup;
   const notes: string[] = [];
   if (config) for (const relation of manifest.relations) assertConfiguredChild(backup, relation, config);
@@ -155,48 +147,71 @@ function selectDocuments(
       `--relation ${selection.relation}: not in this backup (it holds ${manifest.relations.map((r) => r.name).join(', ') || 'nothing'})`,
     );
   }
-  const byFile = new Map<string, Document[]>();
-  const selected: SelectedDocs[] = [];
+  const noted = new Set<string>();
+  const selected: SelectedRelation[] = [];
   for (const relation of manifest.relations) {
     if (selection.relation && relation.name !== selection.relation) continue;
-    let docs = byFile.get(relation.file);
-    if (!docs) {
-      const contents = backup.files.get(relation.file);
-      if (!contents)
-        throw new UsageError(`${backup.dir}: manifest lists ${relation.file} but has no entry for it`);
-      // Wrapper types (Int32, Double, Long) keep every value's BSON type, so a restore is byte-exact.
-      const parse = (raw: Uint8Array) => BSON.deserialize(raw, { promoteValues: false });
-      const tail = contents.unrecorded.map(parse);
-      if (tail.length && selection.includeUnverifiedTail)
+    const file = backup.files.get(relation.file);
+    if (!file) throw new UsageError(`${backup.dir}: manifest lists ${relation.file} but has no entry for it`);
+    if (!noted.has(relation.file)) {
+      noted.add(relation.file);
+      const more = file.tailDocuments - file.tailIds.length;
+      const ids = `${file.tailIds.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+      if (file.tailDocuments && selection.includeUnverifiedTail)
         notes.push(
-          `${relation.file}: including ${tail.length} unverified documents written after the last checksummed batch: ${tail.map((d) => describeId(d._id)).join(', ')}`,
+          `${relation.file}: including ${file.tailDocuments} unverified documents written after the last checksummed batch: ${ids}`,
         );
-      else if (tail.length)
+      else if (file.tailDocuments)
         notes.push(
-          `${relation.file}: ${tail.length} documents after the last checksummed batch (an interrupted batch) are not restored: no checksum covers them; --include-unverified-tail restores them`,
+          `${relation.file}: ${file.tailDocuments} documents after the last checksummed batch (an interrupted batch) are not restored: no checksum covers them; --include-unverified-tail restores them`,
         );
-      if (contents.truncatedTailBytes)
+      if (file.truncatedTailBytes)
         notes.push(
-          `${relation.file}: ignored ${contents.truncatedTailBytes} bytes of a document cut off mid-write (never deleted)`,
+          `${relation.file}: ignored ${file.truncatedTailBytes} bytes of a document cut off mid-write (never deleted)`,
         );
-      docs = lastCopyOfEach([
-        ...contents.documents.map(parse),
-        ...(selection.includeUnverifiedTail ? tail : []),
-      ]);
-      byFile.set(relation.file, docs);
     }
-    let chosen = docs;
+    let wanted: string | undefined;
     if (selection.ref !== undefined) {
-      const wanted = canonicalKey(selection.ref, relation.keyMatch);
+      wanted = canonicalKey(selection.ref, relation.keyMatch);
       if (wanted === undefined)
         throw new UsageError(
           `--ref ${selection.ref}: not a valid key for relation ${relation.name} (${relation.keyMatch})`,
         );
-      chosen = docs.filter((doc) => referenceKeyOf(doc, relation.field, relation.keyMatch) === wanted);
     }
-    selected.push({ relation, docs: chosen });
+    const withTail = Boolean(selection.includeUnverifiedTail);
+    const documents =
+      file.entry.documents +
+      (withTail ? file.tailDocuments : 0) -
+      (withTail ? file.superseded.withTail : file.superseded.recorded).size;
+    selected.push({ relation, file, wanted, documents });
   }
   return { selected, notes };
+}
+
+/**
+ * A selected relation's documents, a batch at a time, read from its file as they are needed (memory follows
+ * the batch, not the backup): each `_id` once (the last copy), only the reference's children with `--ref`.
+ * Wrapper types (Int32, Double, Long) keep every value's BSON type, so a restore is byte-exact.
+ */
+async function* documentBatches(
+  { relation, file, wanted }: SelectedRelation,
+  withTail: boolean,
+  size = INSERT_BATCH,
+): AsyncGenerator<Document[]> {
+  let batch: Document[] = [];
+  let bytes = 0;
+  for await (const raw of backupDocuments(file, withTail)) {
+    const doc = BSON.deserialize(raw, { promoteValues: false });
+    if (wanted !== undefined && referenceKeyOf(doc, relation.field, relation.keyMatch) !== wanted) continue;
+    batch.push(doc);
+    bytes += raw.length;
+    if (batch.length >= size || bytes >= BATCH_BYTES) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length) yield batch;
 }
 
 /**
@@ -217,11 +232,13 @@ export async function restoreBackup(
   },
 ): Promise<RestoreResult> {
   const backup = await readBackup(runDir);
-  const { selected, notes } = selectDocuments(backup, options.selection, options.config);
+  const { selected, notes } = selectRelations(backup, options.selection, options.config);
+  const withTail = Boolean(options.selection.includeUnverifiedTail);
   if (!options.dryRun) assertWritable(options.access, 'restore documents');
   const results: RelationRestore[] = [];
   const started = new Date();
-  for (const { relation, docs } of selected) {
+  for (const chosen of selected) {
+    const { relation } = chosen;
     const source = options.config.sources[relation.source];
     if (!source)
       throw new UsageError(
@@ -233,15 +250,17 @@ export async function restoreBackup(
       name: relation.name,
       database: relation.database,
       collection: relation.collection,
-      selected: docs.length,
+      selected: 0,
       inserted: 0,
       skippedExisting: 0,
     };
-    const batches = Math.ceil(docs.length / INSERT_BATCH);
-    for (let i = 0; i < docs.length; i += INSERT_BATCH) {
-      const batch = docs.slice(i, i + INSERT_BATCH);
+    // Batches end at 1,000 documents or 16 MB: their number is known only as they come; the documents' is.
+    const of = chosen.wanted === undefined ? ` (${chosen.documents} documents in all)` : '';
+    let number = 0;
+    for await (const batch of documentBatches(chosen, withTail)) {
+      result.selected += batch.length;
       options.onActivity?.(
-        `${options.dryRun ? 'counting' : 'restoring'} batch ${i / INSERT_BATCH + 1} of ${batches} of ${relation.name} into ${relation.database}.${relation.collection}`,
+        `${options.dryRun ? 'counting' : 'restoring'} batch ${++number} of ${relation.name} into ${relation.database}.${relation.collection}${of}`,
         `${results.reduce((sum, r) => sum + r.inserted, result.inserted)} ${options.dryRun ? 'would be inserted' : 'inserted'} so far`,
       );
       if (options.dryRun) {
@@ -369,9 +388,11 @@ export async function verifyBackup(
   },
 ): Promise<{ relations: RelationVerify[]; notes: string[] }> {
   const backup = await readBackup(runDir);
-  const { selected, notes } = selectDocuments(backup, options.selection ?? {}, options.config);
+  const { selected, notes } = selectRelations(backup, options.selection ?? {}, options.config);
+  const withTail = Boolean(options.selection?.includeUnverifiedTail);
   const relations: RelationVerify[] = [];
-  for (const { relation, docs } of selected) {
+  for (const chosen of selected) {
+    const { relation } = chosen;
     if (!options.config.sources[relation.source]) {
       throw new UsageError(
         `backup relation ${relation.name} uses source '${relation.source}', which the configuration does not define`,
@@ -381,10 +402,11 @@ export async function verifyBackup(
       .db(relation.database)
       .collection(relation.collection);
     let present = 0;
+    let backedUp = 0;
     options.onActivity?.(`verifying ${relation.name} against ${relation.database}.${relation.collection}`);
-    for (let i = 0; i < docs.length; i += INSERT_BATCH) {
-      const ids = docs.slice(i, i + INSERT_BATCH).map((d) => d._id);
-      present += await coll.countDocuments({ _id: { $in: ids } } as Document, {
+    for await (const batch of documentBatches(chosen, withTail)) {
+      backedUp += batch.length;
+      present += await coll.countDocuments({ _id: { $in: batch.map((d) => d._id) } } as Document, {
         maxTimeMS: options.config.maxTimeMS,
       });
     }
@@ -392,9 +414,9 @@ export async function verifyBackup(
       name: relation.name,
       database: relation.database,
       collection: relation.collection,
-      backedUp: docs.length,
+      backedUp,
       present,
-      absent: docs.length - present,
+      absent: backedUp - present,
     });
   }
   return { relations, notes };
@@ -438,16 +460,24 @@ export async function findBackupsOf(
       continue;
     }
     searched++;
-    const { selected } = selectDocuments(backup, { ref }, undefined);
-    for (const { relation, docs } of selected)
-      if (docs.length)
+    const { selected } = selectRelations(backup, { ref }, undefined);
+    for (const chosen of selected) {
+      let children = 0;
+      try {
+        for await (const batch of documentBatches(chosen, false)) children += batch.length;
+      } catch (error) {
+        unreadable.push(`${dir}: ${(error as Error).message}`);
+        continue;
+      }
+      if (children)
         holdings.push({
           dir,
           runId: backup.manifest.runId,
           createdAt: backup.manifest.createdAt,
-          relation: relation.name,
-          children: docs.length,
+          relation: chosen.relation.name,
+          children,
         });
+    }
   }
   holdings.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   return { holdings, unreadable, searched };

@@ -187,3 +187,18 @@ export function promoteSafeLongs(value: unknown): unknown {
   if (type !== undefined) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, promoteSafeLongs(v)]));
 }
+
+const ID_READER = new RawFieldReader('_id');
+
+/**
+ * A raw document's `_id` as a short string (its BSON type and value bytes): equal for equal values of one type,
+ * so repeated copies of a document are found without decoding it. Undefined when it has no `_id`.
+ */
+export function rawIdKey(doc: Uint8Array): string | undefined {
+  if (!ID_READER.locate(doc)) return undefined;
+  const size = valueSize(doc, ID_READER.type, ID_READER.valueAt);
+  return (
+    String.fromCharCode(ID_READER.type) +
+    Buffer.from(doc.buffer, doc.byteOffset + ID_READER.valueAt, size).toString('latin1')
+  );
+}

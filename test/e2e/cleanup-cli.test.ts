@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BSON, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { runCli } from '../support/cli.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -69,7 +69,7 @@ describe('clean, restore and exceptions from the command line', () => {
       .collection('orphan_cleanup_runs')
       .findOne({ kind: 'clean' });
     expect(run?.counts.deleted).toBe(180);
-    const backup = await readBackup(runDir);
+    const backup = await readBackupFiles(runDir);
     const [first] = backup.files.values().next().value!.documents;
     const ref = String(BSON.deserialize(first).content_id);
     // Which backups hold this reference's children: found from the files, with no database at all.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -92,7 +92,7 @@ describe('serve under SIGTERM', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
-    const backup = await readBackup(runDir);
+    const backup = await readBackupFiles(runDir);
     expect(backup.manifest.status).toBe('aborted');
     const [relation] = backup.manifest.relations;
     expect(relation.deleted).toBe(relation.backedUp);

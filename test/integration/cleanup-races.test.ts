@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BSON, type Document } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { type CleanableDemo, freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
@@ -210,7 +210,7 @@ describe('replication lag', () => {
 
 /** The documents of a backup run, every version it holds. */
 async function backupDocs(runDir: string): Promise<Document[]> {
-  const backup = await readBackup(runDir);
+  const backup = await readBackupFiles(runDir);
   return [...backup.files.values()].flatMap((file) =>
     [...file.documents, ...file.unrecorded].map((raw) => BSON.deserialize(raw)),
   );

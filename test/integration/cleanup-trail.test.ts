@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_FILE } from '../../src/cleanup/audit.ts';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
 import { type CleanableDemo, freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
@@ -107,7 +107,7 @@ describe('a batch with no survivors', () => {
     expect(plan.relations[0].toDelete).toBe(32);
     const [outcome] = result.relations;
     expect([outcome.deleted, outcome.backedUp, outcome.skipped.excepted]).toEqual([0, 0, 32]);
-    const manifest = (await readBackup(result.runDir!)).manifest;
+    const manifest = (await readBackupFiles(result.runDir!)).manifest;
     expect(manifest.relations[0].skipped).toMatchObject({ excepted: 32 });
     const record = await olorin.collection(OWNED_COLLECTIONS.runs).findOne({ runId: result.runId });
     expect(record?.counts).toMatchObject({ excepted: 32, deleted: 0, backedUp: 0 });
@@ -156,7 +156,7 @@ describe('a full disk', () => {
     const backup = await backedUp(demo.backupRoot);
     expect(gone).toHaveLength(200);
     expect(gone.filter((id) => !backup.has(id))).toEqual([]);
-    const manifest = (await readBackup(result.runDir!)).manifest;
+    const manifest = (await readBackupFiles(result.runDir!)).manifest;
     expect([manifest.status, manifest.error]).toEqual(['failed', result.error]);
     expect(
       (await readdir(result.runDir!, { recursive: true })).filter((f) => String(f).endsWith('.tmp')),

@@ -2,7 +2,7 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { executeCleanup } from '../../src/cleanup/execute.ts';
 import { RelationLock } from '../../src/cleanup/lock.ts';
 import { buildPlan, PLAN_SAMPLE_SIZE } from '../../src/cleanup/plan.ts';
@@ -313,7 +313,7 @@ describe('restore from a damaged backup', () => {
       relations: demo.config.relations.filter((r) => r.name === 'recap_sessions'),
     };
     const { result } = await scanAndClean(demo, { config });
-    const file = join(result.runDir!, (await readBackup(result.runDir!)).manifest.files[0].path);
+    const file = join(result.runDir!, (await readBackupFiles(result.runDir!)).manifest.files[0].path);
     const pool = new SourcePool(demo.config.sources);
     const restore = () =>
       restoreBackup(result.runDir!, {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BSON } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { metadataFileName, parseMetadata } from '../../src/mongo/dump-layout.ts';
 import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -19,7 +19,7 @@ describe("mongorestore's commands", () => {
   it("restore one of the tool's own backups into the collection it came from without an error", async () => {
     const demo = await freshDemo(server);
     const { result } = await scanAndClean(demo);
-    const backup = await readBackup(result.runDir!);
+    const backup = await readBackupFiles(result.runDir!);
     const db = server.client.db(demo.olorinDb);
     for (const relation of backup.manifest.relations) {
       const metadata = parseMetadata(

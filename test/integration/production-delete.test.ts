@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BSON, type Document, EJSON } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from '../support/backups.ts';
 import { restoreBackup } from '../../src/cleanup/restore.ts';
 import { listUnresolved } from '../../src/engine/list.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
@@ -140,14 +140,14 @@ describe('restore after a retried batch', () => {
       beforeDelete: async () => {
         if (edited !== undefined) return;
         // Another writer changes an orphan after it was backed up, before its delete.
-        const [first] = (await readBackup(await runDirOf(w.backupRoot))).files.values().next()
+        const [first] = (await readBackupFiles(await runDirOf(w.backupRoot))).files.values().next()
           .value!.documents;
         edited = BSON.deserialize(first)._id;
         await w.children.updateOne({ _id: edited } as never, { $set: { note: 'edited meanwhile' } });
       },
     });
     expect(result.status).toBe('completed');
-    const backup = await readBackup(result.runDir!);
+    const backup = await readBackupFiles(result.runDir!);
     const [relation] = backup.manifest.relations;
     // The first try was written and abandoned; the second deleted.
     expect(relation.batches.slice(0, 2).map((b) => [b.attempt, b.retried ?? false, b.deleted])).toEqual([

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collection } from 'mongodb';
-import { readBackup } from '../../src/cleanup/backup.ts';
+import { readBackupFiles } from './backups.ts';
 import { RawFieldReader } from '../../src/engine/raw-bson.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 
@@ -20,7 +20,7 @@ export async function backedUp(root: string): Promise<Map<string, Buffer>> {
   const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
-    const backup = await readBackup(join(root, entry.name));
+    const backup = await readBackupFiles(join(root, entry.name));
     for (const file of backup.files.values()) {
       for (const raw of [...file.documents, ...file.unrecorded])
         out.set(documentKey(idReader.read(raw)), Buffer.from(raw));

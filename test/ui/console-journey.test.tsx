@@ -190,9 +190,9 @@ describe('the operator console', () => {
       await waitForText(r, 'checksums OK');
       const restoredParent = (await olorin.collection(OWNED_COLLECTIONS.runs).findOne({ kind: 'clean' }))!;
       expect(restoredParent.backupPath).toBe(runDir);
-      const { readBackup } = await import('../../src/cleanup/backup.ts');
+      const { readBackupFiles } = await import('../support/backups.ts');
       const { BSON } = await import('bson');
-      const [firstDoc] = (await readBackup(runDir)).files.values().next().value!.documents;
+      const [firstDoc] = (await readBackupFiles(runDir)).files.values().next().value!.documents;
       const ref = String(BSON.deserialize(firstDoc).content_id);
       // Which backups hold this reference? (b, then /)
       await press(r, '/');
