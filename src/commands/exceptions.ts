@@ -1,10 +1,11 @@
-import { type Document, EJSON, ObjectId } from 'bson';
+import { EJSON } from 'bson';
 import { z } from 'zod';
 import type { Relation } from '../config/load.ts';
 import { UsageError } from '../errors.ts';
 import { readRegularFile } from '../paths.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
-import { displayValue, referenceAt } from '../mongo/keys.ts';
+import { displayValue } from '../mongo/keys.ts';
+import { describeForm, existingForm } from '../store/exception-forms.ts';
 import { assertFuture, calendarDate, parseExpiry, parseValueArgument } from '../store/exception-input.ts';
 import {
   addOutcomeText,
@@ -36,50 +37,6 @@ function target(flags: ExceptionFlags): { kind: ExceptionKind; value: unknown } 
   return flags.doc !== undefined
     ? { kind: 'document', value: parseValueArgument(flags.doc) }
     : { kind: 'reference', value: parseValueArgument(flags.ref!) };
-}
-
-/** The forms a typed value may be stored in: as typed, and its ObjectId, string and number twins. */
-function candidateForms(value: unknown): unknown[] {
-  const forms: unknown[] = [value];
-  if (value instanceof ObjectId) forms.push(value.toHexString(), value.toHexString().toUpperCase());
-  else if (typeof value === 'string' && /^[0-9a-fA-F]{24}$/.test(value)) forms.push(new ObjectId(value));
-  if (typeof value === 'number') forms.push(String(value));
-  else if (typeof value === 'string' && /^-?\d+$/.test(value) && Number.isSafeInteger(Number(value)))
-    forms.push(Number(value));
-  return forms;
-}
-
-function describeForm(value: unknown): string {
-  if (value instanceof ObjectId) return 'an ObjectId';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
-  if (typeof value === 'number') return 'a number';
-  return `a ${(value as { _bsontype?: string })?._bsontype ?? typeof value}`;
-}
-
-/**
- * The value as a child of the relation holds it (its `_id`, or its reference), looked up in every form the
- * typed text may stand for; refused, with the forms tried, when no child has any of them.
- */
-async function existingForm(
-  session: EngineSession,
-  relation: Relation,
-  typed: { kind: ExceptionKind; value: unknown },
-): Promise<unknown> {
-  const children = (await session.pool.primaryDb(relation.child.source)).collection(
-    relation.child.collection,
-  );
-  const field = typed.kind === 'document' ? '_id' : relation.child.field;
-  const forms = candidateForms(typed.value);
-  const found = await children.findOne({ [field]: { $in: forms } } as Document, {
-    projection: { [field]: 1 },
-    collation: { locale: 'simple' },
-    maxTimeMS: session.config.maxTimeMS,
-  });
-  if (!found)
-    throw new UsageError(
-      `no child of ${relation.name} has ${typed.kind === 'document' ? '_id' : `${field} =`} ${forms.map(displayValue).join(' or ')}; nothing was added (an exception names what exists)`,
-    );
-  return typed.kind === 'document' ? found._id : referenceAt(found, field);
 }
 
 async function storeFor(session: EngineSession, relation: Relation): Promise<ExceptionsStore> {
@@ -209,7 +166,12 @@ export async function runExceptionsCommand(
       // the form a child has stored; none at all refuses the whole import.
       for (const [i, item] of entries.entries()) {
         try {
-          item.entry.value = await existingForm(session, item.relation, item.entry);
+          item.entry.value = await existingForm(
+            (await session.pool.primaryDb(item.relation.child.source)).collection(item.relation.child.collection),
+            item.relation,
+            item.entry,
+            session.config.maxTimeMS,
+          );
         } catch (error) {
           if (!(error instanceof UsageError)) throw error;
           throw new UsageError(
@@ -246,7 +208,12 @@ export async function runExceptionsCommand(
     // An exception binds to what exists: the form of the value a child has (a typed 24-hex is an ObjectId or a
     // string, digits a number or a string), said; none at all is refused with the forms tried.
     exceptionKey(kind, typed.value, relation.keyMatch); // a value that can never be a key is said first
-    const value = action === 'add' ? await existingForm(session, relation, typed) : typed.value;
+    const value = action === 'add' ? await existingForm(
+          (await session.pool.primaryDb(relation.child.source)).collection(relation.child.collection),
+          relation,
+          typed,
+          session.config.maxTimeMS,
+        ) : typed.value;
     const valueKey = exceptionKey(kind, value, relation.keyMatch);
     const store = await storeFor(session, relation);
     if (action === 'add') {

@@ -5,6 +5,7 @@ import type Conf from 'conf';
 import type { Document } from 'mongodb';
 import { readManifest } from '../cleanup/backup.ts';
 import { readBackup } from '../cleanup/backup-reader.ts';
+import { describeForm, existingForm } from '../store/exception-forms.ts';
 import type { CleanupProgress } from '../cleanup/execute.ts';
 import { type PipelineOptions, type PipelineOutcome, runCleanupPipeline } from '../cleanup/pipeline.ts';
 import type { CleanupPlan } from '../cleanup/plan.ts';
@@ -168,7 +169,7 @@ export interface ConsoleServices {
     value: unknown,
     reason: string,
     expiresAt?: Date,
-  ): Promise<AddOutcome>;
+  ): Promise<AddOutcome & { value: unknown; form: string }>;
   removeException(entry: ExceptionEntry): Promise<boolean>;
   backups(): Promise<BackupSummary[]>;
   previewBackup(dir: string): Promise<BackupPreview>;
@@ -350,17 +351,24 @@ export function createConsoleServices(
       );
       return lists.flat();
     },
-    async addException(name, kind, value, reason, expiresAt) {
-      return (await exceptionsStore(name)).add({
+    async addException(name, kind, typed, reason, expiresAt) {
+      // Bound to what exists, as `exceptions add` is: a typed `d:5f5f…` is stored as the child's _id is
+      // (a string or an ObjectId); none of the forms existing is refused with the forms tried.
+      const r = relation(name);
+      exceptionKey(kind, typed, r.keyMatch); // a value that can never be a key is said first
+      const children = (await pool.primaryDb(r.child.source)).collection(r.child.collection);
+      const value = await existingForm(children, r, { kind, value: typed }, config.maxTimeMS);
+      const added = await (await exceptionsStore(name)).add({
         relation: name,
         kind,
         value,
-        valueKey: exceptionKey(kind, value, relation(name).keyMatch),
+        valueKey: exceptionKey(kind, value, r.keyMatch),
         reason,
         createdBy: currentOperator(settings.operator),
         createdAt: new Date(),
         ...(expiresAt ? { expiresAt } : {}),
       });
+      return { ...added, value, form: describeForm(value) };
     },
     async removeException(entry) {
       return (await exceptionsStore(entry.relation)).remove(entry, currentOperator(settings.operator));

@@ -121,6 +121,11 @@ describe('the operator console', () => {
       await waitForText(r, /deletable 0/);
       await press(r, 'e');
       await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
+      // An exception names what exists (issue 25 item 2): a child of the reference allow-listed below, gone again
+      // once its exception is removed.
+      const heldChild = await olorin
+        .collection('content_embeddings')
+        .insertOne({ content_id: new ObjectId('507f1f77bcf86cd799439011'), held: true });
       await press(r, 'a');
       await waitForText(r, 'd:<child _id> or r:<reference>');
       // A reference that can never match is refused in words before any reason is asked, and asked again.
@@ -152,6 +157,7 @@ describe('the operator console', () => {
       );
       await waitForText(r, 'Exceptions (allow-listed orphans, never deleted): 1');
       expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments()).toBe(1);
+      await olorin.collection('content_embeddings').deleteOne({ _id: heldChild.insertedId });
       await press(r, KEY.escape);
 
       // History: scans collapsed to the latest per relation, times in UTC; / narrows to cleanups; Enter details.
@@ -333,6 +339,50 @@ describe('u with nothing to resume', () => {
       expect(scans).toBe(before);
     } finally {
       r.unmount();
+    }
+  });
+});
+
+// Issue 25 item 2: an exception typed in the console binds to the form a child holds, as `exceptions add` does: a
+// 24-hex `_id` stored as a string is allow-listed as that string (an ObjectId would protect nothing), and a value no
+// child has is refused with the forms tried.
+describe('allow-listing a typed value', () => {
+  it('stores the form the child has, and refuses a value no child has', async () => {
+    const olorin = server.client.db(demo.olorinDb);
+    const hex = new ObjectId().toHexString();
+    await olorin.collection('content_embeddings').insertOne({ _id: hex, content_id: new ObjectId() } as never);
+    const r = consoleFor(false);
+    try {
+      await waitForText(r, /deletable \d+/);
+      await press(r, 'e');
+      await waitForText(r, 'Exceptions (allow-listed orphans, never deleted)');
+      await press(r, 'a');
+      await waitForText(r, 'd:<child _id> or r:<reference>');
+      await type(r, `d:${hex}`);
+      await waitForText(r, 'Reason for allow-listing');
+      await type(r, 'kept for audit');
+      await waitForText(r, 'Enter for never');
+      await type(r, '');
+      const frame = await waitForText(r, new RegExp(`\\(the\\s+child's\\s+_id\\s+is\\s+the\\s+string\\s+"${hex}"\\)`));
+      expect(frame.replace(/\s+/g, ' ')).toContain(`added document exception "${hex}" to content_embeddings`);
+      const stored = await olorin.collection(OWNED_COLLECTIONS.exceptions).findOne({ reason: 'kept for audit' });
+      expect(typeof stored?.value).toBe('string');
+
+      const absent = new ObjectId().toHexString();
+      await press(r, 'a');
+      await waitForText(r, 'd:<child _id> or r:<reference>');
+      await type(r, `d:${absent}`);
+      await waitForText(r, 'Reason for allow-listing');
+      await type(r, 'typo');
+      await waitForText(r, 'Enter for never');
+      await type(r, '');
+      const refused = await waitForText(r, /nothing\s+was\s+added\s+\(an\s+exception\s+names\s+what\s+exists\)/);
+      expect(refused.replace(/\s+/g, ' ')).toContain(`no child of content_embeddings has _id ObjectId(${absent}) or "${absent}"`);
+      expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments({ reason: 'typo' })).toBe(0);
+      await olorin.collection(OWNED_COLLECTIONS.exceptions).deleteOne({ reason: 'kept for audit' });
+    } finally {
+      r.unmount();
+      await olorin.collection('content_embeddings').deleteOne({ _id: hex } as never);
     }
   });
 });

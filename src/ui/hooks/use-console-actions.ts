@@ -335,8 +335,9 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
             next.reason,
             next.expiresAt,
           );
+          const child = next.kind === 'document' ? "child's _id" : 'reference';
           say(
-            `${addOutcomeText(added, next.kind, displayValue(next.value), next.relation)}${added.outcome === 'exists' ? '' : '; rescanning'}`,
+            `${addOutcomeText(added, next.kind, displayValue(added.value), next.relation)} (the ${child} is ${added.form})${added.outcome === 'exists' ? '' : '; rescanning'}`,
           );
           if (added.outcome !== 'exists')
             setExceptionsChanged((old) => ({ relation: next.relation, n: (old?.n ?? 0) + 1 }));
