@@ -6,6 +6,7 @@ import { describeId } from '../engine/scan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { canonicalKey, referenceKeyOf } from '../mongo/keys.ts';
 import { redact } from '../mongo/redact.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
@@ -144,7 +145,7 @@ function selectRelations(
   if (config) for (const relation of manifest.relations) assertConfiguredChild(backup, relation, config);
   if (selection.relation && !manifest.relations.some((r) => r.name === selection.relation)) {
     throw new UsageError(
-      `--relation ${selection.relation}: not in this backup (it holds ${manifest.relations.map((r) => r.name).join(', ') || 'nothing'})`,
+      `relation ${selection.relation}: not in this backup (it holds ${manifest.relations.map((r) => r.name).join(', ') || 'nothing'})`,
     );
   }
   const noted = new Set<string>();
@@ -172,10 +173,11 @@ function selectRelations(
     }
     let wanted: string | undefined;
     if (selection.ref !== undefined) {
-      wanted = canonicalKey(selection.ref, relation.keyMatch);
+      // In any notation the tool displays (ObjectId(…), oid …, "text"): what is copied from a screen works.
+      wanted = canonicalKey(parseValueArgument(selection.ref), relation.keyMatch);
       if (wanted === undefined)
         throw new UsageError(
-          `--ref ${selection.ref}: not a valid key for relation ${relation.name} (${relation.keyMatch})`,
+          `reference ${escapeForTerminal(selection.ref)} is not a valid key for relation ${relation.name} (${relation.keyMatch})`,
         );
     }
     const withTail = Boolean(selection.includeUnverifiedTail);

@@ -13,7 +13,7 @@ import { ExitCode, UsageError } from '../errors.ts';
 import { canonicalKey, valuesForKey } from '../mongo/keys.ts';
 import { redact } from '../mongo/redact.ts';
 import { SourcePool } from '../mongo/sources.ts';
-import { parseValueArgument } from '../store/exception-input.ts';
+import { parseValueArgument, valueArgument } from '../store/exception-input.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
 import { defaultBackupRoot } from '../limits.ts';
 import { type EngineFlags, type EngineSession, withEngine } from './engine-session.ts';
@@ -47,7 +47,7 @@ async function runFind(ref: string, flags: RestoreFlags): Promise<number> {
         escapeForTerminal(h.createdAt.slice(0, 19).replace('T', ' ')),
         escapeForTerminal(h.relation),
         h.children.toLocaleString('en-US'),
-        `${restoreCommandFor(h.dir)} --ref ${shellQuote(ref)}`,
+        `${restoreCommandFor(h.dir)} --ref ${shellQuote(valueArgument(parseValueArgument(ref)))}`,
       ]),
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));

@@ -1,21 +1,56 @@
-import { EJSON, ObjectId } from 'bson';
+import { EJSON, type Long, ObjectId } from 'bson';
 import { UsageError } from '../errors.ts';
 import { DAY_MS, HOUR_MS } from '../limits.ts';
 
 const HEX24 = /^[0-9a-fA-F]{24}$/;
 
-/** An id or reference typed on the command line: Extended JSON when it parses, a 24-hex ObjectId, else a string. */
+/**
+ * An id or reference as typed, in any notation the tool displays or mongosh prints, so what is copied from a
+ * screen is accepted back (`/`, `f`, the console's allow-list prompt, `--ref`, `--doc`, `restore --find`,
+ * `scan --list --ref`): `ObjectId(hex)`, `ObjectId('hex')`, `new ObjectId("hex")`, `oid hex` (the review
+ * table's form) and a bare 24-hex are ObjectIds; `"text"` (JSON, as displayed) and `'text'` are strings;
+ * Extended JSON when it parses (numbers, `{"$oid": …}`, `{"$numberLong": …}`); anything else the text itself.
+ */
 export function parseValueArgument(text: string): unknown {
   const trimmed = text.trim();
+  const objectId =
+    /^(?:new\s+)?ObjectId\(\s*(?:(["'])([0-9a-fA-F]{24})\1|([0-9a-fA-F]{24}))\s*\)$/.exec(trimmed) ??
+    /^oid\s+()([0-9a-fA-F]{24})$/.exec(trimmed);
+  if (objectId) return new ObjectId(objectId[2] ?? objectId[3]);
+  const singleQuoted = /^'(.*)'$/s.exec(trimmed);
+  if (singleQuoted) return singleQuoted[1];
   if (/^[{["\d-]/.test(trimmed) && !HEX24.test(trimmed)) {
     try {
-      return EJSON.parse(trimmed, { relaxed: true });
+      // Canonical, so a `$numberLong` beyond 2^53 stays exact (relaxed parsing rounds it to a double).
+      return plainNumber(EJSON.parse(trimmed, { relaxed: false }));
     } catch {
       // Not JSON after all: the text itself.
     }
   }
   if (HEX24.test(trimmed)) return new ObjectId(trimmed);
   return text;
+}
+
+/**
+ * The shortest text `parseValueArgument` reads back as this value: an ObjectId's hex, a string as it is unless it
+ * would read as something else (then JSON-quoted), a number as written. For printed commands.
+ */
+export function valueArgument(value: unknown): string {
+  if (value instanceof ObjectId) return value.toHexString();
+  if (typeof value === 'string') return parseValueArgument(value) === value ? value : JSON.stringify(value);
+  if (typeof value === 'number') return String(value);
+  return EJSON.stringify(value, { relaxed: false });
+}
+
+/** Int32 and Double wrappers as numbers, a Long as a number when it is exact as one: as the scan decodes keys. */
+function plainNumber(value: unknown): unknown {
+  const type = (value as { _bsontype?: string } | null)?._bsontype;
+  if (type === 'Int32' || type === 'Double') return (value as { valueOf(): number }).valueOf();
+  if (type === 'Long') {
+    const n = (value as Long).toNumber();
+    return Number.isSafeInteger(n) ? n : value;
+  }
+  return value;
 }
 
 /** `30d`, `12h`, `90m` from now, or an ISO date; never in the past (an exception that never applies holds nothing). */

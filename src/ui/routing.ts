@@ -1,3 +1,4 @@
+import { escapeForTerminal } from '../terminal-text.ts';
 import type { Sample } from '../engine/scan.ts';
 import type { useAllChildren } from './hooks/use-all-children.ts';
 import { type ConsoleActions, type ConsoleState, visibleBackups } from './hooks/use-console-actions.ts';
@@ -248,7 +249,7 @@ function routeRecovery(
           : {
               id: 'restoreRef',
               label: found
-                ? `Restore from ${backup.runId} the children of reference ${found}: Enter (or type another reference):`
+                ? `Restore from ${backup.runId} the children of reference ${escapeForTerminal(found)}: Enter (or type another reference):`
                 : `Restore from ${backup.runId} only the children of this parent reference (restored content id), Enter:`,
               subject: backup.dir,
               ref: found,

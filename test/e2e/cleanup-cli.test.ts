@@ -75,6 +75,11 @@ describe('clean, restore and exceptions from the command line', () => {
     // Which backups hold this reference's children: found from the files, with no database at all.
     const found = await runCli(['restore', '--find', ref, '--backup-dir', backupRoot]);
     expect(found.code).toBe(0);
+    // The same in the notations the tool and mongosh display (issue 26 item 2).
+    for (const shown of [`ObjectId(${ref})`, `ObjectId('${ref}')`, `oid ${ref}`])
+      expect((await runCli(['restore', '--find', shown, '--backup-dir', backupRoot])).stdout).toBe(
+        found.stdout,
+      );
     expect(found.stdout).toMatch(/^run +created +relation +children +restore with$/m);
     expect(found.stdout).toContain(
       `content_embeddings  3         orphan-cleanup restore ${runDir} --ref ${ref}`,
@@ -113,7 +118,7 @@ describe('clean, restore and exceptions from the command line', () => {
     );
     const both = await runCli(['restore', runDir, '--find', ref]);
     expect(both.code).toBe(2);
-    const restored = await runCli(['restore', runDir, ...base(), '--ref', ref], olorinOnly);
+    const restored = await runCli(['restore', runDir, ...base(), '--ref', `ObjectId('${ref}')`], olorinOnly);
     expect(restored.code).toBe(0);
     expect(restored.stdout).toMatch(
       /^content_embeddings: \S+\.content_embeddings: inserted 3 of 3, 0 already present\n$/,

@@ -203,7 +203,8 @@ describe('the operator console', () => {
       // Which backups hold this reference? (b, then /)
       await press(r, '/');
       await waitForText(r, 'Find the backups holding children of this reference');
-      await type(r, ref);
+      // Typed as the review table shows it (issue 26 item 2): found, and shown in one form.
+      await type(r, `oid ${ref}`);
       frame = await waitForText(r, `reference ${ref}: children in 1 backup(s)`);
       expect(frame).toMatch(/content_embeddings {2}3 children/);
       expect(frame).toContain(`Backups holding children of ${ref}: 1`);

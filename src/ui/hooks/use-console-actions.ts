@@ -3,6 +3,8 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
 import { displayValue } from '../../mongo/keys.ts';
+import { parseValueArgument, valueArgument } from '../../store/exception-input.ts';
+import { escapeForTerminal } from '../../terminal-text.ts';
 import { redact } from '../../mongo/redact.ts';
 import {
   addOutcomeText,
@@ -417,14 +419,16 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
             setFound(undefined);
             return setRecoveryLines([]);
           }
+          // Typed in any notation the tool shows (ObjectId(…), oid …, "text"); kept and shown in one form.
+          const ref = valueArgument(parseValueArgument(next.ref));
           const { holdings, unreadable } = await whileBusy('searching the backups', () =>
-            services.findBackups(next.ref),
+            services.findBackups(ref),
           );
-          setFound({ ref: next.ref, dirs: holdings.map((h) => h.dir) });
+          setFound({ ref, dirs: holdings.map((h) => h.dir) });
           setRecoveryLines([
             holdings.length
-              ? `reference ${next.ref}: children in ${holdings.length} backup(s)`
-              : `reference ${next.ref}: in no backup under ${services.settings.backupRoot}`,
+              ? `reference ${escapeForTerminal(ref)}: children in ${holdings.length} backup(s)`
+              : `reference ${escapeForTerminal(ref)}: in no backup under ${escapeForTerminal(services.settings.backupRoot)}`,
             ...holdings.map(
               (h) =>
                 `${h.runId}  ${h.createdAt.slice(0, 16).replace('T', ' ')}  ${h.relation}  ${count(h.children)} children`,

@@ -85,7 +85,7 @@ export function RecoveryScreen({
     <Box flexDirection="column">
       <Text bold wrap="truncate-end">
         {found
-          ? `Backups holding children of ${found}: ${backups.length} (/ then Enter lists all)`
+          ? `Backups holding children of ${escapeForTerminal(found)}: ${backups.length} (/ then Enter lists all)`
           : `Backups (newest first): ${backups.length}`}
       </Text>
       {backups.length === 0 && (
