@@ -11,7 +11,9 @@ import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { parseValueArgument } from '../store/exception-input.ts';
+import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
+import { DAY_MS } from '../limits.ts';
 import { appendAudit } from './audit.ts';
 import type { ManifestRelation } from './backup.ts';
 import { type BackupContents, type BackupFileCheck, backupDocuments, readBackup } from './backup-reader.ts';
@@ -351,23 +353,55 @@ export async function restoreBackup(
 
 /**
  * Whether the parent a reference names is still missing or inactive on the relation's parent source (read
- * from the primary, as a delete's re-check is): restored children of such a parent are orphans again.
+ * from the primary, as a delete's re-check is) — restored children of such a parent are orphans again — and
+ * whether their grace period restarted, in words: it counts from the parent's soft-delete time when it has
+ * one, else from the reference's first sighting, which a restore does not reset (the first complete scan that
+ * no longer saw the reference forgot it; then the next scan sees them for the first time). Undefined when
+ * the parent is there and active.
  */
 export async function parentUnresolved(
   config: ResolvedConfig,
   pool: SourcePool,
   relationName: string,
   ref: string,
-): Promise<boolean> {
+  now = new Date(),
+): Promise<string | undefined> {
   const relation = config.relations.find((r) => r.name === relationName);
-  if (!relation) return false;
+  if (!relation) return undefined;
   const value = parseValueArgument(ref);
   const key = canonicalKey(value, relation.keyMatch);
-  if (key === undefined) return false;
+  if (key === undefined) return undefined;
   const states = await new ParentProbe(relation, await pool.primaryDb(relation.parent.source), {
     maxTimeMS: config.maxTimeMS,
   }).probe(new Map([[key, value]]));
-  return states.get(key)?.kind !== 'active';
+  const state = states.get(key) ?? { kind: 'missing' as const };
+  if (state.kind === 'active') return undefined;
+  let from: Date | undefined;
+  let basis = '';
+  if (state.kind === 'inactive' && state.since) {
+    from = state.since;
+    basis = `the parent's ${relation.parent.softDeleteField ?? 'soft delete'} (${utcMinute(from)})`;
+  } else {
+    const seen = await new FirstSeenStore(await pool.primaryDb(relation.child.source), relation.name, {
+      readOnly: true,
+    }).lookup([key], config.maxTimeMS);
+    from = seen.get(key);
+    if (from) basis = `the reference's first sighting (${utcMinute(from)})`;
+  }
+  const why = `its parent is still ${state.kind}`;
+  if (!from)
+    return `${why}; their grace period restarts: the next scan sees them for the first time, and they are deletable ${relation.graceDays} days after it`;
+  const end = new Date(from.getTime() + relation.graceDays * DAY_MS);
+  return `${why}; their grace period did not restart: it counts from ${basis}, so they are deletable ${
+    end <= now
+      ? 'again now — the next clean deletes them unless they are allow-listed'
+      : `from ${utcMinute(end)}`
+  }`;
+}
+
+/** A time as `2026-12-05 04:12 UTC`. */
+function utcMinute(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 export interface RelationVerify {

@@ -130,9 +130,10 @@ async function warnIfParentStillMissing(
     activity.doing = `checking whether parent ${ref} of ${r.name} exists on ${relation.parent.source}`;
     activity.done = `the restore itself is complete: ${inserted} inserted`;
     activity.next = `run scan when {source} answers to see whether the restored children are orphans again`;
-    if (await parentUnresolved(config, pool, r.name, ref))
+    const unresolved = await parentUnresolved(config, pool, r.name, ref);
+    if (unresolved)
       process.stderr.write(
-        `warning: parent ${ref} of ${r.name} is still missing or inactive: the ${r.inserted} restored children are orphans again (in grace until the next clean)\n`,
+        `warning: the ${r.inserted} restored children of ${r.name} are orphans again: ${unresolved}\n`,
       );
   }
 }

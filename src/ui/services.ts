@@ -180,7 +180,8 @@ export interface ConsoleServices {
   /** Every backup under the backup root holding children of a reference (read from the files alone). */
   findBackups(ref: string): ReturnType<typeof findBackupsOf>;
   /** Whether a reference's parent is missing or inactive now (after a restore: its children are orphans again). */
-  parentUnresolved(relation: string, ref: string): Promise<boolean>;
+  /** Undefined when the parent is there and active; else why the restored children are orphans again, and their grace. */
+  parentUnresolved(relation: string, ref: string): Promise<string | undefined>;
   /**
    * Live counts from change streams until the signal (engine/watch.ts); a relation that cannot be watched is
    * said through `onNotice` and stays on scan figures.

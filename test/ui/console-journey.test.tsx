@@ -219,7 +219,16 @@ describe('the operator console', () => {
       await type(r, '');
       frame = await waitForText(r, /restored content_embeddings: inserted 3 of 3, 0 already present/);
       // The parent is still gone: the restored children are orphans again, and the operator is told.
-      frame = await waitForText(r, `WARNING the parent ${ref} is still missing or inactive`);
+      // And whether their grace restarted (issue 26 item 4): it counts from the parent's soft delete, long past.
+      frame = await waitForText(
+        r,
+        new RegExp(
+          "WARNING the restored children are orphans again: its parent is still inactive; their grace period did not restart: it counts from the parent's deleted_at \\(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\), so they are deletable again now — the next clean deletes them unless they are allow-listed".replaceAll(
+            ' ',
+            '\\s+',
+          ),
+        ),
+      );
       await press(r, 'v');
       // After a search, verify covers that reference's children only.
       frame = await waitForText(
@@ -351,7 +360,9 @@ describe('allow-listing a typed value', () => {
   it('stores the form the child has, and refuses a value no child has', async () => {
     const olorin = server.client.db(demo.olorinDb);
     const hex = new ObjectId().toHexString();
-    await olorin.collection('content_embeddings').insertOne({ _id: hex, content_id: new ObjectId() } as never);
+    await olorin
+      .collection('content_embeddings')
+      .insertOne({ _id: hex, content_id: new ObjectId() } as never);
     const r = consoleFor(false);
     try {
       await waitForText(r, /deletable \d+/);
@@ -364,9 +375,14 @@ describe('allow-listing a typed value', () => {
       await type(r, 'kept for audit');
       await waitForText(r, 'Enter for never');
       await type(r, '');
-      const frame = await waitForText(r, new RegExp(`\\(the\\s+child's\\s+_id\\s+is\\s+the\\s+string\\s+"${hex}"\\)`));
+      const frame = await waitForText(
+        r,
+        new RegExp(`\\(the\\s+child's\\s+_id\\s+is\\s+the\\s+string\\s+"${hex}"\\)`),
+      );
       expect(frame.replace(/\s+/g, ' ')).toContain(`added document exception "${hex}" to content_embeddings`);
-      const stored = await olorin.collection(OWNED_COLLECTIONS.exceptions).findOne({ reason: 'kept for audit' });
+      const stored = await olorin
+        .collection(OWNED_COLLECTIONS.exceptions)
+        .findOne({ reason: 'kept for audit' });
       expect(typeof stored?.value).toBe('string');
 
       const absent = new ObjectId().toHexString();
@@ -377,9 +393,16 @@ describe('allow-listing a typed value', () => {
       await type(r, 'typo');
       await waitForText(r, 'Enter for never');
       await type(r, '');
-      const refused = await waitForText(r, /nothing\s+was\s+added\s+\(an\s+exception\s+names\s+what\s+exists\)/);
-      expect(refused.replace(/\s+/g, ' ')).toContain(`no child of content_embeddings has _id ObjectId(${absent}) or "${absent}"`);
-      expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments({ reason: 'typo' })).toBe(0);
+      const refused = await waitForText(
+        r,
+        /nothing\s+was\s+added\s+\(an\s+exception\s+names\s+what\s+exists\)/,
+      );
+      expect(refused.replace(/\s+/g, ' ')).toContain(
+        `no child of content_embeddings has _id ObjectId(${absent}) or "${absent}"`,
+      );
+      expect(await olorin.collection(OWNED_COLLECTIONS.exceptions).countDocuments({ reason: 'typo' })).toBe(
+        0,
+      );
       await olorin.collection(OWNED_COLLECTIONS.exceptions).deleteOne({ reason: 'kept for audit' });
     } finally {
       r.unmount();

@@ -393,17 +393,21 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           // is said, not taken for the restore failing.
           const stillMissing =
             next.ref !== undefined && inserted > 0
-              ? await Promise.all(result.relations.map((r) => services.parentUnresolved(r.name, next.ref!)))
-                  .then((states) => states.some(Boolean))
+              ? await Promise.all(
+                  result.relations
+                    .filter((r) => r.inserted > 0)
+                    .map((r) => services.parentUnresolved(r.name, next.ref!)),
+                )
+                  .then((lines) => lines.find(Boolean))
                   .catch((error: Error) => error)
-              : false;
+              : undefined;
           const unchecked = stillMissing instanceof Error;
           say(
             `restore done: ${count(inserted)} inserted${
               unchecked
                 ? `; the parent check failed (${stillMissing.message}): scan when it answers`
                 : stillMissing
-                  ? `; WARNING the parent ${next.ref} is still missing or inactive: the restored children are orphans again (in grace)`
+                  ? `; WARNING the restored children are orphans again: ${stillMissing}`
                   : ''
             }; rescanning; v verifies`,
             stillMissing ? 'warn' : 'info',
