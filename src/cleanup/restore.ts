@@ -1,4 +1,6 @@
-import { dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { delimiter, dirname, join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
 import { ParentProbe } from '../engine/probe.ts';
@@ -53,8 +55,62 @@ export interface RestoreResult {
 }
 
 /** The command that restores a run's backup, the path quoted for a POSIX shell when it needs it. */
-export function restoreCommandFor(runDir: string): string {
-  return `orphan-cleanup restore ${shellQuote(runDir)}`;
+export function restoreCommandFor(
+  runDir: string,
+  config?: Pick<ResolvedConfig, 'configPath' | 'sources'>,
+): string {
+  return `${cliInvocation()} restore ${shellQuote(resolvePath(runDir))}${config?.configPath ? ` --config ${shellQuote(config.configPath)}` : ''}`;
+}
+
+/**
+ * What a printed restore command needs from the shell it is pasted into, in words (empty when nothing): the
+ * environment variables the child sources' URIs come from (named, never their values), and any URI given with
+ * `--source`, which it must be given again.
+ */
+export function restoreNeeds(config: Pick<ResolvedConfig, 'sources' | 'relations'>): string {
+  const env = new Set<string>();
+  const flags = new Set<string>();
+  const children = new Set(config.relations.map((relation) => relation.child.source));
+  for (const source of Object.values(config.sources)) {
+    if (!children.has(source.name)) continue;
+    if (source.uriFrom && 'env' in source.uriFrom) env.add(source.uriFrom.env);
+    else if (source.uriFrom) flags.add(`--source ${source.name}=URI`);
+  }
+  const parts = [
+    ...(env.size ? [`${[...env].join(', ')} set as in this shell`] : []),
+    ...(flags.size ? [`${[...flags].join(' ')} as given to this run`] : []),
+  ];
+  return parts.length ? `run it with ${parts.join(', and ')}` : '';
+}
+
+/** The package's own launcher: what a printed command runs. */
+const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
+let invocation: string | undefined;
+
+/**
+ * How a printed command starts so that it runs as printed from any shell: `orphan-cleanup` when that name on
+ * the PATH is this very launcher (installed), else the launcher's absolute path (a checkout, npx).
+ */
+function cliInvocation(): string {
+  invocation ??= findInvocation();
+  return invocation;
+}
+
+function findInvocation(): string {
+  let target: string;
+  try {
+    target = realpathSync(LAUNCHER);
+  } catch {
+    return 'orphan-cleanup';
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    try {
+      if (realpathSync(join(dir, 'orphan-cleanup')) === target) return 'orphan-cleanup';
+    } catch {
+      // Not there.
+    }
+  }
+  return shellQuote(target);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { type CleanupResult, refusalsOf } from '../cleanup/execute.ts';
 import { runCleanupPipeline } from '../cleanup/pipeline.ts';
-import { restoreCommandFor } from '../cleanup/restore.ts';
+import { restoreCommandFor, restoreNeeds } from '../cleanup/restore.ts';
+import type { ResolvedConfig } from '../config/load.ts';
 import { type CleanupPlan, planText } from '../cleanup/plan.ts';
 import { CHECKPOINT_CANDIDATES } from '../engine/scan.ts';
 import { ExitCode, RuntimeError, UsageError } from '../errors.ts';
@@ -60,7 +61,7 @@ async function confirmByTyping(plan: CleanupPlan): Promise<boolean> {
   }
 }
 
-function summaryText(result: CleanupResult): string {
+function summaryText(result: CleanupResult, config: ResolvedConfig): string {
   const lines = [`run ${result.runId}: ${result.status}${result.error ? ` (${result.error})` : ''}`];
   for (const r of result.relations) {
     const skipped = Object.entries(r.skipped)
@@ -77,7 +78,9 @@ function summaryText(result: CleanupResult): string {
   }
   if (result.runDir) {
     lines.push(`backup: ${result.runDir}`);
-    lines.push(`restore with: ${restoreCommandFor(result.runDir)}`);
+    lines.push(`restore with: ${restoreCommandFor(result.runDir, config)}`);
+    const needs = restoreNeeds(config);
+    if (needs) lines.push(`  (${needs})`);
   } else lines.push('nothing was backed up or deleted: there is nothing to restore');
   return `${lines.join('\n')}\n`;
 }
@@ -163,7 +166,7 @@ export async function runCleanCommand(flags: CleanFlags): Promise<number> {
       }
       const { result, report: scan } = outcome;
       if (json) report(result.status, { result });
-      else process.stdout.write(summaryText(result));
+      else process.stdout.write(summaryText(result, config));
       if (flags.metricsFile)
         await writeMetricsFile(flags.metricsFile, cleanupRegistry(result, scanRegistry(scan)));
       if (result.status === 'failed')

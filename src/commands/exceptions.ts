@@ -167,7 +167,9 @@ export async function runExceptionsCommand(
       for (const [i, item] of entries.entries()) {
         try {
           item.entry.value = await existingForm(
-            (await session.pool.primaryDb(item.relation.child.source)).collection(item.relation.child.collection),
+            (await session.pool.primaryDb(item.relation.child.source)).collection(
+              item.relation.child.collection,
+            ),
             item.relation,
             item.entry,
             session.config.maxTimeMS,
@@ -208,12 +210,15 @@ export async function runExceptionsCommand(
     // An exception binds to what exists: the form of the value a child has (a typed 24-hex is an ObjectId or a
     // string, digits a number or a string), said; none at all is refused with the forms tried.
     exceptionKey(kind, typed.value, relation.keyMatch); // a value that can never be a key is said first
-    const value = action === 'add' ? await existingForm(
-          (await session.pool.primaryDb(relation.child.source)).collection(relation.child.collection),
-          relation,
-          typed,
-          session.config.maxTimeMS,
-        ) : typed.value;
+    const value =
+      action === 'add'
+        ? await existingForm(
+            (await session.pool.primaryDb(relation.child.source)).collection(relation.child.collection),
+            relation,
+            typed,
+            session.config.maxTimeMS,
+          )
+        : typed.value;
     const valueKey = exceptionKey(kind, value, relation.keyMatch);
     const store = await storeFor(session, relation);
     if (action === 'add') {

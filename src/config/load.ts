@@ -2,6 +2,7 @@ import type { ZodError } from 'zod';
 import { readRegularFile } from '../paths.ts';
 import { UsageError } from '../errors.ts';
 import { validateUri } from '../mongo/connection.ts';
+import { resolve as resolvePath } from 'node:path';
 import { OLORIN_PRESET } from './presets/olorin.ts';
 import {
   type ConfigFile,
@@ -18,6 +19,8 @@ export interface ResolvedSource {
   readPreference?: SourceConfig['readPreference'];
   readPreferenceTags?: SourceConfig['readPreferenceTags'];
   maxStalenessSeconds?: SourceConfig['maxStalenessSeconds'];
+  /** Where its URI came from, for commands printed to run elsewhere: an environment variable, or `--source`. */
+  uriFrom?: { env: string } | { flag: true };
 }
 
 export type Relation = RelationConfig;
@@ -25,6 +28,8 @@ export type Relation = RelationConfig;
 export interface ResolvedConfig extends Omit<ParsedConfig, 'sources' | 'relations'> {
   /** Where the config came from: a file path or the built-in preset. */
   origin: string;
+  /** The config file's absolute path, when one was given (not the preset). */
+  configPath?: string;
   sources: Record<string, ResolvedSource>;
   relations: Relation[];
   /**
@@ -166,6 +171,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
       ...(source.readPreference ? { readPreference: source.readPreference } : {}),
       ...(source.readPreferenceTags ? { readPreferenceTags: source.readPreferenceTags } : {}),
       ...(source.maxStalenessSeconds ? { maxStalenessSeconds: source.maxStalenessSeconds } : {}),
+      ...(overrides.has(sourceName)
+        ? { uriFrom: { flag: true as const } }
+        : !source.uri && source.uriEnv
+          ? { uriFrom: { env: source.uriEnv } }
+          : {}),
     };
   }
 
@@ -173,6 +183,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   return {
     ...rest,
     origin,
+    ...(options.configPath ? { configPath: resolvePath(options.configPath) } : {}),
     sources,
     relations,
     separation: separationSwitch(env),

@@ -73,7 +73,7 @@ export function ScreenBody({
         />
       );
     case 'cleanup':
-      return state.cleanup ? <CleanupScreen state={state.cleanup} /> : null;
+      return state.cleanup ? <CleanupScreen state={state.cleanup} restore={services.restoreCommand} /> : null;
     case 'exceptions':
       return (
         <ExceptionsScreen entries={state.exceptions} row={view.row} filter={view.filter} height={height} />
@@ -83,6 +83,7 @@ export function ScreenBody({
         <RecoveryScreen
           backups={state.backups && visibleBackups(state)}
           found={state.found?.ref}
+          folder={services.settings.backupRoot}
           row={view.row}
           preview={state.preview}
           lines={state.recoveryLines}

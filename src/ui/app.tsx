@@ -1,6 +1,5 @@
 import { Box, useApp, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
-import { restoreCommandFor } from '../cleanup/restore.ts';
 import { Footer, footerLines } from './components/Footer.tsx';
 import { Header, headerLines } from './components/Header.tsx';
 import { HelpOverlay } from './components/HelpOverlay.tsx';
@@ -91,7 +90,7 @@ export function App({
       footerLines(view.name, ui.message, columns, state.busy),
   );
   const restoreCommand = state.cleanup?.result?.runDir
-    ? restoreCommandFor(state.cleanup.result.runDir)
+    ? services.restoreCommand(state.cleanup.result.runDir).command
     : undefined;
   useEffect(() => {
     if (restoreCommand && exitNotes && !exitNotes.includes(restoreCommand)) exitNotes.push(restoreCommand);

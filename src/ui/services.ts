@@ -12,6 +12,8 @@ import type { CleanupPlan } from '../cleanup/plan.ts';
 import {
   findBackupsOf,
   parentUnresolved,
+  restoreCommandFor,
+  restoreNeeds,
   type RestoreSelection,
   restoreBackup,
   verifyBackup,
@@ -171,6 +173,8 @@ export interface ConsoleServices {
     expiresAt?: Date,
   ): Promise<AddOutcome & { value: unknown; form: string }>;
   removeException(entry: ExceptionEntry): Promise<boolean>;
+  /** The command that restores a run, runnable as printed from another shell, and what that shell needs. */
+  restoreCommand(runDir: string): { command: string; needs: string };
   backups(): Promise<BackupSummary[]>;
   previewBackup(dir: string): Promise<BackupPreview>;
   restore(dir: string, selection: RestoreSelection): ReturnType<typeof restoreBackup>;
@@ -371,6 +375,10 @@ export function createConsoleServices(
       });
       return { ...added, value, form: describeForm(value) };
     },
+    restoreCommand: (runDir) => ({
+      command: restoreCommandFor(runDir, config),
+      needs: restoreNeeds(config),
+    }),
     async removeException(entry) {
       return (await exceptionsStore(entry.relation)).remove(entry, currentOperator(settings.operator));
     },

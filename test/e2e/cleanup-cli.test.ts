@@ -1,10 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BSON, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackupFiles } from '../support/backups.ts';
-import { runCli } from '../support/cli.ts';
+import { LAUNCHER, runCli } from '../support/cli.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -52,7 +53,12 @@ describe('clean, restore and exceptions from the command line', () => {
     );
     expect(result.code).toBe(0);
     const runDir = /^backup: (\S+)$/m.exec(result.stdout)![1];
-    expect(result.stdout).toContain(`restore with: orphan-cleanup restore ${runDir}`);
+    // A command that runs as printed from another shell in the checkout (issue 26 item 5): the launcher's path,
+    // the run, the config; and what that shell needs, named (never a URI).
+    const printed = /^restore with: (.+)$/m.exec(result.stdout)![1];
+    expect(printed).toBe(`${LAUNCHER} restore ${runDir} --config ${demo.configPath}`);
+    expect(result.stdout).toContain('  (run it with OLORIN_MONGODB_URI set as in this shell)\n');
+    expect(result.stdout).not.toContain(server.uri);
     expect(result.stdout).toContain('content_embeddings: backed up 180, deleted 180 of 180 planned');
     // An executed run never says "would" (issue 26, item 8).
     expect(result.stdout).toContain('will delete 180 of 180 deletable');
@@ -82,7 +88,7 @@ describe('clean, restore and exceptions from the command line', () => {
       );
     expect(found.stdout).toMatch(/^run +created +relation +children +restore with$/m);
     expect(found.stdout).toContain(
-      `content_embeddings  3         orphan-cleanup restore ${runDir} --ref ${ref}`,
+      `content_embeddings  3         ${LAUNCHER} restore ${runDir} --ref ${ref}`,
     );
     const nowhere = await runCli([
       'restore',
@@ -136,6 +142,16 @@ describe('clean, restore and exceptions from the command line', () => {
     const present = await runCli(['verify', runDir, ...base(), '--ref', ref], olorinOnly);
     expect(present.code).toBe(0);
     expect(present.stdout).toContain('3 backed up, 3 present, 0 absent');
+    // The printed command, pasted verbatim into a second shell that has the variable it names: it restores the
+    // rest.
+    const pasted = spawnSync('bash', ['-c', printed], {
+      cwd: process.cwd(),
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, OLORIN_MONGODB_URI: server.uri },
+      encoding: 'utf8',
+    });
+    expect(pasted.stderr).toBe('');
+    expect(pasted.status).toBe(0);
+    expect(pasted.stdout).toMatch(/content_embeddings: \S+: inserted 177 of 180, 3 already present/);
   });
 
   it('answers bad input with one line: missing reason, unknown relation, corrupted backup', async () => {

@@ -405,13 +405,9 @@ describe('what restore --find prints', () => {
     const found = await runCli(['restore', '--find', hostileRef, '--backup-dir', root]);
     expect(found.code).toBe(0);
     expect(found.stdout).not.toMatch(/[\u001b\u0007\u202e]/);
-    const command = /(orphan-cleanup restore .*)$/m.exec(found.stdout)![1].trim();
-    // Run verbatim by a shell, as the operator would paste it (the bin path for `orphan-cleanup`).
-    const bin = join(process.cwd(), 'bin', 'orphan-cleanup');
-    execFileSync('bash', [
-      '-c',
-      `${command.replace(/^orphan-cleanup/, `'${bin}'`)} --config '${configPath}'`,
-    ]);
+    const command = /(\S*orphan-cleanup restore .*)$/m.exec(found.stdout)![1].trim();
+    // Run verbatim by a shell, as the operator would paste it.
+    execFileSync('bash', ['-c', `${command} --config '${configPath}'`]);
     expect(await children.countDocuments()).toBe(2);
     // The manifest is input: a status the tool never writes is refused with one line, escaped.
     const run = join(root, (await readdir(root)).find((name) => !name.endsWith('.jsonl'))!);

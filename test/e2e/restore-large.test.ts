@@ -39,7 +39,10 @@ describe('a backup over 2 GiB', () => {
       childrenParentsFile(server.uri, childDb, server.dbName('large_parent')),
     );
     // Written by the tool's own backup writer, as a cleanup run writes it: batches appended and fsynced.
-    const writer = await BackupWriter.create(root, '20261205T000000Z-large1', { operator: 'test', host: 'test' });
+    const writer = await BackupWriter.create(root, '20261205T000000Z-large1', {
+      operator: 'test',
+      host: 'test',
+    });
     const relation = await writer.addRelation(
       {
         name: 'rel',
@@ -54,7 +57,11 @@ describe('a backup over 2 GiB', () => {
     );
     for (let i = 0; i < DOCUMENTS; i += 5) {
       const docs = Array.from({ length: Math.min(5, DOCUMENTS - i) }, (_, j) =>
-        BSON.serialize({ _id: i + j, ref: `gone-${(i + j) % 3}`, blob: new Binary(Buffer.alloc(DOCUMENT_BYTES, i + j)) }),
+        BSON.serialize({
+          _id: i + j,
+          ref: `gone-${(i + j) % 3}`,
+          blob: new Binary(Buffer.alloc(DOCUMENT_BYTES, i + j)),
+        }),
       );
       await writer.appendBatch(relation, docs);
     }

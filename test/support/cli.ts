@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
+export const LAUNCHER = fileURLToPath(new URL('../../bin/orphan-cleanup', import.meta.url));
 
 export interface CliResult {
   code: number | null;

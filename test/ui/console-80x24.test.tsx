@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,7 +83,7 @@ describe('the console at 80×24', () => {
       await type(r, 'content_embeddings');
       frame = await waitForText(r, /Run \S+: completed/);
       expectFits(frame, 80, 24);
-      expect(frame).toContain('restore: orphan-cleanup restore');
+      expect(frame).toMatch(/restore: \S*orphan-cleanup restore/);
 
       // y puts the restore command on the terminal's clipboard (OSC 52).
       await press(r, 'y');
@@ -90,7 +91,7 @@ describe('the console at 80×24', () => {
       const copy = r.frames.find((written) => written.includes('\u001b]52;c;'));
       expect(copy).toBeDefined();
       const copied = Buffer.from(/\u001b]52;c;([A-Za-z0-9+/=]+)\u0007/.exec(copy!)![1], 'base64').toString();
-      expect(copied).toMatch(new RegExp(`^orphan-cleanup restore ${backupRoot}/\\S+$`));
+      expect(copied).toMatch(new RegExp(`^\\S*orphan-cleanup restore ${backupRoot}/\\S+ --config \\S+$`));
       // And it is what the console prints when it closes.
       expect(exitNotes).toEqual([copied]);
 
@@ -102,6 +103,22 @@ describe('the console at 80×24', () => {
       await press(r, 'a');
       frame = await waitForText(r, 'd:<child _id> or r:<reference>');
       expectFits(frame, 80, 24);
+
+      // The copied command, pasted verbatim into a second shell in the checkout that has the variables the
+      // summary names (issue 26 item 5): it restores what the cleanup deleted.
+      const shell = spawnSync('bash', ['-c', copied], {
+        cwd: process.cwd(),
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          OLORIN_MONGODB_URI: server.uri,
+          BAYIT_MONGODB_URI: server.uri,
+        },
+        encoding: 'utf8',
+      });
+      expect(shell.stderr).toBe('');
+      expect(shell.status).toBe(0);
+      expect(shell.stdout).toMatch(/content_embeddings: \S+: inserted (\d+) of \1, 0 already present/);
     } finally {
       r.unmount();
     }

@@ -45,6 +45,8 @@ describe('loadConfig', () => {
       name: 'olorin',
       uri: expect.any(String),
       database: 'olorin_platform',
+      // Named in printed restore commands: the variable a second shell needs, never the URI.
+      uriFrom: { env: 'OLORIN_MONGODB_URI' },
     });
     expect(config.requireSeparateDatabases).toBe(true);
     expect(config.maxOrphanRatio).toBe(0.5);

@@ -20,6 +20,7 @@ describe('shell quoting of printed commands', () => {
       expect(quoted, word).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
       expect(execFileSync('bash', ['-c', `printf %s ${quoted}`]).toString('utf8'), quoted).toBe(word);
     }
-    expect(restoreCommandFor('/tmp/a dir/run')).toBe("orphan-cleanup restore '/tmp/a dir/run'");
+    // The launcher's path (not on this PATH), the run directory quoted.
+    expect(restoreCommandFor('/tmp/a dir/run')).toMatch(/^\/\S+\/bin\/orphan-cleanup restore '\/tmp\/a dir\/run'$/);
   });
 });

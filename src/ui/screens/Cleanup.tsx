@@ -1,4 +1,3 @@
-import { restoreCommandFor } from '../../cleanup/restore.ts';
 import { ProgressBar } from '@inkjs/ui';
 import { Box, Text } from 'ink';
 import Spinner from 'ink-spinner';
@@ -52,7 +51,14 @@ function PlanPanel({ plan }: { plan: CleanupPlan }) {
   );
 }
 
-export function CleanupScreen({ state }: { state: CleanupState }) {
+export function CleanupScreen({
+  state,
+  restore,
+}: {
+  state: CleanupState;
+  /** The restore command for a run directory, as printed, and what a shell running it needs. */
+  restore: (runDir: string) => { command: string; needs: string };
+}) {
   const { phase, plan, progress, result } = state;
   if (phase === 'planning') {
     return (
@@ -123,8 +129,11 @@ export function CleanupScreen({ state }: { state: CleanupState }) {
           {result.runDir ? (
             <>
               <Text>backup: {result.runDir}</Text>
-              <Text color={theme.color('accent')}>restore: {restoreCommandFor(result.runDir)}</Text>
-              <Text color={theme.color('dim')}>y copies it; it is printed again when you quit.</Text>
+              <Text color={theme.color('accent')}>restore: {restore(result.runDir).command}</Text>
+              <Text color={theme.color('dim')}>
+                y copies it; it is printed again when you quit
+                {restore(result.runDir).needs ? `; ${restore(result.runDir).needs}` : ''}.
+              </Text>
             </>
           ) : (
             <Text>nothing was backed up or deleted: there is nothing to restore</Text>

@@ -66,6 +66,7 @@ export function ExceptionsScreen({
 export function RecoveryScreen({
   backups,
   found,
+  folder,
   row,
   preview,
   lines,
@@ -74,19 +75,24 @@ export function RecoveryScreen({
   backups: BackupSummary[] | undefined;
   /** The reference searched with `/`: the list holds only the backups with its children. */
   found?: string;
+  /** The backup root the list is read from. */
+  folder: string;
   row: number;
   preview?: BackupPreview;
   lines: string[];
   height: number;
 }) {
   if (!backups) return <Text>loading backups…</Text>;
-  const [page, start] = windowOf(backups, row, Math.max(3, height - 8 - lines.length));
+  const [page, start] = windowOf(backups, row, Math.max(3, height - 9 - lines.length));
   return (
     <Box flexDirection="column">
       <Text bold wrap="truncate-end">
         {found
           ? `Backups holding children of ${escapeForTerminal(found)}: ${backups.length} (/ then Enter lists all)`
           : `Backups (newest first): ${backups.length}`}
+      </Text>
+      <Text color={theme.color('dim')} wrap="truncate-middle">
+        in {escapeForTerminal(folder)}
       </Text>
       {backups.length === 0 && (
         <Text color={theme.color('dim')}>{found ? 'none holds this reference' : 'no backups yet'}</Text>

@@ -338,17 +338,24 @@ describe('CleanupScreen', () => {
     stopping: false,
     ...overrides,
   });
+  const restoreOf = (runDir: string) => ({
+    command: `orphan-cleanup restore ${runDir}`,
+    needs: 'run it with OLORIN_MONGODB_URI set as in this shell',
+  });
   it('planning, the plan, nothing to delete, refused, running, and the summary', () => {
-    expect(frameOf(<CleanupScreen state={state({ phase: 'planning' })} />)).toContain(
+    expect(frameOf(<CleanupScreen restore={restoreOf} state={state({ phase: 'planning' })} />)).toContain(
       'planning content_embeddings…',
     );
-    const planned = frameOf(<CleanupScreen state={state({ plan })} />);
+    const planned = frameOf(<CleanupScreen restore={restoreOf} state={state({ plan })} />);
     expect(planned).toContain('delete 600 of 600 deletable documents in 6 batches');
     expect(planned).toContain('guards: safe');
     const nothing = { ...plan, relations: [{ ...plan.relations[0], toDelete: 0 }] };
-    expect(frameOf(<CleanupScreen state={state({ plan: nothing })} />)).toContain('Nothing to delete.');
+    expect(frameOf(<CleanupScreen restore={restoreOf} state={state({ plan: nothing })} />)).toContain(
+      'Nothing to delete.',
+    );
     const refused = frameOf(
       <CleanupScreen
+        restore={restoreOf}
         state={state({
           phase: 'error',
           plan,
@@ -362,6 +369,7 @@ describe('CleanupScreen', () => {
     );
     const running = frameOf(
       <CleanupScreen
+        restore={restoreOf}
         state={state({
           phase: 'running',
           plan,
@@ -407,10 +415,10 @@ describe('lists', () => {
   });
 
   it('backups: loading, none, and one with what a verify said', () => {
-    expect(frameOf(<RecoveryScreen backups={undefined} row={0} lines={[]} height={20} />)).toContain(
-      'loading backups…',
-    );
-    expect(frameOf(<RecoveryScreen backups={[]} row={0} lines={[]} height={20} />)).toContain(
+    expect(
+      frameOf(<RecoveryScreen backups={undefined} folder="/b" row={0} lines={[]} height={20} />),
+    ).toContain('loading backups…');
+    expect(frameOf(<RecoveryScreen backups={[]} folder="/b" row={0} lines={[]} height={20} />)).toContain(
       'no backups yet',
     );
     const one = frameOf(
@@ -425,6 +433,7 @@ describe('lists', () => {
             relations: [{ name: RELATION.name, backedUp: 600, deleted: 600 }],
           },
         ]}
+        folder="/srv/backups/orphan-cleanup"
         row={0}
         lines={['verify content_embeddings: 600 backed up, 0 present, 600 absent']}
         height={20}
@@ -432,6 +441,9 @@ describe('lists', () => {
     );
     expect(one).toContain('run-1');
     expect(one).toContain('600 absent');
+    // The folder the list is read from is named (issue 26 item 5): a second terminal's restore --find can be
+    // pointed at the same one.
+    expect(one).toContain('in /srv/backups/orphan-cleanup');
   });
 
   it('history: loading and runs', () => {
