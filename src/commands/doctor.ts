@@ -1,4 +1,5 @@
 import { diagnose, diagnosisText } from '../engine/doctor.ts';
+import { reportWidth } from '../engine/text-layout.ts';
 import { redactUri } from '../mongo/redact.ts';
 import { type EngineFlags, withEngine } from './engine-session.ts';
 
@@ -20,7 +21,7 @@ export async function runDoctorCommand(flags: DoctorFlags): Promise<number> {
     else {
       const describe = (name: string) =>
         `${redactUri(config.sources[name].uri)} db ${config.sources[name].database}`;
-      process.stdout.write(diagnosisText(diagnosis, describe));
+      process.stdout.write(diagnosisText(diagnosis, describe, reportWidth()));
     }
     return 0;
   });

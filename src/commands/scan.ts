@@ -4,6 +4,7 @@ import { type ListCategory, listUnresolved } from '../engine/list.ts';
 import { scanReportText } from '../engine/report-text.ts';
 import { runScan, type ScanReport, scanReportJson } from '../engine/run-scan.ts';
 import { describeId } from '../engine/scan.ts';
+import { reportWidth } from '../engine/text-layout.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
 import { displayValue } from '../mongo/keys.ts';
@@ -60,7 +61,7 @@ export async function runScanCommand(flags: ScanFlags & Partial<ListFlags>): Pro
       if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, scanRegistry(report));
       if (flags.json) process.stdout.write(`${JSON.stringify(scanReportJson(report), null, 2)}\n`);
       else {
-        process.stdout.write(scanReportText(report));
+        process.stdout.write(scanReportText(report, reportWidth()));
         if (access.readOnly)
           process.stdout.write('read-only: nothing recorded (no run history, no first-seen state)\n');
       }

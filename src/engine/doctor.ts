@@ -3,7 +3,6 @@ import type { Relation } from '../config/load.ts';
 import { probeCapabilities, type ServerCapabilities, secondaryLagSeconds } from '../mongo/capabilities.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
-import { preImagesCommand, preImagesEnabled, START_SNAPSHOT_TIMEOUT_MS } from './watch.ts';
 import {
   createIndexCommand,
   indexesOf,
@@ -11,6 +10,8 @@ import {
   mixedCaseHexKey,
   parentKeyIndex,
 } from './parent-checks.ts';
+import { wrapLine } from './text-layout.ts';
+import { preImagesCommand, preImagesEnabled, START_SNAPSHOT_TIMEOUT_MS } from './watch.ts';
 
 /** Each of doctor's searches of a whole index (mixed-case hex) ends after this long. */
 const DOCTOR_MAX_TIME_MS = 30_000;
@@ -372,7 +373,12 @@ export async function diagnose(pool: SourcePool, relations: Relation[]): Promise
   return { sources, relations: diagnosed };
 }
 
-export function diagnosisText(diagnosis: Diagnosis, describeSource: (name: string) => string): string {
+export function diagnosisText(
+  diagnosis: Diagnosis,
+  describeSource: (name: string) => string,
+  /** 80 unless the terminal is wider: long findings wrap under their text, commands kept whole. */
+  width = 80,
+): string {
   const mark = { ok: 'ok  ', warn: 'WARN', info: 'info' } as const;
   const lines: string[] = [];
   for (const { source, capabilities: c, replicationLag: lag } of diagnosis.sources) {
@@ -393,5 +399,5 @@ export function diagnosisText(diagnosis: Diagnosis, describeSource: (name: strin
     lines.push(`${relation.relation}`);
     for (const finding of relation.findings) lines.push(`  ${mark[finding.level]}  ${finding.message}`);
   }
-  return `${lines.join('\n')}\n`;
+  return `${lines.flatMap((line) => wrapLine(line, width, line.startsWith('  ') ? 8 : 2)).join('\n')}\n`;
 }

@@ -1,5 +1,6 @@
 import { formatCount as n, relationHeading } from './format.ts';
 import type { RelationReport, ScanReport } from './run-scan.ts';
+import { fittedTable, wrapLine } from './text-layout.ts';
 
 function trend(relation: RelationReport): string {
   if (!relation.complete) return 'change: n/a (incomplete scan)';
@@ -24,25 +25,20 @@ const COLUMNS: [header: string, value: (r: RelationReport) => string][] = [
 
 /**
  * The human-readable scan report: one aligned row per relation (names left, numbers right) so relations
- * compare at a glance, then per relation where it points, its trend and, when unsafe, why.
+ * compare at a glance, then per relation where it points, its trend and, when unsafe, why. Laid out for
+ * `width` columns (80 unless the terminal is wider): a table too wide is printed in two parts, long lines wrap.
  */
-export function scanReportText(report: ScanReport): string {
+export function scanReportText(report: ScanReport, width = 80): string {
   const rows = [
     COLUMNS.map(([header]) => header),
     ...report.relations.map((r) => COLUMNS.map(([, value]) => value(r))),
   ];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const lines = rows.map((row) =>
-    row
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
-      .join('  ')
-      .trimEnd(),
-  );
+  const lines = fittedTable(rows, width);
   for (const r of report.relations) {
     lines.push('');
-    lines.push(relationHeading(r));
-    lines.push(`  ${trend(r)}  (${(r.durationMs / 1000).toFixed(1)} s)`);
-    if (!r.safe) lines.push(`  unsafe: ${r.unsafeReasons.join('; ')}`);
+    lines.push(...wrapLine(relationHeading(r), width, 2));
+    lines.push(...wrapLine(`  ${trend(r)}  (${(r.durationMs / 1000).toFixed(1)} s)`, width));
+    if (!r.safe) lines.push(...wrapLine(`  unsafe: ${r.unsafeReasons.join('; ')}`, width));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -85,17 +85,35 @@ describe('orphan-cleanup scan', () => {
     const result = await runCli(['scan', '--config', lowThreshold, '--metrics-file', metrics], env());
     expect(result.code).toBe(3);
     expect(result.stderr).toContain('alert: content_embeddings: 300 orphans > alertThreshold 100');
-    // An aligned table: one row per relation, numbers right-aligned under their headers.
-    const [header, ...rest] = result.stdout.split('\n');
-    expect(header).toMatch(
-      /^relation +scanned +ok +orphans +inactive +invalid +excepted +deletable +in grace +p95 ms +safe$/,
+    // An aligned table: one row per relation, numbers right-aligned under their headers; at 80 columns (not a
+    // terminal: 80) in two parts, each repeating the relation (issue 26 item 8).
+    const lines = result.stdout.split('\n');
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(80);
+    const headers = lines.filter((line) => line.startsWith('relation '));
+    expect(headers).toHaveLength(2);
+    expect(headers.join(' ').replace(/ +/g, ' ')).toBe(
+      'relation scanned ok orphans inactive invalid excepted relation deletable in grace p95 ms safe',
     );
-    const row = rest.find((line) => line.startsWith('content_embeddings '))!;
-    expect(row).toMatch(/^content_embeddings +6,620 +6,000 +300 +300 +20 +0 /);
-    expect(row).toHaveLength(header.length);
+    const [first, second] = lines.filter((line) => line.startsWith('content_embeddings '));
+    expect(first).toMatch(/^content_embeddings +6,620 +6,000 +300 +300 +20 +0$/);
+    expect(first).toHaveLength(headers[0].length);
+    expect(second).toMatch(/^content_embeddings +\d+ +\d+ +\d+ +yes$/);
     const text = await readFile(metrics, 'utf8');
     expect(text).toContain('orphan_cleanup_documents{relation="content_embeddings",category="orphans"} 300');
     expect(text).toMatch(/orphan_cleanup_last_success_timestamp_seconds\{relation="recap_sessions"\} \d+/);
+  });
+
+  it('doctor fits 80 columns: findings wrap under their text, and a command to copy stays whole', async () => {
+    const result = await runCli(['doctor', '--config', configPath], env());
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    // A line over 80 is only ever one word too long to break (a command, a URI): never two words.
+    for (const line of lines)
+      if (line.length > 80) expect(line.trim(), line).not.toContain(' ');
+    const warning = lines.findIndex((line) => line.startsWith('  WARN  no index on dubbing_sessions.partner_id'));
+    expect(warning).toBeGreaterThan(-1);
+    // Continued under the finding's text, not under its level.
+    expect(lines[warning + 1]).toMatch(/^ {8}\S/);
   });
 
   it('answers bad flags, unknown relations and missing URIs with one line and exit 2', async () => {
