@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Relation } from '../config/load.ts';
 import { canonicalKey } from '../mongo/keys.ts';
+import { OldestFirst } from './oldest-first.ts';
 import { CATEGORIES, type ScanCheckpoint } from './scan.ts';
 
 /**
@@ -54,6 +55,10 @@ const checkpointSchema = z
     deletable: count,
     samples: z.object(Object.fromEntries(CATEGORIES.map((c) => [c, z.array(sample).max(1000)]))).strict(),
     candidates: z.array(candidate).max(10_000),
+    candidateParts: z
+      .object({ from: count, through: z.number().int().min(-1) })
+      .strict()
+      .optional(),
     candidateLimit: count,
     storage: z.object({ bytes: count, measured: count, unmeasured: count }).strict(),
     roundTrips: z.object({ childBatches: count, parentProbes: count, sizeQueries: count }).strict(),
@@ -61,6 +66,45 @@ const checkpointSchema = z
     mixedCaseHexChildren: count.optional(),
   })
   .strict();
+
+/** A resume reads at most this many candidate parts (compaction keeps far fewer). */
+export const MAX_CANDIDATE_PARTS = 10_000;
+/** ... and at most this many candidates in them. */
+const MAX_PART_CANDIDATES = 1_000_000;
+
+/**
+ * A saved checkpoint head with its candidates read back from its parts: each part's entries checked against the
+ * candidate schema, and the oldest `candidateLimit` of them all (with any the head itself holds) kept — the
+ * candidates the scan kept when it saved, since every part holds what entered them since the one before.
+ * Throws (the checkpoint is then refused) when a part is malformed or there are too many.
+ */
+export async function withCandidateParts(
+  raw: unknown,
+  readParts: (range: { from: number; through: number }) => Promise<unknown[][]>,
+): Promise<unknown> {
+  const head = raw as { candidateParts?: unknown; candidates?: unknown; candidateLimit?: unknown };
+  if (!head || typeof head !== 'object' || head.candidateParts === undefined) return raw;
+  const range = z
+    .object({ from: count, through: z.number().int().min(-1) })
+    .strict()
+    .safeParse(head.candidateParts);
+  const limit = count.safeParse(head.candidateLimit);
+  if (!range.success || !limit.success || !Array.isArray(head.candidates)) return raw;
+  const kept = new OldestFirst<z.infer<typeof candidate>>(limit.data, (c) => c.since.getTime());
+  let read = 0;
+  for (const entries of [head.candidates, ...(await readParts(range.data))]) {
+    read += entries.length;
+    if (read > MAX_PART_CANDIDATES)
+      throw new Error(`more than ${MAX_PART_CANDIDATES} candidates in its parts`);
+    const parsed = z.array(candidate).safeParse(entries);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`a candidate part is malformed (${issue.path.join('.')}: ${issue.message})`);
+    }
+    for (const entry of parsed.data) kept.offer(entry);
+  }
+  return { ...head, candidates: kept.sorted() };
+}
 
 /**
  * A checkpoint read back from `orphan_cleanup_runs` (writable by any user with the scan role), checked like any

@@ -1,21 +1,27 @@
 // Over 300 lines: a relation's scan around the join: stores, guards, trend, checkpoint records, report.
+
+import type { Db } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { DAY_MS, HOUR_MS } from '../limits.ts';
 import { log } from '../logging.ts';
 import { serverClock } from '../mongo/capabilities.ts';
 import { failureHint } from '../mongo/connection.ts';
-import { redact } from '../mongo/redact.ts';
-import type { Db } from 'mongodb';
 import { valuesForKey } from '../mongo/keys.ts';
+import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { CLOCK_SKEW_WARN_MS } from '../mongo/timeouts.ts';
 import { OWNED_COLLECTIONS, type WriteAccess } from '../store/access.ts';
 import { ExceptionsStore } from '../store/exceptions.ts';
 import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, type RunRecord, RunsStore } from '../store/runs.ts';
+import {
+  MAX_CANDIDATE_PARTS,
+  relationFingerprint,
+  validCheckpoint,
+  withCandidateParts,
+} from './checkpoint.ts';
 import { splitPartitions } from './child-stream.ts';
 import { unsafeReasons } from './guards.ts';
-import { relationFingerprint, validCheckpoint } from './checkpoint.ts';
 import { checkParentCollection } from './parent-checks.ts';
 import { ParentProbe } from './probe.ts';
 import { promoteSafeLongs } from './raw-bson.ts';
@@ -34,6 +40,8 @@ import {
 
 /** Growth is measured against a scan at least this old when there is one, so minutes-apart scans don't extrapolate noise. */
 const GROWTH_WINDOW_MS = 12 * HOUR_MS;
+/** Candidate parts are rewritten as one when they hold this many times the kept candidates. */
+const CANDIDATE_PARTS_COMPACT_AFTER = 4;
 
 export interface Endpoint {
   source: string;
@@ -223,20 +231,40 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   let parentProblems: string[] = [];
   /** The last checkpoint written: an unfinished scan's record keeps it, and its first-seen state stays staged. */
   let checkpoint: ScanCheckpoint | undefined = resumed?.checkpoint;
+  // Candidates are appended, a part per checkpoint holding those kept since the previous one (the record keeps
+  // only the head: positions, tallies, samples); once the parts hold several times the kept candidates, one
+  // part with all of them replaces them.
+  let parts = resumed?.checkpoint.candidateParts ?? { from: 0, through: -1 };
+  let appendedSinceFull = 0;
   const onCheckpoint = access.readOnly
     ? undefined
     : async (next: ScanCheckpoint) => {
+        const { candidates, newCandidates = [], ...rest } = next;
+        const seq = parts.through + 1;
+        appendedSinceFull += newCandidates.length;
+        const compact = appendedSinceFull > CANDIDATE_PARTS_COMPACT_AFTER * CHECKPOINT_CANDIDATES;
+        const append = compact ? candidates : newCandidates;
+        const nextParts = append.length ? { from: compact ? seq : parts.from, through: seq } : parts;
         // The fingerprint ties it to this definition of the relation: a resume checks it (checkpoint.ts).
-        const stamped = { ...next, fingerprint: relationFingerprint(relation) };
+        const head = {
+          ...rest,
+          candidates: [],
+          candidateParts: nextParts,
+          fingerprint: relationFingerprint(relation),
+        };
         // The first sightings of the part the checkpoint covers are written before it: a resume never
         // reads that part again.
         await firstSeenStore.flush();
         await runs.saveCheckpoint(
           { runId, relation: relation.name, startedAt, operator, host: currentHost(), scanTime },
-          stamped as unknown as Record<string, unknown>,
+          head as unknown as Record<string, unknown>,
           next.scanned,
+          append.length ? { seq, candidates: append } : undefined,
+          compact ? seq : undefined,
         );
-        checkpoint = stamped;
+        if (compact) appendedSinceFull = 0;
+        parts = nextParts;
+        checkpoint = head;
       };
   try {
     const preflight = await checkParentCollection(
@@ -442,6 +470,9 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
         );
     else await runs.record(run);
   }
+  // A complete scan needs its checkpoint's candidate parts no more.
+  if (!access.readOnly && complete && options.record !== false && checkpoint)
+    await runs.forgetCandidateParts(runId, relation.name).catch(() => undefined);
   return report;
 }
 
@@ -470,14 +501,24 @@ async function resumableScan(
     return undefined;
   }
   // Read back from a collection any scan-role user can write: checked like input, refused whole if anything is off.
-  const valid = validCheckpoint(promoteSafeLongs(found.checkpoint), relation);
-  if ('refused' in valid) {
+  // The candidates are in parts beside the record: the kept ones are the oldest of them all.
+  const refuse = (reason: string) => {
     options.onNotice?.(
-      `${relation.name}: the checkpoint of unfinished scan ${found.runId} is not resumed: ${valid.refused}; scanning from the start`,
+      `${relation.name}: the checkpoint of unfinished scan ${found.runId} is not resumed: ${reason}; scanning from the start`,
     );
-    log.warn({ relation: relation.name, runId: found.runId, reason: valid.refused }, 'checkpoint refused');
+    log.warn({ relation: relation.name, runId: found.runId, reason }, 'checkpoint refused');
     return undefined;
+  };
+  let raw: unknown;
+  try {
+    raw = await withCandidateParts(promoteSafeLongs(found.checkpoint), (range) =>
+      runs.candidateParts(found.runId, relation.name, range, MAX_CANDIDATE_PARTS),
+    );
+  } catch (error) {
+    return refuse((error as Error).message);
   }
+  const valid = validCheckpoint(raw, relation);
+  if ('refused' in valid) return refuse(valid.refused);
   const { checkpoint } = valid;
   const needed = options.candidateLimit ?? 0;
   if (needed > checkpoint.candidateLimit) {

@@ -2,15 +2,15 @@
 import { EJSON } from 'bson';
 import type { Collection, Db, Document } from 'mongodb';
 import type { Relation } from '../config/load.ts';
+import { RuntimeError } from '../errors.ts';
 import { DAY_MS } from '../limits.ts';
 import { log } from '../logging.ts';
 import { documentKey, type ExceptionIndex } from '../store/exceptions.ts';
-import { type Partition, partitionBatches } from './child-stream.ts';
-import { RuntimeError } from '../errors.ts';
 import { escapeForTerminal } from '../terminal-text.ts';
+import { type Partition, partitionBatches } from './child-stream.ts';
 import { OldestFirst } from './oldest-first.ts';
-import { ProbeScheduler } from './probe-scheduler.ts';
 import { type AmbiguousSoftDelete, ParentProbe, type ParentState } from './probe.ts';
+import { ProbeScheduler } from './probe-scheduler.ts';
 import { decodeValue, RawFieldReader } from './raw-bson.ts';
 import { ReferenceCache } from './reference-cache.ts';
 
@@ -142,6 +142,13 @@ export interface ScanCheckpoint
   partitions: Partition[];
   /** The oldest candidates so far, at most `candidateLimit` of them (none kept when that is above the cap). */
   candidates: Candidate[];
+  /**
+   * Those of `candidates` kept since the previous checkpoint: what a save appends (`RunsStore.saveCheckpoint`);
+   * the kept candidates are always the oldest of everything appended. Not part of the saved head.
+   */
+  newCandidates?: Candidate[];
+  /** The saved parts holding the candidates (`from`..`through`); a resume reads them back into `candidates`. */
+  candidateParts?: { from: number; through: number };
   candidateLimit: number;
   storage: { bytes: number; measured: number; unmeasured: number };
 }
@@ -169,8 +176,12 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       >)
     : (Object.fromEntries(CATEGORIES.map((c) => [c, [] as Sample[]])) as Record<Category, Sample[]>);
   const candidateLimit = input.candidateLimit ?? 0;
-  const candidates = new OldestFirst<Candidate>(candidateLimit, (c) => c.since.getTime());
+  // With checkpoints, what entered the kept candidates since the last one is appended to it (not all of them).
+  const keptInCheckpoints = Boolean(input.onCheckpoint) && candidateLimit <= CHECKPOINT_CANDIDATES;
+  const candidates = new OldestFirst<Candidate>(candidateLimit, (c) => c.since.getTime(), keptInCheckpoints);
   for (const candidate of resume?.candidates ?? []) candidates.offer(candidate);
+  // The resumed checkpoint holds those already.
+  candidates.takeAdded();
   const partitions: Partition[] = (resume?.partitions ?? input.partitions ?? [{ done: false }]).map((p) => ({
     ...p,
   }));
@@ -350,6 +361,7 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
         ]),
       ) as Record<Category, Sample[]>,
       candidates: kept ? candidates.sorted() : [],
+      newCandidates: kept ? candidates.takeAdded() : [],
       candidateLimit: kept ? candidateLimit : 0,
       storage: { bytes: storage.bytes, measured: storage.measured, unmeasured: storage.unmeasured },
       roundTrips: { ...roundTrips },

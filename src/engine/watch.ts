@@ -11,14 +11,16 @@ import type {
 } from 'mongodb';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
 import { canonicalKey, referenceAt, valuesForKey } from '../mongo/keys.ts';
-import { valuesAtPath } from '../mongo/paths.ts';
 import { SilentSourceError } from '../mongo/liveness.ts';
+import { valuesAtPath } from '../mongo/paths.ts';
 import { redact } from '../mongo/redact.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import type { WriteAccess } from '../store/access.ts';
 import { documentKey, type ExceptionIndex, ExceptionsStore } from '../store/exceptions.ts';
 import { createIndexCommand, indexesOf, leadingField } from './parent-checks.ts';
 import { ParentProbe } from './probe.ts';
+import type { ScanReport } from './run-scan.ts';
+import type { CategoryCounts } from './scan.ts';
 import {
   type KeyEntry,
   type KeyState,
@@ -26,8 +28,6 @@ import {
   tokenTime,
   WatchStateStore,
 } from './watch-state.ts';
-import type { ScanReport } from './run-scan.ts';
-import type { CategoryCounts } from './scan.ts';
 
 export type { KeyState } from './watch-state.ts';
 

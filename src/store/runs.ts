@@ -4,6 +4,12 @@ import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts
 
 /** `exception`: an allow-list entry added, renewed or removed (its `note` says which). */
 export type RunKind = 'scan' | 'clean' | 'restore' | 'exception';
+const RUN_KINDS: RunKind[] = ['scan', 'clean', 'restore', 'exception'];
+/**
+ * The kind of the documents holding an unfinished scan's checkpoint candidates, a part per checkpoint (what
+ * entered the kept candidates since the previous one): beside the run records, never listed as runs.
+ */
+const CANDIDATE_PART = 'scan-candidates';
 export type RunOutcome = 'succeeded' | 'failed' | 'aborted' | 'running';
 
 export interface RunRecord {
@@ -71,15 +77,29 @@ export class RunsStore {
     );
   }
 
-  /** Writes an unfinished scan's checkpoint into its run record (created as `running` on the first one). */
+  /**
+   * Writes an unfinished scan's checkpoint into its run record (created as `running` on the first one). The
+   * candidates kept since the previous checkpoint go in a part of their own (`append`), written first, so the
+   * record never names a part that is not there; `dropBefore` removes the parts a compacted one replaced.
+   */
   async saveCheckpoint(
     run: Pick<RunRecord, 'runId' | 'relation' | 'startedAt' | 'operator' | 'host' | 'scanTime'>,
     checkpoint: Record<string, unknown>,
     scanned: number,
+    append?: { seq: number; candidates: unknown[] },
+    dropBefore?: number,
   ): Promise<void> {
     assertWritable(this.access, 'record a scan checkpoint');
+    if (append)
+      await this.collection.insertOne({
+        runId: run.runId,
+        relation: run.relation,
+        kind: CANDIDATE_PART,
+        seq: append.seq,
+        candidates: append.candidates,
+      } as unknown as RunRecord);
     await this.collection.updateOne(
-      { runId: run.runId, relation: run.relation },
+      { runId: run.runId, relation: run.relation, kind: 'scan' },
       {
         $set: { checkpoint, 'counts.scanned': scanned, finishedAt: new Date() },
         $setOnInsert: {
@@ -95,12 +115,52 @@ export class RunsStore {
       },
       { upsert: true },
     );
+    if (dropBefore !== undefined)
+      await this.collection.deleteMany({
+        runId: run.runId,
+        relation: run.relation,
+        kind: CANDIDATE_PART,
+        seq: { $lt: dropBefore },
+      } as never);
+  }
+
+  /**
+   * The candidate arrays of an unfinished scan's checkpoint parts `from`..`through`, in order, at most `limit`
+   * parts (read back as input: the caller checks every entry).
+   */
+  async candidateParts(
+    runId: string,
+    relation: string,
+    range: { from: number; through: number },
+    limit: number,
+  ): Promise<unknown[][]> {
+    const parts = await this.collection
+      .find(
+        { runId, relation, kind: CANDIDATE_PART, seq: { $gte: range.from, $lte: range.through } } as never,
+        { promoteLongs: false, projection: { candidates: 1, seq: 1 } },
+      )
+      .sort({ seq: 1 })
+      .limit(limit + 1)
+      .toArray();
+    if (parts.length > limit) throw new Error(`more than ${limit} checkpoint parts`);
+    return parts.map((part) => {
+      const candidates = (part as unknown as { candidates?: unknown }).candidates;
+      if (!Array.isArray(candidates)) throw new Error('a checkpoint part without candidates');
+      return candidates;
+    });
+  }
+
+  /** Removes a scan's checkpoint parts (it finished, or is forgotten). */
+  async forgetCandidateParts(runId: string, relation: string): Promise<void> {
+    assertWritable(this.access, 'update the run history');
+    await this.collection.deleteMany({ runId, relation, kind: CANDIDATE_PART } as never);
   }
 
   /** Removes an unfinished scan's record (a dry run that finished: it records nothing). */
   async forget(runId: string, relation: string): Promise<void> {
     assertWritable(this.access, 'update the run history');
     await this.collection.deleteOne({ runId, relation, kind: 'scan' });
+    await this.forgetCandidateParts(runId, relation);
   }
 
   /**
@@ -134,7 +194,7 @@ export class RunsStore {
 
   /** Recent runs, newest first; `relation` and `kind` narrow the list. */
   async recent(options: { relation?: string; kind?: RunKind; limit?: number } = {}): Promise<RunRecord[]> {
-    const filter: Record<string, unknown> = {};
+    const filter: Record<string, unknown> = { kind: { $in: RUN_KINDS } };
     if (options.relation) filter.relation = options.relation;
     if (options.kind) filter.kind = options.kind;
     return this.collection

@@ -1,4 +1,4 @@
-import { type Document, ObjectId, type Timestamp } from 'mongodb';
+import { BSON, type Document, ObjectId, type Timestamp } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedConfig } from '../../src/config/load.ts';
 import { type RunScanOptions, runScan } from '../../src/engine/run-scan.ts';
@@ -141,5 +141,90 @@ describe('first-seen bookkeeping', () => {
     // The references only the first process saw are kept: every one still missing is there.
     const stillMissing = missing.filter((_, i) => ![0, 1, 5].includes(i)).map((id) => id.toHexString());
     expect(stillMissing.every((key) => keys.has(key))).toBe(true);
+  });
+});
+
+// Issue 27 item 1, the checkpoint: each one writes what changed since the previous one — the record's small head
+// and the candidates kept since — not every kept candidate every few seconds; a resume reads them back whole.
+describe('checkpoint bookkeeping', () => {
+  it('appends the candidates kept since the last checkpoint, and a resume gets every kept candidate back', async () => {
+    // 60,000 children, half of them orphans (deletable at once: no grace): candidates beyond the 10,000 kept.
+    const bigChild = server.dbName('fswcheckpoint');
+    const children = server.client.db(bigChild).collection('embeddings');
+    await children.createIndex({ content_id: 1 });
+    for (let done = 0; done < 60_000; done += 10_000)
+      await children.insertMany(
+        Array.from({ length: 10_000 }, (_, i) => ({
+          content_id: i % 2 ? missing[(done + i) % ORPHAN_REFERENCES] : parents[i % 500]._id,
+        })),
+      );
+    const noGrace = await configFor(embeddingsConfigFile(server.uri, bigChild, parentDb), {}, 0);
+    const runsNs = `${bigChild}.${OWNED_COLLECTIONS.runs}`;
+    const from = await lastOplogTime();
+    const controller = new AbortController();
+    const pool = new SourcePool(noGrace.sources);
+    const headsSince = async () =>
+      (await oplogWrites(server.client, runsNs, from)).entries.filter((e) => e.o?.kind !== 'scan-candidates');
+    // Stopped after a few checkpoints, as a killed or interrupted scan is.
+    let watching = true;
+    const stopper = (async () => {
+      while (watching && (await headsSince()).length < 4) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+    })();
+    try {
+      const interrupted = await runScan({
+        config: noGrace,
+        pool,
+        access: { readOnly: false },
+        checkpointIntervalMs: 10,
+        signal: controller.signal,
+      });
+      watching = false;
+      await stopper;
+      expect(interrupted.relations[0].complete).toBe(false);
+      const written = await oplogWrites(server.client, runsNs, from);
+      const heads = written.entries.filter((e) => e.op === 'u' || (e.op === 'i' && e.o.kind === 'scan'));
+      const parts = written.entries.filter((e) => e.op === 'i' && e.o.kind === 'scan-candidates');
+      expect(heads.length).toBeGreaterThanOrEqual(3);
+      // Every child orphaned here was first seen in one scan: the oldest 10,000 kept are the first met, and
+      // each is written once, in the part of the checkpoint after it was met.
+      const appended = parts.reduce((sum, part) => sum + part.o.candidates.length, 0);
+      const record = await server.client
+        .db(bigChild)
+        .collection(OWNED_COLLECTIONS.runs)
+        .findOne({ kind: 'scan', complete: false }, { sort: { startedAt: -1 } });
+      const kept = Math.min(10_000, record!.counts.scanned);
+      expect(appended).toBeLessThanOrEqual(kept);
+      // So the bytes the checkpoints wrote are about one copy of the kept candidates and a small head each (they
+      // were a full copy per checkpoint: ~1 MB every 5 s on a large backlog).
+      const partBytes = parts.reduce((sum, part) => sum + BSON.calculateObjectSize(part), 0);
+      expect(written.bytes).toBeLessThan(partBytes + heads.length * 16 * 1024);
+      expect(written.bytes).toBeLessThan(2 * 1024 * 1024);
+      expect(record!.checkpoint.candidates).toEqual([]);
+      // The heads stay small whatever the candidates: positions, tallies, samples.
+      for (const head of heads) expect(BSON.calculateObjectSize(head)).toBeLessThan(16 * 1024);
+
+      // The resume reads the parts back: a cleanup's candidates come from what the interrupted scan kept (all were
+      // first met in that scan, so they are older than anything met after the resume), and its figures are a
+      // complete scan's.
+      const inParts = new Set(
+        parts.flatMap((part) => part.o.candidates.map((c: { id: unknown }) => String(c.id))),
+      );
+      const resumed = await runScan({
+        config: noGrace,
+        pool,
+        access: { readOnly: true },
+        resume: true,
+        candidateLimit: 500,
+      });
+      const fresh = await runScan({ config: noGrace, pool, access: { readOnly: true }, candidateLimit: 500 });
+      expect(resumed.relations[0].complete).toBe(true);
+      expect(resumed.relations[0].candidates).toHaveLength(500);
+      expect(resumed.relations[0].candidates.every((c) => inParts.has(String(c.id)))).toBe(true);
+      const { orphans, deletable, scanned } = fresh.relations[0];
+      expect(resumed.relations[0]).toMatchObject({ orphans, deletable, scanned });
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -19,4 +19,27 @@ describe('OldestFirst', () => {
     expect(all.sorted()).toEqual([1, 2, 3]);
     expect(none.sorted()).toEqual([]);
   });
+
+  it('what was kept since each checkpoint, appended, gives back exactly what is kept (issue 27)', async () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let round = 0; round < 20; round++) {
+      const kept = new OldestFirst<{ since: number }>(50, (c) => c.since, true);
+      const parts: { since: number }[][] = [];
+      for (let i = 0; i < 2000; i++) {
+        // Older ones keep coming (the kept set changes all along), sometimes in runs.
+        kept.offer({ since: Math.floor(random() * 100_000) - i * (round % 3) });
+        if (random() < 0.01) parts.push(kept.takeAdded());
+      }
+      parts.push(kept.takeAdded());
+      const union = new OldestFirst<{ since: number }>(50, (c) => c.since);
+      for (const part of parts) for (const item of part) union.offer(item);
+      expect(union.sorted().map((c) => c.since)).toEqual(kept.sorted().map((c) => c.since));
+      // Far less than a copy of everything kept at every checkpoint.
+      expect(parts.flat().length).toBeLessThan(parts.length * 50);
+    }
+  });
 });
