@@ -235,6 +235,8 @@ export function buildOlorinDemo(
         const at = new Date(now - (14 - day) * DAY_MS);
         const grown = (n: number) => Math.round(n * (0.35 + (0.6 * day) / 13));
         return {
+          // From the seeded generator too: the same ids every run, as the README says.
+          _id: objectId(),
           runId: `demo-${relation}-${day}`,
           kind: 'scan',
           relation,
