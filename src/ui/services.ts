@@ -25,6 +25,7 @@ import {
   parseSetting,
   readSettings,
   type Settings,
+  tightenSettingsPermissions,
 } from '../config/settings.ts';
 import { type ListCategory, type ListedChild, listUnresolved } from '../engine/list.ts';
 import { type RelationReport, runScan, type ScanReport } from '../engine/run-scan.ts';
@@ -143,7 +144,8 @@ export interface ConsoleServices {
   /** The settings in effect; `updateSetting` changes them for the rest of the session (and saves them). */
   settings: ConsoleSettings;
   settingsInfo(): SettingsInfo;
-  updateSetting(field: EditableSetting, typed: string): void;
+  /** Returns what it had to say about the file's permissions (tightened to 0600/0700, or could not be). */
+  updateSetting(field: EditableSetting, typed: string): string[];
   connect(): Promise<SourceStatus[]>;
   /**
    * Each source's liveness now (its heartbeats: `mongo/liveness.ts`); a source whose client was given up on is
@@ -242,6 +244,8 @@ export function createConsoleServices(
       persistence?.store.set(field, value);
       Object.assign(settings, { [field]: value });
       fromFlags.delete(field);
+      // As `settings` does: the file may hold credentials.
+      return persistence ? tightenSettingsPermissions(persistence.store) : [];
     },
     async connect() {
       return Promise.all(

@@ -1,6 +1,7 @@
+import { chmodSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { render } from 'ink-testing-library';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -302,10 +303,16 @@ describe('the operator console', () => {
       await waitForText(r, 'batch size: a whole number from 1 to 1000: nothing changed');
       expect(store.get('batchSize')).toBe(1000);
 
+      // Saved from the console as `settings` saves (issue 26 item 9): the file 0600 and its folder 0700, even when
+      // they had been left wider (an older version, a hand edit); and it says what it tightened.
+      chmodSync(dirname(store.path), 0o755);
+      chmodSync(store.path, 0o644);
       await press(r, KEY.enter);
       await type(r, '250');
-      await waitForText(r, 'batch size saved: 250');
+      frame = await waitForText(r, /batch size saved: 250; tightened/);
       expect(store.get('batchSize')).toBe(250);
+      expect(statSync(dirname(store.path)).mode & 0o777).toBe(0o700);
+      expect(statSync(store.path).mode & 0o777).toBe(0o600);
 
       await press(r, KEY.up, KEY.up, KEY.enter);
       await type(r, 'night-shift');

@@ -358,14 +358,18 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           void scan();
           return;
         case 'updateSetting': {
+          let notes: string[];
           try {
-            services.updateSetting(next.field, next.text);
+            notes = services.updateSetting(next.field, next.text);
           } catch (error) {
             return say(`${errorText(error)}: nothing changed`, 'warn');
           }
           const saved = services.settingsInfo().file ? 'saved' : 'changed for this session';
           const label = EDITABLE_SETTINGS.find((setting) => setting.field === next.field)?.label;
-          return say(`${label} ${saved}: ${settingValue(services.settings, next.field)}`);
+          return say(
+            `${label} ${saved}: ${settingValue(services.settings, next.field)}${notes.length ? `; ${notes.map(escapeForTerminal).join('; ')}` : ''}`,
+            notes.some((note) => note.startsWith('warning')) ? 'warn' : 'info',
+          );
         }
         case 'restore': {
           dispatch({ type: 'message' });
