@@ -50,6 +50,9 @@ export function osc52(text: string): string {
  * The operator console: key → command (keymap.ts) → action (routing.ts, on use-console-actions), and the
  * layout. Every database action goes through the injected services (the headless engine).
  */
+/** How long after a question closes by itself a key is taken as meant for it. */
+const STALE_ANSWER_MS = 2000;
+
 export function App({
   services,
   exitNotes,
@@ -108,8 +111,22 @@ export function App({
       if (key.escape || input === '?' || input === 'q') dispatch({ type: 'help', open: false });
       return;
     }
+    // A key typed for a question that has just closed by itself (the run it asked about ended) is dropped,
+    // not taken as a command of the screen under it: `y` would copy, `d` remove, `c` plan again.
+    if (now.dismissedAt !== undefined) {
+      const stale = Date.now() - now.dismissedAt < STALE_ANSWER_MS && (key.return || input.length > 0);
+      dispatch({ type: 'staleKey' });
+      if (stale)
+        return dispatch({
+          type: 'message',
+          text: 'the question had closed by itself (the run ended) before that key: it was not taken as a command',
+          tone: 'warn',
+        });
+    }
     const command = commandFor(current.name, input, key);
     if (!command) return;
+    // The status line said what the last action did: the next action clears it (and may say its own).
+    if (now.message && command !== 'help') dispatch({ type: 'message' });
     routeCommand(
       {
         dispatch,

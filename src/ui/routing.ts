@@ -59,6 +59,8 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
         dispatch({ type: 'preview', dir: undefined });
         return actions.previewBackup(undefined);
       }
+      // Esc closes the innermost thing: a run's detail, then the history.
+      if (view.name === 'history' && view.detail) return dispatch({ type: 'historyDetail' });
       return dispatch({ type: 'back' });
   }
   const step = command === 'down' ? 1 : command === 'up' ? -1 : 0;

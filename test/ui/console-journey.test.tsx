@@ -10,7 +10,7 @@ import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
-import { KEY, press, type, waitForText } from '../support/ink.ts';
+import { KEY, press, type, waitForFrame, waitForText } from '../support/ink.ts';
 import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -188,6 +188,10 @@ describe('the operator console', () => {
       expect(frame).toContain(`added document ObjectId(${shownId}) "kept for the ranking experiment" until`);
       expect(frame).toContain('by ops-test');
 
+      // Esc closes the innermost thing (issue 26 item 3): the run's detail, then the history.
+      await press(r, KEY.escape);
+      frame = await waitForText(r, 'Recent exceptions');
+      expect(frame).not.toMatch(/exception content_embeddings \S+: succeeded/);
       // Incident recovery: preview the backup, restore one parent's children, verify.
       await press(r, KEY.escape);
       await waitForText(r, /deletable \d+/);
@@ -354,6 +358,9 @@ describe('u with nothing to resume', () => {
       await press(r, 'u');
       await waitForText(r, 'nothing to resume: no unfinished scan (r scans from the start)');
       expect(scans).toBe(before);
+      // The status line said what the last key did: the next key clears it (issue 26 item 3).
+      await press(r, 'j');
+      await waitForFrame(r, (frame) => !frame.includes('nothing to resume'));
     } finally {
       r.unmount();
     }

@@ -32,6 +32,8 @@ export interface UiState {
   /** Counts the prompts asked, so a question asked again starts with an empty input. */
   asked: number;
   message?: { text: string; tone: 'info' | 'warn' | 'error' };
+  /** When a question closed by itself (a finished run made it moot): a key meant for it is not a command. */
+  dismissedAt?: number;
 }
 
 export type UiAction =
@@ -52,6 +54,8 @@ export type UiAction =
   | { type: 'prompt'; prompt?: Prompt }
   /** Closes the open prompt if it is one of these (a question a finished run made moot). */
   | { type: 'dismissPrompt'; ids: Prompt['id'][] }
+  /** A key that arrived just after a question closed by itself was dropped (said once). */
+  | { type: 'staleKey' }
   | { type: 'message'; text?: string; tone?: 'info' | 'warn' | 'error' };
 
 export const initialUiState: UiState = { stack: [{ name: 'dashboard' }], selected: 0, help: false, asked: 0 };
@@ -128,7 +132,11 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
     case 'prompt':
       return { ...state, prompt: action.prompt, asked: state.asked + (action.prompt ? 1 : 0) };
     case 'dismissPrompt':
-      return state.prompt && action.ids.includes(state.prompt.id) ? { ...state, prompt: undefined } : state;
+      return state.prompt && action.ids.includes(state.prompt.id)
+        ? { ...state, prompt: undefined, dismissedAt: Date.now() }
+        : state;
+    case 'staleKey':
+      return { ...state, dismissedAt: undefined };
     case 'message':
       return {
         ...state,
