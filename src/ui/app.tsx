@@ -9,7 +9,7 @@ import { useConsoleActions } from './hooks/use-console-actions.ts';
 import { staleLiveCounts, useLiveCounts } from './hooks/use-live-counts.ts';
 import { useSourceLiveness } from './hooks/use-source-liveness.ts';
 import { useCurrentReducer, useKeys } from './hooks/use-current-state.ts';
-import { commandFor } from './keymap.ts';
+import { commandFor, keySetOf } from './keymap.ts';
 import { routeCommand } from './routing.ts';
 import { ScreenBody } from './ScreenBody.tsx';
 import { visibleSamples } from './screens/RelationReview.tsx';
@@ -70,6 +70,8 @@ export function App({
   const live = useLiveCounts(services, state.reports, actions.say, liveness, state.exceptionsChanged);
   const liveStale = staleLiveCounts(services, liveness);
   const view = currentView(ui);
+  // The keys (and footer, and help) of this screen in its state: the cleanup screen's follow its phase.
+  const keys = keySetOf(view.name, state.cleanup?.phase);
   const allChildren = useAllChildren(
     services,
     view.name === 'relation'
@@ -90,7 +92,7 @@ export function App({
       1 -
       gap -
       (ui.prompt ? promptLines(ui.prompt.label, columns) : 0) -
-      footerLines(view.name, ui.message, columns, state.busy),
+      footerLines(keys, ui.message, columns, state.busy),
   );
   const restoreCommand = state.cleanup?.result?.runDir
     ? services.restoreCommand(state.cleanup.result.runDir).command
@@ -123,7 +125,7 @@ export function App({
           tone: 'warn',
         });
     }
-    const command = commandFor(current.name, input, key);
+    const command = commandFor(keySetOf(current.name, state.cleanup?.phase), input, key);
     if (!command) return;
     // The status line said what the last action did: the next action clears it (and may say its own).
     if (now.message && command !== 'help') dispatch({ type: 'message' });
@@ -159,7 +161,7 @@ export function App({
         {/* Drawn at its own height and cut at the bottom, never squeezed line by line (Yoga would shrink it). */}
         <Box flexDirection="column" flexShrink={0}>
           {ui.help ? (
-            <HelpOverlay view={view.name} width={columns} height={bodyHeight} />
+            <HelpOverlay view={keys} width={columns} height={bodyHeight} />
           ) : (
             <ScreenBody
               view={view}
@@ -182,7 +184,7 @@ export function App({
           onSubmit={(value) => void actions.answer(ui.prompt!, value, view.name === 'exceptions')}
         />
       )}
-      <Footer view={view.name} message={ui.message} width={columns} busy={state.busy} />
+      <Footer view={keys} message={ui.message} width={columns} busy={state.busy} />
     </Box>
   );
 }

@@ -116,8 +116,19 @@ export const GLOBAL_BINDINGS: Binding[] = [
   },
 ];
 
+/** A screen's keys: its view's, or for the cleanup screen those of its state (`keySetOf`). */
+export type KeySet = View['name'] | 'cleanupRunning' | 'cleanupOver';
+
+/** The cleanup screen's keys while a run goes on, and once it (or the plan) is over. */
+export function keySetOf(view: View['name'], cleanupPhase?: string): KeySet {
+  if (view !== 'cleanup') return view;
+  if (cleanupPhase === 'running') return 'cleanupRunning';
+  if (cleanupPhase === 'summary' || cleanupPhase === 'error') return 'cleanupOver';
+  return 'cleanup';
+}
+
 /** Every key of every screen, in one table: the routing, the footer and the `?` help all read it. */
-export const BINDINGS: Record<View['name'], Binding[]> = {
+export const BINDINGS: Record<KeySet, Binding[]> = {
   dashboard: [
     ...DOWN_UP('relation'),
     {
@@ -190,6 +201,8 @@ export const BINDINGS: Record<View['name'], Binding[]> = {
     { keys: char('x'), command: 'allowList', label: 'x', what: 'allow-list' },
     BACK,
   ],
+  // The cleanup screen's keys follow its state: the plan asks for the name, a run can be stopped, a run or a
+  // cancel that is over can be copied from and left (the footer never offers what no longer applies).
   cleanup: [
     {
       keys: [],
@@ -199,13 +212,37 @@ export const BINDINGS: Record<View['name'], Binding[]> = {
       short: 'type + Enter confirm',
     },
     {
+      keys: [{ key: 'escape' }],
+      command: 'back',
+      label: 'Esc',
+      what: 'cancel (nothing is deleted)',
+      short: 'Esc cancel',
+    },
+  ],
+  cleanupRunning: [
+    {
+      keys: [{ key: 'escape' }],
+      command: 'back',
+      label: 'Esc',
+      what: 'stop after this batch (asks first)',
+      short: 'Esc stop after this batch',
+    },
+  ],
+  cleanupOver: [
+    {
       keys: char('y'),
       command: 'copyRestore',
       label: 'y',
       what: 'copy the restore command (terminal clipboard, OSC 52); also printed on quit',
       short: 'y copy restore command',
     },
-    { keys: [{ key: 'escape' }], command: 'back', label: 'Esc', what: 'back / stop after this batch' },
+    {
+      keys: [{ key: 'escape' }],
+      command: 'back',
+      label: 'Esc',
+      what: 'back (rescans)',
+      short: 'Esc back (rescans)',
+    },
   ],
   exceptions: [
     ...DOWN_UP('exception'),
@@ -289,14 +326,14 @@ function matches(spec: KeySpec, input: string, key: Partial<Key>): boolean {
 }
 
 /** The command a key means on a screen: the screen's own bindings first, then the global ones. */
-export function commandFor(view: View['name'], input: string, key: Partial<Key>): Command | undefined {
+export function commandFor(view: KeySet, input: string, key: Partial<Key>): Command | undefined {
   for (const binding of [...BINDINGS[view], ...GLOBAL_BINDINGS])
     if (binding.keys.some((spec) => matches(spec, input, key))) return binding.command;
   return undefined;
 }
 
 /** The keys that work here in the footer's short words, then `? help` and `q quit`. */
-export function footerHints(view: View['name']): string[] {
+export function footerHints(view: KeySet): string[] {
   const own = BINDINGS[view]
     .map(({ label, what, short }) => (short === undefined ? `${label} ${what}` : short))
     .filter(Boolean);

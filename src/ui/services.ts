@@ -185,7 +185,6 @@ export interface ConsoleServices {
   listChildren(relation: string, category: ListCategory): AsyncGenerator<ListedChild>;
   /** Every backup under the backup root holding children of a reference (read from the files alone). */
   findBackups(ref: string): ReturnType<typeof findBackupsOf>;
-  /** Whether a reference's parent is missing or inactive now (after a restore: its children are orphans again). */
   /** Undefined when the parent is there and active; else why the restored children are orphans again, and their grace. */
   parentUnresolved(relation: string, ref: string): Promise<string | undefined>;
   /**

@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('a question that closed by itself', () => {
-  it('does not pass the y typed for it on to the summary (where y copies the restore command)', async () => {
+  it('does not pass the y typed for it on to the summary (where y copies), and the footer follows the run', async () => {
     const backupRoot = await mkdtemp(join(tmpdir(), 'oc-feedback-'));
     const base = createConsoleServices(
       demo.config,
@@ -60,12 +60,18 @@ describe('a question that closed by itself', () => {
       await press(r, 'c');
       await waitForText(r, 'Type "content_embeddings" and Enter');
       await type(r, 'content_embeddings');
-      // Running: Esc asks whether to stop after the batch.
+      // Running: the footer offers what applies now (issue 26 item 3), not the confirmation any more.
+      let frame = await waitForText(r, 'Esc stop after this batch');
+      expect(frame).not.toContain('type + Enter confirm');
+      // Esc asks whether to stop after the batch.
       await press(r, KEY.escape);
       await waitForText(r, 'Stop after the current batch?');
       // The run ends before the operator answers: the question closes by itself.
       release();
-      await waitForText(r, /Run \S+: completed/);
+      frame = await waitForText(r, /Run \S+: completed/);
+      // Over: copy the restore command, or go back.
+      expect(frame).toContain('y copy restore command · Esc back (rescans)');
+      expect(frame).not.toMatch(/type \+ Enter confirm|stop after this batch/);
       const copiesBefore = r.frames.filter((frame) => frame.includes('\u001b]52;c;')).length;
       await press(r, 'y');
       await waitForText(r, 'the question had closed by itself (the run ended) before that key');

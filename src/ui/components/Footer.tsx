@@ -1,12 +1,12 @@
 import { Box, Text } from 'ink';
 import { useElapsedSeconds } from '../hooks/use-elapsed-seconds.ts';
-import { footerHints } from '../keymap.ts';
-import type { UiState, View } from '../state/reducer.ts';
+import { footerHints, type KeySet } from '../keymap.ts';
+import type { UiState } from '../state/reducer.ts';
 import { lineCount, theme, wrapHints } from '../theme.ts';
 
 /** The footer's lines at `width`: the message as it wraps, then the key hints (wrapped between hints). */
 export function footerLines(
-  view: View['name'],
+  view: KeySet,
   message: UiState['message'],
   width: number,
   busy?: BusyWait,
@@ -41,7 +41,7 @@ export function Footer({
   width,
   busy,
 }: {
-  view: View['name'];
+  view: KeySet;
   message: UiState['message'];
   width: number;
   busy?: BusyWait;

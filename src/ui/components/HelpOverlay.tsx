@@ -1,6 +1,5 @@
 import { Box, Text } from 'ink';
-import { BINDINGS, GLOBAL_BINDINGS } from '../keymap.ts';
-import type { View } from '../state/reducer.ts';
+import { BINDINGS, GLOBAL_BINDINGS, type KeySet } from '../keymap.ts';
 import { cell } from '../theme.ts';
 
 /**
@@ -12,7 +11,7 @@ export function HelpOverlay({
   width = 100,
   height = 40,
 }: {
-  view: View['name'];
+  view: KeySet;
   width?: number;
   height?: number;
 }) {
