@@ -4,6 +4,7 @@ import { type ListCategory, listUnresolved } from '../engine/list.ts';
 import { scanReportText } from '../engine/report-text.ts';
 import { runScan, type ScanReport, scanReportJson } from '../engine/run-scan.ts';
 import { describeId } from '../engine/scan.ts';
+import { relationAlerts } from '../engine/alerts.ts';
 import { reportWidth } from '../engine/text-layout.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
 import { scanRegistry, writeMetricsFile } from '../metrics/prometheus.ts';
@@ -22,22 +23,11 @@ export interface ScanFlags extends EngineFlags, ScanReadFlags {
   metricsFile?: string;
 }
 
-/** Exit 3 when a relation's orphans or growth cross the alert thresholds (for cron alerting). */
+/** Exit 3 when a relation's orphans, growth or probe latency cross the alert thresholds (for cron alerting). */
 export function alertsOf(report: ScanReport, config: ResolvedConfig): string[] {
-  const alerts: string[] = [];
-  for (const r of report.relations) {
-    if (r.orphans > config.alertThreshold)
-      alerts.push(`${r.name}: ${r.orphans} orphans > alertThreshold ${config.alertThreshold}`);
-    if (r.growthPerDay !== null && r.growthPerDay > config.growthAlertPerDay) {
-      alerts.push(`${r.name}: growth ${r.growthPerDay}/day > growthAlertPerDay ${config.growthAlertPerDay}`);
-    }
-    if (r.probeLatencyMs.count && r.probeLatencyMs.p95 > config.latencyAlertMs) {
-      alerts.push(
-        `${r.name}: parent probe p95 ${Math.round(r.probeLatencyMs.p95)} ms > latencyAlertMs ${config.latencyAlertMs}`,
-      );
-    }
-  }
-  return alerts;
+  return report.relations.flatMap((r) =>
+    relationAlerts(r, config).map((alert) => `${r.name}: ${alert.text}`),
+  );
 }
 
 export async function runScanCommand(flags: ScanFlags & Partial<ListFlags>): Promise<number> {

@@ -45,6 +45,7 @@ export function ScreenBody({
           staleRelations={state.staleRelations}
           live={live}
           liveStale={liveStale}
+          thresholds={services.thresholds}
           width={width}
         />
       );

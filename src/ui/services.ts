@@ -19,6 +19,7 @@ import {
   verifyBackup,
 } from '../cleanup/restore.ts';
 import type { Relation, ResolvedConfig } from '../config/load.ts';
+import type { AlertThresholds } from '../engine/alerts.ts';
 import {
   describeProfile,
   type EditableSetting,
@@ -141,6 +142,8 @@ export interface ConsoleServices {
   /** What ends a wait on a database that goes silent, in words, for the console's wait lines. */
   waitBound: string;
   relations: Relation[];
+  /** The config's alert thresholds (the overview marks a relation that crossed one). */
+  thresholds: AlertThresholds;
   /** The settings in effect; `updateSetting` changes them for the rest of the session (and saves them). */
   settings: ConsoleSettings;
   settingsInfo(): SettingsInfo;
@@ -224,6 +227,11 @@ export function createConsoleServices(
     readOnly: access.readOnly,
     waitBound: `each operation ends after ${Math.round(socketTimeoutMs(config.maxTimeMS) / 1000)} s of silence from the server`,
     relations: config.relations,
+    thresholds: {
+      alertThreshold: config.alertThreshold,
+      growthAlertPerDay: config.growthAlertPerDay,
+      latencyAlertMs: config.latencyAlertMs,
+    },
     settings,
     settingsInfo() {
       const profiles = persistence ? readSettings(persistence.store).profiles : {};

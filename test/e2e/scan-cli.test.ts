@@ -108,9 +108,10 @@ describe('orphan-cleanup scan', () => {
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
     // A line over 80 is only ever one word too long to break (a command, a URI): never two words.
-    for (const line of lines)
-      if (line.length > 80) expect(line.trim(), line).not.toContain(' ');
-    const warning = lines.findIndex((line) => line.startsWith('  WARN  no index on dubbing_sessions.partner_id'));
+    for (const line of lines) if (line.length > 80) expect(line.trim(), line).not.toContain(' ');
+    const warning = lines.findIndex((line) =>
+      line.startsWith('  WARN  no index on dubbing_sessions.partner_id'),
+    );
     expect(warning).toBeGreaterThan(-1);
     // Continued under the finding's text, not under its level.
     expect(lines[warning + 1]).toMatch(/^ {8}\S/);

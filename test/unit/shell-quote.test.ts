@@ -21,6 +21,8 @@ describe('shell quoting of printed commands', () => {
       expect(execFileSync('bash', ['-c', `printf %s ${quoted}`]).toString('utf8'), quoted).toBe(word);
     }
     // The launcher's path (not on this PATH), the run directory quoted.
-    expect(restoreCommandFor('/tmp/a dir/run')).toMatch(/^\/\S+\/bin\/orphan-cleanup restore '\/tmp\/a dir\/run'$/);
+    expect(restoreCommandFor('/tmp/a dir/run')).toMatch(
+      /^\/\S+\/bin\/orphan-cleanup restore '\/tmp\/a dir\/run'$/,
+    );
   });
 });

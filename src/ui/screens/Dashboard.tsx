@@ -2,6 +2,7 @@ import { ProgressBar } from '@inkjs/ui';
 import { Box, Text } from 'ink';
 import Spinner from 'ink-spinner';
 import type { Relation } from '../../config/load.ts';
+import { type AlertThresholds, relationAlerts } from '../../engine/alerts.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
 import type { LiveCounts } from '../../engine/watch.ts';
@@ -23,6 +24,8 @@ export interface DashboardProps {
   live?: Record<string, LiveCounts>;
   /** Relations whose live counts are not live now (a source not answering), with the line to show instead. */
   liveStale?: Record<string, string>;
+  /** The config's alert thresholds: a relation that crossed one is marked with it. */
+  thresholds: AlertThresholds;
   width: number;
 }
 
@@ -37,8 +40,10 @@ function Figures({
   live,
   stale,
   scannedAt,
+  thresholds,
 }: {
   report: RelationReport;
+  thresholds: AlertThresholds;
   history?: RelationHistory;
   /** Why the live counts are not live now (shown instead of the badge). */
   stale?: string;
@@ -47,6 +52,7 @@ function Figures({
   scannedAt?: Date;
 }) {
   const last = history?.lastCleanup;
+  const alerts = relationAlerts(report, thresholds);
   // Live counts replace the scan's five categories; deletable and in grace (first-seen, grace) stay the scan's.
   const figures = live ? live.counts : report;
   const change =
@@ -77,7 +83,8 @@ function Figures({
       <Text wrap="truncate-end">
         {'   deletable '}
         <Text bold>{count(report.deletable)}</Text>
-        {`  in grace ${count(report.inGrace)}${live ? ` (scan ${clock(scannedAt)})` : ''}`}
+        {/* Beside live figures, the scan's are labelled with their time. */}
+        {`${live ? ` as of scan ${clock(scannedAt)}` : ''}  in grace ${count(report.inGrace)}`}
         {'  '}
         {report.safe ? (
           <Text color={theme.color('ok')}>safe</Text>
@@ -87,6 +94,12 @@ function Figures({
         {`  ${change}`}
         {report.growthPerDay !== null ? `  ${report.growthPerDay}/day` : ''}
       </Text>
+      {alerts.length > 0 && (
+        // Colour says alert, and the words say it without colour (NO_COLOR): each crossing with its threshold.
+        <Text color={theme.color('danger')} bold wrap="truncate-end">
+          {`   ▲ ALERT ${alerts.map((alert) => alert.short).join(' · ')}`}
+        </Text>
+      )}
       <Text wrap="truncate-end" color={theme.color('dim')}>
         {`   orphan storage ${bytes(report.orphanBytes)}  probe p95 ${report.probeLatencyMs.p95.toFixed(0)} ms (${report.parent.source})`}
         {last
@@ -108,6 +121,7 @@ export function Dashboard({
   staleRelations = [],
   live: liveCounts = {},
   liveStale = {},
+  thresholds,
   width,
 }: DashboardProps) {
   const narrow = width < 80;
@@ -158,6 +172,7 @@ export function Dashboard({
                 live={current}
                 stale={liveStale[relation.name]}
                 scannedAt={scannedAt}
+                thresholds={thresholds}
               />
             ) : (
               <Text color={theme.color('dim')}>{'   not scanned'}</Text>

@@ -119,6 +119,9 @@ describe('Header', () => {
   });
 });
 
+/** Thresholds nothing in these tests crosses. */
+const QUIET = { alertThreshold: 10_000, growthAlertPerDay: 1000, latencyAlertMs: 500 };
+
 describe('honest state during outages', () => {
   it('a long wait shows what it is, its seconds so far, and what bounds it', () => {
     const busy = {
@@ -137,7 +140,14 @@ describe('honest state during outages', () => {
   });
 
   it('keeps the last known figures, with their time, while a rescan runs and after one failed', () => {
-    const props = { relations: [RELATION], selected: 0, progress: {}, trends: {}, width: 100 };
+    const props = {
+      relations: [RELATION],
+      selected: 0,
+      progress: {},
+      trends: {},
+      width: 100,
+      thresholds: QUIET,
+    };
     const reports = { [RELATION.name]: report() };
     const at = new Date('2026-11-30T16:04:00Z');
     const rescanning = frameOf(<Dashboard {...props} reports={reports} scannedAt={at} scanning />);
@@ -166,7 +176,15 @@ describe('honest state during outages', () => {
 });
 
 describe('Dashboard', () => {
-  const props = { relations: [RELATION], selected: 0, progress: {}, reports: {}, trends: {}, width: 100 };
+  const props = {
+    relations: [RELATION],
+    selected: 0,
+    progress: {},
+    reports: {},
+    trends: {},
+    width: 100,
+    thresholds: QUIET,
+  };
   it('before, during and after a scan', () => {
     expect(frameOf(<Dashboard {...props} scanning={false} />)).toContain('not scanned');
     expect(frameOf(<Dashboard {...props} scanning />)).toContain('waiting to scan…');
@@ -190,6 +208,50 @@ describe('Dashboard', () => {
     const done = frameOf(<Dashboard {...props} scanning={false} reports={{ [RELATION.name]: report() }} />);
     expect(done).toMatch(/orphans 300 {2}parent inactive 300 {2}invalid 20 {2}excepted 0/);
     expect(done).toContain('deletable 600');
+    expect(done).not.toContain('ALERT');
+  });
+
+  // Issue 26 item 6: a crossed threshold is marked where the operator looks, with the threshold, in words that
+  // stay without colour (NO_COLOR); scan figures beside live ones say when they were scanned.
+  it('marks the thresholds a relation crossed, and labels scan figures shown beside live ones', () => {
+    const crossed = frameOf(
+      <Dashboard
+        {...props}
+        scanning={false}
+        reports={{
+          [RELATION.name]: report({
+            growthPerDay: 1500,
+            probeLatencyMs: { ...report().probeLatencyMs, count: 10, p95: 812 },
+          }),
+        }}
+        thresholds={{ alertThreshold: 250, growthAlertPerDay: 1000, latencyAlertMs: 500 }}
+      />,
+    );
+    expect(crossed).toContain(
+      '▲ ALERT orphans 300 > 250 · growth 1,500/day > 1,000/day · probe p95 812 ms > 500 ms',
+    );
+    const at = new Date('2026-11-30T21:33:00Z');
+    const live = frameOf(
+      <Dashboard
+        {...props}
+        scanning={false}
+        scannedAt={at}
+        reports={{ [RELATION.name]: report() }}
+        live={{
+          [RELATION.name]: {
+            relation: RELATION.name,
+            counts: { ok: 6000, orphans: 310, parentInactive: 300, invalidReference: 20, excepted: 0 },
+            at: new Date(),
+            events: 3,
+            resumed: false,
+            churn: 3,
+            series: at,
+          },
+        }}
+      />,
+    );
+    expect(live).toContain('orphans 310');
+    expect(live).toContain('deletable 600 as of scan 21:33 UTC');
   });
 });
 
