@@ -67,6 +67,7 @@ export function ScreenBody({
         <DocumentView
           sample={visibleSamples(state.reports[view.relation], view.tab, '', all?.rows)[view.index]}
           report={state.reports[view.relation]}
+          relation={services.relations.find((r) => r.name === view.relation)}
           tab={view.tab}
           scroll={view.scroll}
           expanded={Boolean(view.expanded)}

@@ -58,7 +58,7 @@ describe('the console at 80×24', () => {
       await press(r, KEY.enter);
       frame = await waitForText(r, '[Orphans 300]');
       expectFits(frame, 80, 24);
-      const rows = frame.split('\n').filter((line) => /^oid [0-9a-f]{18}… /.test(line));
+      const rows = frame.split('\n').filter((line) => /^oid [0-9a-f]{14,}… /.test(line));
       expect(rows.length).toBeGreaterThan(3);
       // The demo's references are strings and ObjectIds, both with 24 hex digits.
       for (const row of rows) expect(row).toMatch(/^\S+ \S+ +("[0-9a-f]{24}"|oid [0-9a-f]{24}) +\S+ now/);

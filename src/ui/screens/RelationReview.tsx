@@ -1,5 +1,6 @@
 import { EJSON } from 'bson';
 import { Box, Text } from 'ink';
+import type { Relation } from '../../config/load.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { Sample } from '../../engine/scan.ts';
 import { DAY_MS } from '../../limits.ts';
@@ -7,6 +8,7 @@ import { displayValue } from '../../mongo/keys.ts';
 import { type AllChildren, listableCategory } from '../hooks/use-all-children.ts';
 import { shellLines } from '../shell-value.ts';
 import { TABS } from '../state/reducer.ts';
+import { escapeForTerminal } from '../../terminal-text.ts';
 import { cell, count, theme, truncate } from '../theme.ts';
 
 const TAB_LABELS: Record<string, string> = {
@@ -37,7 +39,54 @@ function age(since: Date | undefined, now: number): string {
 function ageAndStatus(since: Date | undefined, now: number, graceDays: number): string {
   if (!since) return '';
   const until = since.getTime() + graceDays * DAY_MS;
-  return `${age(since, now)} ${until <= now ? 'now' : `grace→${new Date(until).toISOString().slice(5, 10)}`}`;
+  return `${age(since, now)} ${until <= now ? 'now' : `grace→${dayOrTime(new Date(until), now)}`}`;
+}
+
+/** A date with its year (`2026-12-12`), or its time when it is today (`14:05 UTC`). */
+function dayOrTime(date: Date, now: number): string {
+  const iso = date.toISOString();
+  return iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10)
+    ? `${iso.slice(11, 16)} UTC`
+    : iso.slice(0, 10);
+}
+
+/** `2026-12-12 04:00 UTC`. */
+function utcMinute(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/**
+ * Why an unresolved child's parent counts as inactive (its soft-delete field, or the relation's activeFilter), and
+ * when its grace ends: what the document view says above the document.
+ */
+export function unresolvedLines(
+  tab: string,
+  relation: Relation | undefined,
+  sample: Sample,
+  graceDays: number,
+  now: number,
+): string[] {
+  if (tab !== 'orphans' && tab !== 'parentInactive') return [];
+  const lines: string[] = [];
+  const soft = relation?.parent.softDeleteField;
+  const filter = relation?.parent.activeFilter;
+  let basis = sample.since ? `first seen ${utcMinute(sample.since)}` : '';
+  if (tab === 'parentInactive') {
+    if (soft && sample.since) {
+      lines.push(`inactive: the parent's ${soft} is set (soft delete at ${utcMinute(sample.since)})`);
+      basis = 'the soft delete';
+    } else if (soft) lines.push(`inactive: the parent's ${soft} is set (a soft delete)`);
+    if (filter) lines.push(`inactive: the parent does not match activeFilter ${JSON.stringify(filter)}`);
+  }
+  if (sample.since) {
+    const until = new Date(sample.since.getTime() + graceDays * DAY_MS);
+    lines.push(
+      until.getTime() <= now
+        ? `deletable since ${utcMinute(until)} (grace ${graceDays} days from ${basis})`
+        : `in grace until ${utcMinute(until)} (${graceDays} days from ${basis})`,
+    );
+  }
+  return lines.map(escapeForTerminal);
 }
 
 function summary(sample: Sample, field: string): string {
@@ -101,7 +150,8 @@ export function RelationReview({
   const now = Date.now();
   // The reference is what recovery needs: always whole ("oid " and 24 hex digits); the other columns give way.
   const refWidth = 28;
-  const ageWidth = 16;
+  // `10d grace→2026-12-12`: dates with their year.
+  const ageWidth = 20;
   const idWidth = Math.max(12, Math.min(28, width - refWidth - ageWidth - 3 - 10));
   const restWidth = Math.max(0, width - idWidth - refWidth - ageWidth - 3);
   const unresolved = TABS[tab] === 'orphans' || TABS[tab] === 'parentInactive';
@@ -189,6 +239,7 @@ export function documentLines(sample: Sample | undefined, expanded: boolean): st
 export function DocumentView({
   sample,
   report,
+  relation,
   tab,
   scroll,
   expanded,
@@ -196,6 +247,8 @@ export function DocumentView({
 }: {
   sample: Sample | undefined;
   report: RelationReport | undefined;
+  /** The relation's definition: its soft-delete field or activeFilter says why a parent is inactive. */
+  relation?: Relation;
   tab: number;
   scroll: number;
   expanded: boolean;
@@ -203,7 +256,8 @@ export function DocumentView({
 }) {
   if (!sample) return <Text>No document.</Text>;
   const lines = documentLines(sample, expanded);
-  const pageSize = Math.max(3, height - 3);
+  const why = report ? unresolvedLines(TABS[tab], relation, sample, report.graceDays, Date.now()) : [];
+  const pageSize = Math.max(3, height - 3 - why.length);
   const top = Math.min(scroll, Math.max(0, lines.length - pageSize));
   return (
     <Box flexDirection="column">
@@ -217,6 +271,11 @@ export function DocumentView({
           last scan
         </Text>
       )}
+      {why.map((line) => (
+        <Text key={line} color={theme.color('dim')} wrap="truncate-end">
+          {line}
+        </Text>
+      ))}
       {lines.slice(top, top + pageSize).map((line, i) => (
         // biome-ignore lint/suspicious/noArrayIndexKey: the line number is the line's identity in this view
         <Text key={top + i} wrap="truncate-end">

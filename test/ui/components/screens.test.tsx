@@ -14,6 +14,7 @@ import { CleanupScreen, type CleanupState } from '../../../src/ui/screens/Cleanu
 import { Dashboard } from '../../../src/ui/screens/Dashboard.tsx';
 import { ExceptionsScreen, HistoryScreen, RecoveryScreen } from '../../../src/ui/screens/Lists.tsx';
 import { DocumentView, RelationReview } from '../../../src/ui/screens/RelationReview.tsx';
+import { TABS } from '../../../src/ui/state/reducer.ts';
 import { SettingsScreen } from '../../../src/ui/screens/Settings.tsx';
 
 /**
@@ -274,7 +275,8 @@ describe('RelationReview', () => {
     const grace = report();
     const frame = frameOf(<RelationReview {...base} width={80} report={grace} />);
     const [sample] = grace.samples.orphans;
-    const until = new Date((sample.since as Date).getTime() + 7 * 86_400_000).toISOString().slice(5, 10);
+    // With its year (issue 26 item 7).
+    const until = new Date((sample.since as Date).getTime() + 7 * 86_400_000).toISOString().slice(0, 10);
     expect(frame).toContain('age · deletable');
     expect(frame).toContain(`${String(sample.reference)}`);
     expect(frame).toContain(`3d grace→${until}`);
@@ -309,6 +311,49 @@ describe('RelationReview', () => {
     };
     expect(frameOf(<RelationReview {...base} report={report()} all={failed} />)).toContain(
       'could not list: listing children by reference needs an index',
+    );
+  });
+});
+
+describe('the document of an unresolved child (issue 26 item 7)', () => {
+  const since = new Date('2026-11-10T07:07:00Z');
+  const sample = { id: 1, reference: 'p-9', since, doc: { _id: 1, partner_id: 'p-9' } };
+  it('says why its parent is inactive — the soft-delete field, or the activeFilter — and when grace ends', () => {
+    const soft = { ...RELATION, parent: { ...RELATION.parent, softDeleteField: 'deleted_at' } } as Relation;
+    const frame = frameOf(
+      <DocumentView
+        sample={sample}
+        report={report({ graceDays: 7 })}
+        relation={soft}
+        tab={TABS.indexOf('parentInactive')}
+        scroll={0}
+        expanded={false}
+        height={20}
+      />,
+    );
+    expect(frame).toContain("inactive: the parent's deleted_at is set (soft delete at 2026-11-10 07:07 UTC)");
+    expect(frame).toContain('deletable since 2026-11-17 07:07 UTC (grace 7 days from the soft delete)');
+    const filtered = {
+      ...RELATION,
+      parent: { ...RELATION.parent, activeFilter: { status: { $ne: 'suspended' } } },
+    } as Relation;
+    const recent = { ...sample, since: new Date(Date.now() - 86_400_000) };
+    const inGrace = frameOf(
+      <DocumentView
+        sample={recent}
+        report={report({ graceDays: 7 })}
+        relation={filtered}
+        tab={TABS.indexOf('parentInactive')}
+        scroll={0}
+        expanded={false}
+        height={20}
+      />,
+    );
+    expect(inGrace).toContain(
+      'inactive: the parent does not match activeFilter {"status":{"$ne":"suspended"}}',
+    );
+    expect(inGrace).toMatch(
+      /in grace until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(7 days from first seen \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/,
     );
   });
 });
