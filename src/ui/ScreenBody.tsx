@@ -78,7 +78,13 @@ export function ScreenBody({
       return state.cleanup ? <CleanupScreen state={state.cleanup} restore={services.restoreCommand} /> : null;
     case 'exceptions':
       return (
-        <ExceptionsScreen entries={state.exceptions} row={view.row} filter={view.filter} height={height} />
+        <ExceptionsScreen
+          entries={state.exceptions}
+          row={view.row}
+          filter={view.filter}
+          detail={view.detail}
+          height={height}
+        />
       );
     case 'recovery':
       return (

@@ -247,6 +247,13 @@ export const BINDINGS: Record<KeySet, Binding[]> = {
   exceptions: [
     ...DOWN_UP('exception'),
     {
+      keys: [{ key: 'return' }],
+      command: 'open',
+      label: 'Enter',
+      what: 'its detail (reason, by whom, when, expiry), or close it',
+      short: 'Enter detail',
+    },
+    {
       keys: char('a'),
       command: 'addException',
       label: 'a',

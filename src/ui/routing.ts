@@ -60,7 +60,8 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
         return actions.previewBackup(undefined);
       }
       // Esc closes the innermost thing: a run's detail, then the history.
-      if (view.name === 'history' && view.detail) return dispatch({ type: 'historyDetail' });
+      if ((view.name === 'history' || view.name === 'exceptions') && view.detail)
+        return dispatch({ type: 'historyDetail' });
       return dispatch({ type: 'back' });
   }
   const step = command === 'down' ? 1 : command === 'up' ? -1 : 0;
@@ -90,6 +91,7 @@ export function routeCommand(ctx: RouteContext, view: View, command: Command) {
     case 'exceptions': {
       const visible = visibleExceptions(state.exceptions ?? [], view.filter);
       if (step) dispatch({ type: 'move', delta: step, size: visible.length });
+      else if (command === 'open' && visible[view.row]) dispatch({ type: 'historyDetail' });
       else if (command === 'filter')
         dispatch({
           type: 'prompt',

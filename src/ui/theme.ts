@@ -43,7 +43,10 @@ export function cell(text: string, width: number): string {
 export function wrapHints(hints: string[], width: number, separator = ' · '): string[] {
   const lines: string[] = [];
   let line = '';
-  for (const hint of hints) {
+  // The closing pair (`? help · q quit`) stays together on the last line.
+  const units =
+    hints.length > 2 ? [...hints.slice(0, -2), `${hints.at(-2)}${separator}${hints.at(-1)}`] : hints;
+  for (const hint of units) {
     const next = line ? `${line}${separator}${hint}` : hint;
     if (line && stringWidth(next) > width) {
       lines.push(line);

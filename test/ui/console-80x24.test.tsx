@@ -103,6 +103,29 @@ describe('the console at 80×24', () => {
       await press(r, 'a');
       frame = await waitForText(r, 'd:<child _id> or r:<reference>');
       expectFits(frame, 80, 24);
+      // An exception opens into its detail at 80 columns (issue 26 item 7): every field whole, the reason wrapped.
+      const child = await server.client
+        .db(demo.olorinDb)
+        .collection('content_embeddings')
+        .findOne({ content_id: { $type: 'objectId' } });
+      await type(r, `r:${String(child!.content_id)}`);
+      await waitForText(r, 'Reason for allow-listing');
+      const reason =
+        'kept for the ranking experiment, which needs every child of this parent until the quarter ends (ticket OPS-4711)';
+      await type(r, reason);
+      await waitForText(r, 'Enter for never');
+      await type(r, '30d');
+      await waitForText(r, /Exceptions \(allow-listed orphans, never deleted\): 1/);
+      await press(r, KEY.enter);
+      frame = await waitForText(r, 'Exception (Enter or Esc closes)');
+      expectFits(frame, 80, 24);
+      for (const label of ['relation', 'kind', 'value', 'reason', 'added by', 'added', 'expires'])
+        expect(frame).toMatch(new RegExp(`^${label} +\\S`, 'm'));
+      // The whole reason, wrapped under its label; the expiry with its year and how far off it is.
+      expect(frame.replace(/\n {10}/g, ' ')).toContain(reason);
+      expect(frame).toMatch(/^expires +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 30 days\)$/m);
+      await press(r, KEY.escape);
+      await waitForText(r, /Exceptions \(allow-listed orphans, never deleted\): [1-9]/);
 
       // The copied command, pasted verbatim into a second shell in the checkout that has the variables the
       // summary names (issue 26 item 5): it restores what the cleanup deleted.

@@ -26,6 +26,7 @@ export function ExceptionsScreen({
   error,
   row,
   filter,
+  detail,
   height,
 }: {
   entries: ExceptionEntry[] | undefined;
@@ -33,6 +34,8 @@ export function ExceptionsScreen({
   error?: string;
   row: number;
   filter: string;
+  /** The selected exception's detail instead of the list. */
+  detail?: boolean;
   height: number;
 }) {
   if (error)
@@ -44,6 +47,7 @@ export function ExceptionsScreen({
     );
   if (!entries) return <Text>loading exceptions…</Text>;
   const visible = visibleExceptions(entries, filter);
+  if (detail && visible[row]) return <ExceptionDetail entry={visible[row]} />;
   const [page, start] = windowOf(visible, row, Math.max(3, height - 4));
   return (
     <Box flexDirection="column">
@@ -58,6 +62,41 @@ export function ExceptionsScreen({
           {escapeForTerminal(e.createdBy)} {e.createdAt.toISOString().slice(0, 10)}{' '}
           {e.expiresAt ? `expires ${e.expiresAt.toISOString().slice(0, 10)}` : 'no expiry'}
         </Text>
+      ))}
+    </Box>
+  );
+}
+
+/** `2026-12-05 04:12 UTC`. */
+function utcMinute(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** One exception whole: every field on its own line, the reason wrapped rather than cut (80 columns and up). */
+function ExceptionDetail({ entry }: { entry: ExceptionEntry }) {
+  const now = Date.now();
+  const expiry = entry.expiresAt
+    ? `${utcMinute(entry.expiresAt)} (${entry.expiresAt.getTime() <= now ? 'expired: its children count again' : `in ${Math.ceil((entry.expiresAt.getTime() - now) / 86_400_000)} days`})`
+    : 'never';
+  const rows: [string, string][] = [
+    ['relation', entry.relation],
+    ['kind', entry.kind === 'document' ? 'document (this child)' : 'reference (every child of it)'],
+    ['value', displayValue(entry.value)],
+    ['reason', escapeForTerminal(entry.reason)],
+    ['added by', escapeForTerminal(entry.createdBy)],
+    ['added', utcMinute(entry.createdAt)],
+    ['expires', expiry],
+  ];
+  return (
+    <Box flexDirection="column">
+      <Text bold>Exception (Enter or Esc closes)</Text>
+      {rows.map(([label, value]) => (
+        <Box key={label}>
+          <Box width={10} flexShrink={0}>
+            <Text color={theme.color('dim')}>{label}</Text>
+          </Box>
+          <Text wrap="wrap">{value}</Text>
+        </Box>
       ))}
     </Box>
   );

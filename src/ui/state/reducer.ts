@@ -17,7 +17,7 @@ export type View =
       expanded?: boolean;
     }
   | { name: 'cleanup'; relation: string }
-  | { name: 'exceptions'; row: number; filter: string }
+  | { name: 'exceptions'; row: number; filter: string; detail?: boolean }
   | { name: 'recovery'; row: number; preview?: string }
   | { name: 'history'; row: number; kind?: RunKind; detail?: boolean }
   | { name: 'settings'; row: number };
@@ -125,7 +125,8 @@ export function uiReducer(state: UiState, action: UiAction): UiState {
       return replaceTop(state, { ...view, kind: next, row: 0, detail: false });
     }
     case 'historyDetail':
-      if (view.name !== 'history') return state;
+      // The selected run's (or exception's) detail, open or closed.
+      if (view.name !== 'history' && view.name !== 'exceptions') return state;
       return replaceTop(state, { ...view, detail: !view.detail });
     case 'help':
       return { ...state, help: action.open };
