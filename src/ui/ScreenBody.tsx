@@ -47,6 +47,7 @@ export function ScreenBody({
           liveStale={liveStale}
           thresholds={services.thresholds}
           width={width}
+          height={height}
         />
       );
     case 'relation':

@@ -83,6 +83,15 @@ describe('the console at 80×24', () => {
       await type(r, 'content_embeddings');
       frame = await waitForText(r, /Run \S+: completed/);
       expectFits(frame, 80, 24);
+      // The summary box keeps its whole border (issue 26 item 7): both corners of its top and of its bottom.
+      const summaryLines = frame.split('\n');
+      const top = summaryLines.findIndex((line) => line.startsWith('╭'));
+      const bottom = summaryLines.findIndex((line, i) => i > top && line.startsWith('╰'));
+      expect(top).toBeGreaterThan(-1);
+      expect(bottom).toBeGreaterThan(top);
+      expect(summaryLines[top]).toMatch(/^╭─+╮$/);
+      expect(summaryLines[bottom]).toMatch(/^╰─+╯$/);
+      expect(summaryLines.slice(top, bottom + 1).join('\n')).toContain('Run ');
       expect(frame).toMatch(/restore: \S*orphan-cleanup restore/);
 
       // y puts the restore command on the terminal's clipboard (OSC 52).

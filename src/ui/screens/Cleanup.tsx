@@ -78,7 +78,8 @@ export function CleanupScreen({
     );
   return (
     <Box flexDirection="column">
-      {plan && <PlanPanel plan={plan} />}
+      {/* Once the run is over its summary replaces the plan (which it repeats in figures): the box fits 80x24 whole. */}
+      {plan && phase !== 'summary' && <PlanPanel plan={plan} />}
       {phase === 'plan' && plan?.relations[0].toDelete === 0 && (
         <Text>Nothing to delete. Esc goes back.</Text>
       )}
@@ -138,7 +139,6 @@ export function CleanupScreen({
           ) : (
             <Text>nothing was backed up or deleted: there is nothing to restore</Text>
           )}
-          <Text color={theme.color('dim')}>Esc goes back and rescans.</Text>
         </Box>
       )}
     </Box>

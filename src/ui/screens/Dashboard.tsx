@@ -27,6 +27,8 @@ export interface DashboardProps {
   /** The config's alert thresholds: a relation that crossed one is marked with it. */
   thresholds: AlertThresholds;
   width: number;
+  /** Lines available: relations that do not fit are left out around the selected one, which always shows. */
+  height?: number;
 }
 
 /** `17:04 UTC`: when the figures on screen were true. */
@@ -123,11 +125,30 @@ export function Dashboard({
   liveStale = {},
   thresholds,
   width,
+  height = Number.POSITIVE_INFINITY,
 }: DashboardProps) {
   const narrow = width < 80;
+  // The lines each relation takes (as rendered below), to keep the selected one in sight when not all fit.
+  const linesOf = (relation: Relation, i: number): number => {
+    const report = reports[relation.name];
+    let lines = (i ? 1 : 0) + 1;
+    if (scanning) lines += 1 + (report ? 1 : 0);
+    else if (report) {
+      lines += 3;
+      if (liveStale[relation.name] && liveCounts[relation.name]) lines += 1;
+      if (relationAlerts(report, thresholds).length) lines += 1;
+      if (staleRelations.includes(relation.name)) lines += 1;
+    } else lines += 1;
+    return lines;
+  };
+  const [first, last] = visibleRange(relations.map(linesOf), selected, height);
   return (
     <Box flexDirection="column">
+      {first > 0 && (
+        <Text color={theme.color('dim')}>{`↑ ${first} more relation${first > 1 ? 's' : ''} (↑ shows)`}</Text>
+      )}
       {relations.map((relation, i) => {
+        if (i < first || i > last) return null;
         const report = reports[relation.name];
         const live = progress[relation.name];
         const history = trends[relation.name];
@@ -191,6 +212,35 @@ export function Dashboard({
           </Box>
         );
       })}
+      {last < relations.length - 1 && (
+        <Text color={theme.color('dim')}>
+          {`↓ ${relations.length - 1 - last} more relation${relations.length - 1 - last > 1 ? 's' : ''} (↓ shows)`}
+        </Text>
+      )}
     </Box>
   );
+}
+
+/**
+ * The relations shown when their lines do not all fit `height`: a run of them holding the selected one, from
+ * the top when it fits there, else ending at the selected one (a line above and below says how many are left out).
+ */
+export function visibleRange(lines: number[], selected: number, height: number): [number, number] {
+  const total = lines.reduce((sum, n) => sum + n, 0);
+  if (total <= height) return [0, lines.length - 1];
+  const room = Math.max(1, height - 2);
+  let first = 0;
+  let used = 0;
+  let last = -1;
+  for (let i = 0; i < lines.length && used + lines[i] <= room; i++) {
+    used += lines[i];
+    last = i;
+  }
+  if (selected <= last) return [first, Math.max(last, first)];
+  // From the selected one upwards.
+  first = selected;
+  last = selected;
+  used = lines[selected];
+  while (first > 0 && used + lines[first - 1] <= room) used += lines[--first];
+  return [first, last];
 }

@@ -212,6 +212,39 @@ describe('Dashboard', () => {
     expect(done).not.toContain('ALERT');
   });
 
+  // Issue 26 item 7: in a short terminal the relations that do not fit are left out around the selected one,
+  // which is never the one cut, and the lines left out are said.
+  it('keeps the selected relation in sight when not all relations fit', () => {
+    const three = ['content_embeddings', 'recap_sessions', 'dubbing_sessions'].map(
+      (name) => ({ ...RELATION, name }) as Relation,
+    );
+    const reports = Object.fromEntries(three.map((r) => [r.name, report({ name: r.name })]));
+    const at = (selected: number) =>
+      frameOf(
+        <Dashboard
+          {...props}
+          relations={three}
+          reports={reports}
+          scanning={false}
+          selected={selected}
+          height={10}
+        />,
+      );
+    const top = at(0);
+    expect(top).toContain('▶ content_embeddings');
+    expect(top).toMatch(/↓ [12] more relations? \(↓ shows\)/);
+    const bottom = at(2);
+    expect(bottom).toContain('▶ dubbing_sessions');
+    expect(bottom).toMatch(/↑ [12] more relations? \(↑ shows\)/);
+    expect(bottom).not.toContain('content_embeddings  ');
+    // All of them when they fit.
+    const all = frameOf(
+      <Dashboard {...props} relations={three} reports={reports} scanning={false} selected={2} height={40} />,
+    );
+    for (const r of three) expect(all).toContain(r.name);
+    expect(all).not.toMatch(/more relations? \(/);
+  });
+
   // Issue 26 item 6: a crossed threshold is marked where the operator looks, with the threshold, in words that
   // stay without colour (NO_COLOR); scan figures beside live ones say when they were scanned.
   it('marks the thresholds a relation crossed, and labels scan figures shown beside live ones', () => {
