@@ -31,9 +31,12 @@ export interface DashboardProps {
   height?: number;
 }
 
-/** `17:04 UTC`: when the figures on screen were true. */
+/** `17:04 UTC` when today, else `2026-12-04 17:04 UTC`: when the figures on screen were true. */
 function clock(date: Date | undefined): string {
-  return date ? `${date.toISOString().slice(11, 16)} UTC` : 'earlier';
+  if (!date) return 'earlier';
+  const iso = date.toISOString();
+  const today = iso.slice(0, 10) === new Date().toISOString().slice(0, 10);
+  return `${today ? iso.slice(11, 16) : iso.slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 function Figures({

@@ -153,7 +153,8 @@ describe('honest state during outages', () => {
     const at = new Date('2026-11-30T16:04:00Z');
     const rescanning = frameOf(<Dashboard {...props} reports={reports} scannedAt={at} scanning />);
     expect(rescanning).toContain('waiting to scan…');
-    expect(rescanning).toContain('last scan 16:04 UTC: 300 orphans, 300 inactive, 600 to delete');
+    // Not today: with its date and year (issue 26 item 7).
+    expect(rescanning).toContain('last scan 2026-11-30 16:04 UTC: 300 orphans, 300 inactive, 600 to delete');
     // Never passed off as current: the live "deletable" figure appears only with a finished scan.
     expect(rescanning).not.toMatch(/deletable \d/);
     const failed = frameOf(
@@ -167,7 +168,7 @@ describe('honest state during outages', () => {
     );
     expect(failed).toContain('deletable 600');
     expect(failed).toContain(
-      'as of 16:04 UTC: the last scan failed, these are the last known figures (r retries)',
+      'as of 2026-11-30 16:04 UTC: the last scan failed, these are the last known figures (r retries)',
     );
     const fine = frameOf(
       <Dashboard {...props} reports={reports} scannedAt={at} scanning={false} staleRelations={[]} />,
@@ -285,7 +286,19 @@ describe('Dashboard', () => {
       />,
     );
     expect(live).toContain('orphans 310');
-    expect(live).toContain('deletable 600 as of scan 21:33 UTC');
+    expect(live).toContain('deletable 600 as of scan 2026-11-30 21:33 UTC');
+    // Today's: the time alone.
+    const today = new Date();
+    const now = frameOf(
+      <Dashboard
+        {...props}
+        scanning={false}
+        scannedAt={today}
+        staleRelations={[RELATION.name]}
+        reports={{ [RELATION.name]: report() }}
+      />,
+    );
+    expect(now).toContain(`as of ${today.toISOString().slice(11, 16)} UTC: the last scan failed`);
   });
 });
 
