@@ -2,9 +2,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collection } from 'mongodb';
-import { readBackupFiles } from './backups.ts';
 import { RawFieldReader } from '../../src/engine/raw-bson.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
+import { readBackupFiles } from './backups.ts';
 
 const idReader = new RawFieldReader('_id');
 

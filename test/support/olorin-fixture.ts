@@ -6,6 +6,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { loadConfig, type ResolvedConfig } from '../../src/config/load.ts';
 import { OLORIN_PRESET } from '../../src/config/presets/olorin.ts';
 import type { ConfigFile } from '../../src/config/schema.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
 import {
   BAYIT_DATABASE,
   buildOlorinDemo,
@@ -172,4 +173,23 @@ export function childrenParentsFile(
     ],
     maxOrphanRatio: 1,
   } as ConfigFile;
+}
+
+/**
+ * The console suites' world: a sandbox with the demo loaded without grace (every orphan deletable at once), a
+ * source pool on it, and NO_COLOR (frames compared as text); the pool and server closed after the suite.
+ */
+export function withConsoleDemo(): { server: TestServer; demo: OlorinFixture; pool: SourcePool } {
+  const ctx = {} as { server: TestServer; demo: OlorinFixture; pool: SourcePool };
+  beforeAll(async () => {
+    process.env.NO_COLOR = '1';
+    ctx.server = await startTestServer();
+    ctx.demo = await loadOlorinDemo(ctx.server, { graceDays: 0 });
+    ctx.pool = new SourcePool(ctx.demo.config.sources);
+  });
+  afterAll(async () => {
+    await ctx.pool?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }

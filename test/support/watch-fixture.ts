@@ -1,11 +1,11 @@
 import { type Db, ObjectId } from 'mongodb';
-import type { ConfigFile } from '../../src/config/schema.ts';
 import type { ResolvedConfig } from '../../src/config/load.ts';
-import { randomSource } from '../../src/sandbox/seed/olorin.ts';
+import type { ConfigFile } from '../../src/config/schema.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import type { CategoryCounts } from '../../src/engine/scan.ts';
-import { SourcePool } from '../../src/mongo/sources.ts';
 import { type LiveCounts, watchRelations } from '../../src/engine/watch.ts';
+import { SourcePool } from '../../src/mongo/sources.ts';
+import { randomSource } from '../../src/sandbox/seed/olorin.ts';
 import { ExceptionsStore, exceptionKey } from '../../src/store/exceptions.ts';
 import { configFor, writeConfigFile } from './olorin-fixture.ts';
 import type { TestServer } from './sandbox.ts';

@@ -1,38 +1,23 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SourcePool } from '../../src/mongo/sources.ts';
+import { describe, expect, it } from 'vitest';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
 import { KEY, press, type, waitForText } from '../support/ink.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { withConsoleDemo } from '../support/olorin-fixture.ts';
 import { renderInTerminal } from '../support/terminal.ts';
 
 // Issue 26 item 3: feedback that follows what the operator just did. A key typed for a question that closed by
 // itself (the delete it asked about ended) is never taken as a command of the screen under it.
-let server: TestServer;
-let demo: OlorinFixture;
-let pool: SourcePool;
-
-beforeAll(async () => {
-  process.env.NO_COLOR = '1';
-  server = await startTestServer();
-  demo = await loadOlorinDemo(server, { graceDays: 0 });
-  pool = new SourcePool(demo.config.sources);
-});
-afterAll(async () => {
-  await pool?.close();
-  await server?.stop();
-});
+const ctx = withConsoleDemo();
 
 describe('a question that closed by itself', () => {
   it('does not pass the y typed for it on to the summary (where y copies), and the footer follows the run', async () => {
     const backupRoot = await mkdtemp(join(tmpdir(), 'oc-feedback-'));
     const base = createConsoleServices(
-      demo.config,
-      pool,
+      ctx.demo.config,
+      ctx.pool,
       { readOnly: false },
       { operator: 'ops-feedback', backupRoot, batchSize: 100 },
     );

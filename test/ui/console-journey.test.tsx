@@ -4,38 +4,24 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { render } from 'ink-testing-library';
 import { ObjectId } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openSettings } from '../../src/config/settings.ts';
-import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
 import { KEY, press, type, waitForFrame, waitForText } from '../support/ink.ts';
-import { loadOlorinDemo, type OlorinFixture } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { withConsoleDemo } from '../support/olorin-fixture.ts';
 
-let server: TestServer;
-let demo: OlorinFixture;
-let pool: SourcePool;
+const ctx = withConsoleDemo();
 let backupRoot: string;
-
 beforeAll(async () => {
-  process.env.NO_COLOR = '1';
-  server = await startTestServer();
-  // No grace period: every orphan and inactive child is deletable, so allow-listing one shows at once.
-  demo = await loadOlorinDemo(server, { graceDays: 0 });
-  pool = new SourcePool(demo.config.sources);
   backupRoot = await mkdtemp(join(tmpdir(), 'oc-console-'));
-});
-afterAll(async () => {
-  await pool?.close();
-  await server?.stop();
 });
 
 function consoleFor(readOnly: boolean) {
   const services = createConsoleServices(
-    demo.config,
-    pool,
+    ctx.demo.config,
+    ctx.pool,
     { readOnly },
     { operator: 'ops-test', backupRoot, batchSize: 100 },
   );
@@ -44,11 +30,11 @@ function consoleFor(readOnly: boolean) {
 
 describe('the operator console', () => {
   it('connects, scans, reviews, allow-lists, cleans with a backup, shows history, restores one reference and verifies', async () => {
-    const olorin = server.client.db(demo.olorinDb);
+    const olorin = ctx.server.client.db(ctx.demo.olorinDb);
     const r = consoleFor(false);
     try {
       // Connect: both sources with their server, then live counts per relation.
-      await waitForText(r, `✓ olorin ${new URL(server.uri).host} db ${demo.olorinDb}`);
+      await waitForText(r, `✓ olorin ${new URL(ctx.server.uri).host} db ${ctx.demo.olorinDb}`);
       let frame = await waitForText(r, /deletable 600/);
       expect(frame).toMatch(/▶ content_embeddings/);
       expect(frame).toMatch(/orphans 300 {2}parent inactive 300 {2}invalid 20 {2}excepted 0/);
@@ -285,7 +271,7 @@ describe('the operator console', () => {
       },
     });
     const settings = { operator: 'ops-test', backupRoot, batchSize: 100 };
-    const services = createConsoleServices(demo.config, pool, { readOnly: false }, settings, {
+    const services = createConsoleServices(ctx.demo.config, ctx.pool, { readOnly: false }, settings, {
       store,
       activeProfile: 'prod',
       fromFlags: ['backupRoot'],
@@ -338,8 +324,8 @@ describe('the operator console', () => {
 describe('u with nothing to resume', () => {
   it('says so and starts no scan', async () => {
     const base = createConsoleServices(
-      demo.config,
-      pool,
+      ctx.demo.config,
+      ctx.pool,
       { readOnly: true },
       { operator: 'ops-test', backupRoot, batchSize: 100 },
     );
@@ -372,7 +358,7 @@ describe('u with nothing to resume', () => {
 // child has is refused with the forms tried.
 describe('allow-listing a typed value', () => {
   it('stores the form the child has, and refuses a value no child has', async () => {
-    const olorin = server.client.db(demo.olorinDb);
+    const olorin = ctx.server.client.db(ctx.demo.olorinDb);
     const hex = new ObjectId().toHexString();
     await olorin
       .collection('content_embeddings')

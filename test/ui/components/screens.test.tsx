@@ -14,8 +14,8 @@ import { CleanupScreen, type CleanupState } from '../../../src/ui/screens/Cleanu
 import { Dashboard } from '../../../src/ui/screens/Dashboard.tsx';
 import { ExceptionsScreen, HistoryScreen, RecoveryScreen } from '../../../src/ui/screens/Lists.tsx';
 import { DocumentView, RelationReview } from '../../../src/ui/screens/RelationReview.tsx';
-import { TABS } from '../../../src/ui/state/reducer.ts';
 import { SettingsScreen } from '../../../src/ui/screens/Settings.tsx';
+import { TABS } from '../../../src/ui/state/reducer.ts';
 
 /**
  * Every screen in its empty, loading, error and full states, from fake data: no sandbox, no services. The
