@@ -1,5 +1,6 @@
 import { type Document, Timestamp } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
+import { GENERIC_ARGUMENTS } from './commands/generic-arguments.ts';
 
 /**
  * The server parameters the sandbox follows, as mongod names them, readable with `getParameter` and settable
@@ -31,17 +32,6 @@ export function defaultParameters(): ServerParameters {
   };
 }
 
-/** Arguments every command may carry, never a parameter's name. */
-const GENERIC = new Set([
-  '$db',
-  'lsid',
-  '$clusterTime',
-  '$readPreference',
-  'comment',
-  'apiVersion',
-  'apiStrict',
-]);
-
 /** Lags may be 0; every mongod parameter here must be positive. */
 function parameterValue(name: string, value: unknown): number {
   const n = typeof value === 'number' ? value : Number((value as { valueOf?: () => unknown })?.valueOf?.());
@@ -59,7 +49,7 @@ export function setParameters(parameters: ServerParameters, body: Document): Doc
   let was: unknown;
   let any = false;
   for (const [name, value] of Object.entries(body)) {
-    if (name === 'setParameter' || GENERIC.has(name)) continue;
+    if (name === 'setParameter' || GENERIC_ARGUMENTS.has(name)) continue;
     if (!Object.hasOwn(parameters, name))
       throw new CommandError(
         ErrorCodes.BadValue,
@@ -81,7 +71,7 @@ export function getParameters(parameters: ServerParameters, body: Document): Doc
   if (body.getParameter === '*') return { ...all, ok: 1 };
   const reply: Document = {};
   for (const name of Object.keys(body)) {
-    if (name === 'getParameter' || GENERIC.has(name)) continue;
+    if (name === 'getParameter' || GENERIC_ARGUMENTS.has(name)) continue;
     if (!Object.hasOwn(all, name))
       throw new CommandError(ErrorCodes.InvalidOptions, `no option found to get: ${name}`);
     reply[name] = all[name];

@@ -1,10 +1,11 @@
 // Over 300 lines: the many small admin commands drivers and tools send.
+
 import { hostname } from 'node:os';
 import { BSON, type Document, ObjectId } from 'bson';
-import { clusterTimeOf } from '../history.ts';
-import { getClusterParameter, getParameters, setClusterParameter, setParameters } from '../parameters.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
+import { clusterTimeOf } from '../history.ts';
 import { parseCollation } from '../match.ts';
+import { getClusterParameter, getParameters, setClusterParameter, setParameters } from '../parameters.ts';
 import type { WorkBudget } from '../query.ts';
 import type { Collection, IndexSpec } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_MESSAGE_SIZE_BYTES, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
@@ -15,6 +16,7 @@ import {
   existingCollection,
   optionalDocument,
 } from './context.ts';
+import { ownArguments } from './generic-arguments.ts';
 
 /** The version the sandbox reports: MongoDB 7.0's wire version, marked as the sandbox in gitVersion. */
 export const SANDBOX_VERSION = '7.0.0';
@@ -148,7 +150,8 @@ const create: CommandHandler = (ctx) => {
   if (existingCollection(ctx, name))
     throw new CommandError(ErrorCodes.NamespaceExists, `Collection ${ctx.db}.${name} already exists.`);
   // idIndex (mongorestore sends it) describes the _id index every collection has; it is not a collection option.
-  const { create: _name, $db, lsid, writeConcern, idIndex: _idIndex, ...options } = ctx.body;
+  // Generic arguments ($readPreference, comment, writeConcern…) are never collection options (mongod stores none).
+  const { create: _name, idIndex: _idIndex, ...options } = ownArguments(ctx.body);
   // A default collation is checked now, as mongod checks it, not found unusable at the first query.
   parseCollation(options.collation);
   const coll = ctx.server.store.collection(ctx.db, name, true)!;
@@ -162,7 +165,7 @@ const collMod: CommandHandler = (ctx) => {
   const name = String(ctx.body.collMod);
   const coll = existingCollection(ctx, name);
   if (!coll) throw new CommandError(ErrorCodes.NamespaceNotFound, `ns does not exist: ${ctx.db}.${name}`);
-  const { collMod: _name, $db, lsid, writeConcern, $clusterTime, ...changes } = ctx.body;
+  const { collMod: _name, ...changes } = ownArguments(ctx.body);
   for (const key of Object.keys(changes))
     if (key !== 'changeStreamPreAndPostImages')
       throw new CommandError(ErrorCodes.NotImplemented, `collMod ${key} is not supported by the sandbox`);
