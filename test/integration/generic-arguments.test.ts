@@ -1,3 +1,4 @@
+import type { Document } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 
@@ -22,14 +23,14 @@ describe('generic command arguments', () => {
       writeConcern: { w: 1 },
     };
     await db.command({ create: 'kept', ...generic });
-    const [info] = await db.listCollections({ name: 'kept' }).toArray();
+    const [info] = (await db.listCollections({ name: 'kept' }).toArray()) as Document[];
     expect(info.options).toEqual({});
     await db.command({ collMod: 'kept', changeStreamPreAndPostImages: { enabled: true }, ...generic });
-    const [after] = await db.listCollections({ name: 'kept' }).toArray();
+    const [after] = (await db.listCollections({ name: 'kept' }).toArray()) as Document[];
     expect(after.options).toEqual({ changeStreamPreAndPostImages: { enabled: true } });
     // The command's own options still count: a collation is kept.
     await db.command({ create: 'sorted', collation: { locale: 'simple' }, comment: 'x' });
-    const [sorted] = await db.listCollections({ name: 'sorted' }).toArray();
+    const [sorted] = (await db.listCollections({ name: 'sorted' }).toArray()) as Document[];
     expect(Object.keys(sorted.options)).toEqual(['collation']);
   });
 });
