@@ -3,19 +3,20 @@ import { delimiter, dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BSON, type Document } from 'bson';
 import type { ResolvedConfig } from '../config/load.ts';
+import { utcMinute } from '../engine/format.ts';
 import { ParentProbe } from '../engine/probe.ts';
 import { describeId } from '../engine/scan.ts';
 import { RuntimeError, UsageError } from '../errors.ts';
+import { DAY_MS } from '../limits.ts';
 import { canonicalKey, referenceKeyOf } from '../mongo/keys.ts';
 import { redact } from '../mongo/redact.ts';
-import { escapeForTerminal } from '../terminal-text.ts';
 import type { SourcePool } from '../mongo/sources.ts';
 import { majorityWrite } from '../mongo/timeouts.ts';
 import { assertWritable, type WriteAccess } from '../store/access.ts';
 import { parseValueArgument } from '../store/exception-input.ts';
 import { FirstSeenStore } from '../store/first-seen.ts';
 import { currentHost, currentOperator, newRunId, RunsStore } from '../store/runs.ts';
-import { DAY_MS } from '../limits.ts';
+import { escapeForTerminal } from '../terminal-text.ts';
 import { appendAudit } from './audit.ts';
 import type { ManifestRelation } from './backup.ts';
 import { type BackupContents, type BackupFileCheck, backupDocuments, readBackup } from './backup-reader.ts';
@@ -453,11 +454,6 @@ export async function parentUnresolved(
       ? 'again now — the next clean deletes them unless they are allow-listed'
       : `from ${utcMinute(end)}`
   }`;
-}
-
-/** A time as `2026-12-05 04:12 UTC`. */
-function utcMinute(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 export interface RelationVerify {

@@ -22,3 +22,14 @@ export function relationHeading(relation: { name: string; child: Endpoint; paren
   const { name, child, parent } = relation;
   return `${name}  ${child.database}.${child.collection}.${child.field} -> ${parent.database}.${parent.collection}.${parent.field}`;
 }
+
+/** A time as `2026-12-05 04:12 UTC`. */
+export function utcMinute(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** `17:04 UTC` when `date` is today, else `2026-12-04 17:04 UTC`. */
+export function utcClock(date: Date, now = new Date()): string {
+  const today = date.toISOString().slice(0, 10) === now.toISOString().slice(0, 10);
+  return today ? `${date.toISOString().slice(11, 16)} UTC` : utcMinute(date);
+}

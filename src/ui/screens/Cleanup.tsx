@@ -128,19 +128,25 @@ export function CleanupScreen({
             </Text>
           ))}
           {result.runDir ? (
-            <>
-              <Text>backup: {result.runDir}</Text>
-              <Text color={theme.color('accent')}>restore: {restore(result.runDir).command}</Text>
-              <Text color={theme.color('dim')}>
-                y copies it; it is printed again when you quit
-                {restore(result.runDir).needs ? `; ${restore(result.runDir).needs}` : ''}.
-              </Text>
-            </>
+            <RestoreLines runDir={result.runDir} restore={restore(result.runDir)} />
           ) : (
             <Text>nothing was backed up or deleted: there is nothing to restore</Text>
           )}
         </Box>
       )}
     </Box>
+  );
+}
+
+/** Where the run's backup is, the command that restores it (worked out once), and what that command needs. */
+function RestoreLines({ runDir, restore }: { runDir: string; restore: { command: string; needs: string } }) {
+  return (
+    <>
+      <Text>backup: {runDir}</Text>
+      <Text color={theme.color('accent')}>restore: {restore.command}</Text>
+      <Text color={theme.color('dim')}>
+        y copies it; it is printed again when you quit{restore.needs ? `; ${restore.needs}` : ''}.
+      </Text>
+    </>
   );
 }

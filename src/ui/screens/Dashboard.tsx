@@ -3,6 +3,7 @@ import { Box, Text } from 'ink';
 import Spinner from 'ink-spinner';
 import type { Relation } from '../../config/load.ts';
 import { type AlertThresholds, relationAlerts } from '../../engine/alerts.ts';
+import { utcClock } from '../../engine/format.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { ScanProgress } from '../../engine/scan.ts';
 import type { LiveCounts } from '../../engine/watch.ts';
@@ -31,12 +32,9 @@ export interface DashboardProps {
   height?: number;
 }
 
-/** `17:04 UTC` when today, else `2026-12-04 17:04 UTC`: when the figures on screen were true. */
+/** When the figures on screen were true: the time when today, else with its date. */
 function clock(date: Date | undefined): string {
-  if (!date) return 'earlier';
-  const iso = date.toISOString();
-  const today = iso.slice(0, 10) === new Date().toISOString().slice(0, 10);
-  return `${today ? iso.slice(11, 16) : iso.slice(0, 16).replace('T', ' ')} UTC`;
+  return date ? utcClock(date) : 'earlier';
 }
 
 function Figures({

@@ -1,8 +1,9 @@
 import { Box, Text } from 'ink';
-import { escapeForTerminal } from '../../terminal-text.ts';
+import { utcMinute } from '../../engine/format.ts';
 import { displayValue } from '../../mongo/keys.ts';
 import type { ExceptionEntry } from '../../store/exceptions.ts';
 import type { RunRecord } from '../../store/runs.ts';
+import { escapeForTerminal } from '../../terminal-text.ts';
 import type { BackupPreview, BackupSummary } from '../services.ts';
 import { count, theme } from '../theme.ts';
 
@@ -65,11 +66,6 @@ export function ExceptionsScreen({
       ))}
     </Box>
   );
-}
-
-/** `2026-12-05 04:12 UTC`. */
-function utcMinute(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 /** One exception whole: every field on its own line, the reason wrapped rather than cut (80 columns and up). */

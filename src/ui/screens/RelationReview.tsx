@@ -1,14 +1,15 @@
 import { EJSON } from 'bson';
 import { Box, Text } from 'ink';
 import type { Relation } from '../../config/load.ts';
+import { utcMinute } from '../../engine/format.ts';
 import type { RelationReport } from '../../engine/run-scan.ts';
 import type { Sample } from '../../engine/scan.ts';
 import { DAY_MS } from '../../limits.ts';
 import { displayValue } from '../../mongo/keys.ts';
+import { escapeForTerminal } from '../../terminal-text.ts';
 import { type AllChildren, listableCategory } from '../hooks/use-all-children.ts';
 import { shellLines } from '../shell-value.ts';
 import { TABS } from '../state/reducer.ts';
-import { escapeForTerminal } from '../../terminal-text.ts';
 import { cell, count, theme, truncate } from '../theme.ts';
 
 const TAB_LABELS: Record<string, string> = {
@@ -48,11 +49,6 @@ function dayOrTime(date: Date, now: number): string {
   return iso.slice(0, 10) === new Date(now).toISOString().slice(0, 10)
     ? `${iso.slice(11, 16)} UTC`
     : iso.slice(0, 10);
-}
-
-/** `2026-12-12 04:00 UTC`. */
-function utcMinute(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 /**
