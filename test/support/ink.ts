@@ -53,3 +53,23 @@ export async function type(r: Rendered, text: string): Promise<void> {
   await waitForFrame(r, (frame) => /│ > /.test(frame));
   await press(r, ...text.split(''), KEY.enter);
 }
+
+/**
+ * The text of a frame's bordered boxes as the operator reads it: borders dropped and each box's wrapped lines
+ * joined by one space, so a command wrapped at the box's width (it depends on the checkout's path) reads whole.
+ */
+export function unwrapped(frame: string): string {
+  const out: string[] = [];
+  let box: string[] | undefined;
+  for (const line of frame.split('\n')) {
+    const inner = /^\s*│(.*)│\s*$/.exec(line);
+    if (inner) (box ??= []).push(inner[1].trim());
+    else {
+      if (box) out.push(box.join(' '));
+      box = undefined;
+      out.push(line);
+    }
+  }
+  if (box) out.push(box.join(' '));
+  return out.join('\n');
+}

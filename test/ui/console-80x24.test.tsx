@@ -6,7 +6,7 @@ import stringWidth from 'string-width';
 import { describe, expect, it } from 'vitest';
 import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
-import { KEY, press, type, waitForFrame, waitForText } from '../support/ink.ts';
+import { KEY, press, type, unwrapped, waitForFrame, waitForText } from '../support/ink.ts';
 import { withConsoleDemo } from '../support/olorin-fixture.ts';
 import { renderInTerminal } from '../support/terminal.ts';
 
@@ -77,7 +77,7 @@ describe('the console at 80×24', () => {
       expect(summaryLines[top]).toMatch(/^╭─+╮$/);
       expect(summaryLines[bottom]).toMatch(/^╰─+╯$/);
       expect(summaryLines.slice(top, bottom + 1).join('\n')).toContain('Run ');
-      expect(frame).toMatch(/restore: \S*orphan-cleanup restore/);
+      expect(unwrapped(frame)).toMatch(/restore: \S*orphan-cleanup restore/);
 
       // y puts the restore command on the terminal's clipboard (OSC 52).
       await press(r, 'y');

@@ -294,6 +294,8 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
   /** Does what the typed answer to a prompt asks (the rules are `answerPrompt`'s). */
   const answer = async (prompt: Prompt, typed: string, onExceptionsScreen: boolean) => {
     dispatch({ type: 'prompt', prompt: undefined });
+    // Answering is the operator's next action: what the status line said before it (a mistyped name) is over.
+    dispatch({ type: 'message' });
     const next = answerPrompt(prompt, typed);
     try {
       switch (next.do) {
@@ -372,7 +374,6 @@ export function useConsoleActions(services: ConsoleServices, dispatch: (action: 
           );
         }
         case 'restore': {
-          dispatch({ type: 'message' });
           const result = await whileBusy('restoring', () =>
             services.restore(next.dir, next.ref !== undefined ? { ref: next.ref } : {}),
           );
