@@ -63,8 +63,10 @@ export function unwrapped(frame: string): string {
   let box: string[] | undefined;
   for (const line of frame.split('\n')) {
     const inner = /^\s*│(.*)│\s*$/.exec(line);
-    if (inner) (box ??= []).push(inner[1].trim());
-    else {
+    if (inner) {
+      box = box ?? [];
+      box.push(inner[1].trim());
+    } else {
       if (box) out.push(box.join(' '));
       box = undefined;
       out.push(line);
