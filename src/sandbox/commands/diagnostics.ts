@@ -4,7 +4,7 @@ import { CommandError, ErrorCodes } from '../command-error.ts';
 import { indexCandidates, WorkBudget } from '../query.ts';
 import type { Collection } from '../storage.ts';
 import { SANDBOX_VERSION } from './admin.ts';
-import { type CommandContext, type CommandHandler, existingCollection, isCursorBatch } from './context.ts';
+import { type CommandHandler, existingCollection, isCursorBatch } from './context.ts';
 import { readCommands } from './read.ts';
 
 /** A query plan as mongod's explain shows it: the stage and, under a FETCH, the index scanned. */
@@ -179,25 +179,6 @@ const validate: CommandHandler = (ctx) => {
     ok: 1,
   };
 };
-
-/** The `$currentOp` stage's documents: the sandbox's commands running now (this one included). */
-export function currentOperations(ctx: CommandContext): Document[] {
-  const now = Date.now();
-  return [...ctx.server.operations.values()].map((op) => ({
-    type: 'op',
-    host: hostname(),
-    opid: op.opid,
-    active: true,
-    connectionId: op.connectionId,
-    client: '127.0.0.1',
-    ...(op.appName ? { appName: op.appName } : {}),
-    op: 'command',
-    ns: `${op.db}.${typeof Object.values(op.command)[0] === 'string' ? Object.values(op.command)[0] : '$cmd'}`,
-    command: op.command,
-    secs_running: Math.floor((now - op.startedAt) / 1000),
-    microsecs_running: (now - op.startedAt) * 1000,
-  }));
-}
 
 export const diagnosticCommands: Record<string, CommandHandler> = {
   explain,

@@ -1,0 +1,175 @@
+import { randomInt } from 'node:crypto';
+import type { Document } from 'bson';
+import { Aggregator } from 'mingo/aggregator';
+import { Context, evalExpr } from 'mingo/core';
+import * as accumulatorOperators from 'mingo/operators/accumulator';
+import * as expressionOperators from 'mingo/operators/expression';
+import * as pipelineOperators from 'mingo/operators/pipeline';
+import * as projectionOperators from 'mingo/operators/projection';
+import * as queryOperators from 'mingo/operators/query';
+import * as windowOperators from 'mingo/operators/window';
+import type { StringCompare } from '../bson-values.ts';
+import { CommandError, ErrorCodes } from '../command-error.ts';
+import { aggregationTypeName } from '../match.ts';
+import { MINGO_OPTIONS, parseSort, sortDocuments, type WorkBudget } from '../query.ts';
+import type { CommandContext } from './context.ts';
+
+/** An aggregation pipeline over documents already read: mingo's stages, with mongod's answers where they differ. */
+
+const STREAMING_STAGES = new Set([
+  '$match',
+  '$project',
+  '$addFields',
+  '$set',
+  '$unset',
+  '$unwind',
+  '$replaceRoot',
+  '$replaceWith',
+]);
+const REFUSED_STAGES = new Set([
+  '$out',
+  '$merge',
+  '$currentOp',
+  '$collStats',
+  '$listSessions',
+  '$changeStream',
+]);
+const SLICE = 2000;
+
+/**
+ * mingo's operators, with mongod's answer where mingo's differs: `$type` names (`objectId`, `binData`...).
+ * Built whole, because mingo's default context would otherwise win over an override.
+ */
+const AGGREGATION_OPERATORS = Context.init({
+  accumulator: accumulatorOperators,
+  expression: {
+    ...expressionOperators,
+    $type: (obj: unknown, expr: unknown, options: Parameters<typeof evalExpr>[2]) =>
+      aggregationTypeName(evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options)),
+  },
+  pipeline: pipelineOperators,
+  projection: projectionOperators,
+  query: queryOperators,
+  window: windowOperators,
+});
+
+async function runMingo(
+  ctx: CommandContext,
+  docs: Document[],
+  stages: Document[],
+  streaming: boolean,
+): Promise<Document[]> {
+  const aggregator = new Aggregator(stages, {
+    ...MINGO_OPTIONS,
+    context: AGGREGATION_OPERATORS,
+    collectionResolver: (name: string) => [
+      ...(ctx.server.store.collection(ctx.db, name, false)?.docs.values() ?? []),
+    ],
+  });
+  try {
+    if (!streaming) return aggregator.run(docs) as Document[];
+    const out: Document[] = [];
+    for (let start = 0; start < docs.length; start += SLICE) {
+      for (const doc of aggregator.run(docs.slice(start, start + SLICE))) out.push(doc as Document);
+      ctx.budget.check();
+      await ctx.budget.tick();
+    }
+    return out;
+  } catch (error) {
+    if (error instanceof CommandError) throw error;
+    throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+  }
+}
+
+/** `$sample` without replacement (mingo's picks with replacement): a partial Fisher-Yates shuffle. */
+function sampleWithoutReplacement(docs: Document[], size: number): Document[] {
+  const pool = [...docs];
+  const n = Math.min(size, pool.length);
+  for (let i = 0; i < n; i++) {
+    const j = i + randomInt(pool.length - i);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, n);
+}
+
+/** Stages that compare no strings of their own, or (`$sort`) that the sandbox sorts by the collation. */
+const COLLATION_SAFE_STAGES = new Set([
+  '$sort',
+  '$limit',
+  '$skip',
+  '$project',
+  '$sample',
+  '$count',
+  '$set',
+  '$addFields',
+  '$unset',
+]);
+
+/** A `$group` into one bucket (countDocuments' shape): it compares no strings, so a collation changes nothing. */
+function isSingleGroup(stage: Document): boolean {
+  const id = stage.$group?._id;
+  return (
+    stage.$group !== undefined && (id === null || (typeof id !== 'object' && !String(id).startsWith('$')))
+  );
+}
+
+/**
+ * `$project` output in mongod's field order: `_id` first, then the fields kept from the input in the input's
+ * order, then new (computed) fields in the projection's order. mingo keeps the projection's order, `_id` last.
+ */
+function inMongodFieldOrder(input: Document[], output: Document[]): Document[] {
+  return output.map((doc, i) => {
+    const source = input[i] ?? {};
+    const ordered: Document = {};
+    if ('_id' in doc) ordered._id = doc._id;
+    for (const key of Object.keys(source)) if (key in doc && !(key in ordered)) ordered[key] = doc[key];
+    for (const key of Object.keys(doc)) if (!(key in ordered)) ordered[key] = doc[key];
+    return ordered;
+  });
+}
+
+export async function runPipeline(
+  ctx: CommandContext,
+  input: Document[],
+  pipeline: Document[],
+  budget: WorkBudget,
+  strings?: StringCompare,
+): Promise<Document[]> {
+  let docs = input;
+  let pending: Document[] = [];
+  let pendingStreaming = true;
+  const flush = async () => {
+    if (pending.length) docs = await runMingo(ctx, docs, pending, pendingStreaming);
+    pending = [];
+    pendingStreaming = true;
+  };
+  for (const stage of pipeline) {
+    const op = Object.keys(stage)[0];
+    if (REFUSED_STAGES.has(op))
+      throw new CommandError(ErrorCodes.NotImplemented, `${op} is not supported by the sandbox`);
+    if (strings && !COLLATION_SAFE_STAGES.has(op) && !isSingleGroup(stage))
+      throw new CommandError(
+        ErrorCodes.NotImplemented,
+        `the sandbox applies a collation to a leading $match and to $sort only, not to ${op}`,
+      );
+    if (op === '$sample' || op === '$sort' || op === '$limit' || op === '$skip') {
+      await flush();
+      if (op === '$sample') docs = sampleWithoutReplacement(docs, Number(stage.$sample?.size ?? 0));
+      else if (op === '$sort')
+        docs = await sortDocuments(docs, parseSort(stage.$sort) ?? [], budget, strings);
+      else if (op === '$limit') docs = docs.slice(0, Number(stage.$limit));
+      else docs = docs.slice(Number(stage.$skip));
+      continue;
+    }
+    if (op === '$project') {
+      await flush();
+      const before = docs;
+      docs = inMongodFieldOrder(before, await runMingo(ctx, before, [stage], true));
+      continue;
+    }
+    pending.push(stage);
+    if (!STREAMING_STAGES.has(op)) pendingStreaming = false;
+  }
+  await flush();
+  return docs;
+}
