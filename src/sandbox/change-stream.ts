@@ -170,6 +170,16 @@ export class ChangeStream {
         const drop = base('drop', { ns: { db, coll: String(o.drop) } });
         return this.spec.coll !== undefined ? [drop, base('invalidate')] : [drop];
       }
+      if (o.renameCollection !== undefined) {
+        const [fromDb, ...from] = String(o.renameCollection).split('.');
+        const [toDb, ...to] = String(o.to).split('.');
+        if (!this.concerns(fromDb, from.join('.'))) return [];
+        const renamed = base('rename', {
+          ns: { db: fromDb, coll: from.join('.') },
+          to: { db: toDb, coll: to.join('.') },
+        });
+        return this.spec.coll !== undefined ? [renamed, base('invalidate')] : [renamed];
+      }
       if (o.dropDatabase !== undefined && (this.spec.cluster || db === this.spec.db)) {
         const dropped = base('dropDatabase', { ns: { db } });
         return this.spec.cluster ? [dropped] : [dropped, base('invalidate')];

@@ -15,6 +15,36 @@ export type Matcher = (doc: Document) => boolean;
 /** mingo with scripting off: `$where`, `$function` and `$accumulator` are refused, as on a locked-down mongod. */
 export const MINGO_OPTIONS = { scriptEnabled: false, useStrictMode: true } as const;
 
+/**
+ * The locales mongod's collation takes (ICU ids: https://www.mongodb.com/docs/v7.0/reference/collation-locales-defaults/),
+ * without their `@collation=` variants.
+ */
+const MONGOD_LOCALES = new Set(
+  (
+    'af sq am ar hy as az bn be bs bs_Cyrl bg my ca chr zh zh_Hant hr cs da nl dz en en_US en_US_POSIX eo et ee fo ' +
+    'fil fi fr fr_CA gl ka de de_AT el gu ha haw he hi hu is ig smn id ga it ja kl kn kk km kok ko ky lk lo lv li ' +
+    'lt dsb lb mk ms ml mt mr mn ne se nb nn or om ps fa fa_AF pl pt pa ro ru sr sr_Latn si sk sl es sw sv ta te ' +
+    'th bo to tr uk hsb ur ug vi wae cy yi yo zu'
+  ).split(' '),
+);
+
+/**
+ * A mongod locale id as `Intl` takes it (`en_US` → `en-US`): an id mongod does not know is BadValue with mongod's
+ * message; one it knows that this machine's ICU cannot reproduce (variants, `en_US_POSIX`) is refused loudly.
+ */
+function intlLocale(locale: string): string {
+  const [base, variant] = locale.split('@');
+  if (!MONGOD_LOCALES.has(base))
+    throw new CommandError(ErrorCodes.BadValue, `Field 'locale' is invalid in: { locale: "${locale}" }`);
+  const tag = base.replace(/_/g, '-');
+  if (variant !== undefined || base === 'en_US_POSIX' || Intl.Collator.supportedLocalesOf([tag]).length === 0)
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      `collation locale "${locale}" is not supported by the sandbox (its ICU cannot reproduce mongod's order)`,
+    );
+  return tag;
+}
+
 /** `collation` as a command or a collection gives it: undefined for binary (simple) string comparison. */
 export function parseCollation(spec: unknown): StringCompare | undefined {
   if (spec === undefined || spec === null) return undefined;
@@ -45,9 +75,7 @@ export function parseCollation(spec: unknown): StringCompare | undefined {
       ErrorCodes.NotImplemented,
       `collation alternate '${alternate}' is not supported by the sandbox`,
     );
-  if (Intl.Collator.supportedLocalesOf([locale.replace(/@.*$/, '')]).length === 0)
-    throw new CommandError(ErrorCodes.BadValue, `Field 'locale' is invalid in: { locale: "${locale}" }`);
-  const collator = new Intl.Collator(locale.replace(/@.*$/, ''), {
+  const collator = new Intl.Collator(intlLocale(locale), {
     sensitivity: level === 1 ? 'base' : level === 2 ? 'accent' : 'variant',
     caseFirst: caseFirst === 'upper' ? 'upper' : caseFirst === 'lower' ? 'lower' : 'false',
     numeric: numericOrdering === true,
@@ -212,7 +240,11 @@ function orderTest(op: string, operand: unknown, strings?: StringCompare): (valu
 }
 
 export class FilterCompiler {
-  constructor(private readonly strings?: StringCompare) {}
+  constructor(
+    private readonly strings?: StringCompare,
+    /** The command's `let` variables, for `$expr` (`$$name`). */
+    private readonly variables?: Document,
+  ) {}
 
   compile(filter: Document): Matcher {
     const tests = Object.entries(filter).map(([key, condition]) => this.clause(key, condition));
@@ -226,7 +258,7 @@ export class FilterCompiler {
         `the sandbox applies a collation to $eq, $ne, $gt, $gte, $lt, $lte, $in and $nin only, not to ${JSON.stringify(Object.keys(filter))}`,
       );
     try {
-      const query = new Query(filter, MINGO_OPTIONS);
+      const query = new Query(filter, { ...MINGO_OPTIONS, variables: this.variables });
       return (doc) => query.test(doc);
     } catch (error) {
       throw new CommandError(ErrorCodes.BadValue, (error as Error).message);

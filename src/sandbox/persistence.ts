@@ -30,7 +30,12 @@ export async function loadDataDir(store: Store, dir: string): Promise<void> {
         (text) => parseMetadata(text, metaPath),
         () => undefined,
       );
-      const coll = new Collection(name, meta?.options ?? {}, meta?.uuid ? new UUID(meta.uuid) : undefined);
+      const coll = new Collection(
+        name,
+        meta?.options ?? {},
+        meta?.uuid ? new UUID(meta.uuid) : undefined,
+        dbEntry.name,
+      );
       for (const spec of (meta?.indexes ?? []) as IndexSpec[])
         if (spec.name !== ID_INDEX.name) coll.addIndex(spec);
       for (const doc of await readBsonFile(join(dbDir, file))) coll.insert(doc);

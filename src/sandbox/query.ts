@@ -19,14 +19,21 @@ export class WorkBudget {
   private sliceStart = Date.now();
   private readonly deadline: number;
   private counter = 0;
+  private killed = false;
 
   constructor(maxTimeMS?: unknown) {
     const ms = Number(maxTimeMS ?? 0);
     this.deadline = ms > 0 ? Date.now() + ms : Number.POSITIVE_INFINITY;
   }
 
+  /** `killOp`: the command stops at its next check with Interrupted, as mongod's does. */
+  kill(): void {
+    this.killed = true;
+  }
+
   async tick(): Promise<void> {
-    if (++this.counter % 256 !== 0) return;
+    if (this.killed) throw interrupted();
+    if (++this.counter % 16 !== 0) return;
     const now = Date.now();
     if (now > this.deadline) throw maxTimeExpired();
     if (now - this.sliceStart >= SLICE_MS) {
@@ -37,8 +44,13 @@ export class WorkBudget {
   }
 
   check(): void {
+    if (this.killed) throw interrupted();
     if (Date.now() > this.deadline) throw maxTimeExpired();
   }
+}
+
+function interrupted(): CommandError {
+  return new CommandError(ErrorCodes.Interrupted, 'operation was interrupted');
 }
 
 function maxTimeExpired(): CommandError {
@@ -75,7 +87,7 @@ function compileEqualityFilter(filter: Document): Matcher | undefined {
  * A filter as mongod evaluates it: equality and order across numeric types, `$type`, and strings by the
  * collation (`strings`) when there is one; a plain equality or `$in` without collation through a Set.
  */
-export function compileFilter(filter: unknown, strings?: StringCompare): Matcher {
+export function compileFilter(filter: unknown, strings?: StringCompare, variables?: Document): Matcher {
   if (filter === undefined || filter === null) return () => true;
   if (typeof filter !== 'object' || Array.isArray(filter)) {
     throw new CommandError(ErrorCodes.TypeMismatch, 'filter must be an object');
@@ -83,7 +95,7 @@ export function compileFilter(filter: unknown, strings?: StringCompare): Matcher
   if (Object.keys(filter).length === 0) return () => true;
   const fast = strings ? undefined : compileEqualityFilter(filter as Document);
   if (fast) return fast;
-  return new FilterCompiler(strings).compile(filter as Document);
+  return new FilterCompiler(strings, variables).compile(filter as Document);
 }
 
 function isOperatorObject(value: unknown): boolean {
@@ -148,8 +160,9 @@ export async function matchDocuments(
   budget: WorkBudget,
   limit = Number.POSITIVE_INFINITY,
   strings?: StringCompare,
+  variables?: Document,
 ): Promise<Document[]> {
-  const matcher = compileFilter(filter, strings);
+  const matcher = compileFilter(filter, strings, variables);
   // The indexes hold binary string keys: under a collation every document is matched.
   const candidates = strings ? undefined : indexCandidates(coll, filter);
   const source = candidates?.docs ?? coll.docs.values();
@@ -205,12 +218,19 @@ export async function documentsByIdIndex(
   coll: Collection,
   filter: Document | undefined,
   budget: WorkBudget,
-  options: { direction: 1 | -1; min?: unknown; max?: unknown; limit?: number; strings?: StringCompare },
+  options: {
+    direction: 1 | -1;
+    min?: unknown;
+    max?: unknown;
+    limit?: number;
+    strings?: StringCompare;
+    variables?: Document;
+  },
 ): Promise<Document[]> {
   const keys = await idOrderKeys(coll, budget);
   const from = options.min === undefined ? 0 : lowerBound(coll, keys, options.min);
   const to = options.max === undefined ? keys.length : lowerBound(coll, keys, options.max);
-  const matcher = compileFilter(filter, options.strings);
+  const matcher = compileFilter(filter, options.strings, options.variables);
   const noFilter = !filter || Object.keys(filter).length === 0;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const out: Document[] = [];

@@ -8,12 +8,18 @@ import {
   type CommandContext,
   type CommandHandler,
   type CursorBatch,
+  countCommand,
   isCursorBatch,
   type RunningOperation,
+  type ServerCounters,
   type ServerState,
 } from './commands/context.ts';
 import { diagnosticCommands } from './commands/diagnostics.ts';
+import { checkCommandFields } from './commands/command-fields.ts';
+import { killOp } from './commands/current-op.ts';
 import { readCommands } from './commands/read.ts';
+import { renameCollection } from './commands/rename.ts';
+import { serverInfoCommands } from './commands/server-info.ts';
 import { writeCommands } from './commands/write.ts';
 import { CursorRegistry } from './cursors.ts';
 import { FailPoints, type FaultAction } from './faults.ts';
@@ -39,6 +45,9 @@ const COMMANDS: Record<string, CommandHandler> = {
   ...readCommands,
   ...writeCommands,
   ...diagnosticCommands,
+  ...serverInfoCommands,
+  renameCollection,
+  killOp,
 };
 const HEADER_SIZE = 16;
 /** Room left in a reply for the cursor envelope around the batch. */
@@ -99,6 +108,11 @@ export class SandboxServer implements ServerState {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private nextConnectionId = 1;
+  readonly counters: ServerCounters = {
+    opcounters: { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 },
+    network: { bytesIn: 0, bytesOut: 0, numRequests: 0 },
+    connectionsCreated: 0,
+  };
   private readonly dataDir?: string;
   private saveTimer?: NodeJS.Timeout;
   private firstUnsavedAt?: number;
@@ -201,7 +215,11 @@ export class SandboxServer implements ServerState {
     );
   }
 
-  private saveNow(): Promise<void> {
+  commandNames(): string[] {
+    return Object.keys(COMMANDS);
+  }
+
+  saveNow(): Promise<void> {
     const dataDir = this.dataDir;
     if (!dataDir) return this.saving;
     this.saving = this.saving.then(async () => {
@@ -216,6 +234,7 @@ export class SandboxServer implements ServerState {
   private accept(socket: Socket, secondary: boolean): void {
     this.sockets.add(socket);
     const connection = new Connection(this, socket, this.nextConnectionId++, secondary);
+    this.counters.connectionsCreated++;
     socket.on('data', (chunk) => connection.receive(chunk));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
@@ -304,6 +323,8 @@ export class SandboxServer implements ServerState {
       const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
       if (!handler) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
       const { body } = command;
+      countCommand(this.counters, name, body);
+      checkCommandFields(name, body);
       if (this.replicaSet) this.transactions.reapExpired();
       const transaction = this.replicaSet ? this.transactions.forCommand(name, body) : undefined;
       if (
@@ -324,6 +345,8 @@ export class SandboxServer implements ServerState {
         transaction,
         secondary,
       };
+      const running = this.operations.get(opid);
+      if (running) running.budget = ctx.budget;
       const reply = await handler(ctx);
       return isCursorBatch(reply) ? reply : await this.applyWriteConcern(name, body, reply, fault);
     } catch (error) {
@@ -365,10 +388,12 @@ const SECONDARY_WRITES = new Set([
 /** What mongod's secondary refuses: any write, and a read whose read preference is primary. */
 function refuseOnSecondary(name: string, body: Document): void {
   if (SECONDARY_WRITES.has(name) || body.startTransaction)
-    throw new CommandError(10107, 'not primary', { errorLabels: ['RetryableWriteError'] });
+    throw new CommandError(ErrorCodes.NotWritablePrimary, 'not primary', {
+      errorLabels: ['RetryableWriteError'],
+    });
   const mode = (body.$readPreference as Document | undefined)?.mode ?? 'primary';
   if (READS.has(name) && mode === 'primary' && name !== 'getMore')
-    throw new CommandError(13435, 'not primary and secondaryOk=false');
+    throw new CommandError(ErrorCodes.NotPrimaryNoSecondaryOk, 'not primary and secondaryOk=false');
 }
 
 /** Writes that would change the oplog behind the server's back (mongod refuses them too). */
@@ -401,6 +426,7 @@ class Connection {
   ) {}
 
   receive(chunk: Buffer): void {
+    this.server.counters.network.bytesIn += chunk.length;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     while (this.buffered >= 4) {
@@ -416,6 +442,7 @@ class Connection {
       const rest = all.subarray(length);
       this.chunks = rest.length ? [rest] : [];
       this.buffered = rest.length;
+      this.server.counters.network.numRequests++;
       this.queue = this.queue
         .then(() => this.process(frame))
         .catch(() => {
@@ -487,7 +514,7 @@ class Connection {
   private send(requestId: number, legacy: boolean, doc: Document): void {
     this.begin(requestId, legacy);
     this.reply.writeDocument(doc);
-    this.socket.write(this.reply.finish());
+    this.write(this.reply.finish());
   }
 
   /** Streams a cursor batch into the reply buffer: one projected document at a time, up to 16 MiB. */
@@ -531,6 +558,11 @@ class Connection {
       r.writeDocument(times.$clusterTime);
     }
     r.endDocument(top);
-    this.socket.write(r.finish());
+    this.write(r.finish());
+  }
+
+  private write(bytes: Uint8Array): void {
+    this.server.counters.network.bytesOut += bytes.length;
+    this.socket.write(bytes);
   }
 }

@@ -48,13 +48,13 @@ export class SecondaryIndex {
   }
 
   /** Throws the duplicate key error mongod gives when another document already holds one of `keys`. */
-  assertUnique(doc: Document, idKey: string, keys: string[]): void {
+  assertUnique(doc: Document, idKey: string, keys: string[], ns: string): void {
     if (!this.spec.unique) return;
     for (const key of keys) {
       const holder = this.entries.get(key);
       if (holder === undefined) continue;
       if (typeof holder === 'string' ? holder !== idKey : holder.size > 1 || !holder.has(idKey)) {
-        throw duplicateKey(this.spec, doc);
+        throw duplicateKey(ns, this.spec, doc);
       }
     }
   }
@@ -93,13 +93,37 @@ export class SecondaryIndex {
   }
 }
 
-function duplicateKey(spec: IndexSpec, doc: Document): CommandError {
+/** A value as mongod prints it in an error message: `{ k: "a" }`, `ObjectId('…')`, `new Date(…)`. */
+export function mongodText(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object') return String(value);
+  if (value instanceof Date) return `new Date(${value.getTime()})`;
+  if (Array.isArray(value)) return value.length ? `[ ${value.map(mongodText).join(', ')} ]` : '[]';
+  switch ((value as { _bsontype?: string })._bsontype) {
+    case 'ObjectId':
+      return `ObjectId('${(value as { toHexString(): string }).toHexString()}')`;
+    case 'Long':
+    case 'Int32':
+    case 'Double':
+      return String(value);
+    case 'Decimal128':
+      return `NumberDecimal("${String(value)}")`;
+    case undefined: {
+      const entries = Object.entries(value as Document);
+      return entries.length ? `{ ${entries.map(([k, v]) => `${k}: ${mongodText(v)}`).join(', ')} }` : '{}';
+    }
+  }
+  return EJSON.stringify(value as Document, { relaxed: false });
+}
+
+/** mongod's duplicate key error: `E11000 duplicate key error collection: db.c index: k_1 dup key: { k: "a" }`. */
+function duplicateKey(ns: string, spec: IndexSpec, doc: Document): CommandError {
   const keyValue: Document = {};
   for (const field of Object.keys(spec.key)) keyValue[field] = valuesAtPath(doc, field)[0] ?? null;
-  const shown = EJSON.stringify(keyValue, { relaxed: true });
   return new CommandError(
     ErrorCodes.DuplicateKey,
-    `E11000 duplicate key error index: ${spec.name} dup key: ${shown}`,
+    `E11000 duplicate key error collection: ${ns} index: ${spec.name} dup key: ${mongodText(keyValue)}`,
     {
       keyPattern: spec.key,
       keyValue,
@@ -107,10 +131,30 @@ function duplicateKey(spec: IndexSpec, doc: Document): CommandError {
   );
 }
 
+/** mongod's `validIdField`: no array, regex or undefined `_id`, and no `$`-prefixed field inside one. */
+function checkIdField(id: unknown): void {
+  const type = Array.isArray(id)
+    ? 'array'
+    : id instanceof RegExp || (id as { _bsontype?: string })?._bsontype === 'BSONRegExp'
+      ? 'regex'
+      : undefined;
+  if (type) throw new CommandError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${type}`);
+  if (id && typeof id === 'object' && !(id as { _bsontype?: string })._bsontype && !(id instanceof Date)) {
+    const dollar = Object.keys(id).find((key) => key.startsWith('$'));
+    if (dollar)
+      throw new CommandError(
+        ErrorCodes.DollarPrefixedFieldName,
+        `_id fields may not contain '$'-prefixed fields: ${dollar} is not valid for storage.`,
+      );
+  }
+}
+
 export const ID_INDEX: IndexSpec = { v: 2, key: { _id: 1 }, name: '_id_' };
 
 export class Collection {
   readonly name: string;
+  /** `db.collection`, as mongod's error messages name it. */
+  readonly ns: string;
   readonly uuid: UUID;
   readonly options: Document;
   /** `_id` key -> document, in insertion (natural) order. Stored documents are never mutated in place. */
@@ -128,8 +172,9 @@ export class Collection {
     removed: false,
   };
 
-  constructor(name: string, options: Document = {}, uuid = new UUID(randomUUID())) {
+  constructor(name: string, options: Document = {}, uuid = new UUID(randomUUID()), db = '') {
     this.name = name;
+    this.ns = `${db}.${name}`;
     this.options = options;
     this.uuid = uuid;
   }
@@ -140,14 +185,12 @@ export class Collection {
 
   insert(doc: Document): void {
     if (doc._id === undefined) throw new CommandError(ErrorCodes.BadValue, 'document has no _id');
-    if (Array.isArray(doc._id)) {
-      throw new CommandError(ErrorCodes.BadValue, "can't use an array for _id");
-    }
+    checkIdField(doc._id);
     const idKey = indexKey(doc._id);
-    if (this.docs.has(idKey)) throw duplicateKey(ID_INDEX, doc);
+    if (this.docs.has(idKey)) throw duplicateKey(this.ns, ID_INDEX, doc);
     const keys = this.indexes.map((index) => index.keysFor(doc));
     this.indexes.forEach((index, i) => {
-      index.assertUnique(doc, idKey, keys[i]);
+      index.assertUnique(doc, idKey, keys[i], this.ns);
     });
     this.docs.set(idKey, doc);
     this.indexes.forEach((index, i) => {
@@ -172,7 +215,7 @@ export class Collection {
     const oldKeys = this.indexes.map((index) => index.keysFor(previous));
     const newKeys = this.indexes.map((index) => index.keysFor(next));
     this.indexes.forEach((index, i) => {
-      index.assertUnique(next, idKey, newKeys[i]);
+      index.assertUnique(next, idKey, newKeys[i], this.ns);
     });
     this.indexes.forEach((index, i) => {
       index.remove(idKey, oldKeys[i]);
@@ -202,7 +245,7 @@ export class Collection {
     const index = new SecondaryIndex(spec);
     for (const [idKey, doc] of this.docs) {
       const keys = index.keysFor(doc);
-      index.assertUnique(doc, idKey, keys);
+      index.assertUnique(doc, idKey, keys, this.ns);
       index.add(idKey, keys);
     }
     this.indexes.push(index);
@@ -280,7 +323,7 @@ export class Store {
       if (typeof name !== 'string' || !name || name.includes('\0') || name.startsWith('system.')) {
         throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid collection name: '${name}'`);
       }
-      coll = new Collection(name);
+      coll = new Collection(name, {}, undefined, dbName);
       db.collections.set(name, coll);
     }
     return coll;

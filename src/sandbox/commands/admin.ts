@@ -109,18 +109,61 @@ const listDatabases: CommandHandler = async (ctx) => {
   };
 };
 
-const serverStatus: CommandHandler = (ctx) => ({
-  host: hostname(),
-  version: SANDBOX_VERSION,
-  process: 'mongod',
-  pid: process.pid,
-  uptime: Math.floor((Date.now() - ctx.server.startedAt.getTime()) / 1000),
-  localTime: new Date(),
-  connections: { current: ctx.server.openConnections(), available: 10_000 },
-  mem: { bits: 64, resident: Math.round(process.memoryUsage().rss / 1024 / 1024) },
-  metrics: { cursor: { open: { total: ctx.server.cursors.openCount } } },
-  ok: 1,
-});
+/**
+ * `serverStatus` with the sections mongostat and monitoring agents read: opcounters (as mongod counts them),
+ * network bytes and requests, connections, memory, the global lock's queues (always empty: the sandbox runs one
+ * command at a time per connection and never queues), and `repl` in replica-set mode.
+ */
+const serverStatus: CommandHandler = (ctx) => {
+  const { counters, replicaSet } = ctx.server;
+  const memory = process.memoryUsage();
+  const current = ctx.server.openConnections();
+  const uptimeMs = Date.now() - ctx.server.startedAt.getTime();
+  return {
+    host: hostname(),
+    version: SANDBOX_VERSION,
+    process: 'mongod',
+    pid: process.pid,
+    uptime: Math.floor(uptimeMs / 1000),
+    uptimeMillis: uptimeMs,
+    localTime: new Date(),
+    connections: {
+      current,
+      available: 10_000,
+      totalCreated: counters.connectionsCreated,
+      active: ctx.server.operations.size,
+    },
+    opcounters: { ...counters.opcounters },
+    opcountersRepl: { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 },
+    network: { ...counters.network },
+    mem: {
+      bits: 64,
+      resident: Math.round(memory.rss / 1024 / 1024),
+      virtual: Math.round(memory.rss / 1024 / 1024),
+      supported: true,
+    },
+    globalLock: {
+      totalTime: uptimeMs * 1000,
+      currentQueue: { total: 0, readers: 0, writers: 0 },
+      activeClients: { total: ctx.server.operations.size, readers: 0, writers: 0 },
+    },
+    ...(replicaSet
+      ? {
+          repl: {
+            hosts: [replicaSet.host, ...(replicaSet.secondary ? [replicaSet.secondary] : [])],
+            setName: replicaSet.name,
+            setVersion: 1,
+            isWritablePrimary: !ctx.secondary,
+            secondary: Boolean(ctx.secondary),
+            primary: replicaSet.host,
+            me: ctx.secondary ? replicaSet.secondary : replicaSet.host,
+          },
+        }
+      : {}),
+    metrics: { cursor: { open: { total: ctx.server.cursors.openCount } } },
+    ok: 1,
+  };
+};
 
 const listCollections: CommandHandler = (ctx) => {
   const db = ctx.server.store.database(ctx.db, false);
@@ -145,6 +188,45 @@ const listCollections: CommandHandler = (ctx) => {
   return { kind: 'cursorBatch', cursor, field: 'firstBatch', batchSize: undefined, single: false };
 };
 
+/** `create`'s options (mongod's create.idl) that the sandbox would accept and then ignore: refused instead. */
+const UNIMPLEMENTED_CREATE_OPTIONS = [
+  'capped',
+  'size',
+  'max',
+  'validator',
+  'validationLevel',
+  'validationAction',
+  'viewOn',
+  'pipeline',
+  'timeseries',
+  'clusteredIndex',
+  'expireAfterSeconds',
+  'encryptedFields',
+  'indexOptionDefaults',
+  'storageEngine',
+  'autoIndexId',
+  'temp',
+  'flags',
+  'recordIdsReplicated',
+];
+
+/**
+ * A collection the sandbox can keep as asked (a default collation, pre- and post-images), or a loud refusal:
+ * capped limits, validators and views are never accepted and then ignored. A field mongod does not know is
+ * refused with its IDL error.
+ */
+function checkCreateOptions(options: Document): void {
+  for (const key of Object.keys(options)) {
+    if (key === 'collation' || key === 'changeStreamPreAndPostImages') continue;
+    if (UNIMPLEMENTED_CREATE_OPTIONS.includes(key))
+      throw new CommandError(
+        ErrorCodes.NotImplemented,
+        `create with '${key}' is not supported by the sandbox (capped collections, validators, views and time series are not implemented)`,
+      );
+    throw new CommandError(40415, `BSON field 'create.${key}' is an unknown field.`);
+  }
+}
+
 const create: CommandHandler = (ctx) => {
   const name = collectionName(ctx);
   if (existingCollection(ctx, name))
@@ -152,6 +234,7 @@ const create: CommandHandler = (ctx) => {
   // idIndex (mongorestore sends it) describes the _id index every collection has; it is not a collection option.
   // Generic arguments ($readPreference, comment, writeConcern…) are never collection options (mongod stores none).
   const { create: _name, idIndex: _idIndex, ...options } = ownArguments(ctx.body);
+  checkCreateOptions(options);
   // A default collation is checked now, as mongod checks it, not found unusable at the first query.
   parseCollation(options.collation);
   const coll = ctx.server.store.collection(ctx.db, name, true)!;
@@ -222,6 +305,12 @@ const createIndexes: CommandHandler = (ctx) => {
     const { ns: _ns, background: _background, collation: _collation, ...options } = raw;
     // An index takes the collection's default collation unless it names its own; simple is listed as none.
     const collation = (raw.collation ?? coll.options.collation) as Document | undefined;
+    // The sandbox's index keys are binary: a unique index under a collation would let "a" and "A" both in.
+    if (raw.unique && parseCollation(collation))
+      throw new CommandError(
+        ErrorCodes.NotImplemented,
+        'a unique index with a non-simple collation is not supported by the sandbox (it could not enforce it)',
+      );
     const spec: IndexSpec = {
       v: 2,
       ...options,
@@ -231,7 +320,12 @@ const createIndexes: CommandHandler = (ctx) => {
     };
     if (JSON.stringify(key) === '{"_id":1}') continue;
     const sameName = coll.findIndex(spec.name);
-    const sameKey = coll.findIndex(key);
+    // Indexes on the same key with different collations may coexist, as on mongod.
+    const sameKey = coll.indexes.find(
+      (index) =>
+        JSON.stringify(index.spec.key) === JSON.stringify(key) &&
+        JSON.stringify(index.spec.collation ?? null) === JSON.stringify(spec.collation ?? null),
+    );
     if (sameName || sameKey) {
       const existing = (sameName ?? sameKey)!.spec;
       // An equivalent spec (same name, key and options, in any field order) is a no-op, as on mongod.

@@ -14,7 +14,7 @@ import {
 } from './context.ts';
 import { currentOperations } from './current-op.ts';
 import { isIdIndex } from './find.ts';
-import { runPipeline } from './pipeline.ts';
+import { letVariables, runPipeline } from './pipeline.ts';
 import { cursorReply, readable } from './read-time.ts';
 
 /** The aggregate command: a collection's pipeline, change streams, `$collStats` and `$currentOp`. */
@@ -164,8 +164,9 @@ export const aggregate: CommandHandler = async (ctx) => {
   if (coll) {
     const first = stages[0];
     if (first && Object.keys(first)[0] === '$match') {
-      compileFilter(first.$match, strings);
-      input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings);
+      const variables = letVariables(ctx);
+      compileFilter(first.$match, strings, variables);
+      input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings, variables);
       stages = stages.slice(1);
     } else input = [...coll.docs.values()];
   }

@@ -31,6 +31,37 @@ export interface ServerState {
   argv: string[];
   /** Every write applied, in replica-set mode (`local.oplog.rs`, change streams). */
   oplog?: Oplog;
+  counters: ServerCounters;
+  /** The commands this server answers (`listCommands`). */
+  commandNames(): string[];
+  /** Writes the data directory now, if there is one (`fsync`). */
+  saveNow(): Promise<void>;
+}
+
+/** What `serverStatus` counts (mongostat reads its differences): operations, bytes and connections. */
+export interface ServerCounters {
+  opcounters: {
+    insert: number;
+    query: number;
+    update: number;
+    delete: number;
+    getmore: number;
+    command: number;
+  };
+  network: { bytesIn: number; bytesOut: number; numRequests: number };
+  connectionsCreated: number;
+}
+
+/** Counts one command as mongod's opcounters do: documents inserted, statements updated or deleted. */
+export function countCommand(counters: ServerCounters, name: string, body: Document): void {
+  const ops = counters.opcounters;
+  const statements = (field: string) => (Array.isArray(body[field]) ? body[field].length : 0);
+  if (name === 'insert') ops.insert += statements('documents');
+  else if (name === 'update') ops.update += statements('updates');
+  else if (name === 'delete') ops.delete += statements('deletes');
+  else if (name === 'find') ops.query++;
+  else if (name === 'getMore') ops.getmore++;
+  else ops.command++;
 }
 
 export interface RunningOperation {
@@ -40,6 +71,8 @@ export interface RunningOperation {
   db: string;
   command: Document;
   startedAt: number;
+  /** The running command's budget, once it has one: `killOp` stops it through it. */
+  budget?: WorkBudget;
 }
 
 export interface CommandContext {

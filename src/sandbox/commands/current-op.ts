@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Document } from 'bson';
-import type { CommandContext } from './context.ts';
+import { CommandError, ErrorCodes } from '../command-error.ts';
+import type { CommandContext, CommandHandler } from './context.ts';
 
 /** The `$currentOp` stage's documents: the sandbox's commands running now (this one included). */
 export function currentOperations(ctx: CommandContext): Document[] {
@@ -20,3 +21,13 @@ export function currentOperations(ctx: CommandContext): Document[] {
     microsecs_running: (now - op.startedAt) * 1000,
   }));
 }
+
+/** `killOp` (admin): the operation stops at its next check with Interrupted (11601); an unknown id is no error. */
+export const killOp: CommandHandler = (ctx) => {
+  if (ctx.db !== 'admin')
+    throw new CommandError(ErrorCodes.Unauthorized, 'killOp may only be run against the admin database.');
+  const op = Number(ctx.body.op);
+  if (!Number.isInteger(op)) throw new CommandError(ErrorCodes.BadValue, "killOp needs a numeric 'op'");
+  ctx.server.operations.get(op)?.budget?.kill();
+  return { info: 'attempting to kill op', ok: 1 };
+};

@@ -13,6 +13,7 @@ import {
   optionalDocument,
   optionalNumber,
 } from './context.ts';
+import { letVariables } from './pipeline.ts';
 import { cursorReply, nonNegative, readable } from './read-time.ts';
 
 /** find and its cursors (getMore, killCursors), count and distinct. */
@@ -35,12 +36,13 @@ const find: CommandHandler = async (ctx) => {
       ...byId,
       limit: limit > 0 ? skip + limit : undefined,
       strings,
+      variables: letVariables(ctx),
     });
     if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
   } else if (coll) {
     const strings = collationFor(coll, body.collation);
     const earlyStop = !sort && limit > 0 ? skip + limit : undefined;
-    docs = await matchDocuments(coll, filter, ctx.budget, earlyStop, strings);
+    docs = await matchDocuments(coll, filter, ctx.budget, earlyStop, strings, letVariables(ctx));
     if (sort) docs = await sortDocuments(docs, sort, ctx.budget, strings);
     if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
   }
@@ -204,6 +206,5 @@ const distinct: CommandHandler = async (ctx) => {
   }
   return { values, ok: 1 };
 };
-
 
 export const findCommands: Record<string, CommandHandler> = { find, getMore, killCursors, count, distinct };

@@ -53,6 +53,40 @@ const AGGREGATION_OPERATORS = Context.init({
   window: windowOperators,
 });
 
+const evaluatedLets = new WeakMap<Document, Document | undefined>();
+
+/**
+ * The command's `let` variables (find, aggregate, update, delete, findAndModify), evaluated once as mongod does
+ * (constant expressions, no document): what `$$name` means in its `$expr` and pipeline stages.
+ */
+export function letVariables(ctx: CommandContext): Document | undefined {
+  const spec = ctx.body.let;
+  if (spec === undefined) return undefined;
+  if (!spec || typeof spec !== 'object' || Array.isArray(spec))
+    throw new CommandError(
+      ErrorCodes.TypeMismatch,
+      "BSON field 'let' is the wrong type, expected type 'object'",
+    );
+  if (!evaluatedLets.has(ctx.body)) {
+    for (const name of Object.keys(spec))
+      if (!/^[a-z\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*$/.test(name))
+        throw new CommandError(
+          ErrorCodes.FailedToParse,
+          `'${name}' starts with an invalid character for a user variable name`,
+        );
+    try {
+      const [values] = new Aggregator([{ $replaceWith: { $literal: {} } }, { $addFields: spec }], {
+        ...MINGO_OPTIONS,
+        context: AGGREGATION_OPERATORS,
+      }).run([{}]) as Document[];
+      evaluatedLets.set(ctx.body, values);
+    } catch (error) {
+      throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
+    }
+  }
+  return evaluatedLets.get(ctx.body);
+}
+
 async function runMingo(
   ctx: CommandContext,
   docs: Document[],
@@ -62,6 +96,7 @@ async function runMingo(
   const aggregator = new Aggregator(stages, {
     ...MINGO_OPTIONS,
     context: AGGREGATION_OPERATORS,
+    variables: letVariables(ctx),
     collectionResolver: (name: string) => [
       ...(ctx.server.store.collection(ctx.db, name, false)?.docs.values() ?? []),
     ],

@@ -7,6 +7,7 @@ import { CommandError, ErrorCodes } from '../command-error.ts';
 import { compileProjection, MINGO_OPTIONS, matchDocuments, parseSort, sortDocuments } from '../query.ts';
 import type { Collection } from '../storage.ts';
 import { MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
+import { letVariables } from './pipeline.ts';
 import {
   type CommandContext,
   type CommandHandler,
@@ -178,8 +179,21 @@ function arrayFiltersOf(statement: Document): Document[] | undefined {
   return Array.isArray(statement.arrayFilters) ? statement.arrayFilters : undefined;
 }
 
+/** `let` reaches the filters; an update pipeline reading `$$name` is refused rather than given no value. */
+function refuseLetInUpdatePipelines(ctx: CommandContext, updates: unknown[]): void {
+  if (ctx.body.let !== undefined && updates.some(Array.isArray))
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      'let with an update pipeline is not supported by the sandbox (let applies to the query only)',
+    );
+}
+
 const updateCommand: CommandHandler = async (ctx) => {
   const updates = statements(ctx, 'updates');
+  refuseLetInUpdatePipelines(
+    ctx,
+    updates.map((statement) => statement.u),
+  );
   const ordered = ctx.body.ordered !== false;
   const coll = writableCollection(ctx);
   const writeErrors: WriteError[] = [];
@@ -250,7 +264,14 @@ async function writeTargets(
   const ns = `${ctx.db}.${coll.name}`;
   const { transactions } = ctx.server;
   for (;;) {
-    const targets = await matchDocuments(readView(ctx, coll), filter, ctx.budget, limit, strings);
+    const targets = await matchDocuments(
+      readView(ctx, coll),
+      filter,
+      ctx.budget,
+      limit,
+      strings,
+      letVariables(ctx),
+    );
     if (ctx.transaction) return targets;
     const holder = targets.map((doc) => transactions.holder(ns, indexKey(doc._id))).find(Boolean);
     if (!holder) return targets;
@@ -308,6 +329,7 @@ const deleteCommand: CommandHandler = async (ctx) => {
 
 const findAndModify: CommandHandler = async (ctx) => {
   const { body } = ctx;
+  refuseLetInUpdatePipelines(ctx, [body.update]);
   const coll = writableCollection(ctx);
   const query = optionalDocument(body, 'query');
   const sort = parseSort(body.sort);

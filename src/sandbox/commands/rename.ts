@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto';
+import { UUID } from 'bson';
+import { CommandError, ErrorCodes } from '../command-error.ts';
+import { Collection, ID_INDEX } from '../storage.ts';
+import type { CommandHandler } from './context.ts';
+
+function splitNamespace(value: unknown, field: string): [string, string] {
+  const text = typeof value === 'string' ? value : '';
+  const dot = text.indexOf('.');
+  if (dot <= 0 || dot === text.length - 1)
+    throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid ${field} namespace: ${String(value)}`);
+  return [text.slice(0, dot), text.slice(dot + 1)];
+}
+
+/**
+ * `renameCollection` (run on admin, as mongod requires): the documents and indexes move to the new name, the
+ * UUID stays within a database and is new across databases, `dropTarget` replaces an existing target, and the
+ * oplog gets mongod's `c` entry, which change streams on the source report as `rename` (then `invalidate`).
+ */
+export const renameCollection: CommandHandler = (ctx) => {
+  if (ctx.db !== 'admin')
+    throw new CommandError(
+      ErrorCodes.Unauthorized,
+      'renameCollection may only be run against the admin database.',
+    );
+  if (ctx.transaction)
+    throw new CommandError(
+      ErrorCodes.OperationNotSupportedInTransaction,
+      "Cannot run 'renameCollection' in a multi-document transaction.",
+    );
+  const [fromDb, fromName] = splitNamespace(ctx.body.renameCollection, 'source');
+  const [toDb, toName] = splitNamespace(ctx.body.to, 'target');
+  const { store } = ctx.server;
+  const source = store.collection(fromDb, fromName, false);
+  if (!source)
+    throw new CommandError(
+      ErrorCodes.NamespaceNotFound,
+      `Source collection ${fromDb}.${fromName} does not exist`,
+    );
+  if (fromDb === toDb && fromName === toName)
+    throw new CommandError(ErrorCodes.IllegalOperation, "Can't rename a collection to itself");
+  const target = store.collection(toDb, toName, false);
+  if (target && !ctx.body.dropTarget)
+    throw new CommandError(ErrorCodes.NamespaceExists, 'target namespace exists');
+  // Validates the target name (and creates its database) before anything moves.
+  store.collection(toDb, toName, true);
+  const renamed = new Collection(
+    toName,
+    source.options,
+    fromDb === toDb ? source.uuid : new UUID(randomUUID()),
+    toDb,
+  );
+  for (const spec of source.indexSpecs) if (spec.name !== ID_INDEX.name) renamed.addIndex(spec);
+  for (const doc of source.docs.values()) renamed.insert(doc);
+  const toDatabase = store.database(toDb, true)!;
+  toDatabase.collections.set(toName, renamed);
+  store.database(fromDb, false)?.collections.delete(fromName);
+  store.touch(fromDb, fromName);
+  store.touch(toDb, toName);
+  ctx.server.oplog?.append({
+    op: 'c',
+    ns: `${fromDb}.$cmd`,
+    ui: source.uuid,
+    o: {
+      renameCollection: `${fromDb}.${fromName}`,
+      to: `${toDb}.${toName}`,
+      stayTemp: false,
+      dropTarget: target ? target.uuid : false,
+    },
+  });
+  return { ok: 1 };
+};

@@ -1,0 +1,234 @@
+import { type ChangeStreamDocument, type Document, MongoServerError } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/sandbox.ts';
+
+// Issue 23 item 6: features users and their tools hit — `let` variables, renameCollection (with its change
+// event), serverStatus's sections (mongostat), listCommands, connectionStatus, getLog, fsync, killOp, indexes that
+// differ only by collation — answered as mongod 7.0 answers them. What the sandbox does not implement (capped
+// limits, validators, views, a unique index under a collation) it refuses at creation; against a real mongod
+// (ORPHAN_CLEANUP_TEST_URI) the same tests check mongod's enforcement instead.
+let server: TestServer;
+let dbName: string;
+beforeAll(async () => {
+  server = await startTestServer({ replicaSet: 'rs0' });
+  dbName = server.dbName('features');
+});
+afterAll(async () => server?.stop());
+
+const db = () => server.client.db(dbName);
+const admin = () => server.client.db('admin');
+
+async function serverError(promise: Promise<unknown>): Promise<MongoServerError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(MongoServerError);
+  return error as MongoServerError;
+}
+
+describe('let variables', () => {
+  it('reach $expr in find, aggregate, update, delete and findAndModify', async () => {
+    const items = db().collection('items');
+    await items.insertMany([
+      { _id: 1, k: 'a' },
+      { _id: 2, k: 'b' },
+      { _id: 3, k: 'c' },
+    ] as Document[]);
+    const wanted = { $expr: { $eq: ['$k', '$$wanted'] } };
+    expect(await items.find(wanted, { let: { wanted: 'b' } }).toArray()).toEqual([{ _id: 2, k: 'b' }]);
+    expect(
+      await items
+        .aggregate([{ $match: wanted }, { $project: { k: 1, tag: '$$tag' } }], {
+          let: { wanted: 'a', tag: 't' },
+        })
+        .toArray(),
+    ).toEqual([{ _id: 1, k: 'a', tag: 't' }]);
+    // A let value is an expression, evaluated once.
+    expect(
+      await items.find({ $expr: { $eq: ['$_id', '$$n'] } }, { let: { n: { $add: [1, 2] } } }).toArray(),
+    ).toEqual([{ _id: 3, k: 'c' }]);
+    const updated = await items.updateOne(wanted, { $set: { seen: true } }, { let: { wanted: 'c' } });
+    expect(updated.modifiedCount).toBe(1);
+    const found = await items.findOneAndUpdate(
+      wanted,
+      { $set: { again: true } },
+      { let: { wanted: 'c' }, returnDocument: 'after' },
+    );
+    expect(found).toEqual({ _id: 3, k: 'c', seen: true, again: true });
+    const deleted = await items.deleteMany(wanted, { let: { wanted: 'a' } });
+    expect(deleted.deletedCount).toBe(1);
+    expect((await items.find().toArray()).map((doc) => doc._id)).toEqual([2, 3]);
+  });
+});
+
+describe('renameCollection', () => {
+  it('moves the documents and indexes, refuses an existing target unless dropTarget, and is a rename event', async () => {
+    const from = db().collection('before');
+    await from.insertMany([{ n: 1 }, { n: 2 }]);
+    await from.createIndex({ n: 1 }, { name: 'by_n' });
+    const events: ChangeStreamDocument[] = [];
+    const stream = from.watch();
+    stream.on('change', (event) => events.push(event));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await admin().command({ renameCollection: `${dbName}.before`, to: `${dbName}.after` });
+    const to = db().collection('after');
+    expect(
+      await to
+        .find({}, { projection: { _id: 0 } })
+        .sort({ n: 1 })
+        .toArray(),
+    ).toEqual([{ n: 1 }, { n: 2 }]);
+    expect((await to.indexes()).map((index) => index.name)).toEqual(['_id_', 'by_n']);
+    expect(await db().listCollections({ name: 'before' }).toArray()).toEqual([]);
+    const deadline = Date.now() + 10_000;
+    while (events.length < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    await stream.close();
+    expect(events.map((event) => event.operationType)).toEqual(['rename', 'invalidate']);
+    expect((events[0] as { to: unknown }).to).toEqual({ db: dbName, coll: 'after' });
+
+    await db().collection('other').insertOne({ other: true });
+    const exists = await serverError(
+      admin().command({ renameCollection: `${dbName}.after`, to: `${dbName}.other` }),
+    );
+    expect(exists.code).toBe(48);
+    await admin().command({ renameCollection: `${dbName}.after`, to: `${dbName}.other`, dropTarget: true });
+    expect(await db().collection('other').countDocuments()).toBe(2);
+    const missing = await serverError(
+      admin().command({ renameCollection: `${dbName}.gone`, to: `${dbName}.x` }),
+    );
+    expect(missing.code).toBe(26);
+  });
+});
+
+describe("what a server tells about itself (mongostat, mongosh's helpers)", () => {
+  it('serverStatus counts operations, bytes and connections, and names the replica set', async () => {
+    const before = await admin().command({ serverStatus: 1 });
+    await db()
+      .collection('counted')
+      .insertMany([{ a: 1 }, { a: 2 }, { a: 3 }]);
+    await db().collection('counted').find({}).toArray();
+    const after = await admin().command({ serverStatus: 1 });
+    expect(after.opcounters.insert - before.opcounters.insert).toBe(3);
+    expect(after.opcounters.query - before.opcounters.query).toBeGreaterThanOrEqual(1);
+    expect(after.network.bytesIn).toBeGreaterThan(before.network.bytesIn);
+    expect(after.network.numRequests).toBeGreaterThan(before.network.numRequests);
+    expect(after.connections.current).toBeGreaterThan(0);
+    expect(after.connections.totalCreated).toBeGreaterThanOrEqual(after.connections.current);
+    expect(after.repl.setName).toBe((await admin().command({ hello: 1 })).setName);
+    expect(after.repl.isWritablePrimary).toBe(true);
+    for (const section of ['opcountersRepl', 'mem', 'globalLock']) expect(after).toHaveProperty(section);
+  });
+
+  it('listCommands, connectionStatus, getLog and fsync answer in mongod shapes', async () => {
+    const { commands } = await admin().command({ listCommands: 1 });
+    for (const name of ['find', 'aggregate', 'renameCollection', 'listCommands', 'killOp'])
+      expect(commands, name).toHaveProperty(name);
+    const status = await admin().command({ connectionStatus: 1 });
+    expect(status.authInfo.authenticatedUsers).toEqual([]);
+    const logs = await admin().command({ getLog: '*' });
+    expect(logs.names).toEqual(expect.arrayContaining(['global', 'startupWarnings']));
+    expect(Array.isArray((await admin().command({ getLog: 'global' })).log)).toBe(true);
+    expect((await admin().command({ fsync: 1 })).ok).toBe(1);
+  });
+
+  it('killOp stops a running command with Interrupted (11601)', async () => {
+    const big = db().collection('big');
+    await big.insertMany(Array.from({ length: 20_000 }, (_, i) => ({ i })));
+    // A filter that sums 2,000 numbers per document: seconds of work on mongod, far more on the sandbox.
+    const heavy = {
+      $expr: {
+        $lt: [
+          { $reduce: { input: { $range: [0, 2000] }, initialValue: 0, in: { $add: ['$$value', '$$this'] } } },
+          0,
+        ],
+      },
+    };
+    const slow = big
+      .find(heavy, { comment: 'kill me', maxTimeMS: 120_000 })
+      .toArray()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    let opid: unknown;
+    const deadline = Date.now() + 10_000;
+    while (opid === undefined && Date.now() < deadline) {
+      const ops = await admin()
+        .aggregate([{ $currentOp: {} }, { $match: { 'command.comment': 'kill me' } }])
+        .toArray();
+      opid = ops[0]?.opid;
+    }
+    expect(opid).toBeDefined();
+    await admin().command({ killOp: 1, op: opid });
+    const error = (await slow) as MongoServerError;
+    expect(error).toBeInstanceOf(MongoServerError);
+    expect(error.code).toBe(11601);
+  });
+});
+
+describe('indexes and collation', () => {
+  it('allows two indexes on one key that differ only by collation', async () => {
+    const coll = db().collection('twice');
+    await coll.createIndex({ name: 1 }, { name: 'name_simple' });
+    await coll.createIndex({ name: 1 }, { name: 'name_en', collation: { locale: 'en', strength: 2 } });
+    expect((await coll.indexes()).map((index) => index.name)).toEqual(['_id_', 'name_simple', 'name_en']);
+  });
+
+  it('a unique index under a case-insensitive collation: enforced by mongod, refused by the sandbox', async () => {
+    const coll = db().collection('unique_ci');
+    const creating = coll.createIndex(
+      { name: 1 },
+      { unique: true, collation: { locale: 'en', strength: 2 } },
+    );
+    if (server.isSandbox) {
+      expect((await serverError(creating)).code).toBe(238);
+      return;
+    }
+    await creating;
+    await coll.insertOne({ name: 'ami' });
+    expect((await serverError(coll.insertOne({ name: 'AMI' }))).code).toBe(11000);
+  });
+});
+
+describe('collections the sandbox does not implement', () => {
+  it('capped limits, validators and views: enforced by mongod, refused at creation by the sandbox', async () => {
+    const attempts: [string, Document, () => Promise<void>][] = [
+      [
+        'capped',
+        { capped: true, size: 4096, max: 2 },
+        async () => {
+          const capped = db().collection('capped');
+          await capped.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+          expect(await capped.countDocuments()).toBe(2);
+        },
+      ],
+      [
+        'validated',
+        { validator: { $jsonSchema: { required: ['a'] } } },
+        async () => {
+          expect((await serverError(db().collection('validated').insertOne({ b: 1 }))).code).toBe(121);
+        },
+      ],
+      [
+        'view',
+        { viewOn: 'capped', pipeline: [{ $match: { n: 3 } }] },
+        async () => {
+          expect(await db().collection('view').countDocuments()).toBe(1);
+        },
+      ],
+    ];
+    for (const [name, options, enforced] of attempts) {
+      const creating = db().createCollection(name, options);
+      if (server.isSandbox) {
+        const error = await serverError(creating);
+        expect(error.code, name).toBe(238);
+        expect(await db().listCollections({ name }).toArray(), name).toEqual([]);
+      } else {
+        await creating;
+        await enforced();
+      }
+    }
+  });
+});
