@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type Document, EJSON, UUID } from 'bson';
+import { type Document, UUID } from 'bson';
 import { Query } from 'mingo';
 import { compareBson, indexKey, valuesAtPath } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
 import { DocumentHistory } from './history.ts';
+import { checkIdField, duplicateKey } from './key-errors.ts';
 
 export interface IndexSpec {
   v: number;
@@ -90,62 +91,6 @@ export class SecondaryIndex {
 
   get entryCount(): number {
     return this.entries.size;
-  }
-}
-
-/** A value as mongod prints it in an error message: `{ k: "a" }`, `ObjectId('…')`, `new Date(…)`. */
-export function mongodText(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value !== 'object') return String(value);
-  if (value instanceof Date) return `new Date(${value.getTime()})`;
-  if (Array.isArray(value)) return value.length ? `[ ${value.map(mongodText).join(', ')} ]` : '[]';
-  switch ((value as { _bsontype?: string })._bsontype) {
-    case 'ObjectId':
-      return `ObjectId('${(value as { toHexString(): string }).toHexString()}')`;
-    case 'Long':
-    case 'Int32':
-    case 'Double':
-      return String(value);
-    case 'Decimal128':
-      return `NumberDecimal("${String(value)}")`;
-    case undefined: {
-      const entries = Object.entries(value as Document);
-      return entries.length ? `{ ${entries.map(([k, v]) => `${k}: ${mongodText(v)}`).join(', ')} }` : '{}';
-    }
-  }
-  return EJSON.stringify(value as Document, { relaxed: false });
-}
-
-/** mongod's duplicate key error: `E11000 duplicate key error collection: db.c index: k_1 dup key: { k: "a" }`. */
-function duplicateKey(ns: string, spec: IndexSpec, doc: Document): CommandError {
-  const keyValue: Document = {};
-  for (const field of Object.keys(spec.key)) keyValue[field] = valuesAtPath(doc, field)[0] ?? null;
-  return new CommandError(
-    ErrorCodes.DuplicateKey,
-    `E11000 duplicate key error collection: ${ns} index: ${spec.name} dup key: ${mongodText(keyValue)}`,
-    {
-      keyPattern: spec.key,
-      keyValue,
-    },
-  );
-}
-
-/** mongod's `validIdField`: no array, regex or undefined `_id`, and no `$`-prefixed field inside one. */
-function checkIdField(id: unknown): void {
-  const type = Array.isArray(id)
-    ? 'array'
-    : id instanceof RegExp || (id as { _bsontype?: string })?._bsontype === 'BSONRegExp'
-      ? 'regex'
-      : undefined;
-  if (type) throw new CommandError(ErrorCodes.InvalidIdField, `The '_id' value cannot be of type ${type}`);
-  if (id && typeof id === 'object' && !(id as { _bsontype?: string })._bsontype && !(id instanceof Date)) {
-    const dollar = Object.keys(id).find((key) => key.startsWith('$'));
-    if (dollar)
-      throw new CommandError(
-        ErrorCodes.DollarPrefixedFieldName,
-        `_id fields may not contain '$'-prefixed fields: ${dollar} is not valid for storage.`,
-      );
   }
 }
 
