@@ -540,8 +540,8 @@ export function assertEveryChildCounted(relation: string, counts: CategoryCounts
 }
 
 /**
- * The stored BSON size of the given children, summed by the server (`$bsonSize`, MongoDB 4.4+): thousands of
- * ids per query and only a small number back per document, never the documents themselves.
+ * The stored BSON size of the given children, summed by the server (`$bsonSize` in a `$group`, MongoDB 4.4+):
+ * thousands of ids per query and one number back per query, never the documents themselves.
  */
 async function storedBytes(
   children: Collection,
@@ -552,15 +552,18 @@ async function storedBytes(
   let total = 0;
   for (let i = 0; i < ids.length; i += SIZE_BATCH) {
     const batch = ids.slice(i, i + SIZE_BATCH);
-    const sizes = await children
-      .find({ _id: { $in: batch } } as Document, {
-        projection: { _id: 0, size: { $bsonSize: '$$ROOT' } },
-        batchSize: batch.length,
-        maxTimeMS,
-      })
+    // Summed by the server: one small document back per batch, not one per child.
+    const [sum] = await children
+      .aggregate<{ bytes?: unknown }>(
+        [
+          { $match: { _id: { $in: batch } } },
+          { $group: { _id: null, bytes: { $sum: { $bsonSize: '$$ROOT' } } } },
+        ],
+        { maxTimeMS },
+      )
       .toArray();
     roundTrips.sizeQueries++;
-    for (const { size } of sizes) total += typeof size === 'number' ? size : 0;
+    total += typeof sum?.bytes === 'number' ? sum.bytes : 0;
   }
   return total;
 }

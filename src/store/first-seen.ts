@@ -1,6 +1,7 @@
 import type { AnyBulkWriteOperation, Db, Document, Filter } from 'mongodb';
 import { assertWritable, OWNED_COLLECTIONS, type WriteAccess } from './access.ts';
 import { FirstSeenIndex } from './first-seen-index.ts';
+import { forEachSighting } from './raw-sightings.ts';
 
 /** Documents per write when confirming or discarding a scan's first sightings. */
 const PAGE = 10_000;
@@ -64,18 +65,21 @@ export class FirstSeenStore {
     const confirmed = { relation: this.relation, pending: { $ne: true } };
     const expected = await this.collection.estimatedDocumentCount({ maxTimeMS }).catch(() => 0);
     const index = new FirstSeenIndex(Math.min(expected, 1_000_000));
-    for await (const doc of this.collection.find(confirmed, {
+    const cursor = this.collection.find(confirmed, {
       projection: { key: 1, firstSeenAt: 1, state: 1 },
       batchSize: PAGE,
-    }))
-      if (!validSighting(doc)) index.rejected++;
+      raw: true,
+    });
+    await forEachSighting(cursor, (doc) => {
+      if (doc.key === undefined || doc.key.length === 0 || doc.firstSeenAtMs === undefined) index.rejected++;
       else
         index.add(
           doc.key,
-          doc.firstSeenAt,
+          new Date(doc.firstSeenAtMs),
           doc.state === 'inactive' || doc.state === 'missing' ? doc.state : undefined,
           false,
         );
+    });
     return index;
   }
 
@@ -153,26 +157,28 @@ export class FirstSeenStore {
     );
     // Forgotten outright: what counts for nobody (left pending by a scan that never finished, or without a key).
     // Re-checked first when the scan was resumed: confirmed keys this process did not see.
-    let unseen: FirstSeenDoc[] = [];
-    let dropped: string[] = [];
+    let unseen: { id: unknown; key: string }[] = [];
+    let dropped: unknown[] = [];
     const forget = async () => {
       const page = unseen;
       const ids = dropped;
       unseen = [];
       dropped = [];
       const keep = stillUnresolved ? await stillUnresolved(page.map((doc) => doc.key)) : new Set<string>();
-      ids.push(...page.filter((doc) => !keep.has(doc.key)).map((doc) => doc._id));
-      if (ids.length) await this.collection.deleteMany({ _id: { $in: ids } }, { maxTimeMS });
+      ids.push(...page.filter((doc) => !keep.has(doc.key)).map((doc) => doc.id));
+      if (ids.length) await this.collection.deleteMany({ _id: { $in: ids as string[] } }, { maxTimeMS });
     };
-    for await (const doc of this.collection.find(
+    // Raw: a backlog of millions of references is read here after every complete scan.
+    const all = this.collection.find(
       { relation: this.relation },
-      { projection: { key: 1, pending: 1, seenBy: 1 }, batchSize: PAGE },
-    )) {
-      if ((doc.pending === true && doc.seenBy !== runId) || typeof doc.key !== 'string')
-        dropped.push(doc._id);
-      else if (!index.seen(doc.key)) unseen.push(doc);
-      if (unseen.length + dropped.length >= FORGET_PAGE) await forget();
-    }
+      { projection: { key: 1, pending: 1, seenBy: 1 }, batchSize: PAGE, raw: true },
+    );
+    await forEachSighting(all, (doc) => {
+      if (doc.id === undefined) return;
+      if ((doc.pending === true && doc.seenBy !== runId) || doc.key === undefined) dropped.push(doc.id);
+      else if (!index.seen(doc.key)) unseen.push({ id: doc.id, key: doc.key });
+      return unseen.length + dropped.length >= FORGET_PAGE ? forget() : undefined;
+    });
     if (unseen.length + dropped.length) await forget();
   }
 

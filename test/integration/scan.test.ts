@@ -1,4 +1,4 @@
-import { ObjectId } from 'mongodb';
+import { BSON, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prefetchedBatches } from '../../src/engine/raw-batches.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
@@ -313,6 +313,17 @@ describe('categories on mixed references', () => {
       [5, 6, 7, 'string-id'],
     );
     expect(embeddings.samples.invalidReference.map((s) => s.id)).toEqual([8, 9, 10, 11, 12, 13]);
+  });
+
+  it("reports the orphaned and inactive children's stored size, summed by the server", async () => {
+    const [embeddings] = (await scan(config, { readOnly: true })).relations;
+    const unresolved = await server.client
+      .db(config.sources.child.database)
+      .collection<any>('embeddings')
+      .find({ _id: { $in: [5, 6, 7, 'string-id'] } })
+      .toArray();
+    expect(unresolved).toHaveLength(4);
+    expect(embeddings.orphanBytes).toBe(unresolved.reduce((sum, doc) => sum + BSON.calculateObjectSize(doc), 0));
   });
 
   it('is type-sensitive with exact matching (an ObjectId is not its hex string), numbers equal across types, and applies activeFilter', async () => {

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Document } from 'bson';
+import { BSON, type Document } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
 import { Context, evalExpr } from 'mingo/core';
 import * as accumulatorOperators from 'mingo/operators/accumulator';
@@ -46,6 +46,14 @@ const AGGREGATION_OPERATORS = Context.init({
     ...expressionOperators,
     $type: (obj: unknown, expr: unknown, options: Parameters<typeof evalExpr>[2]) =>
       aggregationTypeName(evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options)),
+    // mongod 4.4+: a document's BSON size in bytes, null for null or missing, an error for anything else.
+    $bsonSize: (obj: unknown, expr: unknown, options: Parameters<typeof evalExpr>[2]) => {
+      const value = evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options);
+      if (value === null || value === undefined) return null;
+      if (typeof value !== 'object' || Array.isArray(value) || (value as { _bsontype?: string })._bsontype)
+        throw new CommandError(31393, `$bsonSize requires a document input, found: ${aggregationTypeName(value)}`);
+      return BSON.calculateObjectSize(value as Document);
+    },
   },
   pipeline: pipelineOperators,
   projection: projectionOperators,
