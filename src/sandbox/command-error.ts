@@ -7,6 +7,7 @@ export const ErrorCodes = {
   IllegalOperation: 20,
   InvalidBSON: 22,
   NamespaceNotFound: 26,
+  PathNotViable: 28,
   IndexNotFound: 27,
   CursorNotFound: 43,
   NamespaceExists: 48,

@@ -62,6 +62,45 @@ describe('let variables', () => {
   });
 });
 
+describe('$set and $unset', () => {
+  it('create embedded documents, keep siblings, count only real changes, and leave snapshots as they were', async () => {
+    const docs = db().collection('settable');
+    await docs.insertOne({ _id: 1, a: { keep: 1, x: 1 }, list: [1, 2], gone: true } as Document);
+    const before = (await admin().command({ hello: 1 })).operationTime;
+    const changed = await docs.updateOne({ _id: 1 } as Document, {
+      $set: { 'a.x': 2, 'b.c.d': 'new', list: [3] },
+      $unset: { gone: '', 'missing.field': '' },
+    });
+    expect(changed.modifiedCount).toBe(1);
+    expect(await docs.findOne({ _id: 1 } as Document)).toEqual({
+      _id: 1,
+      a: { keep: 1, x: 2 },
+      list: [3],
+      b: { c: { d: 'new' } },
+    });
+    // The same values again, and an unset of what is not there: matched, not modified.
+    const same = await docs.updateOne({ _id: 1 } as Document, {
+      $set: { 'a.x': 2, list: [3] },
+      $unset: { gone: '' },
+    });
+    expect({ matched: same.matchedCount, modified: same.modifiedCount }).toEqual({ matched: 1, modified: 0 });
+    // A snapshot from before the update still reads the old document, nested parts included.
+    const old = await db().command({
+      find: 'settable',
+      filter: { _id: 1 },
+      readConcern: { level: 'snapshot', atClusterTime: before },
+    });
+    expect(old.cursor.firstBatch[0]).toEqual({ _id: 1, a: { keep: 1, x: 1 }, list: [1, 2], gone: true });
+    // A path through a non-document is mongod's error, not a silent overwrite.
+    const notViable = await serverError(docs.updateOne({ _id: 1 } as Document, { $set: { 'list.x.y': 1 } }));
+    expect(notViable.code).toBe(28);
+    expect(notViable.message).toBe("Cannot create field 'x' in element {list: [ 3 ]}");
+    const upserted = await docs.updateOne({ _id: 2 } as Document, { $set: { 'p.q': 1 } }, { upsert: true });
+    expect(upserted.upsertedId).toBe(2);
+    expect(await docs.findOne({ _id: 2 } as Document)).toEqual({ _id: 2, p: { q: 1 } });
+  });
+});
+
 describe('renameCollection', () => {
   it('moves the documents and indexes, refuses an existing target unless dropTarget, and is a rename event', async () => {
     const from = db().collection('before');

@@ -1,12 +1,11 @@
-// Over 300 lines: insert, update, delete and findAndModify share their write paths.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BSON, type Document, ObjectId } from 'bson';
-import { Aggregator, update as applyOperators } from 'mingo';
+import type { Document } from 'bson';
 import { indexKey } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
-import { compileProjection, MINGO_OPTIONS, matchDocuments, parseSort, sortDocuments } from '../query.ts';
+import { compileProjection, matchDocuments, parseSort, sortDocuments } from '../query.ts';
 import type { Collection } from '../storage.ts';
-import { MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE } from '../wire.ts';
+import { MAX_WRITE_BATCH_SIZE } from '../wire.ts';
+import { assertSize, isOperatorUpdate, updatedCopy, upsertedDocument, withIdFirst } from './update-document.ts';
 import { letVariables } from './pipeline.ts';
 import {
   type CommandContext,
@@ -37,27 +36,6 @@ function statements(ctx: CommandContext, field: string): Document[] {
 
 function writableCollection(ctx: CommandContext): Collection {
   return ctx.server.store.collection(ctx.db, collectionName(ctx), true)!;
-}
-
-/** mongod stores `_id` first and generates an ObjectId when it is missing. */
-function withIdFirst(doc: Document): Document {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new CommandError(ErrorCodes.TypeMismatch, 'each document must be an object');
-  }
-  const keys = Object.keys(doc);
-  if (keys[0] === '_id') return doc;
-  const out: Document = { _id: doc._id ?? new ObjectId() };
-  for (const key of keys) if (key !== '_id') out[key] = doc[key];
-  return out;
-}
-
-function assertSize(doc: Document): void {
-  if (BSON.calculateObjectSize(doc) > MAX_BSON_OBJECT_SIZE) {
-    throw new CommandError(
-      ErrorCodes.BSONObjectTooLarge,
-      'object to insert exceeds the maximum BSON object size',
-    );
-  }
 }
 
 interface WriteError {
@@ -99,81 +77,6 @@ const insert: CommandHandler = async (ctx) => {
   if (n) ctx.server.store.touch(ctx.db, collectionName(ctx));
   return reply({ n }, writeErrors);
 };
-
-function cloneDocument(doc: Document): Document {
-  return BSON.deserialize(BSON.serialize(doc));
-}
-
-function isOperatorUpdate(u: Document): boolean {
-  const keys = Object.keys(u);
-  return keys.length > 0 && keys[0].startsWith('$');
-}
-
-/** The updated copy of `doc`, or undefined when the update changes nothing. */
-function updatedCopy(
-  doc: Document,
-  u: unknown,
-  arrayFilters: Document[] | undefined,
-  inserting: boolean,
-): Document | undefined {
-  if (Array.isArray(u)) {
-    const [next] = new Aggregator(u as Document[], MINGO_OPTIONS).run([cloneDocument(doc)]) as Document[];
-    return withIdFirst({ ...next, _id: doc._id });
-  }
-  if (!u || typeof u !== 'object')
-    throw new CommandError(ErrorCodes.FailedToParse, 'update must be an object or a pipeline');
-  const spec = u as Document;
-  if (!isOperatorUpdate(spec)) {
-    if (Object.keys(spec).some((key) => key.startsWith('$'))) {
-      throw new CommandError(ErrorCodes.BadValue, 'a replacement document cannot mix update operators');
-    }
-    if (spec._id !== undefined && indexKey(spec._id) !== indexKey(doc._id)) {
-      throw new CommandError(
-        66,
-        "After applying the update, the (immutable) field '_id' was found to have been altered",
-      );
-    }
-    return withIdFirst({ ...spec, _id: doc._id });
-  }
-  const operators: Document = { ...spec };
-  if (operators.$setOnInsert) {
-    if (inserting) operators.$set = { ...(operators.$set ?? {}), ...operators.$setOnInsert };
-    delete operators.$setOnInsert;
-  }
-  if (Object.keys(operators).length === 0) return inserting ? doc : undefined;
-  const copy = cloneDocument(doc);
-  let changed: string[];
-  try {
-    changed = applyOperators(copy, operators, arrayFilters, undefined, {
-      cloneMode: 'none',
-      queryOptions: MINGO_OPTIONS,
-    });
-  } catch (error) {
-    throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
-  }
-  return changed.length || inserting ? withIdFirst(copy) : undefined;
-}
-
-/** The document an upsert starts from: the query's equality fields. */
-function upsertSeed(query: Document | undefined): Document {
-  const seed: Document = {};
-  const take = (clause: Document) => {
-    for (const [key, value] of Object.entries(clause)) {
-      if (key === '$and' && Array.isArray(value)) value.forEach(take);
-      else if (key.startsWith('$') || key.includes('.')) continue;
-      else if (
-        value &&
-        typeof value === 'object' &&
-        !Array.isArray(value) &&
-        Object.keys(value)[0]?.startsWith('$')
-      ) {
-        if ('$eq' in value) seed[key] = value.$eq;
-      } else seed[key] = value;
-    }
-  };
-  if (query) take(query);
-  return seed;
-}
 
 function arrayFiltersOf(statement: Document): Document[] | undefined {
   return Array.isArray(statement.arrayFilters) ? statement.arrayFilters : undefined;
@@ -281,17 +184,6 @@ async function writeTargets(
       transactions.reapExpired();
     }
   }
-}
-
-function upsertedDocument(
-  query: Document | undefined,
-  u: unknown,
-  arrayFilters: Document[] | undefined,
-): Document {
-  const seed = withIdFirst(upsertSeed(query));
-  const doc = updatedCopy(seed, u, arrayFilters, true)!;
-  assertSize(doc);
-  return doc;
 }
 
 const deleteCommand: CommandHandler = async (ctx) => {
