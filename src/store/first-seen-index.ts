@@ -8,8 +8,10 @@ import type { UnresolvedState } from './first-seen.ts';
  *
  * Compact: an open-addressing table of two independent hashes of the key (53 + 32 bits; a false match between
  * two different keys has a chance near 2^-85 per pair, ~10^-12 for ten million keys), the first sighting to the
- * millisecond, and a byte of flags — 21 bytes a slot, at most 4/3 slot a key: ~28 bytes per unresolved
- * reference (10 million: ~280 MB).
+ * millisecond, a byte of flags and an entry number — 25 bytes a slot, at most 4/3 slot a key — plus each
+ * key's text (UTF-8, back to back, so the end of a scan confirms what it staged and forgets what it did not see
+ * without reading the collection again): ~60 bytes per unresolved reference with 24-character keys (10 million:
+ * ~600 MB).
  */
 export class FirstSeenIndex {
   private slots = 0;
@@ -18,6 +20,12 @@ export class FirstSeenIndex {
   private h2 = new Uint32Array(0);
   private seenAt = new Float64Array(0);
   private flags = new Uint8Array(0);
+  /** Per slot: the entry number of its key's text in `keyText` (-1: an empty slot). */
+  private entry = new Int32Array(0);
+  /** The keys' UTF-8 text, back to back; entry n spans `keyStart[n]`..`keyStart[n + 1]`. */
+  private keyText = new Uint8Array(0);
+  private keyStart = new Int32Array(1);
+  private entries = 0;
   /** Keys held (confirmed and new). */
   size = 0;
   /** Stored documents left out when loading because they failed their checks. */
@@ -34,23 +42,62 @@ export class FirstSeenIndex {
     this.h2 = new Uint32Array(slots);
     this.seenAt = new Float64Array(slots);
     this.flags = new Uint8Array(slots);
+    this.entry = new Int32Array(slots).fill(-1);
   }
 
   private grow() {
-    const { h1, h2, seenAt, flags } = this;
+    const { h1, h2, seenAt, flags, entry } = this;
     this.allocate(this.slots * 2);
     for (let i = 0; i < h1.length; i++)
-      if (flags[i] & OCCUPIED) this.place(h1[i], h2[i], seenAt[i], flags[i]);
+      if (flags[i] & OCCUPIED) this.place(h1[i], h2[i], seenAt[i], flags[i], entry[i]);
   }
 
-  private place(a: number, b: number, s: number, f: number): number {
+  private place(a: number, b: number, s: number, f: number, e: number): number {
     let i = (a % this.slots) & this.mask;
     while (this.flags[i] & OCCUPIED) i = (i + 1) & this.mask;
     this.h1[i] = a;
     this.h2[i] = b;
     this.seenAt[i] = s;
     this.flags[i] = f;
+    this.entry[i] = e;
     return i;
+  }
+
+  /** Keeps a key's text (its entry number), so the end of a scan can name keys without reading them back. */
+  private keep(key: string): number {
+    const bytes = textEncoder.encode(key);
+    const at = this.keyStart[this.entries];
+    if (at + bytes.length > this.keyText.length) {
+      const text = new Uint8Array(Math.max(1024, 2 * (at + bytes.length)));
+      text.set(this.keyText.subarray(0, at));
+      this.keyText = text;
+    }
+    if (this.entries + 2 > this.keyStart.length) {
+      const starts = new Int32Array(Math.max(1024, 2 * this.keyStart.length));
+      starts.set(this.keyStart);
+      this.keyStart = starts;
+    }
+    this.keyText.set(bytes, at);
+    this.keyStart[this.entries + 1] = at + bytes.length;
+    return this.entries++;
+  }
+
+  private keyOf(slot: number): string {
+    const n = this.entry[slot];
+    return textDecoder.decode(this.keyText.subarray(this.keyStart[n], this.keyStart[n + 1]));
+  }
+
+  /** The confirmed keys this scan did not see unresolved: what a complete scan forgets. */
+  *unseenConfirmed(): Generator<string> {
+    for (let i = 0; i < this.slots; i++) {
+      const f = this.flags[i];
+      if (f & OCCUPIED && !(f & (SEEN | FRESH))) yield this.keyOf(i);
+    }
+  }
+
+  /** The keys this scan staged as first sightings: what a complete scan confirms. */
+  *staged(): Generator<string> {
+    for (let i = 0; i < this.slots; i++) if (this.flags[i] & FRESH) yield this.keyOf(i);
   }
 
   private find(key: string): number {
@@ -72,7 +119,7 @@ export class FirstSeenIndex {
       OCCUPIED |
       (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0) |
       (seenNow ? SEEN | FRESH : 0);
-    this.place(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0, firstSeenAt.getTime(), f);
+    this.place(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0, firstSeenAt.getTime(), f, this.keep(key));
     this.size++;
   }
 
@@ -107,6 +154,9 @@ export class FirstSeenIndex {
     return i >= 0 && (this.flags[i] & SEEN) !== 0;
   }
 }
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
 
 const OCCUPIED = 1;
 const MISSING = 2;

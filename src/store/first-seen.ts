@@ -71,7 +71,14 @@ export class FirstSeenStore {
       raw: true,
     });
     await forEachSighting(cursor, (doc) => {
-      if (doc.key === undefined || doc.key.length === 0 || doc.firstSeenAtMs === undefined) index.rejected++;
+      // Its `_id` must be the one the tool writes for its key: the end of the scan forgets by that `_id`.
+      if (
+        doc.key === undefined ||
+        doc.key.length === 0 ||
+        doc.firstSeenAtMs === undefined ||
+        doc.id !== this.id(doc.key)
+      )
+        index.rejected++;
       else
         index.add(
           doc.key,
@@ -140,7 +147,9 @@ export class FirstSeenStore {
 
   /**
    * After a complete scan: its staged keys become first sightings, and the confirmed keys it did not see are
-   * forgotten — found from the index, so the keys it did see are never written. A scan resumed by another
+   * forgotten — named by the index (which kept their text when it loaded them), so the keys it did see are
+   * never written and the collection is not read again; only when some stored document failed its checks at
+   * loading is everything read once more, to forget that one too. A scan resumed by another
    * process did not see the first part itself: a key it did not see is forgotten only when its parent is back
    * (`stillUnresolved` says which are not), never because the other process's sightings are unknown here.
    */
@@ -152,9 +161,29 @@ export class FirstSeenStore {
   ): Promise<void> {
     assertWritable(this.access, 'update first-seen state');
     await this.flush();
-    await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
-      this.collection.updateMany({ _id: { $in: ids } }, { $unset: { pending: '' } }, { maxTimeMS }),
-    );
+    // What this scan staged, named by the index (a page of ids per write; the filter keeps it to this run's).
+    let staged: string[] = [];
+    const confirm = async () => {
+      const ids = staged;
+      staged = [];
+      await this.collection.updateMany(
+        { _id: { $in: ids }, seenBy: runId, pending: true },
+        { $unset: { pending: '' } },
+        { maxTimeMS },
+      );
+    };
+    if (stillUnresolved) {
+      // Resumed: the process that began the scan staged keys under the same run that this index never held.
+      await this.inPages({ relation: this.relation, seenBy: runId, pending: true }, (ids) =>
+        this.collection.updateMany({ _id: { $in: ids } }, { $unset: { pending: '' } }, { maxTimeMS }),
+      );
+    } else {
+      for (const key of index.staged()) {
+        staged.push(this.id(key));
+        if (staged.length === PAGE) await confirm();
+      }
+      if (staged.length) await confirm();
+    }
     // Forgotten outright: what counts for nobody (left pending by a scan that never finished, or without a key).
     // Re-checked first when the scan was resumed: confirmed keys this process did not see.
     let unseen: { id: unknown; key: string }[] = [];
@@ -168,17 +197,30 @@ export class FirstSeenStore {
       ids.push(...page.filter((doc) => !keep.has(doc.key)).map((doc) => doc.id));
       if (ids.length) await this.collection.deleteMany({ _id: { $in: ids as string[] } }, { maxTimeMS });
     };
-    // Raw: a backlog of millions of references is read here after every complete scan.
-    const all = this.collection.find(
-      { relation: this.relation },
-      { projection: { key: 1, pending: 1, seenBy: 1 }, batchSize: PAGE, raw: true },
+    // Another run's staged keys count for nobody (it never finished, or has not yet): one delete on the server.
+    await this.collection.deleteMany(
+      { relation: this.relation, pending: true, seenBy: { $ne: runId } },
+      { maxTimeMS },
     );
-    await forEachSighting(all, (doc) => {
-      if (doc.id === undefined) return;
-      if ((doc.pending === true && doc.seenBy !== runId) || doc.key === undefined) dropped.push(doc.id);
-      else if (!index.seen(doc.key)) unseen.push({ id: doc.id, key: doc.key });
-      return unseen.length + dropped.length >= FORGET_PAGE ? forget() : undefined;
-    });
+    if (index.rejected === 0) {
+      // The confirmed keys this scan did not see, named by the index: nothing is read again.
+      for (const key of index.unseenConfirmed()) {
+        unseen.push({ id: this.id(key), key });
+        if (unseen.length >= FORGET_PAGE) await forget();
+      }
+    } else {
+      // Stored documents failed their checks at loading: read them all (raw), to forget those too.
+      const all = this.collection.find(
+        { relation: this.relation },
+        { projection: { key: 1, pending: 1, seenBy: 1 }, batchSize: PAGE, raw: true },
+      );
+      await forEachSighting(all, (doc) => {
+        if (doc.id === undefined) return;
+        if ((doc.pending === true && doc.seenBy !== runId) || doc.key === undefined) dropped.push(doc.id);
+        else if (!index.seen(doc.key)) unseen.push({ id: doc.id, key: doc.key });
+        return unseen.length + dropped.length >= FORGET_PAGE ? forget() : undefined;
+      });
+    }
     if (unseen.length + dropped.length) await forget();
   }
 

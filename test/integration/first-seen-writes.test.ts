@@ -100,6 +100,35 @@ describe('first-seen bookkeeping', () => {
     expect((kept!.firstSeenAt as Date).getTime()).toBe(before.get(missing[2].toHexString()));
   });
 
+  it('a complete scan reads its first-seen state once, and forgets what it did not see without reading it again', async () => {
+    await scan();
+    const monitored = structuredClone(config);
+    monitored.sources.child.uri = `${config.sources.child.uri}${config.sources.child.uri.includes('?') ? '&' : '?'}monitorCommands=true`;
+    const pool = new SourcePool(monitored.sources);
+    const reads: string[] = [];
+    (await pool.client('child')).on('commandStarted', (event) => {
+      if (
+        ['find', 'aggregate'].includes(event.commandName) &&
+        event.command[event.commandName] === OWNED_COLLECTIONS.firstSeen
+      )
+        reads.push(event.commandName);
+    });
+    // A parent comes back: its reference is forgotten all the same.
+    const back = missing[9];
+    await server.client.db(parentDb).collection('content').insertOne({ _id: back });
+    try {
+      const report = await runScan({ config: monitored, pool, access: { readOnly: false } });
+      expect(report.relations[0].complete).toBe(true);
+    } finally {
+      await pool.close();
+    }
+    expect(reads).toEqual(['find']);
+    expect(await store().countDocuments({ key: back.toHexString() })).toBe(0);
+    expect(await store().countDocuments({ key: missing[10].toHexString() })).toBe(1);
+    // Missing again, as the next test expects every reference but its own.
+    await server.client.db(parentDb).collection('content').deleteOne({ _id: back });
+  });
+
   it('a resumed scan forgets a reference it did not see only when its parent is back', async () => {
     // A complete scan first, so every reference has a confirmed first sighting.
     await scan();
