@@ -216,11 +216,11 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
   const runId = resumed?.runId ?? newRunId(now);
   const [exceptions, sightings] = await Promise.all([
     new ExceptionsStore(stateDb, access).index(relation.name, now),
-    firstSeenStore.loadIndex(config.maxTimeMS),
+    firstSeenStore.loadIndex(config.maxTimeMS, runId),
   ]);
   if (sightings.rejected)
     options.onNotice?.(
-      `${relation.name}: ${sightings.rejected} first-seen document(s) in ${OWNED_COLLECTIONS.firstSeen} fail their checks (a key and a valid date); their references count as first seen now (in grace) and are written again`,
+      `${relation.name}: ${sightings.rejected} first-seen document(s) in ${OWNED_COLLECTIONS.firstSeen} fail their checks (a key, a valid date, the _id the tool writes for that key); their references count as first seen now (in grace) and are written again`,
     );
   const parentCount = await parents.estimatedDocumentCount().catch(() => undefined);
   const durations: number[] = [];

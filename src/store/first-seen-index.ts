@@ -30,6 +30,8 @@ export class FirstSeenIndex {
   size = 0;
   /** Stored documents left out when loading because they failed their checks. */
   rejected = 0;
+  /** Documents another run staged (pending) met when loading: the end of a complete scan removes them. */
+  stagedElsewhere = 0;
 
   constructor(expected = 0) {
     this.allocate(capacityFor(expected));

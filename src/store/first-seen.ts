@@ -59,18 +59,23 @@ export class FirstSeenStore {
   /**
    * Every confirmed first sighting of the relation, in a compact in-memory index (one cursor): a scan answers
    * from it, and at its end knows which it did not see. A document that fails its checks (not a valid date,
-   * no key) is left out: its key counts as just seen (in grace: failing closed) and is staged again.
+   * no key, an `_id` other than the one the tool writes for its key) is left out: its key counts as just seen
+   * (in grace: failing closed) and is staged again.
    */
-  async loadIndex(maxTimeMS: number): Promise<FirstSeenIndex> {
-    const confirmed = { relation: this.relation, pending: { $ne: true } };
+  async loadIndex(maxTimeMS: number, runId: string): Promise<FirstSeenIndex> {
     const expected = await this.collection.estimatedDocumentCount({ maxTimeMS }).catch(() => 0);
     const index = new FirstSeenIndex(Math.min(expected, 1_000_000));
-    const cursor = this.collection.find(confirmed, {
-      projection: { key: 1, firstSeenAt: 1, state: 1 },
-      batchSize: PAGE,
-      raw: true,
-    });
+    // Staged documents are read too (few, normally): another run's are counted, for the end of the scan to
+    // remove; this run's own (a resumed scan's first part) are confirmed by it then.
+    const cursor = this.collection.find(
+      { relation: this.relation },
+      { projection: { key: 1, firstSeenAt: 1, state: 1, pending: 1, seenBy: 1 }, batchSize: PAGE, raw: true },
+    );
     await forEachSighting(cursor, (doc) => {
+      if (doc.pending === true) {
+        if (doc.seenBy !== runId) index.stagedElsewhere++;
+        return;
+      }
       // Its `_id` must be the one the tool writes for its key: the end of the scan forgets by that `_id`.
       if (
         doc.key === undefined ||
@@ -197,11 +202,13 @@ export class FirstSeenStore {
       ids.push(...page.filter((doc) => !keep.has(doc.key)).map((doc) => doc.id));
       if (ids.length) await this.collection.deleteMany({ _id: { $in: ids as string[] } }, { maxTimeMS });
     };
-    // Another run's staged keys count for nobody (it never finished, or has not yet): one delete on the server.
-    await this.collection.deleteMany(
-      { relation: this.relation, pending: true, seenBy: { $ne: runId } },
-      { maxTimeMS },
-    );
+    // Another run's staged keys count for nobody (it never finished): one delete on the server, when the
+    // index met some at loading (a scan with nothing to remove sends no write at all).
+    if (index.stagedElsewhere > 0 && index.rejected === 0)
+      await this.collection.deleteMany(
+        { relation: this.relation, pending: true, seenBy: { $ne: runId } },
+        { maxTimeMS },
+      );
     if (index.rejected === 0) {
       // The confirmed keys this scan did not see, named by the index: nothing is read again.
       for (const key of index.unseenConfirmed()) {

@@ -342,7 +342,7 @@ describe('tampered first-seen documents', () => {
     const again = await scan();
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(
-      /content_embeddings: 1 first-seen document\(s\) in orphan_cleanup_first_seen fail their checks \(a key and a valid date\); their references count as first seen now \(in grace\) and are written again/,
+      /content_embeddings: 1 first-seen document\(s\) in orphan_cleanup_first_seen fail their checks \(a key, a valid date, the _id the tool writes for that key\); their references count as first seen now \(in grace\) and are written again/,
     );
     expect((await firstSeen.findOne({ _id: victim!._id }))!.firstSeenAt).toBeInstanceOf(Date);
   });
