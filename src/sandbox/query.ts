@@ -162,11 +162,15 @@ export async function matchDocuments(
   strings?: StringCompare,
   variables?: Document,
 ): Promise<Document[]> {
-  const matcher = compileFilter(filter, strings, variables);
+  if (filter !== undefined && filter !== null && (typeof filter !== 'object' || Array.isArray(filter)))
+    throw new CommandError(ErrorCodes.TypeMismatch, 'filter must be an object');
   // The indexes hold binary string keys: under a collation every document is matched.
   const candidates = strings ? undefined : indexCandidates(coll, filter);
   const source = candidates?.docs ?? coll.docs.values();
   const noFilter = !filter || Object.keys(filter).length === 0 || Boolean(candidates?.exact);
+  // An index lookup that answers the filter alone needs no matcher (a parent probe's `$in` of 1,000 keys would
+  // otherwise build a second Set of them).
+  const matcher = noFilter ? () => true : compileFilter(filter, strings, variables);
   const out: Document[] = [];
   for (const doc of source) {
     if (out.length >= limit) break;
