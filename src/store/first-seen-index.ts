@@ -9,9 +9,9 @@ import type { UnresolvedState } from './first-seen.ts';
  * Compact: an open-addressing table of two independent hashes of the key (53 + 32 bits; a false match between
  * two different keys has a chance near 2^-85 per pair, ~10^-12 for ten million keys), the first sighting to the
  * millisecond, a byte of flags and an entry number — 25 bytes a slot, at most 4/3 slot a key — plus each
- * key's text (UTF-8, back to back, so the end of a scan confirms what it staged and forgets what it did not see
- * without reading the collection again): ~60 bytes per unresolved reference with 24-character keys (10 million:
- * ~600 MB).
+ * key's text (back to back, so the end of a scan confirms what it staged and forgets what it did not see
+ * without reading the collection again; an ObjectId's hex as its 12 bytes, anything else as UTF-8): ~50 bytes
+ * per unresolved ObjectId reference (10 million: ~500 MB).
  */
 export class FirstSeenIndex {
   private slots = 0;
@@ -65,9 +65,12 @@ export class FirstSeenIndex {
     return i;
   }
 
-  /** Keeps a key's text (its entry number), so the end of a scan can name keys without reading them back. */
+  /**
+   * Keeps a key's text (its entry number), so the end of a scan can name keys without reading them back; a
+   * 24-digit lowercase hex key (an ObjectId's) as its 12 bytes.
+   */
   private keep(key: string): number {
-    const bytes = textEncoder.encode(key);
+    const bytes = HEX_KEY.test(key) ? Buffer.from(key, 'hex') : textEncoder.encode(key);
     const at = this.keyStart[this.entries];
     if (at + bytes.length > this.keyText.length) {
       const text = new Uint8Array(Math.max(1024, 2 * (at + bytes.length)));
@@ -86,7 +89,8 @@ export class FirstSeenIndex {
 
   private keyOf(slot: number): string {
     const n = this.entry[slot];
-    return textDecoder.decode(this.keyText.subarray(this.keyStart[n], this.keyStart[n + 1]));
+    const text = this.keyText.subarray(this.keyStart[n], this.keyStart[n + 1]);
+    return this.flags[slot] & HEX ? Buffer.from(text).toString('hex') : textDecoder.decode(text);
   }
 
   /** The confirmed keys this scan did not see unresolved: what a complete scan forgets. */
@@ -119,6 +123,7 @@ export class FirstSeenIndex {
     if ((this.size + 1) * 4 > this.slots * 3) this.grow();
     const f =
       OCCUPIED |
+      (HEX_KEY.test(key) ? HEX : 0) |
       (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0) |
       (seenNow ? SEEN | FRESH : 0);
     this.place(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0, firstSeenAt.getTime(), f, this.keep(key));
@@ -166,6 +171,9 @@ const INACTIVE = 4;
 const SEEN = 8;
 /** Staged by this scan (not confirmed yet). */
 const FRESH = 16;
+/** The key's text is kept as the 12 bytes of its 24 hex digits. */
+const HEX = 32;
+const HEX_KEY = /^[0-9a-f]{24}$/;
 
 function capacityFor(expected: number): number {
   let slots = 1024;

@@ -29,11 +29,20 @@ describe('the in-memory first-seen index', () => {
 
   it('names the keys a scan staged and the confirmed keys it did not see, whatever their text, across growth', () => {
     const index = new FirstSeenIndex(0);
-    const confirmed = Array.from({ length: 50_000 }, (_, i) => `k${i}·é漢${'x'.repeat(i % 40)}`);
+    const confirmed = Array.from({ length: 50_000 }, (_, i) =>
+      i % 2 ? new ObjectId().toHexString() : `k${i}·é漢${'x'.repeat(i % 40)}`,
+    );
     for (const key of confirmed) index.add(key, new Date(0), 'missing', false);
     const seen = new Set(confirmed.filter((_, i) => i % 7 !== 0));
     for (const key of seen) index.markSeen(key, 'missing');
-    const staged = Array.from({ length: 3000 }, (_, i) => `new-${i}`);
+    // ObjectId-shaped keys are kept as their 12 bytes; uppercase hex is text like any other.
+    const staged = Array.from({ length: 3000 }, (_, i) =>
+      i % 3 === 0
+        ? new ObjectId().toHexString()
+        : i % 3 === 1
+          ? new ObjectId().toHexString().toUpperCase()
+          : `new-${i}`,
+    );
     for (const key of staged) index.add(key, new Date(), 'inactive', true);
     expect([...index.unseenConfirmed()].sort()).toEqual(confirmed.filter((key) => !seen.has(key)).sort());
     expect([...index.staged()].sort()).toEqual([...staged].sort());
