@@ -109,7 +109,10 @@ export class Oplog {
     if (images.after) this.postImages.set(timestampKey(ts), images.after);
     const kept = this.entriesKept();
     while (docs.size > kept) {
-      const [key, dropped] = docs.entries().next().value as [string, Document];
+      // The oldest entry, from the ordered queue: a Map iterated from its front after many deletes walks every
+      // deleted slot first (V8 keeps them until it rehashes), which made each append O(entries dropped).
+      const dropped = this.ordered[this.head];
+      const key = timestampKey(dropped.ts as Timestamp);
       this.lastDropped = dropped.ts as Timestamp;
       docs.delete(key);
       this.preImages.delete(key);

@@ -271,3 +271,27 @@ describe('collections the sandbox does not implement', () => {
     }
   });
 });
+
+describe('the sandbox oplog, capped by sandboxOplogEntries (sandbox only)', () => {
+  let own: TestServer;
+  beforeAll(async () => {
+    own = await startTestServer({ replicaSet: 'rs2', sandboxOnly: true });
+  });
+  afterAll(async () => own?.stop());
+
+  it('keeps exactly the newest entries as writes roll the oldest off, in order', async () => {
+    const oplog = own.client.db('local').collection('oplog.rs');
+    await own.client.db('admin').command({ setParameter: 1, sandboxOplogEntries: 1000 });
+    const coll = own.client.db(own.dbName('rolling')).collection('writes');
+    for (let done = 0; done < 2500; done += 500)
+      await coll.insertMany(Array.from({ length: 500 }, (_, i) => ({ n: done + i })));
+    const entries = await oplog.find({ op: 'i', ns: coll.namespace }).toArray();
+    const kept = await oplog.countDocuments({});
+    expect(kept).toBe(1000);
+    // The newest 1,000 writes, oldest first (a few entries of the set-up may be among them).
+    const numbers = entries.map((entry) => entry.o.n as number);
+    expect(numbers.at(-1)).toBe(2499);
+    expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => 2500 - numbers.length + i));
+    expect(numbers.length).toBeGreaterThan(990);
+  });
+});
