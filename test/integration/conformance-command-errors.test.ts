@@ -1,6 +1,7 @@
-import { type Document, Long, MongoClient, MongoServerError, ObjectId } from 'mongodb';
+import { type Document, Long, MongoClient, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { serverError } from '../support/server-error.ts';
 
 // Issue 23 item 5: commands answer bad input with mongod's codes and messages — an unknown field is refused
 // (40415, as mongod's IDL parser refuses it) rather than ignored, a duplicate key names the collection and prints
@@ -22,14 +23,6 @@ afterAll(async () => server?.stop());
 
 const db = () => server.client.db(dbName);
 
-async function serverError(promise: Promise<unknown>): Promise<MongoServerError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MongoServerError);
-  return error as MongoServerError;
-}
 
 describe('unknown fields', () => {
   it('are refused by the commands drivers send most, naming the command and the field', async () => {

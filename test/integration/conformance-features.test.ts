@@ -1,6 +1,7 @@
 import { type ChangeStreamDocument, type Document, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { serverError } from '../support/server-error.ts';
 
 // Issue 23 item 6: features users and their tools hit — `let` variables, renameCollection (with its change
 // event), serverStatus's sections (mongostat), listCommands, connectionStatus, getLog, fsync, killOp, indexes that
@@ -18,14 +19,6 @@ afterAll(async () => server?.stop());
 const db = () => server.client.db(dbName);
 const admin = () => server.client.db('admin');
 
-async function serverError(promise: Promise<unknown>): Promise<MongoServerError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MongoServerError);
-  return error as MongoServerError;
-}
 
 describe('let variables', () => {
   it('reach $expr in find, aggregate, update, delete and findAndModify', async () => {

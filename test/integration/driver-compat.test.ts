@@ -1,6 +1,7 @@
-import { type Db, Long, MongoClient, MongoServerError, ObjectId } from 'mongodb';
+import { type Db, Long, MongoClient, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { serverError } from '../support/server-error.ts';
 
 // Test documents use plain numbers and strings as _id.
 type Loose = any;
@@ -14,14 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.stop());
 
-async function serverError(promise: Promise<unknown>): Promise<MongoServerError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(MongoServerError);
-  return error as MongoServerError;
-}
 
 describe('handshake', () => {
   it('answers hello with the limits drivers rely on', async () => {
