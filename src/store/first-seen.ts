@@ -223,7 +223,13 @@ export class FirstSeenStore {
       );
       await forEachSighting(all, (doc) => {
         if (doc.id === undefined) return;
-        if ((doc.pending === true && doc.seenBy !== runId) || doc.key === undefined) dropped.push(doc.id);
+        // Not the tool's document for its key (another `_id`): it never counts, so it goes.
+        if (
+          (doc.pending === true && doc.seenBy !== runId) ||
+          doc.key === undefined ||
+          doc.id !== this.id(doc.key)
+        )
+          dropped.push(doc.id);
         else if (!index.seen(doc.key)) unseen.push({ id: doc.id, key: doc.key });
         return unseen.length + dropped.length >= FORGET_PAGE ? forget() : undefined;
       });

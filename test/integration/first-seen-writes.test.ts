@@ -128,6 +128,24 @@ describe('first-seen bookkeeping', () => {
     expect(await store().countDocuments({ key: missing[10].toHexString() })).toBe(1);
   });
 
+  it('never counts a first sighting from a document written under another _id, and removes it', async () => {
+    const key = missing[11].toHexString();
+    // A sighting from 1970, under an _id the tool never writes: it would make the reference deletable at once.
+    await store().insertOne({
+      _id: 'forged-sighting' as never,
+      relation: 'embeddings',
+      key,
+      firstSeenAt: new Date(0),
+    });
+    const notices: string[] = [];
+    await scan({ onNotice: (text) => notices.push(text) });
+    expect(notices.join('\n')).toMatch(/1 first-seen document\(s\) .* fail their checks/);
+    expect(await store().countDocuments({ _id: 'forged-sighting' as never })).toBe(0);
+    const kept = await store().findOne({ key });
+    expect(kept!._id).toBe(`embeddings:${key}`);
+    expect((kept!.firstSeenAt as Date).getTime()).toBeGreaterThan(0);
+  });
+
   it('a resumed scan forgets a reference it did not see only when its parent is back', async () => {
     // A complete scan first, so every reference has a confirmed first sighting.
     await scan();
