@@ -52,17 +52,24 @@ function renderConsole() {
 describe('an unfinished scan', () => {
   it('is offered at start instead of being overtaken, and u resumes it to the full counts', async () => {
     const controller = new AbortController();
-    const [stopped] = (
-      await runScan({
-        config,
-        pool,
-        access: { readOnly: false },
-        signal: controller.signal,
-        onProgress: (p) => {
-          if (p.scanned >= 5000) controller.abort();
-        },
-      })
-    ).relations;
+    // The child collection's next batch is held 500 ms, so the scan reports progress past its first 5,000
+    // children before it can finish (a fast machine otherwise finished 10,100 children before any report).
+    await server.client.db('admin').command({
+      configureFailPoint: 'failCommand',
+      mode: { times: 1 },
+      data: { failCommands: ['getMore'], blockConnection: true, blockTimeMS: 500 },
+    });
+    const [stopped] = await runScan({
+      config,
+      pool,
+      access: { readOnly: false },
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.scanned >= 5000) controller.abort();
+      },
+    })
+      .then((report) => report.relations)
+      .finally(() => server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' }));
     expect(stopped.complete).toBe(false);
     const r = renderConsole();
     try {
