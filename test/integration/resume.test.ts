@@ -8,7 +8,7 @@ import { OWNED_COLLECTIONS } from '../../src/store/access.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { configFor, embeddingsConfigFile, writeConfigFile } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { holdNextBatches, startTestServer, type TestServer } from '../support/sandbox.ts';
 
 /**
  * Resumable and partitioned scans: a scan stopped, killed or cut off by a lost cursor continues from its
@@ -139,12 +139,14 @@ describe('resuming a scan', () => {
   it('continues a stopped scan from its checkpoint, reads only the rest, and ends with the uninterrupted counts', async () => {
     await forgetScans();
     const controller = new AbortController();
+    // A batch held back, so progress is reported before the scan can finish, however fast the machine.
+    const release = await holdNextBatches(server.client, { times: 1, ms: 500 });
     const stopped = await scan({
       signal: controller.signal,
       onProgress: (p) => {
         if (p.scanned >= 9000) controller.abort();
       },
-    });
+    }).finally(release);
     expect(stopped.complete).toBe(false);
     const record = await (await runsOf()).findOne({ runId: stopped.runId });
     expect(record).toMatchObject({ outcome: 'aborted', checkpoint: { scanned: stopped.scanned } });
@@ -172,13 +174,14 @@ describe('resuming a scan', () => {
   it('resumes a partitioned scan with its own ranges', async () => {
     await forgetScans();
     const controller = new AbortController();
+    const release = await holdNextBatches(server.client, { times: 3, ms: 500 });
     const stopped = await scan({
       parallel: 3,
       signal: controller.signal,
       onProgress: (p) => {
         if (p.scanned >= 12_000) controller.abort();
       },
-    });
+    }).finally(release);
     expect(stopped.complete).toBe(false);
     const resumed = await scan({ resume: true });
     expect(tallies(resumed)).toEqual(EXPECTED);

@@ -80,3 +80,21 @@ export async function startTestServer(
     },
   };
 }
+
+/**
+ * Holds the next `times` getMores (a scan's next child batch) for `ms` through mongod's failCommand fail point, so
+ * a scan reports progress before it can finish however fast the machine is. Returns what switches it off.
+ */
+export async function holdNextBatches(
+  client: MongoClient,
+  options: { times: number; ms: number },
+): Promise<() => Promise<void>> {
+  await client.db('admin').command({
+    configureFailPoint: 'failCommand',
+    mode: { times: options.times },
+    data: { failCommands: ['getMore'], blockConnection: true, blockTimeMS: options.ms },
+  });
+  return async () => {
+    await client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' });
+  };
+}

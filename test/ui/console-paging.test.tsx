@@ -8,7 +8,7 @@ import { App } from '../../src/ui/app.tsx';
 import { createConsoleServices } from '../../src/ui/services.ts';
 import { KEY, press, waitForFrame, waitForText } from '../support/ink.ts';
 import { configFor, embeddingsConfigFile } from '../support/olorin-fixture.ts';
-import { startTestServer, type TestServer } from '../support/sandbox.ts';
+import { holdNextBatches, startTestServer, type TestServer } from '../support/sandbox.ts';
 
 /** Every orphan reachable from the console, not only the 50 samples: 10,000 of them, paged. */
 let server: TestServer;
@@ -54,11 +54,7 @@ describe('an unfinished scan', () => {
     const controller = new AbortController();
     // The child collection's next batch is held 500 ms, so the scan reports progress past its first 5,000
     // children before it can finish (a fast machine otherwise finished 10,100 children before any report).
-    await server.client.db('admin').command({
-      configureFailPoint: 'failCommand',
-      mode: { times: 1 },
-      data: { failCommands: ['getMore'], blockConnection: true, blockTimeMS: 500 },
-    });
+    const release = await holdNextBatches(server.client, { times: 1, ms: 500 });
     const [stopped] = await runScan({
       config,
       pool,
@@ -69,7 +65,7 @@ describe('an unfinished scan', () => {
       },
     })
       .then((report) => report.relations)
-      .finally(() => server.client.db('admin').command({ configureFailPoint: 'failCommand', mode: 'off' }));
+      .finally(release);
     expect(stopped.complete).toBe(false);
     const r = renderConsole();
     try {
