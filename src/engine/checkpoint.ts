@@ -60,7 +60,9 @@ const checkpointSchema = z
       .strict()
       .optional(),
     candidateLimit: count,
-    storage: z.object({ bytes: count, measured: count, unmeasured: count }).strict(),
+    storage: z
+      .object({ bytes: count, measured: count, unmeasured: count, batches: count.optional() })
+      .strict(),
     roundTrips: z.object({ childBatches: count, parentProbes: count, sizeQueries: count }).strict(),
     durationMs: z.number().nonnegative(),
     mixedCaseHexChildren: count.optional(),

@@ -97,6 +97,18 @@ function hexToBytes(buf: Uint8Array, textAt: number, out: Uint8Array): boolean {
   return true;
 }
 
+/** Writes the 12 bytes of the 24 hex digits of `text` from `at` into `out`; false when they are not hex. */
+function hexTextToBytes(text: string, at: number, out: Uint8Array): boolean {
+  for (let i = 0; i < OBJECT_ID_BYTES; i++) {
+    const high = HEX_VALUE[text.charCodeAt(at + 2 * i) & 0xff];
+    const low = HEX_VALUE[text.charCodeAt(at + 2 * i + 1) & 0xff];
+    if (high < 0 || low < 0 || text.charCodeAt(at + 2 * i) > 0xff || text.charCodeAt(at + 2 * i + 1) > 0xff)
+      return false;
+    out[i] = (high << 4) | low;
+  }
+  return true;
+}
+
 /** Whether the 24 hex characters at `textAt` hold both a-f and A-F. */
 function isMixedCase(buf: Uint8Array, textAt: number): boolean {
   let lower = false;
@@ -149,6 +161,8 @@ export class ReferenceCache {
   private readonly byKey: Generations<Map<string, ParentState>>;
   private readonly exceptedBytes = new ObjectIdTable<true>();
   private readonly scratch = new Uint8Array(OBJECT_ID_BYTES);
+  /** The 12 bytes of the key being remembered (`set`), apart from `scratch`, which the last lookup points at. */
+  private readonly keyBytes = new Uint8Array(OBJECT_ID_BYTES);
   private lastBuf: Uint8Array = this.scratch;
   private lastAt = 0;
   private lastKey: string | undefined;
@@ -210,9 +224,16 @@ export class ReferenceCache {
 
   /** Remembers what a probe found for a canonical key. */
   set(key: string, state: ParentState): void {
-    const hex = this.objectIdHex(key);
-    if (hex) this.byBytes.fresh().set(Buffer.from(hex, 'hex'), 0, state);
+    const hexAt = this.objectIdHexAt(key);
+    if (hexAt >= 0 && hexTextToBytes(key, hexAt, this.keyBytes))
+      this.byBytes.fresh().set(this.keyBytes, 0, state);
     else this.byKey.fresh().set(key, state);
+  }
+
+  /** Where the hex of a canonical key that stands for an ObjectId starts, else -1. */
+  private objectIdHexAt(key: string): number {
+    if (this.keyMatch === 'objectid-or-hex') return key.length === 24 ? 0 : -1;
+    return key.length === 25 && key.startsWith('o') ? 1 : -1;
   }
 
   /** The hex of a canonical key that stands for an ObjectId, else undefined. */

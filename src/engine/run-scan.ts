@@ -289,15 +289,7 @@ async function scanOne(options: RunScanOptions, relation: Relation, now: Date): 
       exceptions,
       firstSeen: {
         // Answered from memory (no query per probe batch); only what changed is written, in bulk.
-        lookup: async (keys) => {
-          const known = new Map<string, Date>();
-          for (const key of keys) {
-            const sighting = sightings.confirmed(key);
-            if (sighting) known.set(key, sighting.firstSeenAt);
-          }
-          return known;
-        },
-        stage: (keys, _known, inactive) => firstSeenStore.note(sightings, keys, inactive, runId, scanTime),
+        sight: (keys, inactive) => firstSeenStore.note(sightings, keys, inactive, runId, scanTime),
       },
       now: scanTime,
       partitions,

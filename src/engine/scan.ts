@@ -52,9 +52,11 @@ export interface Candidate {
 
 /** First sightings, read and written per probe batch (the store in the child database, or nothing in a bench). */
 export interface FirstSeenSource {
-  lookup(keys: string[]): Promise<Map<string, Date>>;
-  /** `inactive`: the keys whose parent is there but deleted or inactive (the others are missing). */
-  stage(keys: string[], known: Map<string, Date>, inactive: Set<string>): Promise<void>;
+  /**
+   * Notes the keys a probe batch found unresolved (`inactive`: those whose parent is there but deleted or
+   * inactive; the others are missing) and returns the first sightings confirmed by earlier complete scans.
+   */
+  sight(keys: string[], inactive: Set<string>): Promise<Map<string, Date>>;
 }
 
 export interface ScanProgress {
@@ -150,7 +152,8 @@ export interface ScanCheckpoint
   /** The saved parts holding the candidates (`from`..`through`); a resume reads them back into `candidates`. */
   candidateParts?: { from: number; through: number };
   candidateLimit: number;
-  storage: { bytes: number; measured: number; unmeasured: number };
+  /** `bytes` and `measured` weighted by the batches each sampled one stands for; `batches` formed so far. */
+  storage: { bytes: number; measured: number; unmeasured: number; batches?: number };
 }
 
 /** A checkpoint keeps candidates only up to this many (a bounded document, rewritten every few seconds). */
@@ -195,13 +198,17 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   let readHere = 0;
   let unresolvedIds: unknown[] = [];
   /**
-   * Storage is measured in the background, a batch of unresolved ids at a time, one query in flight: a batch
-   * that fills while one is measured is counted, not measured, and the total extrapolated from the rest.
+   * Storage is measured in the background, one query in flight, on a sample of the unresolved children that
+   * thins as they grow (storageSampled): every batch of the first 40,000, then one batch in 2, in 4, … each
+   * counting for the batches it stands for, so a backlog of ten million costs ~40 queries, not 2,000 random
+   * document reads on the child's server. A sampled batch that fills while one is measured is counted, not
+   * measured, and the total extrapolated from the rest.
    */
   const storage = {
     bytes: resume?.storage.bytes ?? 0,
     measured: resume?.storage.measured ?? 0,
     unmeasured: resume?.storage.unmeasured ?? 0,
+    batches: resume?.storage.batches ?? 0,
     inFlight: undefined as Promise<void> | undefined,
     failed: undefined as Error | undefined,
   };
@@ -209,14 +216,16 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     if (unresolvedIds.length === 0) return;
     const ids = unresolvedIds;
     unresolvedIds = [];
+    const weight = storageSampled(storage.batches++);
+    if (weight === 0) return;
     if (storage.inFlight) {
-      storage.unmeasured += ids.length;
+      storage.unmeasured += weight * ids.length;
       return;
     }
     storage.inFlight = storedBytes(input.children, ids, roundTrips, input.maxTimeMS).then(
       (bytes) => {
-        storage.bytes += bytes;
-        storage.measured += ids.length;
+        storage.bytes += weight * bytes;
+        storage.measured += weight * ids.length;
         storage.inFlight = undefined;
       },
       (error: Error) => {
@@ -264,9 +273,8 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     // The batch's unresolved keys: when they were first seen, and that this scan saw them.
     const unresolved = [...found].filter(([, state]) => state.kind !== 'active').map(([key]) => key);
     if (unresolved.length) {
-      const known = await input.firstSeen.lookup(unresolved);
       const inactive = new Set(unresolved.filter((key) => found.get(key)!.kind === 'inactive'));
-      await input.firstSeen.stage(unresolved, known, inactive);
+      const known = await input.firstSeen.sight(unresolved, inactive);
       for (const key of unresolved) {
         const state = found.get(key)!;
         const firstSeen = known.get(key);
@@ -363,7 +371,12 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
       candidates: kept ? candidates.sorted() : [],
       newCandidates: kept ? candidates.takeAdded() : [],
       candidateLimit: kept ? candidateLimit : 0,
-      storage: { bytes: storage.bytes, measured: storage.measured, unmeasured: storage.unmeasured },
+      storage: {
+        bytes: storage.bytes,
+        measured: storage.measured,
+        unmeasured: storage.unmeasured,
+        batches: storage.batches,
+      },
       roundTrips: { ...roundTrips },
       durationMs: Math.round(elapsedMs()),
       mixedCaseHexChildren: (resume?.mixedCaseHexChildren ?? 0) + cache.mixedCaseHex,
@@ -525,6 +538,20 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
     mixedCaseHexChildren: (resume?.mixedCaseHexChildren ?? 0) + cache.mixedCaseHex,
     ...(parentProbe.ambiguous ? { ambiguousSoftDelete: parentProbe.ambiguous } : {}),
   };
+}
+
+/** Batches of unresolved children measured in full before the sample thins (8 × 5,000 = 40,000 children). */
+const STORAGE_FULL_BATCHES = 8;
+
+/**
+ * Whether batch `n` (0-based) of unresolved children is measured, as the number of batches it stands for (0:
+ * not measured): the first 8 all, then of batches 8–15 one in 2, of 16–31 one in 4, of 32–63 one in 8…
+ * four per doubling, so the queries grow with the logarithm of the backlog.
+ */
+export function storageSampled(n: number): number {
+  if (n < STORAGE_FULL_BATCHES) return 1;
+  const stride = 2 ** (Math.floor(Math.log2(n / STORAGE_FULL_BATCHES)) + 1);
+  return n % stride === 0 ? stride : 0;
 }
 
 /**

@@ -352,9 +352,11 @@ function include(value: unknown, tree: ProjectionTree): unknown {
   )
     return undefined;
   const out: Document = {};
-  for (const [key, v] of Object.entries(value)) {
+  // Keys, not entries: no pair array per field of every document a projected read returns.
+  for (const key of Object.keys(value)) {
     const node = tree.get(key);
     if (node === undefined) continue;
+    const v = (value as Document)[key];
     if (node === true) out[key] = v;
     else {
       const sub = include(v, node);
@@ -374,9 +376,10 @@ function exclude(value: unknown, tree: ProjectionTree): unknown {
   )
     return value;
   const out: Document = {};
-  for (const [key, v] of Object.entries(value)) {
+  for (const key of Object.keys(value)) {
     const node = tree.get(key);
     if (node === true) continue;
+    const v = (value as Document)[key];
     out[key] = node === undefined ? v : exclude(v, node);
   }
   return out;

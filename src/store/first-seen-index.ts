@@ -107,8 +107,10 @@ export class FirstSeenIndex {
   }
 
   private find(key: string): number {
-    const a = hash53(key, 0);
-    const b = hash53(key, 0x9e3779b9) >>> 0;
+    return this.findHashed(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0);
+  }
+
+  private findHashed(a: number, b: number): number {
     let i = (a % this.slots) & this.mask;
     while (this.flags[i] & OCCUPIED) {
       if (this.h1[i] === a && this.h2[i] === b) return i;
@@ -117,17 +119,46 @@ export class FirstSeenIndex {
     return -1;
   }
 
-  /** Adds a key (a confirmed sighting, or one this scan makes: `seenNow`). A key already held is left. */
-  add(key: string, firstSeenAt: Date, state: UnresolvedState | undefined, seenNow: boolean): void {
+  /** Adds a confirmed sighting, as loaded. A key already held is left. */
+  add(key: string, firstSeenAt: Date, state: UnresolvedState | undefined): void {
     if (this.find(key) >= 0) return;
     if ((this.size + 1) * 4 > this.slots * 3) this.grow();
     const f =
       OCCUPIED |
       (HEX_KEY.test(key) ? HEX : 0) |
-      (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0) |
-      (seenNow ? SEEN | FRESH : 0);
+      (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0);
     this.place(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0, firstSeenAt.getTime(), f, this.keep(key));
     this.size++;
+  }
+
+  /**
+   * Notes that this scan saw `key` unresolved, in `state`, with one lookup of the key, and says what the index
+   * held: `new` (not held: added as this scan's first sighting, dated `now`), `fresh` (this scan staged it
+   * before), or the confirmed first sighting with the state it was stored with.
+   */
+  sight(
+    key: string,
+    state: UnresolvedState,
+    now: Date,
+  ): 'new' | 'fresh' | { firstSeenAt: Date; state: UnresolvedState | undefined } {
+    const a = hash53(key, 0);
+    const b = hash53(key, 0x9e3779b9) >>> 0;
+    const i = this.findHashed(a, b);
+    const stateFlag = state === 'inactive' ? INACTIVE : MISSING;
+    if (i < 0) {
+      if ((this.size + 1) * 4 > this.slots * 3) this.grow();
+      const hex = HEX_KEY.test(key) ? HEX : 0;
+      this.place(a, b, now.getTime(), OCCUPIED | hex | stateFlag | SEEN | FRESH, this.keep(key));
+      this.size++;
+      return 'new';
+    }
+    const f = this.flags[i];
+    this.flags[i] = (f & ~(MISSING | INACTIVE)) | SEEN | stateFlag;
+    if (f & FRESH) return 'fresh';
+    return {
+      firstSeenAt: new Date(this.seenAt[i]),
+      state: f & INACTIVE ? 'inactive' : f & MISSING ? 'missing' : undefined,
+    };
   }
 
   /** A confirmed first sighting (not one this scan made), with the state it was stored with. */
@@ -139,20 +170,6 @@ export class FirstSeenIndex {
       firstSeenAt: new Date(this.seenAt[i]),
       state: f & INACTIVE ? 'inactive' : f & MISSING ? 'missing' : undefined,
     };
-  }
-
-  /** Whether this scan already staged the key as a first sighting. */
-  fresh(key: string): boolean {
-    const i = this.find(key);
-    return i >= 0 && (this.flags[i] & FRESH) !== 0;
-  }
-
-  /** Notes that this scan saw the key unresolved, in this state. */
-  markSeen(key: string, state: UnresolvedState): void {
-    const i = this.find(key);
-    if (i < 0) return;
-    this.flags[i] =
-      (this.flags[i] & ~(MISSING | INACTIVE)) | SEEN | (state === 'inactive' ? INACTIVE : MISSING);
   }
 
   /** Whether this scan saw the key unresolved. */

@@ -89,7 +89,6 @@ export class FirstSeenStore {
           doc.key,
           new Date(doc.firstSeenAtMs),
           doc.state === 'inactive' || doc.state === 'missing' ? doc.state : undefined,
-          false,
         );
     });
     return index;
@@ -99,7 +98,8 @@ export class FirstSeenStore {
    * Notes the keys a probe batch found unresolved, in the index, and buffers the writes they need: a key
    * seen for the first time is staged (pending until a complete scan confirms it), a confirmed key whose
    * parent changed between missing and inactive gets its new state; a confirmed key in the same state needs
-   * nothing. Buffered writes go in bulk (`flush`), so a scan's round trips follow what changed.
+   * nothing. Buffered writes go in bulk (`flush`), so a scan's round trips follow what changed. Returns the
+   * confirmed first sightings among the keys (those of earlier complete scans; a key first seen now has none).
    */
   async note(
     index: FirstSeenIndex,
@@ -107,21 +107,18 @@ export class FirstSeenStore {
     inactive: Set<string>,
     runId: string,
     now: Date,
-  ): Promise<void> {
+  ): Promise<Map<string, Date>> {
+    const confirmed = new Map<string, Date>();
     for (const key of keys) {
       const state: UnresolvedState = inactive.has(key) ? 'inactive' : 'missing';
-      const known = index.confirmed(key);
-      if (known) {
-        index.markSeen(key, state);
-        if (known.state !== state)
+      const held = index.sight(key, state, now);
+      if (held === 'fresh') continue;
+      if (held !== 'new') {
+        confirmed.set(key, held.firstSeenAt);
+        if (held.state !== state)
           this.buffer.push({ updateOne: { filter: { _id: this.id(key) }, update: { $set: { state } } } });
         continue;
       }
-      if (index.fresh(key)) {
-        index.markSeen(key, state);
-        continue;
-      }
-      index.add(key, now, state, true);
       this.buffer.push({
         updateOne: {
           filter: { _id: this.id(key) },
@@ -133,6 +130,7 @@ export class FirstSeenStore {
       });
     }
     if (this.buffer.length >= WRITE_BATCH) await this.flush();
+    return confirmed;
   }
 
   /** Sends the buffered writes (one bulk write at a time). */

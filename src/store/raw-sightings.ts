@@ -30,7 +30,9 @@ const readers = {
 };
 
 function stringAt(reader: RawFieldReader, bytes: Uint8Array, at: number): string | undefined {
-  return reader.locate(bytes, at) && reader.type === BSON_STRING ? readString(bytes, reader.valueAt) : undefined;
+  return reader.locate(bytes, at) && reader.type === BSON_STRING
+    ? readString(bytes, reader.valueAt)
+    : undefined;
 }
 
 /**

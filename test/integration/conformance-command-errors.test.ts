@@ -23,7 +23,6 @@ afterAll(async () => server?.stop());
 
 const db = () => server.client.db(dbName);
 
-
 describe('unknown fields', () => {
   it('are refused by the commands drivers send most, naming the command and the field', async () => {
     const commands: Document[] = [

@@ -19,7 +19,6 @@ afterAll(async () => server?.stop());
 const db = () => server.client.db(dbName);
 const admin = () => server.client.db('admin');
 
-
 describe('let variables', () => {
   it('reach $expr in find, aggregate, update, delete and findAndModify', async () => {
     const items = db().collection('items');

@@ -15,7 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => server?.stop());
 
-
 describe('handshake', () => {
   it('answers hello with the limits drivers rely on', async () => {
     const hello = await db.admin().command({ hello: 1, helloOk: true });

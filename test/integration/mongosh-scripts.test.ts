@@ -42,7 +42,10 @@ describe('mongosh against the server', () => {
   it('every command takes $readPreference and stores none of it', async () => {
     const out = await mongosh('read-preference.js');
     const { options, ...commands } = out;
-    expect(Object.values(commands).every((ok) => ok === 1), JSON.stringify(commands)).toBe(true);
+    expect(
+      Object.values(commands).every((ok) => ok === 1),
+      JSON.stringify(commands),
+    ).toBe(true);
     expect(Object.keys(commands)).toHaveLength(14);
     expect(options).toEqual({ changeStreamPreAndPostImages: { enabled: true } });
   });

@@ -323,7 +323,9 @@ describe('categories on mixed references', () => {
       .find({ _id: { $in: [5, 6, 7, 'string-id'] } })
       .toArray();
     expect(unresolved).toHaveLength(4);
-    expect(embeddings.orphanBytes).toBe(unresolved.reduce((sum, doc) => sum + BSON.calculateObjectSize(doc), 0));
+    expect(embeddings.orphanBytes).toBe(
+      unresolved.reduce((sum, doc) => sum + BSON.calculateObjectSize(doc), 0),
+    );
   });
 
   it('is type-sensitive with exact matching (an ObjectId is not its hex string), numbers equal across types, and applies activeFilter', async () => {

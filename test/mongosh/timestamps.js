@@ -7,7 +7,15 @@ coll.insertMany([
 ]);
 print(
   JSON.stringify({
-    after: coll.find({ ts: { $gt: Timestamp({ t: 100, i: 1 }) } }).sort({ ts: 1 }).toArray().map((d) => d.n),
-    sorted: coll.find().sort({ ts: -1 }).toArray().map((d) => d.n),
+    after: coll
+      .find({ ts: { $gt: Timestamp({ t: 100, i: 1 }) } })
+      .sort({ ts: 1 })
+      .toArray()
+      .map((d) => d.n),
+    sorted: coll
+      .find()
+      .sort({ ts: -1 })
+      .toArray()
+      .map((d) => d.n),
   }),
 );

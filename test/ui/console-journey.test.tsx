@@ -98,7 +98,9 @@ describe('the operator console', () => {
       expect(frame).toContain('content_embeddings: backed up 599, deleted 599 of 599');
       const runDir = /backup: (\S+)/.exec(frame)![1];
       // The restore command wraps at the box's width wherever the checkout's path is long (CI's is).
-      expect(unwrapped(frame)).toMatch(new RegExp(`restore: \\S*orphan-cleanup restore ${runDir} --config \\S+`));
+      expect(unwrapped(frame)).toMatch(
+        new RegExp(`restore: \\S*orphan-cleanup restore ${runDir} --config \\S+`),
+      );
       // The warning about the mistyped name was about the question, which is answered: the next action cleared it.
       expect(frame).not.toContain('nothing deleted yet');
       expect(await olorin.collection('content_embeddings').countDocuments()).toBe(6620 - 599);

@@ -8,20 +8,25 @@ describe('the in-memory first-seen index', () => {
     const stored = Array.from({ length: 200_000 }, () => new ObjectId().toHexString());
     const others = Array.from({ length: 200_000 }, () => new ObjectId().toHexString());
     for (const [i, key] of stored.entries())
-      index.add(key, new Date(1_700_000_000_123 + i), i % 3 ? 'missing' : 'inactive', false);
+      index.add(key, new Date(1_700_000_000_123 + i), i % 3 ? 'missing' : 'inactive');
     expect(index.size).toBe(200_000);
     expect(
       stored.every((key, i) => index.confirmed(key)?.firstSeenAt.getTime() === 1_700_000_000_123 + i),
     ).toBe(true);
     expect(index.confirmed(stored[3])?.state).toBe('inactive');
     expect(others.some((key) => index.confirmed(key) !== undefined)).toBe(false);
-    // Seen marks: only what was marked; a key this scan staged is fresh, not confirmed.
-    index.markSeen(stored[1], 'inactive');
-    index.add(others[0], new Date(), 'missing', true);
+    // Sightings: a confirmed key answers with its stored date and state and takes the new state; a key not
+    // held is this scan's first sighting (new, then fresh), never confirmed.
+    const now = new Date(1_800_000_000_000);
+    expect(index.sight(stored[1], 'inactive', now)).toEqual({
+      firstSeenAt: new Date(1_700_000_000_124),
+      state: 'missing',
+    });
     expect(index.seen(stored[1])).toBe(true);
     expect(index.confirmed(stored[1])?.state).toBe('inactive');
     expect(index.seen(stored[2])).toBe(false);
-    expect(index.fresh(others[0])).toBe(true);
+    expect(index.sight(others[0], 'missing', now)).toBe('new');
+    expect(index.sight(others[0], 'missing', now)).toBe('fresh');
     expect(index.seen(others[0])).toBe(true);
     expect(index.confirmed(others[0])).toBeUndefined();
     expect(index.seen(others[1])).toBe(false);
@@ -32,9 +37,9 @@ describe('the in-memory first-seen index', () => {
     const confirmed = Array.from({ length: 50_000 }, (_, i) =>
       i % 2 ? new ObjectId().toHexString() : `k${i}·é漢${'x'.repeat(i % 40)}`,
     );
-    for (const key of confirmed) index.add(key, new Date(0), 'missing', false);
+    for (const key of confirmed) index.add(key, new Date(0), 'missing');
     const seen = new Set(confirmed.filter((_, i) => i % 7 !== 0));
-    for (const key of seen) index.markSeen(key, 'missing');
+    for (const key of seen) index.sight(key, 'missing', new Date());
     // ObjectId-shaped keys are kept as their 12 bytes; uppercase hex is text like any other.
     const staged = Array.from({ length: 3000 }, (_, i) =>
       i % 3 === 0
@@ -43,7 +48,7 @@ describe('the in-memory first-seen index', () => {
           ? new ObjectId().toHexString().toUpperCase()
           : `new-${i}`,
     );
-    for (const key of staged) index.add(key, new Date(), 'inactive', true);
+    for (const key of staged) expect(index.sight(key, 'inactive', new Date())).toBe('new');
     expect([...index.unseenConfirmed()].sort()).toEqual(confirmed.filter((key) => !seen.has(key)).sort());
     expect([...index.staged()].sort()).toEqual([...staged].sort());
   });

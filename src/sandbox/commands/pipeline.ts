@@ -51,7 +51,10 @@ const AGGREGATION_OPERATORS = Context.init({
       const value = evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options);
       if (value === null || value === undefined) return null;
       if (typeof value !== 'object' || Array.isArray(value) || (value as { _bsontype?: string })._bsontype)
-        throw new CommandError(31393, `$bsonSize requires a document input, found: ${aggregationTypeName(value)}`);
+        throw new CommandError(
+          31393,
+          `$bsonSize requires a document input, found: ${aggregationTypeName(value)}`,
+        );
       return BSON.calculateObjectSize(value as Document);
     },
   },

@@ -100,7 +100,8 @@ function setAndUnset(doc: Document, operators: Document): { doc: Document; chang
     const last = parts[parts.length - 1];
     const parent = parentOf(parts, true)!;
     const before = parent[last];
-    if (before !== undefined && compareBson(before, value) === 0 && typeRank(before) === typeRank(value)) continue;
+    if (before !== undefined && compareBson(before, value) === 0 && typeRank(before) === typeRank(value))
+      continue;
     parent[last] = value;
     changed = true;
   }

@@ -5,7 +5,13 @@ import { CommandError, ErrorCodes } from '../command-error.ts';
 import { compileProjection, matchDocuments, parseSort, sortDocuments } from '../query.ts';
 import type { Collection } from '../storage.ts';
 import { MAX_WRITE_BATCH_SIZE } from '../wire.ts';
-import { assertSize, isOperatorUpdate, updatedCopy, upsertedDocument, withIdFirst } from './update-document.ts';
+import {
+  assertSize,
+  isOperatorUpdate,
+  updatedCopy,
+  upsertedDocument,
+  withIdFirst,
+} from './update-document.ts';
 import { letVariables } from './pipeline.ts';
 import {
   type CommandContext,
