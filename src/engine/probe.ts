@@ -15,7 +15,7 @@ export type ParentState =
 
 export const ACTIVE_PARENT: ParentState = { kind: 'active' };
 export const MISSING_PARENT: ParentState = { kind: 'missing' };
-const INACTIVE_PARENT: ParentState = { kind: 'inactive', since: undefined };
+export const INACTIVE_PARENT: ParentState = { kind: 'inactive', since: undefined };
 
 /** A soft-delete value that is neither a deletion mark nor a live one: the relation's meaning is unclear. */
 export interface AmbiguousSoftDelete {
@@ -62,7 +62,10 @@ export function softDeleteState(
 ): { deleted: false } | { deleted: true; since: Date | undefined } | { ambiguous: string } {
   if (value === MISSING || value === undefined || value === null || value === false || value === '')
     return { deleted: false };
-  if (value instanceof Date) return { deleted: true, since: value };
+  // A BSON date outside JavaScript's range (±8.64e15 ms) decodes to an invalid Date: deleted, at a time the
+  // tool cannot know, so its grace counts from the first sighting, never from NaN (which passes no grace check).
+  if (value instanceof Date)
+    return { deleted: true, since: Number.isNaN(value.getTime()) ? undefined : value };
   if (value === true) return { deleted: true, since: undefined };
   if (isZero(value)) return { deleted: false };
   return { ambiguous: typeName(value) };

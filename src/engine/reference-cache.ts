@@ -1,6 +1,6 @@
 import type { KeyMatch } from '../mongo/keys.ts';
 import { canonicalKey } from '../mongo/keys.ts';
-import type { ParentState } from './probe.ts';
+import { ACTIVE_PARENT, INACTIVE_PARENT, MISSING_PARENT, type ParentState } from './probe.ts';
 import { BSON_OBJECT_ID, BSON_STRING, decodeValue, int32, readObjectIdHex } from './raw-bson.ts';
 
 const OBJECT_ID_BYTES = 12;
@@ -72,6 +72,50 @@ export class ObjectIdTable<V> {
       slots[slot] = index + 1;
     }
     this.slots = slots;
+  }
+}
+
+const KIND_CODE = { active: 0, missing: 1, inactive: 2 } as const;
+
+/**
+ * Parent states by ObjectId bytes, each a kind byte and a time (NaN: none) in typed arrays: no object or Date
+ * kept per key, so a cache of 400,000 orphaned keys is a few MB the collector never walks.
+ */
+class StateTable {
+  private readonly entries = new ObjectIdTable<number>();
+  private kinds = new Uint8Array(1024);
+  private since = new Float64Array(1024);
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(buf: Uint8Array, at: number): ParentState | undefined {
+    const n = this.entries.get(buf, at);
+    if (n === undefined) return undefined;
+    const kind = this.kinds[n];
+    const since = this.since[n];
+    if (kind === KIND_CODE.active) return ACTIVE_PARENT;
+    if (Number.isNaN(since)) return kind === KIND_CODE.missing ? MISSING_PARENT : INACTIVE_PARENT;
+    return { kind: kind === KIND_CODE.missing ? 'missing' : 'inactive', since: new Date(since) };
+  }
+
+  set(buf: Uint8Array, at: number, state: ParentState): void {
+    let n = this.entries.get(buf, at);
+    if (n === undefined) {
+      n = this.entries.size;
+      if (n === this.kinds.length) {
+        const kinds = new Uint8Array(2 * n);
+        kinds.set(this.kinds);
+        this.kinds = kinds;
+        const since = new Float64Array(2 * n);
+        since.set(this.since);
+        this.since = since;
+      }
+      this.entries.set(buf, at, n);
+    }
+    this.kinds[n] = KIND_CODE[state.kind];
+    this.since[n] = state.kind === 'active' || !state.since ? Number.NaN : state.since.getTime();
   }
 }
 
@@ -157,7 +201,7 @@ export type ReferenceLookup = ParentState | 'invalid' | 'excepted' | 'unknown';
  * canonical key. `key()` gives the canonical key of the last lookup when the caller needs it.
  */
 export class ReferenceCache {
-  private readonly byBytes: Generations<ObjectIdTable<ParentState>>;
+  private readonly byBytes: Generations<StateTable>;
   private readonly byKey: Generations<Map<string, ParentState>>;
   private readonly exceptedBytes = new ObjectIdTable<true>();
   private readonly scratch = new Uint8Array(OBJECT_ID_BYTES);
@@ -177,7 +221,7 @@ export class ReferenceCache {
     private readonly exceptedKeys: ReadonlySet<string>,
     limit: number,
   ) {
-    this.byBytes = new Generations(() => new ObjectIdTable<ParentState>(), limit);
+    this.byBytes = new Generations(() => new StateTable(), limit);
     this.byKey = new Generations(() => new Map<string, ParentState>(), limit);
     for (const key of exceptedKeys) {
       const hex = this.objectIdHex(key);

@@ -1,7 +1,7 @@
 // Over 300 lines: the wire loop, sessions, fail points and command dispatch of one server.
 import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Binary, BSON, type Document, Long, type Timestamp } from 'bson';
+import { Binary, type Document, Long, type Timestamp } from 'bson';
 import { CommandError, ErrorCodes } from './command-error.ts';
 import { adminCommands } from './commands/admin.ts';
 import {
@@ -531,10 +531,10 @@ class Connection {
     const limit = batch.batchSize ?? Number.POSITIVE_INFINITY;
     for (let i = 0; i < limit && cursor.pos < cursor.docs.length; i++) {
       const doc = cursor.project ? cursor.project(cursor.docs[cursor.pos]) : cursor.docs[cursor.pos];
-      const size = BSON.calculateObjectSize(doc);
+      const size = r.serializeAside(doc);
       if (i > 0 && r.pos - start + size + 8 > BATCH_BYTES) break;
       r.elementName(0x03, String(i));
-      r.writeDocument(doc, size);
+      r.appendSerialized(size);
       cursor.pos++;
     }
     r.endDocument(array);

@@ -7,6 +7,9 @@ export const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
 export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 export const MAX_WRITE_BATCH_SIZE = 100_000;
 const HEADER_SIZE = 16;
+/** The largest document BSON serializes (its own internal buffer's size: 16 MiB and room for a command). */
+const MAX_SERIALIZED = 17 * 1024 * 1024;
+let scratch: Buffer | undefined;
 
 const MSG_CHECKSUM_PRESENT = 1 << 0;
 const MSG_MORE_TO_COME = 1 << 1;
@@ -156,6 +159,23 @@ export class ReplyBuffer {
     this.ensure(size);
     const last = BSON.serializeWithBufferAndIndex(doc, this.buf, { index: this.pos });
     this.pos = last + 1;
+  }
+
+  /**
+   * Serializes a document aside (a scratch buffer shared by every connection: one thread) and returns its
+   * BSON size; `appendSerialized` then copies it in. A cursor batch serializes each document once, instead of
+   * walking it once to size it and again to write it.
+   */
+  serializeAside(doc: Document): number {
+    scratch ??= Buffer.allocUnsafe(MAX_SERIALIZED);
+    return BSON.serializeWithBufferAndIndex(doc, scratch) + 1;
+  }
+
+  /** Appends the document `serializeAside` serialized last (`size` bytes). */
+  appendSerialized(size: number): void {
+    this.ensure(size);
+    scratch!.copy(this.buf, this.pos, 0, size);
+    this.pos += size;
   }
 
   /** Starts an embedded document or array; returns where its length goes. */

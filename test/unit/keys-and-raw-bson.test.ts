@@ -1,5 +1,6 @@
 import { BSON, Decimal128, Long, ObjectId } from 'bson';
 import { describe, expect, it } from 'vitest';
+import { softDeleteState } from '../../src/engine/probe.ts';
 import { MISSING, RawFieldReader } from '../../src/engine/raw-bson.ts';
 import { canonicalKey, probeValues } from '../../src/mongo/keys.ts';
 import { redact, rememberSecretsOf } from '../../src/mongo/redact.ts';
@@ -64,6 +65,17 @@ describe('RawFieldReader', () => {
     expect(new RawFieldReader('nil').read(raw)).toBeNull();
     expect(new RawFieldReader('when').read(raw)).toEqual(new Date(1000));
     expect(new RawFieldReader('skip').read(raw)).toEqual(doc.skip);
+  });
+
+  it('reads a soft-delete date beyond JavaScript\'s range as deleted at an unknown time, never as NaN', () => {
+    // mongod stores any int64 of milliseconds; 10^16 is past the year 275,760, where a Date turns invalid.
+    const bytes = BSON.serialize({ deleted_at: new Date(0) });
+    new DataView(bytes.buffer, bytes.byteOffset).setBigInt64(bytes.length - 9, 10n ** 16n, true);
+    const value = new RawFieldReader('deleted_at').read(bytes);
+    expect(value).toBeInstanceOf(Date);
+    // Without a time its grace counts from the first sighting; an invalid date would pass no grace check.
+    expect(softDeleteState(value)).toEqual({ deleted: true, since: undefined });
+    expect(softDeleteState(new Date(5))).toEqual({ deleted: true, since: new Date(5) });
   });
 
   it('tells a missing field from null', () => {
