@@ -16,10 +16,18 @@ for (let i = 0; i < 16; i++) {
  * entry object per key, so a million lookups allocate nothing.
  */
 export class ObjectIdTable<V> {
-  private keys = new Uint8Array(1024 * OBJECT_ID_BYTES);
+  private keys: Uint8Array;
   private values: V[] = [];
   /** 0 = empty slot, else 1 + the entry's index in `values` and `keys`. */
-  private slots = new Int32Array(2048);
+  private slots: Int32Array;
+
+  /** `expected`: the entries it will likely hold, allocated at once (no rehash on the way there). */
+  constructor(expected = 1024) {
+    let slots = 2048;
+    while (slots < 2 * expected) slots *= 2;
+    this.slots = new Int32Array(slots);
+    this.keys = new Uint8Array((slots / 2) * OBJECT_ID_BYTES);
+  }
 
   get size(): number {
     return this.values.length;
@@ -82,9 +90,15 @@ const KIND_CODE = { active: 0, missing: 1, inactive: 2 } as const;
  * kept per key, so a cache of 400,000 orphaned keys is a few MB the collector never walks.
  */
 class StateTable {
-  private readonly entries = new ObjectIdTable<number>();
-  private kinds = new Uint8Array(1024);
-  private since = new Float64Array(1024);
+  private readonly entries: ObjectIdTable<number>;
+  private kinds: Uint8Array;
+  private since: Float64Array;
+
+  constructor(expected: number) {
+    this.entries = new ObjectIdTable<number>(expected);
+    this.kinds = new Uint8Array(Math.max(1024, expected));
+    this.since = new Float64Array(Math.max(1024, expected));
+  }
 
   get size(): number {
     return this.entries.size;
@@ -220,8 +234,11 @@ export class ReferenceCache {
     private readonly keyMatch: KeyMatch,
     private readonly exceptedKeys: ReadonlySet<string>,
     limit: number,
+    /** The distinct keys the scan may meet (its children, at most): each generation is sized for it at once. */
+    expectedKeys = 0,
   ) {
-    this.byBytes = new Generations(() => new StateTable(), limit);
+    const generation = Math.min(Math.ceil(limit / 2), Math.max(1024, expectedKeys));
+    this.byBytes = new Generations(() => new StateTable(generation), limit);
     this.byKey = new Generations(() => new Map<string, ParentState>(), limit);
     for (const key of exceptedKeys) {
       const hex = this.objectIdHex(key);

@@ -188,7 +188,6 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   const partitions: Partition[] = (resume?.partitions ?? input.partitions ?? [{ done: false }]).map((p) => ({
     ...p,
   }));
-  const cache = new ReferenceCache(relation.keyMatch, input.exceptions.referenceKeys, KEY_CACHE_LIMIT);
   const graceMs = relation.graceDays * DAY_MS;
   const roundTrips = resume ? { ...resume.roundTrips } : { childBatches: 0, parentProbes: 0, sizeQueries: 0 };
   let inGrace = resume?.inGrace ?? 0;
@@ -236,6 +235,12 @@ export async function scanRelation(input: RelationScanInput): Promise<RelationSc
   };
 
   const estimatedTotal = await input.children.estimatedDocumentCount({ maxTimeMS: input.maxTimeMS });
+  const cache = new ReferenceCache(
+    relation.keyMatch,
+    input.exceptions.referenceKeys,
+    KEY_CACHE_LIMIT,
+    estimatedTotal,
+  );
 
   const sample = (category: Category, entry: Sample) => {
     if (samples[category].length < input.sampleSize) samples[category].push(entry);

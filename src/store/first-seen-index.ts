@@ -69,11 +69,12 @@ export class FirstSeenIndex {
    * Keeps a key's text (its entry number), so the end of a scan can name keys without reading them back; a
    * 24-digit lowercase hex key (an ObjectId's) as its 12 bytes.
    */
-  private keep(key: string): number {
-    const bytes = HEX_KEY.test(key) ? Buffer.from(key, 'hex') : textEncoder.encode(key);
+  private keep(key: string, hex: boolean): number {
+    const bytes = hex ? undefined : textEncoder.encode(key);
+    const length = bytes ? bytes.length : 12;
     const at = this.keyStart[this.entries];
-    if (at + bytes.length > this.keyText.length) {
-      const text = new Uint8Array(Math.max(1024, 2 * (at + bytes.length)));
+    if (at + length > this.keyText.length) {
+      const text = new Uint8Array(Math.max(1024, 2 * (at + length)));
       text.set(this.keyText.subarray(0, at));
       this.keyText = text;
     }
@@ -82,8 +83,12 @@ export class FirstSeenIndex {
       starts.set(this.keyStart);
       this.keyStart = starts;
     }
-    this.keyText.set(bytes, at);
-    this.keyStart[this.entries + 1] = at + bytes.length;
+    if (bytes) this.keyText.set(bytes, at);
+    // The 12 bytes of 24 lowercase hex digits, written in place (no Buffer per key).
+    else
+      for (let i = 0; i < 12; i++)
+        this.keyText[at + i] = (hexDigit(key.charCodeAt(2 * i)) << 4) | hexDigit(key.charCodeAt(2 * i + 1));
+    this.keyStart[this.entries + 1] = at + length;
     return this.entries++;
   }
 
@@ -121,13 +126,14 @@ export class FirstSeenIndex {
 
   /** Adds a confirmed sighting, as loaded. A key already held is left. */
   add(key: string, firstSeenAt: Date, state: UnresolvedState | undefined): void {
-    if (this.find(key) >= 0) return;
+    const a = hash53(key, 0);
+    const b = hash53(key, 0x9e3779b9) >>> 0;
+    if (this.findHashed(a, b) >= 0) return;
     if ((this.size + 1) * 4 > this.slots * 3) this.grow();
+    const hex = HEX_KEY.test(key);
     const f =
-      OCCUPIED |
-      (HEX_KEY.test(key) ? HEX : 0) |
-      (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0);
-    this.place(hash53(key, 0), hash53(key, 0x9e3779b9) >>> 0, firstSeenAt.getTime(), f, this.keep(key));
+      OCCUPIED | (hex ? HEX : 0) | (state === 'inactive' ? INACTIVE : state === 'missing' ? MISSING : 0);
+    this.place(a, b, firstSeenAt.getTime(), f, this.keep(key, hex));
     this.size++;
   }
 
@@ -147,8 +153,14 @@ export class FirstSeenIndex {
     const stateFlag = state === 'inactive' ? INACTIVE : MISSING;
     if (i < 0) {
       if ((this.size + 1) * 4 > this.slots * 3) this.grow();
-      const hex = HEX_KEY.test(key) ? HEX : 0;
-      this.place(a, b, now.getTime(), OCCUPIED | hex | stateFlag | SEEN | FRESH, this.keep(key));
+      const hex = HEX_KEY.test(key);
+      this.place(
+        a,
+        b,
+        now.getTime(),
+        OCCUPIED | (hex ? HEX : 0) | stateFlag | SEEN | FRESH,
+        this.keep(key, hex),
+      );
       this.size++;
       return 'new';
     }
@@ -191,6 +203,11 @@ const FRESH = 16;
 /** The key's text is kept as the 12 bytes of its 24 hex digits. */
 const HEX = 32;
 const HEX_KEY = /^[0-9a-f]{24}$/;
+
+/** The value of a lowercase hex digit's character code (the key passed HEX_KEY). */
+function hexDigit(code: number): number {
+  return code <= 0x39 ? code - 0x30 : code - 0x57;
+}
 
 function capacityFor(expected: number): number {
   let slots = 1024;

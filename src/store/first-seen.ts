@@ -56,6 +56,18 @@ export class FirstSeenStore {
     return `${this.relation}:${key}`;
   }
 
+  /** Whether `id` is `this.id(key)`, compared in place (no string built per loaded document). */
+  private isIdOf(id: unknown, key: string): boolean {
+    const { relation } = this;
+    return (
+      typeof id === 'string' &&
+      id.length === relation.length + 1 + key.length &&
+      id.startsWith(relation) &&
+      id.charCodeAt(relation.length) === 0x3a &&
+      id.endsWith(key)
+    );
+  }
+
   /**
    * Every confirmed first sighting of the relation, in a compact in-memory index (one cursor): a scan answers
    * from it, and at its end knows which it did not see. A document that fails its checks (not a valid date,
@@ -81,7 +93,7 @@ export class FirstSeenStore {
         doc.key === undefined ||
         doc.key.length === 0 ||
         doc.firstSeenAtMs === undefined ||
-        doc.id !== this.id(doc.key)
+        !this.isIdOf(doc.id, doc.key)
       )
         index.rejected++;
       else

@@ -11,6 +11,7 @@ export interface RawSighting {
   firstSeenAtMs?: number;
   state?: string;
   pending?: boolean;
+  /** Decoded only for a pending document (a confirmed one's is never needed: a backlog's worth of strings). */
   seenBy?: string;
 }
 
@@ -52,7 +53,6 @@ export async function forEachSighting(
         id: stringAt(readers.id, bytes, at) ?? readers.id.read(bytes, at),
         key: stringAt(readers.key, bytes, at),
         state: stringAt(readers.state, bytes, at),
-        seenBy: stringAt(readers.seenBy, bytes, at),
       };
       if (readers.firstSeenAt.locate(bytes, at) && readers.firstSeenAt.type === BSON_DATE) {
         const ms = Number(view.getBigInt64(readers.firstSeenAt.valueAt, true));
@@ -60,6 +60,7 @@ export async function forEachSighting(
       }
       if (readers.pending.locate(bytes, at) && readers.pending.type === BSON_BOOLEAN)
         sighting.pending = bytes[readers.pending.valueAt] === 1;
+      if (sighting.pending === true) sighting.seenBy = stringAt(readers.seenBy, bytes, at);
       if (sighting.id === MISSING) sighting.id = undefined;
       // Awaited only when the visitor has work to wait for (a page of writes).
       const waiting = visit(sighting);
