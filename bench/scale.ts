@@ -5,7 +5,7 @@
 // runs every night.
 import { BSON, type Collection, MongoClient, ObjectId, type Timestamp } from 'mongodb';
 import { startSandboxProcess } from '../src/sandbox/process.ts';
-import { rate, report, runScanWorker, seconds, startScanWorker } from './support.ts';
+import { cpuSeconds, rate, report, runScanWorker, seconds, startScanWorker } from './support.ts';
 
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 1_000_000);
 const PARENTS = Number(process.env.BENCH_PARENTS ?? 100_000);
@@ -23,6 +23,9 @@ async function insertChildren(coll: Collection, share: number, parentIds: Object
 
 interface WorkerResult {
   scanMs: number;
+  /** The worker's CPU (user + system), and the sandbox's while the worker ran. */
+  cpuMs: number;
+  serverCpuMs?: number;
   rssMb: number;
   scanned: number;
   documentsRead: number;
@@ -32,14 +35,20 @@ interface WorkerResult {
   deletable: number;
 }
 
-function inWorker(
+async function inWorker(
   uri: string,
   collection: string,
   mode: 'scan' | 'plan' | 'resume',
   env: NodeJS.ProcessEnv = {},
 ): Promise<WorkerResult> {
-  return runScanWorker([uri, 'bench', collection, mode, 'write'], env);
+  const serverBefore = cpuSeconds(sandbox.pid);
+  const result = await runScanWorker<WorkerResult>([uri, 'bench', collection, mode, 'write'], env);
+  return { ...result, serverCpuMs: (cpuSeconds(sandbox.pid) - serverBefore) * 1000 };
 }
+
+/** Where a run's time went: the tool's CPU and the server's (the sandbox's), which overlap on two cores. */
+const cpuSplit = (r: WorkerResult) =>
+  `CPU: tool ${seconds(r.cpuMs)}, server ${seconds(r.serverCpuMs ?? Number.NaN)}`;
 
 const counts = (r: WorkerResult) =>
   JSON.stringify({
@@ -142,6 +151,7 @@ try {
   const rows: [string, string][] = [];
   const rss: Record<string, number[]> = { scan: [], plan: [] };
   const times: Record<number, { scan: number; plan: number }> = {};
+  const cpu: Record<number, { tool: number; server: number }> = {};
   for (const share of SHARES) {
     const name = `children_${share * 100}`;
     await insertChildren(client.db('bench').collection(name), share, parentIds);
@@ -159,6 +169,7 @@ try {
       [`${share * 100}% orphans: steady scan`, steadyScan.writes],
     );
     times[share] = { scan: scan.scanMs, plan: plan.scanMs };
+    cpu[share] = { tool: scan.cpuMs, server: scan.serverCpuMs ?? Number.NaN };
     if (share === SHARES[0]) {
       const parallel = await inWorker(sandbox.uri, name, 'scan', { BENCH_PARALLEL: '4' });
       rows.push([
@@ -181,11 +192,11 @@ try {
     rows.push(
       [
         `${share * 100}% orphans: steady scan (median of 3)`,
-        `${seconds(scan.scanMs)}  ${rate(scan.scanned, scan.scanMs)}  orphans ${scan.orphans.toLocaleString('en-US')}  peak RSS ${scan.rssMb.toFixed(0)} MB`,
+        `${seconds(scan.scanMs)}  ${rate(scan.scanned, scan.scanMs)}  orphans ${scan.orphans.toLocaleString('en-US')}  peak RSS ${scan.rssMb.toFixed(0)} MB  ${cpuSplit(scan)}`,
       ],
       [
         `${share * 100}% orphans: steady dry run (scan + plan, median of 3)`,
-        `${seconds(plan.scanMs)}  peak RSS ${plan.rssMb.toFixed(0)} MB`,
+        `${seconds(plan.scanMs)}  peak RSS ${plan.rssMb.toFixed(0)} MB  ${cpuSplit(plan)}`,
       ],
     );
   }
@@ -194,6 +205,10 @@ try {
     ['peak RSS ratio 50% / 5%: dry run', (rss.plan[1] / rss.plan[0]).toFixed(2)],
     ['time at 50%: dry run / scan', (times[0.5].plan / times[0.5].scan).toFixed(2)],
     ['scan time 50% / 5%', (times[0.5].scan / times[0.05].scan).toFixed(2)],
+    [
+      'scan CPU 50% / 5%: tool, server',
+      `${(cpu[0.5].tool / cpu[0.05].tool).toFixed(2)}, ${(cpu[0.5].server / cpu[0.05].server).toFixed(2)}`,
+    ],
   );
   report(rows);
 } finally {

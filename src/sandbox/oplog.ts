@@ -82,6 +82,12 @@ export class Oplog {
     return this.pointBehind(this.majorityLagMs());
   }
 
+  /** The wall time of the entry at `ts` (mongod's `wall`), or the time's own seconds when it is not kept. */
+  wallOf(ts: Timestamp): Date {
+    const entry = this.collection.docs.get(timestampKey(ts));
+    return entry ? (entry.wall as Date) : new Date(ts.t * 1000);
+  }
+
   /** A cluster time after every entry so far: strictly increasing, one second granularity as mongod's. */
   nextTimestamp(): Timestamp {
     const seconds = Math.floor(Date.now() / 1000);

@@ -26,10 +26,12 @@ import { FailPoints, type FaultAction } from './faults.ts';
 import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
 import { Oplog } from './oplog.ts';
-import { Store } from './storage.ts';
+import { Collection, Store } from './storage.ts';
 import { clusterTimeOf } from './history.ts';
 import { type ClusterParameters, defaultClusterParameters, defaultParameters } from './parameters.ts';
 import { Transactions } from './transactions.ts';
+import { replicaSetConfig } from './commands/replica-set.ts';
+import { TopCounters } from './commands/top.ts';
 import {
   type IncomingCommand,
   MAX_BSON_OBJECT_SIZE,
@@ -113,6 +115,9 @@ export class SandboxServer implements ServerState {
     network: { bytesIn: 0, bytesOut: 0, numRequests: 0 },
     connectionsCreated: 0,
   };
+  readonly top = new TopCounters();
+  /** `local.system.replset`: the set's configuration, rewritten before each command on `local` reads it. */
+  private replsetDocument?: Collection;
   private readonly dataDir?: string;
   private saveTimer?: NodeJS.Timeout;
   private firstUnsavedAt?: number;
@@ -129,6 +134,13 @@ export class SandboxServer implements ServerState {
     this.parameters.sandboxMajorityLagMillis = options.majorityLagMs ?? 0;
     this.parameters.sandboxSecondaryLagMillis = options.secondaryLagMs ?? 0;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket, false));
+  }
+
+  /** Puts the set's current configuration (the fail point may have changed it) in `local.system.replset`. */
+  private refreshReplsetDocument(): void {
+    const collection = this.replsetDocument!;
+    for (const doc of [...collection.docs.values()]) collection.remove(doc);
+    collection.insert(replicaSetConfig(this));
   }
 
   private loaded = false;
@@ -168,6 +180,8 @@ export class SandboxServer implements ServerState {
         () => this.parameters.sandboxOplogEntries,
       );
       this.store.database('local', true)!.collections.set('oplog.rs', this.oplog.collection);
+      this.replsetDocument = new Collection('system.replset', {}, undefined, 'local');
+      this.store.database('local', true)!.collections.set('system.replset', this.replsetDocument);
       if (this.secondaryPort !== undefined) {
         const secondary = createServer({ noDelay: true }, (socket) => this.accept(socket, true));
         this.secondaryServer = secondary;
@@ -320,6 +334,12 @@ export class SandboxServer implements ServerState {
       if (secondary) refuseOnSecondary(name, command.body);
       if (command.db === 'local' && target === 'oplog.rs' && WRITES_REFUSED_ON_OPLOG.has(name))
         throw new CommandError(ErrorCodes.InvalidNamespace, "cannot write to 'local.oplog.rs'");
+      if (command.db === 'local' && target === 'system.replset' && WRITES_REFUSED_ON_OPLOG.has(name))
+        throw new CommandError(
+          ErrorCodes.NotImplemented,
+          "the sandbox's local.system.replset is read-only (its members are set by the sandboxReplicationLag fail point)",
+        );
+      if (command.db === 'local' && this.replsetDocument) this.refreshReplsetDocument();
       const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
       if (!handler) throw new CommandError(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
       const { body } = command;
@@ -347,8 +367,13 @@ export class SandboxServer implements ServerState {
       };
       const running = this.operations.get(opid);
       if (running) running.budget = ctx.budget;
-      const reply = await handler(ctx);
-      return isCursorBatch(reply) ? reply : await this.applyWriteConcern(name, body, reply, fault);
+      const started = performance.now();
+      try {
+        const reply = await handler(ctx);
+        return isCursorBatch(reply) ? reply : await this.applyWriteConcern(name, body, reply, fault);
+      } finally {
+        if (namespace) this.top.record(namespace, name, Math.round((performance.now() - started) * 1000));
+      }
     } catch (error) {
       if (error instanceof CommandError) return error.toReply();
       return new CommandError(ErrorCodes.InternalError, (error as Error).message ?? String(error)).toReply();

@@ -199,6 +199,77 @@ describe("what a server tells about itself (mongostat, mongosh's helpers)", () =
   });
 });
 
+describe('top, rs.status() and rs.conf() (mongotop, mongosh)', () => {
+  it('top counts time and operations per collection under its lock, on admin only', async () => {
+    const ns = `${dbName}.topped`;
+    const before = (await admin().command({ top: 1 })).totals[ns];
+    await db()
+      .collection('topped')
+      .insertMany([{ a: 1 }, { a: 2 }]);
+    await db().collection('topped').find({ a: 1 }).toArray();
+    await db()
+      .collection('topped')
+      .updateOne({ a: 1 }, { $set: { b: 1 } });
+    await db().collection('topped').deleteOne({ a: 2 });
+    const { totals } = await admin().command({ top: 1 });
+    expect(totals.note).toBe('all times in microseconds');
+    const usage = totals[ns];
+    const grew = (field: string) => usage[field].count - (before?.[field].count ?? 0);
+    expect(grew('insert')).toBe(1);
+    expect(grew('queries')).toBeGreaterThanOrEqual(1);
+    expect(grew('update')).toBe(1);
+    expect(grew('remove')).toBe(1);
+    expect(grew('writeLock')).toBeGreaterThanOrEqual(3);
+    expect(grew('total')).toBeGreaterThanOrEqual(4);
+    for (const field of [
+      'total',
+      'readLock',
+      'writeLock',
+      'queries',
+      'getmore',
+      'insert',
+      'update',
+      'remove',
+      'commands',
+    ])
+      expect(Number(usage[field].time), field).toBeGreaterThanOrEqual(0);
+    expect(await serverError(db().command({ top: 1 }))).toMatchObject({ code: 13 });
+  });
+
+  it("rs.status() gives the term and optimes: the last write applied, the commit point at or past a majority write's time", async () => {
+    const session = server.client.startSession();
+    try {
+      await db()
+        .collection('optimes')
+        .insertOne({ a: 1 }, { session, writeConcern: { w: 'majority' } });
+      const written = session.operationTime!;
+      const status = await admin().command({ replSetGetStatus: 1 });
+      expect(Number(status.term)).toBeGreaterThanOrEqual(1);
+      const { appliedOpTime, lastCommittedOpTime, durableOpTime } = status.optimes;
+      expect(appliedOpTime.ts.compare(written)).toBeGreaterThanOrEqual(0);
+      expect(lastCommittedOpTime.ts.compare(written)).toBeGreaterThanOrEqual(0);
+      expect(lastCommittedOpTime.ts.compare(appliedOpTime.ts)).toBeLessThanOrEqual(0);
+      expect(durableOpTime.ts.compare(written)).toBeGreaterThanOrEqual(0);
+      expect(Number(appliedOpTime.t)).toBe(Number(status.term));
+      expect(status.optimes.lastAppliedWallTime).toBeInstanceOf(Date);
+      const primary = status.members.find((m: Document) => m.stateStr === 'PRIMARY');
+      expect(primary.optime.ts.compare(written)).toBeGreaterThanOrEqual(0);
+      expect(primary.optimeDate).toBeInstanceOf(Date);
+      expect(status.majorityVoteCount).toBeLessThanOrEqual(status.votingMembersCount);
+    } finally {
+      await session.endSession();
+    }
+  });
+
+  it('local.system.replset holds the set configuration rs.conf() returns', async () => {
+    const { config } = await admin().command({ replSetGetConfig: 1 });
+    const [stored] = await server.client.db('local').collection('system.replset').find({}).toArray();
+    expect(stored._id).toBe(config._id);
+    expect(stored.members.map((m: Document) => m.host)).toEqual(config.members.map((m: Document) => m.host));
+    expect(stored.version).toBe(config.version);
+  });
+});
+
 describe('indexes and collation', () => {
   it('allows two indexes on one key that differ only by collation', async () => {
     const coll = db().collection('twice');

@@ -67,7 +67,7 @@ describe('RawFieldReader', () => {
     expect(new RawFieldReader('skip').read(raw)).toEqual(doc.skip);
   });
 
-  it('reads a soft-delete date beyond JavaScript\'s range as deleted at an unknown time, never as NaN', () => {
+  it("reads a soft-delete date beyond JavaScript's range as deleted at an unknown time, never as NaN", () => {
     // mongod stores any int64 of milliseconds; 10^16 is past the year 275,760, where a Date turns invalid.
     const bytes = BSON.serialize({ deleted_at: new Date(0) });
     new DataView(bytes.buffer, bytes.byteOffset).setBigInt64(bytes.length - 9, 10n ** 16n, true);

@@ -17,6 +17,7 @@ import {
   optionalDocument,
 } from './context.ts';
 import { ownArguments } from './generic-arguments.ts';
+import { replicaSetCommands } from './replica-set.ts';
 
 /** The version the sandbox reports: MongoDB 7.0's wire version, marked as the sandbox in gitVersion. */
 export const SANDBOX_VERSION = '7.0.0';
@@ -454,80 +455,8 @@ function endTransaction(how: 'commit' | 'rollback'): CommandHandler {
   };
 }
 
-/**
- * The set's members as mongod reports them: this server as primary, and a simulated secondary whose optime
- * trails by the `sandboxReplicationLag` fail point's seconds (0 unless set), so lag handling can be tested.
- */
-const replSetGetStatus: CommandHandler = (ctx) => {
-  const set = ctx.server.replicaSet;
-  if (!set) throw new CommandError(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
-  const now = new Date();
-  const member = (id: number, name: string, state: number, optimeDate: Date) => ({
-    _id: id,
-    name,
-    health: 1,
-    state,
-    stateStr: state === 1 ? 'PRIMARY' : 'SECONDARY',
-    optimeDate,
-    ...((id === 0) !== Boolean(ctx.secondary) ? { self: true } : {}),
-  });
-  return {
-    set: set.name,
-    date: now,
-    myState: ctx.secondary ? 2 : 1,
-    members: [
-      member(0, set.host, 1, now),
-      member(
-        1,
-        set.secondary ?? 'simulated-secondary',
-        2,
-        new Date(now.getTime() - ctx.server.faults.replicationLagSeconds * 1000),
-      ),
-    ],
-    ok: 1,
-  };
-};
-
-/** The set's configuration as mongod reports it: this server, and the simulated secondary (hidden or delayed as the fail point says). */
-const replSetGetConfig: CommandHandler = (ctx) => {
-  const set = ctx.server.replicaSet;
-  if (!set) throw new CommandError(ErrorCodes.NoReplicationEnabled, 'not running with --replSet');
-  const { hidden, delaySecs, votes } = ctx.server.faults.secondary;
-  const member = (id: number, host: string, priority: number, extra: Document = {}) => ({
-    _id: id,
-    host,
-    arbiterOnly: false,
-    buildIndexes: true,
-    hidden: false,
-    priority,
-    tags: {},
-    secondaryDelaySecs: 0,
-    votes: 1,
-    ...extra,
-  });
-  return {
-    config: {
-      _id: set.name,
-      version: 1,
-      term: 1,
-      members: [
-        member(0, set.host, 1),
-        member(1, set.secondary ?? 'simulated-secondary', hidden || delaySecs > 0 || votes === 0 ? 0 : 1, {
-          hidden,
-          secondaryDelaySecs: delaySecs,
-          votes,
-        }),
-      ],
-      protocolVersion: 1,
-      writeConcernMajorityJournalDefault: true,
-      settings: { chainingAllowed: true, heartbeatIntervalMillis: 2000, electionTimeoutMillis: 10000 },
-    },
-    ok: 1,
-  };
-};
-
 export const adminCommands: Record<string, CommandHandler> = {
-  replSetGetConfig,
+  ...replicaSetCommands,
   hello: (ctx) => helloReply(ctx, false),
   isMaster: (ctx) => helloReply(ctx, true),
   ismaster: (ctx) => helloReply(ctx, true),
@@ -550,7 +479,6 @@ export const adminCommands: Record<string, CommandHandler> = {
     if (Array.isArray(ctx.body.endSessions)) ctx.server.transactions.end(ctx.body.endSessions);
     return { ok: 1 };
   },
-  replSetGetStatus,
   configureFailPoint: (ctx) => ctx.server.faults.configure(ctx.body),
   commitTransaction: endTransaction('commit'),
   abortTransaction: endTransaction('rollback'),

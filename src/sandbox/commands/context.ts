@@ -11,6 +11,7 @@ import type { WorkBudget } from '../query.ts';
 import type { Collection, Store } from '../storage.ts';
 import type { ClusterParameters, ServerParameters } from '../parameters.ts';
 import type { Transaction, Transactions } from '../transactions.ts';
+import type { TopCounters } from './top.ts';
 
 export interface ServerState {
   store: Store;
@@ -32,6 +33,8 @@ export interface ServerState {
   /** Every write applied, in replica-set mode (`local.oplog.rs`, change streams). */
   oplog?: Oplog;
   counters: ServerCounters;
+  /** Time and counts per namespace (`top`). */
+  top: TopCounters;
   /** The commands this server answers (`listCommands`). */
   commandNames(): string[];
   /** Writes the data directory now, if there is one (`fsync`). */

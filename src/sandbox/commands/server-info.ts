@@ -1,5 +1,6 @@
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import type { CommandHandler } from './context.ts';
+import { top } from './top.ts';
 
 /**
  * What mongosh, Compass and the database tools ask a server about itself: its commands, who is connected as
@@ -58,4 +59,5 @@ export const serverInfoCommands: Record<string, CommandHandler> = {
   usersInfo,
   rolesInfo,
   fsync,
+  top,
 };
