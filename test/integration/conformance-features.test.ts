@@ -199,6 +199,57 @@ describe("what a server tells about itself (mongostat, mongosh's helpers)", () =
   });
 });
 
+describe('$out', () => {
+  it('replaces the target with the results, keeping its indexes; a result without _id gets one', async () => {
+    const source = db().collection('out_source');
+    await source.insertMany([
+      { _id: 1, k: 'a', n: 1 },
+      { _id: 2, k: 'b', n: 2 },
+      { _id: 3, k: 'c', n: 3 },
+    ] as Document[]);
+    const target = db().collection('out_target');
+    await target.insertMany([{ _id: 'old', k: 'z' }] as Document[]);
+    await target.createIndex({ k: 1 }, { unique: true, name: 'k_unique' });
+    const reply = await source.aggregate([{ $match: { n: { $gte: 2 } } }, { $out: 'out_target' }]).toArray();
+    expect(reply).toEqual([]);
+    expect(await target.find().sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 2, k: 'b', n: 2 },
+      { _id: 3, k: 'c', n: 3 },
+    ]);
+    expect((await target.indexes()).map((index) => index.name)).toContain('k_unique');
+    // Into another database, by { db, coll }, and without _id in the results.
+    const otherDb = server.client.db(`${dbName}_out`);
+    await source
+      .aggregate([{ $project: { _id: 0, k: 1 } }, { $out: { db: otherDb.databaseName, coll: 'copied' } }])
+      .toArray();
+    const copied = await otherDb.collection('copied').find().toArray();
+    expect(copied.map((doc) => doc.k).sort()).toEqual(['a', 'b', 'c']);
+    expect(copied.every((doc) => doc._id?._bsontype === 'ObjectId')).toBe(true);
+    await otherDb.dropDatabase();
+  });
+
+  it('fails on a result that breaks the target index, leaving the target as it was; must be the last stage', async () => {
+    const source = db().collection('out_dupes');
+    await source.insertMany([
+      { _id: 1, k: 'same' },
+      { _id: 2, k: 'same' },
+    ] as Document[]);
+    const target = db().collection('out_kept');
+    await target.insertOne({ _id: 'kept', k: 'x' } as Document);
+    await target.createIndex({ k: 1 }, { unique: true });
+    expect(await serverError(source.aggregate([{ $out: 'out_kept' }]).toArray())).toMatchObject({
+      code: 11000,
+    });
+    expect(await target.find().toArray()).toEqual([{ _id: 'kept', k: 'x' }]);
+    expect(
+      await serverError(source.aggregate([{ $out: 'out_kept' }, { $match: {} }]).toArray()),
+    ).toMatchObject({ code: 40601 });
+    // No temporary collection is left behind.
+    const names = (await db().listCollections().toArray()).map((c) => c.name);
+    expect(names.filter((name) => name.startsWith('tmp.agg_out'))).toEqual([]);
+  });
+});
+
 describe('top, rs.status() and rs.conf() (mongotop, mongosh)', () => {
   it('top counts time and operations per collection under its lock, on admin only', async () => {
     const ns = `${dbName}.topped`;

@@ -14,10 +14,11 @@ import {
 } from './context.ts';
 import { currentOperations } from './current-op.ts';
 import { isIdIndex } from './find.ts';
+import { writeOut } from './out.ts';
 import { letVariables, runPipeline } from './pipeline.ts';
 import { cursorReply, readable } from './read-time.ts';
 
-/** The aggregate command: a collection's pipeline, change streams, `$collStats` and `$currentOp`. */
+/** The aggregate command: a collection's pipeline (ending in `$out` or not), change streams, `$collStats` and `$currentOp`. */
 
 /**
  * `aggregate` with `$changeStream` (replica-set mode): a cursor that never runs dry, whose `getMore`s bring the
@@ -126,6 +127,9 @@ export const aggregate: CommandHandler = async (ctx) => {
     );
   }
   const first = (pipeline[0] ?? {}) as Document;
+  const outAt = pipeline.findIndex((stage) => stage && typeof stage === 'object' && '$out' in stage);
+  if (outAt >= 0 && outAt !== pipeline.length - 1)
+    throw new CommandError(40601, '$out can only be the final stage in the pipeline');
   if ('$changeStream' in first)
     return openChangeStream(ctx, first.$changeStream as Document, pipeline.slice(1), cursorOptions);
   if (typeof body.aggregate !== 'string') {
@@ -169,6 +173,10 @@ export const aggregate: CommandHandler = async (ctx) => {
       input = await matchDocuments(coll, first.$match, ctx.budget, undefined, strings, variables);
       stages = stages.slice(1);
     } else input = [...coll.docs.values()];
+  }
+  if (outAt >= 0) {
+    const out = stages[stages.length - 1].$out;
+    return writeOut(ctx, out, await runPipeline(ctx, input, stages.slice(0, -1), ctx.budget, strings));
   }
   const docs = await runPipeline(ctx, input, stages, ctx.budget, strings);
   return cursorReply(ctx, `${ctx.db}.${name}`, docs, {

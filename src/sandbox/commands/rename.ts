@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UUID } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { Collection, ID_INDEX } from '../storage.ts';
-import type { CommandHandler } from './context.ts';
+import type { CommandHandler, ServerState } from './context.ts';
 
 function splitNamespace(value: unknown, field: string): [string, string] {
   const text = typeof value === 'string' ? value : '';
@@ -17,6 +17,48 @@ function splitNamespace(value: unknown, field: string): [string, string] {
  * UUID stays within a database and is new across databases, `dropTarget` replaces an existing target, and the
  * oplog gets mongod's `c` entry, which change streams on the source report as `rename` (then `invalidate`).
  */
+/**
+ * Moves `source` (`fromDb.fromName`) to `toDb.toName`, replacing any collection there (the caller decides
+ * whether it may), with mongod's oplog entry. Also how `$out` puts its results in place.
+ */
+export function moveCollection(
+  server: ServerState,
+  source: Collection,
+  fromDb: string,
+  fromName: string,
+  toDb: string,
+  toName: string,
+): void {
+  const { store } = server;
+  const target = store.collection(toDb, toName, false);
+  // Validates the target name (and creates its database) before anything moves.
+  store.collection(toDb, toName, true);
+  const renamed = new Collection(
+    toName,
+    source.options,
+    fromDb === toDb ? source.uuid : new UUID(randomUUID()),
+    toDb,
+  );
+  for (const spec of source.indexSpecs) if (spec.name !== ID_INDEX.name) renamed.addIndex(spec);
+  for (const doc of source.docs.values()) renamed.insert(doc);
+  const toDatabase = store.database(toDb, true)!;
+  toDatabase.collections.set(toName, renamed);
+  store.database(fromDb, false)?.collections.delete(fromName);
+  store.touch(fromDb, fromName);
+  store.touch(toDb, toName);
+  server.oplog?.append({
+    op: 'c',
+    ns: `${fromDb}.$cmd`,
+    ui: source.uuid,
+    o: {
+      renameCollection: `${fromDb}.${fromName}`,
+      to: `${toDb}.${toName}`,
+      stayTemp: false,
+      dropTarget: target ? target.uuid : false,
+    },
+  });
+}
+
 export const renameCollection: CommandHandler = (ctx) => {
   if (ctx.db !== 'admin')
     throw new CommandError(
@@ -39,34 +81,8 @@ export const renameCollection: CommandHandler = (ctx) => {
     );
   if (fromDb === toDb && fromName === toName)
     throw new CommandError(ErrorCodes.IllegalOperation, "Can't rename a collection to itself");
-  const target = store.collection(toDb, toName, false);
-  if (target && !ctx.body.dropTarget)
+  if (store.collection(toDb, toName, false) && !ctx.body.dropTarget)
     throw new CommandError(ErrorCodes.NamespaceExists, 'target namespace exists');
-  // Validates the target name (and creates its database) before anything moves.
-  store.collection(toDb, toName, true);
-  const renamed = new Collection(
-    toName,
-    source.options,
-    fromDb === toDb ? source.uuid : new UUID(randomUUID()),
-    toDb,
-  );
-  for (const spec of source.indexSpecs) if (spec.name !== ID_INDEX.name) renamed.addIndex(spec);
-  for (const doc of source.docs.values()) renamed.insert(doc);
-  const toDatabase = store.database(toDb, true)!;
-  toDatabase.collections.set(toName, renamed);
-  store.database(fromDb, false)?.collections.delete(fromName);
-  store.touch(fromDb, fromName);
-  store.touch(toDb, toName);
-  ctx.server.oplog?.append({
-    op: 'c',
-    ns: `${fromDb}.$cmd`,
-    ui: source.uuid,
-    o: {
-      renameCollection: `${fromDb}.${fromName}`,
-      to: `${toDb}.${toName}`,
-      stayTemp: false,
-      dropTarget: target ? target.uuid : false,
-    },
-  });
+  moveCollection(ctx.server, source, fromDb, fromName, toDb, toName);
   return { ok: 1 };
 };
