@@ -250,6 +250,74 @@ describe('$out', () => {
   });
 });
 
+describe('$merge', () => {
+  const seed = async (name: string, docs: Document[]) => {
+    const coll = db().collection(name);
+    await coll.insertMany(docs);
+    return coll;
+  };
+
+  it('merges into matching documents by _id and inserts the rest, by default', async () => {
+    const source = await seed('merge_src', [
+      { _id: 1, a: 2 },
+      { _id: 2, a: 3 },
+    ]);
+    const target = await seed('merge_dst', [{ _id: 1, a: 1, keep: true }]);
+    expect(await source.aggregate([{ $merge: 'merge_dst' }]).toArray()).toEqual([]);
+    expect(await target.find().sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 1, a: 2, keep: true },
+      { _id: 2, a: 3 },
+    ]);
+  });
+
+  it('replaces, keeps, discards or fails as whenMatched and whenNotMatched say', async () => {
+    const source = await seed('merge_modes', [
+      { _id: 1, a: 'new' },
+      { _id: 2, a: 'new' },
+    ]);
+    const run = (whenMatched: string, whenNotMatched: string) =>
+      source.aggregate([{ $merge: { into: 'merge_modes_dst', whenMatched, whenNotMatched } }]).toArray();
+    const target = await seed('merge_modes_dst', [{ _id: 1, a: 'old', b: 1 }]);
+    await run('replace', 'discard');
+    expect(await target.find().toArray()).toEqual([{ _id: 1, a: 'new' }]);
+    await target.replaceOne({ _id: 1 } as Document, { a: 'old' });
+    await run('keepExisting', 'insert');
+    expect(await target.find().sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 1, a: 'old' },
+      { _id: 2, a: 'new' },
+    ]);
+    expect(await serverError(run('fail', 'insert'))).toMatchObject({ code: 11000 });
+    await target.deleteMany({});
+    expect(await serverError(run('merge', 'fail'))).toMatchObject({ code: 13113 });
+  });
+
+  it("matches on other fields only through a unique index on them, keeping the target's _id", async () => {
+    const source = await seed('merge_on', [{ _id: 'src', k: 'x', v: 2 }]);
+    const target = await seed('merge_on_dst', [{ _id: 'dst', k: 'x', v: 1 }]);
+    const merge = { $merge: { into: 'merge_on_dst', on: 'k' } };
+    expect(await serverError(source.aggregate([merge]).toArray())).toMatchObject({ code: 51183 });
+    await target.createIndex({ k: 1 }, { unique: true });
+    await source.aggregate([{ $project: { _id: 0 } }, merge]).toArray();
+    expect(await target.find().toArray()).toEqual([{ _id: 'dst', k: 'x', v: 2 }]);
+    expect(await serverError(source.aggregate([merge, { $match: {} }]).toArray())).toMatchObject({
+      code: 40601,
+    });
+  });
+});
+
+describe('database-level aggregate', () => {
+  it('runs a pipeline over $documents', async () => {
+    const docs = await db()
+      .aggregate([
+        { $documents: [{ x: 1 }, { x: 2 }, { x: 3 }] },
+        { $match: { x: { $gte: 2 } } },
+        { $project: { y: { $multiply: ['$x', 10] } } },
+      ])
+      .toArray();
+    expect(docs).toEqual([{ y: 20 }, { y: 30 }]);
+  });
+});
+
 describe('top, rs.status() and rs.conf() (mongotop, mongosh)', () => {
   it('top counts time and operations per collection under its lock, on admin only', async () => {
     const ns = `${dbName}.topped`;

@@ -14,11 +14,12 @@ import {
 } from './context.ts';
 import { currentOperations } from './current-op.ts';
 import { isIdIndex } from './find.ts';
+import { writeMerge } from './merge.ts';
 import { writeOut } from './out.ts';
 import { letVariables, runPipeline } from './pipeline.ts';
 import { cursorReply, readable } from './read-time.ts';
 
-/** The aggregate command: a collection's pipeline (ending in `$out` or not), change streams, `$collStats` and `$currentOp`. */
+/** The aggregate command: a collection's pipeline (ending in `$out` or `$merge` or not), change streams, `$collStats` and `$currentOp`. */
 
 /**
  * `aggregate` with `$changeStream` (replica-set mode): a cursor that never runs dry, whose `getMore`s bring the
@@ -127,9 +128,14 @@ export const aggregate: CommandHandler = async (ctx) => {
     );
   }
   const first = (pipeline[0] ?? {}) as Document;
-  const outAt = pipeline.findIndex((stage) => stage && typeof stage === 'object' && '$out' in stage);
-  if (outAt >= 0 && outAt !== pipeline.length - 1)
-    throw new CommandError(40601, '$out can only be the final stage in the pipeline');
+  const writeStage = (op: string) => {
+    const at = pipeline.findIndex((stage) => stage && typeof stage === 'object' && op in stage);
+    if (at >= 0 && at !== pipeline.length - 1)
+      throw new CommandError(40601, `${op} can only be the final stage in the pipeline`);
+    return at;
+  };
+  const outAt = writeStage('$out');
+  const mergeAt = writeStage('$merge');
   if ('$changeStream' in first)
     return openChangeStream(ctx, first.$changeStream as Document, pipeline.slice(1), cursorOptions);
   if (typeof body.aggregate !== 'string') {
@@ -142,9 +148,25 @@ export const aggregate: CommandHandler = async (ctx) => {
         batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
       });
     }
+    // `db.aggregate([{$documents: [...]}, …])`: the pipeline runs over the given documents.
+    if (body.aggregate === 1 && '$documents' in first) {
+      const given = first.$documents;
+      if (
+        !Array.isArray(given) ||
+        !given.every((doc) => doc && typeof doc === 'object' && !Array.isArray(doc))
+      )
+        throw new CommandError(
+          ErrorCodes.NotImplemented,
+          '$documents takes an array of documents in the sandbox (not an expression)',
+        );
+      const docs = await runPipeline(ctx, given as Document[], pipeline.slice(1), ctx.budget);
+      return cursorReply(ctx, `${ctx.db}.$cmd.aggregate`, docs, {
+        batchSize: optionalNumber(cursorOptions ?? {}, 'batchSize'),
+      });
+    }
     throw new CommandError(
       ErrorCodes.InvalidNamespace,
-      'collection-less aggregate is not supported by the sandbox (except $currentOp)',
+      'collection-less aggregate is not supported by the sandbox (except $currentOp and $documents)',
     );
   }
   const name = body.aggregate;
@@ -174,9 +196,10 @@ export const aggregate: CommandHandler = async (ctx) => {
       stages = stages.slice(1);
     } else input = [...coll.docs.values()];
   }
-  if (outAt >= 0) {
-    const out = stages[stages.length - 1].$out;
-    return writeOut(ctx, out, await runPipeline(ctx, input, stages.slice(0, -1), ctx.budget, strings));
+  if (outAt >= 0 || mergeAt >= 0) {
+    const last = stages[stages.length - 1];
+    const results = await runPipeline(ctx, input, stages.slice(0, -1), ctx.budget, strings);
+    return outAt >= 0 ? writeOut(ctx, last.$out, results) : writeMerge(ctx, last.$merge, results);
   }
   const docs = await runPipeline(ctx, input, stages, ctx.budget, strings);
   return cursorReply(ctx, `${ctx.db}.${name}`, docs, {
