@@ -53,6 +53,13 @@ export function parseChangeStream(
   for (const key of Object.keys(stage))
     if (!known.includes(key))
       throw new CommandError(40415, `BSON field '$changeStream.${key}' is an unknown field.`);
+  // mongod then reports DDL (create, createIndexes, dropIndexes, modify…) as events; the sandbox's oplog has no
+  // entries for them, so asking for them is refused rather than answered with a stream that never shows one.
+  if (stage.showExpandedEvents === true)
+    throw new CommandError(
+      ErrorCodes.NotImplemented,
+      'showExpandedEvents is not supported by the sandbox (its oplog records no DDL other than drop and rename)',
+    );
   const beforeChange = (stage.fullDocumentBeforeChange ??
     'off') as ChangeStreamSpec['fullDocumentBeforeChange'];
   if (!['off', 'whenAvailable', 'required'].includes(beforeChange))

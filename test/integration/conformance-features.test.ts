@@ -318,6 +318,26 @@ describe('database-level aggregate', () => {
   });
 });
 
+describe('change streams with showExpandedEvents', () => {
+  it('report DDL on mongod; the sandbox, whose oplog records none, refuses the option instead of staying silent', async () => {
+    const coll = db().collection('ddl_events');
+    await coll.insertOne({ a: 1 });
+    const stream = coll.watch([], { showExpandedEvents: true });
+    try {
+      if (server.isSandbox) {
+        expect(await serverError(stream.tryNext())).toMatchObject({ code: 238 });
+        return;
+      }
+      await stream.tryNext();
+      await coll.createIndex({ a: 1 });
+      const event = await stream.next();
+      expect(event.operationType).toBe('createIndexes');
+    } finally {
+      await stream.close();
+    }
+  });
+});
+
 describe('top, rs.status() and rs.conf() (mongotop, mongosh)', () => {
   it('top counts time and operations per collection under its lock, on admin only', async () => {
     const ns = `${dbName}.topped`;
