@@ -1,11 +1,11 @@
-import { type Document, Long, ObjectId } from 'bson';
+import { type Document, ObjectId } from 'bson';
 import { indexKey } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { valuesAtPath } from '../../mongo/paths.ts';
 import type { Collection } from '../storage.ts';
 import { type CommandContext, insertDocument, replaceDocument } from './context.ts';
+import { assertOutsideTransaction, assertWritableTarget, emptyCursorReply } from './out.ts';
 
-const INTERNAL_DATABASES = new Set(['admin', 'local', 'config']);
 const WHEN_MATCHED = new Set(['replace', 'keepExisting', 'merge', 'fail']);
 const WHEN_NOT_MATCHED = new Set(['insert', 'discard', 'fail']);
 
@@ -87,17 +87,9 @@ function matching(target: Collection | undefined, on: string[], result: Document
  * none is inserted, dropped, or fails. `let` and a `whenMatched` pipeline are refused.
  */
 export async function writeMerge(ctx: CommandContext, spec: unknown, results: Document[]): Promise<Document> {
-  if (ctx.transaction)
-    throw new CommandError(
-      ErrorCodes.OperationNotSupportedInTransaction,
-      '$merge cannot be used in a transaction',
-    );
+  assertOutsideTransaction(ctx, '$merge');
   const merge = parseMerge(spec, ctx.db);
-  if (INTERNAL_DATABASES.has(merge.db) || merge.coll.startsWith('system.') || merge.coll === '')
-    throw new CommandError(
-      ErrorCodes.InvalidNamespace,
-      `Invalid $merge target namespace, ${merge.db}.${merge.coll}`,
-    );
+  assertWritableTarget('$merge', merge);
   const { store } = ctx.server;
   const existing = store.collection(merge.db, merge.coll, false);
   const byId = merge.on.length === 1 && merge.on[0] === '_id';
@@ -149,6 +141,5 @@ export async function writeMerge(ctx: CommandContext, spec: unknown, results: Do
     }
     await ctx.budget.tick();
   }
-  const ns = `${ctx.db}.${String(ctx.body.aggregate)}`;
-  return { cursor: { firstBatch: [], id: Long.fromNumber(0), ns }, ok: 1 };
+  return emptyCursorReply(ctx);
 }

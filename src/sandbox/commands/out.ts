@@ -8,6 +8,30 @@ import { moveCollection } from './rename.ts';
 /** Databases `$out` may not write to, as on mongod. */
 const INTERNAL_DATABASES = new Set(['admin', 'local', 'config']);
 
+/** `$out` and `$merge` write outside transactions, as on mongod. */
+export function assertOutsideTransaction(ctx: CommandContext, stage: string): void {
+  if (ctx.transaction)
+    throw new CommandError(
+      ErrorCodes.OperationNotSupportedInTransaction,
+      `${stage} cannot be used in a transaction`,
+    );
+}
+
+/** `$out` and `$merge` never write into admin, local, config or a system collection, as on mongod. */
+export function assertWritableTarget(stage: string, target: { db: string; coll: string }): void {
+  if (INTERNAL_DATABASES.has(target.db) || target.coll.startsWith('system.') || target.coll === '')
+    throw new CommandError(
+      ErrorCodes.InvalidNamespace,
+      `Invalid ${stage} target namespace, ${target.db}.${target.coll}`,
+    );
+}
+
+/** What `$out` and `$merge` answer: an empty, finished cursor. */
+export function emptyCursorReply(ctx: CommandContext): Document {
+  const ns = `${ctx.db}.${String(ctx.body.aggregate)}`;
+  return { cursor: { firstBatch: [], id: Long.fromNumber(0), ns }, ok: 1 };
+}
+
 function outTarget(spec: unknown, db: string): { db: string; coll: string } {
   if (typeof spec === 'string') return { db, coll: spec };
   if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
@@ -34,20 +58,12 @@ function outTarget(spec: unknown, db: string): { db: string; coll: string } {
  * A result without `_id` gets an ObjectId. Answers mongod's empty cursor.
  */
 export async function writeOut(ctx: CommandContext, spec: unknown, results: Document[]): Promise<Document> {
-  if (ctx.transaction)
-    throw new CommandError(
-      ErrorCodes.OperationNotSupportedInTransaction,
-      '$out cannot be used in a transaction',
-    );
+  assertOutsideTransaction(ctx, '$out');
   const level = (ctx.body.readConcern as Document | undefined)?.level;
   if (level === 'snapshot' || level === 'linearizable')
     throw new CommandError(ErrorCodes.InvalidOptions, `$out cannot be used with readConcern level ${level}`);
   const target = outTarget(spec, ctx.db);
-  if (INTERNAL_DATABASES.has(target.db) || target.coll.startsWith('system.') || target.coll === '')
-    throw new CommandError(
-      ErrorCodes.InvalidNamespace,
-      `Invalid $out target namespace, ${target.db}.${target.coll}`,
-    );
+  assertWritableTarget('$out', target);
   const { store } = ctx.server;
   const existing = store.collection(target.db, target.coll, false);
   const tempName = `tmp.agg_out.${randomUUID()}`;
@@ -65,6 +81,5 @@ export async function writeOut(ctx: CommandContext, spec: unknown, results: Docu
     throw error;
   }
   moveCollection(ctx.server, temp, target.db, tempName, target.db, target.coll);
-  const ns = `${ctx.db}.${String(ctx.body.aggregate)}`;
-  return { cursor: { firstBatch: [], id: Long.fromNumber(0), ns }, ok: 1 };
+  return emptyCursorReply(ctx);
 }
