@@ -139,7 +139,9 @@ export class ParentProbe {
   ): Promise<Map<string, ParentState>> {
     const { relation } = this;
     const found = new Map<string, ParentState>();
-    const values = [...keys].flatMap(([key, original]) => probeValues(original, key, relation.keyMatch));
+    const values: unknown[] = [];
+    for (const [key, original] of keys)
+      for (const value of probeValues(original, key, relation.keyMatch)) values.push(value);
     const started = performance.now();
     const parents = (await this.parents
       .find(
