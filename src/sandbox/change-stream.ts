@@ -17,6 +17,8 @@ export interface ChangeStreamSpec {
   /** Events strictly after this time; `inclusive` makes it "at or after" (startAtOperationTime). */
   after: Timestamp;
   inclusive: boolean;
+  /** `showExpandedEvents`: DDL events (create, createIndexes, dropIndexes, modify) and `collectionUUID`. */
+  expanded?: boolean;
 }
 
 /** A resume token: the event's cluster time, opaque to drivers (`{_data: hex}`, as mongod's). */
@@ -53,13 +55,6 @@ export function parseChangeStream(
   for (const key of Object.keys(stage))
     if (!known.includes(key))
       throw new CommandError(40415, `BSON field '$changeStream.${key}' is an unknown field.`);
-  // mongod then reports DDL (create, createIndexes, dropIndexes, modify…) as events; the sandbox's oplog has no
-  // entries for them, so asking for them is refused rather than answered with a stream that never shows one.
-  if (stage.showExpandedEvents === true)
-    throw new CommandError(
-      ErrorCodes.NotImplemented,
-      'showExpandedEvents is not supported by the sandbox (its oplog records no DDL other than drop and rename)',
-    );
   const beforeChange = (stage.fullDocumentBeforeChange ??
     'off') as ChangeStreamSpec['fullDocumentBeforeChange'];
   if (!['off', 'whenAvailable', 'required'].includes(beforeChange))
@@ -98,6 +93,7 @@ export function parseChangeStream(
     fullDocumentBeforeChange: beforeChange,
     after,
     inclusive,
+    expanded: stage.showExpandedEvents === true,
   };
 }
 
@@ -155,6 +151,40 @@ export class ChangeStream {
     return events;
   }
 
+  /**
+   * The DDL events `showExpandedEvents` adds, from the sandbox's `c` entries (create, createIndexes,
+   * dropIndexes, collMod), as mongod 7.0 shapes them; undefined for an entry that is not one of them.
+   */
+  private expandedEvent(
+    entry: Document,
+    db: string,
+    base: (operationType: string, extra?: Document) => Document,
+  ): Document[] | undefined {
+    const o = entry.o as Document;
+    const named = (field: string) => (typeof o[field] === 'string' ? (o[field] as string) : undefined);
+    const coll = named('create') ?? named('createIndexes') ?? named('dropIndexes') ?? named('collMod');
+    if (coll === undefined) return undefined;
+    if (!this.concerns(db, coll)) return [];
+    const ns = { db, coll };
+    if (o.create !== undefined) {
+      const { create: _create, ...description } = o;
+      return [base('create', { ns, operationDescription: description })];
+    }
+    if (o.createIndexes !== undefined) {
+      const { createIndexes: _coll, ...index } = o;
+      return [base('createIndexes', { ns, operationDescription: { indexes: [index] } })];
+    }
+    if (o.dropIndexes !== undefined)
+      return [
+        base('dropIndexes', { ns, operationDescription: { indexes: [entry.o2 ?? { name: o.index }] } }),
+      ];
+    const { collMod: _coll, ...changes } = o;
+    const before = (entry.o2 as Document | undefined)?.collectionOptions_old ?? {};
+    return [
+      base('modify', { ns, operationDescription: changes, stateBeforeChange: { collectionOptions: before } }),
+    ];
+  }
+
   private concerns(db: string, coll: string | undefined): boolean {
     if (this.spec.cluster) return !['admin', 'config', 'local'].includes(db);
     if (db !== this.spec.db) return false;
@@ -168,11 +198,14 @@ export class ChangeStream {
       _id: resumeToken(entry.ts as Timestamp),
       operationType,
       clusterTime: entry.ts,
+      ...(this.spec.expanded && entry.ui ? { collectionUUID: entry.ui } : {}),
       wallTime: entry.wall,
       ...extra,
     });
     if (entry.op === 'c') {
       const o = entry.o as Document;
+      const ddl = this.spec.expanded ? this.expandedEvent(entry, db, base) : undefined;
+      if (ddl) return ddl;
       if (o.drop !== undefined && this.concerns(db, String(o.drop))) {
         const drop = base('drop', { ns: { db, coll: String(o.drop) } });
         return this.spec.coll !== undefined ? [drop, base('invalidate')] : [drop];
@@ -181,9 +214,13 @@ export class ChangeStream {
         const [fromDb, ...from] = String(o.renameCollection).split('.');
         const [toDb, ...to] = String(o.to).split('.');
         if (!this.concerns(fromDb, from.join('.'))) return [];
+        const toNs = { db: toDb, coll: to.join('.') };
         const renamed = base('rename', {
           ns: { db: fromDb, coll: from.join('.') },
-          to: { db: toDb, coll: to.join('.') },
+          to: toNs,
+          ...(this.spec.expanded
+            ? { operationDescription: { to: toNs, ...(o.dropTarget ? { dropTarget: o.dropTarget } : {}) } }
+            : {}),
         });
         return this.spec.coll !== undefined ? [renamed, base('invalidate')] : [renamed];
       }

@@ -9,7 +9,7 @@ export type OplogWrite =
   | { op: 'i'; ns: string; ui: UUID; o: Document }
   | { op: 'u'; ns: string; ui: UUID; o: Document; o2: Document }
   | { op: 'd'; ns: string; ui: UUID; o: Document }
-  | { op: 'c'; ns: string; ui?: UUID; o: Document };
+  | { op: 'c'; ns: string; ui?: UUID; o: Document; o2?: Document };
 
 /**
  * The replica-set sandbox's oplog: every write it applies, in order, with mongod's entry shape (`ts`, `t`, `v`,

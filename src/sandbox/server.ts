@@ -26,7 +26,7 @@ import { FailPoints, type FaultAction } from './faults.ts';
 import { loadDataDir, saveDataDir } from './persistence.ts';
 import { WorkBudget } from './query.ts';
 import { Oplog } from './oplog.ts';
-import { Collection, Store } from './storage.ts';
+import { Collection, ID_INDEX, Store } from './storage.ts';
 import { clusterTimeOf } from './history.ts';
 import { type ClusterParameters, defaultClusterParameters, defaultParameters } from './parameters.ts';
 import { Transactions } from './transactions.ts';
@@ -180,6 +180,15 @@ export class SandboxServer implements ServerState {
         () => this.parameters.sandboxOplogEntries,
       );
       this.store.database('local', true)!.collections.set('oplog.rs', this.oplog.collection);
+      // A collection's creation (explicit, or by its first write) is an entry, as on mongod.
+      const oplog = this.oplog;
+      this.store.onCreate = (db, coll) =>
+        oplog.append({
+          op: 'c',
+          ns: `${db}.$cmd`,
+          ui: coll.uuid,
+          o: { create: coll.name, ...coll.options, idIndex: ID_INDEX },
+        });
       this.replsetDocument = new Collection('system.replset', {}, undefined, 'local');
       this.store.database('local', true)!.collections.set('system.replset', this.replsetDocument);
       if (this.secondaryPort !== undefined) {

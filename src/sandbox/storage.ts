@@ -241,6 +241,12 @@ export class Database {
 const INVALID_DB_CHARS = /[/\\. "$\0]/;
 
 /** All databases of one sandbox server. */
+/** A name a collection may be created under (not empty, no NUL, not `system.`). */
+export function assertCollectionName(name: string): void {
+  if (typeof name !== 'string' || !name || name.includes('\0') || name.startsWith('system.'))
+    throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid collection name: '${name}'`);
+}
+
 export class Store {
   readonly databases = new Map<string, Database>();
   /** Bumped on every write, so persistence knows when to save. */
@@ -260,16 +266,21 @@ export class Store {
     return db;
   }
 
-  collection(dbName: string, name: string, create: boolean): Collection | undefined {
+  /**
+   * Called when a collection comes into being (explicitly or by a first write), before anything is written to
+   * it: a replica set's oplog records the creation, as mongod's does.
+   */
+  onCreate?: (db: string, coll: Collection) => void;
+
+  collection(dbName: string, name: string, create: boolean, options: Document = {}): Collection | undefined {
     const db = this.database(dbName, create);
     if (!db) return undefined;
     let coll = db.collections.get(name);
     if (!coll && create) {
-      if (typeof name !== 'string' || !name || name.includes('\0') || name.startsWith('system.')) {
-        throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid collection name: '${name}'`);
-      }
-      coll = new Collection(name, {}, undefined, dbName);
+      assertCollectionName(name);
+      coll = new Collection(name, options, undefined, dbName);
       db.collections.set(name, coll);
+      this.onCreate?.(dbName, coll);
     }
     return coll;
   }

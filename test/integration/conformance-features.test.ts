@@ -1,4 +1,4 @@
-import { type ChangeStreamDocument, type Document, MongoServerError } from 'mongodb';
+import { type ChangeStream, type ChangeStreamDocument, type Document, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 import { serverError } from '../support/server-error.ts';
@@ -319,21 +319,56 @@ describe('database-level aggregate', () => {
 });
 
 describe('change streams with showExpandedEvents', () => {
-  it('report DDL on mongod; the sandbox, whose oplog records none, refuses the option instead of staying silent', async () => {
-    const coll = db().collection('ddl_events');
-    await coll.insertOne({ a: 1 });
-    const stream = coll.watch([], { showExpandedEvents: true });
+  /** The events a stream delivers until `count` have come (10 s at most). */
+  async function take(stream: ChangeStream, count: number): Promise<Document[]> {
+    const events: Document[] = [];
+    const deadline = Date.now() + 10_000;
+    while (events.length < count && Date.now() < deadline) {
+      const event = await stream.tryNext();
+      if (event) events.push(event);
+    }
+    return events;
+  }
+
+  it('report create, createIndexes, dropIndexes and modify with the collection UUID; without it, none of them', async () => {
+    const name = 'ddl_events';
+    const expanded = db().watch([], { showExpandedEvents: true });
+    const plain = db().watch([]);
     try {
-      if (server.isSandbox) {
-        expect(await serverError(stream.tryNext())).toMatchObject({ code: 238 });
-        return;
-      }
-      await stream.tryNext();
-      await coll.createIndex({ a: 1 });
-      const event = await stream.next();
-      expect(event.operationType).toBe('createIndexes');
+      await expanded.tryNext();
+      await plain.tryNext();
+      await db().createCollection(name);
+      const coll = db().collection(name);
+      await coll.createIndex({ a: 1 }, { name: 'a_1' });
+      await coll.insertOne({ a: 1 });
+      await coll.dropIndex('a_1');
+      await db().command({ collMod: name, changeStreamPreAndPostImages: { enabled: true } });
+      await coll.insertOne({ a: 2 });
+      const events = await take(expanded, 6);
+      expect(events.map((e) => e.operationType)).toEqual([
+        'create',
+        'createIndexes',
+        'insert',
+        'dropIndexes',
+        'modify',
+        'insert',
+      ]);
+      for (const event of events) expect(event.ns).toEqual({ db: dbName, coll: name });
+      expect(events[1].operationDescription.indexes[0]).toMatchObject({ name: 'a_1', key: { a: 1 } });
+      expect(events[3].operationDescription.indexes[0]).toMatchObject({ name: 'a_1' });
+      expect(events[4].operationDescription).toMatchObject({
+        changeStreamPreAndPostImages: { enabled: true },
+      });
+      const uuid = events[2].collectionUUID;
+      expect(uuid).toBeDefined();
+      expect(events.every((e) => e.collectionUUID?.toHexString() === uuid.toHexString())).toBe(true);
+      // Without the option: the two inserts only, no collectionUUID.
+      const plainEvents = await take(plain, 2);
+      expect(plainEvents.map((e) => e.operationType)).toEqual(['insert', 'insert']);
+      expect(plainEvents[0].collectionUUID).toBeUndefined();
     } finally {
-      await stream.close();
+      await expanded.close();
+      await plain.close();
     }
   });
 });

@@ -238,8 +238,7 @@ const create: CommandHandler = (ctx) => {
   checkCreateOptions(options);
   // A default collation is checked now, as mongod checks it, not found unusable at the first query.
   parseCollation(options.collation);
-  const coll = ctx.server.store.collection(ctx.db, name, true)!;
-  Object.assign(coll.options, options);
+  ctx.server.store.collection(ctx.db, name, true, { ...options });
   ctx.server.store.touch(ctx.db, name);
   return { ok: 1 };
 };
@@ -253,10 +252,18 @@ const collMod: CommandHandler = (ctx) => {
   for (const key of Object.keys(changes))
     if (key !== 'changeStreamPreAndPostImages')
       throw new CommandError(ErrorCodes.NotImplemented, `collMod ${key} is not supported by the sandbox`);
+  const before = { ...coll.options };
   coll.options.changeStreamPreAndPostImages = {
     enabled: Boolean(changes.changeStreamPreAndPostImages?.enabled),
   };
   ctx.server.store.touch(ctx.db, name);
+  ctx.server.oplog?.append({
+    op: 'c',
+    ns: `${ctx.db}.$cmd`,
+    ui: coll.uuid,
+    o: { collMod: name, changeStreamPreAndPostImages: coll.options.changeStreamPreAndPostImages },
+    o2: { collectionOptions_old: { uuid: coll.uuid, ...before } },
+  });
   return { ok: 1 };
 };
 
@@ -343,6 +350,12 @@ const createIndexes: CommandHandler = (ctx) => {
       );
     }
     coll.addIndex(spec);
+    ctx.server.oplog?.append({
+      op: 'c',
+      ns: `${ctx.db}.$cmd`,
+      ui: coll.uuid,
+      o: { createIndexes: coll.name, ...spec },
+    });
   }
   ctx.server.store.touch(ctx.db, collectionName(ctx));
   return {
@@ -373,6 +386,7 @@ const dropIndexes: CommandHandler = (ctx) => {
     throw new CommandError(ErrorCodes.NamespaceNotFound, `ns not found ${ctx.db}.${collectionName(ctx)}`);
   const before = coll.indexSpecs.length;
   const target = ctx.body.index;
+  const dropped = coll.indexes.map((index) => index.spec);
   if (target === '*') coll.indexes.splice(0);
   else if (typeof target === 'string') {
     if (target === '_id_') throw new CommandError(72, 'cannot drop _id index');
@@ -388,6 +402,17 @@ const dropIndexes: CommandHandler = (ctx) => {
     coll.dropIndex(index.spec.name);
   } else
     throw new CommandError(ErrorCodes.TypeMismatch, "'index' must be a name, a key pattern, an array or '*'");
+  // One entry per index dropped, as mongod writes them (`o2`: the index's spec).
+  const kept = new Set(coll.indexes.map((index) => index.spec.name));
+  for (const spec of dropped)
+    if (!kept.has(spec.name))
+      ctx.server.oplog?.append({
+        op: 'c',
+        ns: `${ctx.db}.$cmd`,
+        ui: coll.uuid,
+        o: { dropIndexes: coll.name, index: spec.name },
+        o2: spec,
+      });
   ctx.server.store.touch(ctx.db, collectionName(ctx));
   return { nIndexesWas: before, ok: 1 };
 };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UUID } from 'bson';
 import { CommandError, ErrorCodes } from '../command-error.ts';
-import { Collection, ID_INDEX } from '../storage.ts';
+import { assertCollectionName, Collection, ID_INDEX } from '../storage.ts';
 import type { CommandHandler, ServerState } from './context.ts';
 
 function splitNamespace(value: unknown, field: string): [string, string] {
@@ -31,8 +31,10 @@ export function moveCollection(
 ): void {
   const { store } = server;
   const target = store.collection(toDb, toName, false);
-  // Validates the target name (and creates its database) before anything moves.
-  store.collection(toDb, toName, true);
+  // Validates the target name (and creates its database) before anything moves; the rename creates no
+  // collection of its own (no create entry).
+  assertCollectionName(toName);
+  store.database(toDb, true);
   const renamed = new Collection(
     toName,
     source.options,
