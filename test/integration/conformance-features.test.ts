@@ -296,7 +296,17 @@ describe('$merge', () => {
     const target = await seed('merge_on_dst', [{ _id: 'dst', k: 'x', v: 1 }]);
     const merge = { $merge: { into: 'merge_on_dst', on: 'k' } };
     expect(await serverError(source.aggregate([merge]).toArray())).toMatchObject({ code: 51183 });
+    // A partial unique index does not make the join fields unique either.
+    await target.createIndex(
+      { k: 1 },
+      { unique: true, name: 'k_partial', partialFilterExpression: { v: { $gt: 0 } } },
+    );
+    expect(await serverError(source.aggregate([merge]).toArray())).toMatchObject({ code: 51183 });
+    await target.dropIndex('k_partial');
     await target.createIndex({ k: 1 }, { unique: true });
+    // Never under a snapshot read (mongod refuses; nothing is written).
+    await serverError(source.aggregate([merge], { readConcern: { level: 'snapshot' } }).toArray());
+    expect(await target.find().toArray()).toEqual([{ _id: 'dst', k: 'x', v: 1 }]);
     await source.aggregate([{ $project: { _id: 0 } }, merge]).toArray();
     expect(await target.find().toArray()).toEqual([{ _id: 'dst', k: 'x', v: 2 }]);
     expect(await serverError(source.aggregate([merge, { $match: {} }]).toArray())).toMatchObject({

@@ -2,9 +2,9 @@ import { type Document, ObjectId } from 'bson';
 import { indexKey } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { valuesAtPath } from '../../mongo/paths.ts';
-import type { Collection } from '../storage.ts';
+import type { Collection, SecondaryIndex } from '../storage.ts';
 import { type CommandContext, insertDocument, replaceDocument } from './context.ts';
-import { assertOutsideTransaction, assertWritableTarget, emptyCursorReply } from './out.ts';
+import { assertWritableTarget, assertWriteStageAllowed, emptyCursorReply } from './out.ts';
 
 const WHEN_MATCHED = new Set(['replace', 'keepExisting', 'merge', 'fail']);
 const WHEN_NOT_MATCHED = new Set(['insert', 'discard', 'fail']);
@@ -64,17 +64,25 @@ function parseMerge(spec: unknown, db: string): MergeSpec {
   return { ...target, on: fields, whenMatched, whenNotMatched };
 }
 
-/** The target's document matching a result on the `on` fields (through `_id`, or the unique index on them). */
-function matching(target: Collection | undefined, on: string[], result: Document): Document | undefined {
+/** The unique index `$merge` matches on when `on` is not `_id`: unique, not partial, on exactly those fields. */
+function uniqueIndexOn(target: Collection | undefined, on: string[]): SecondaryIndex | undefined {
+  return target?.indexes.find(
+    (index) =>
+      index.spec.unique &&
+      !index.spec.partialFilterExpression &&
+      index.fields.length === on.length &&
+      on.every((field) => index.fields.includes(field)),
+  );
+}
+
+/** The target's document matching a result on the `on` fields (through `_id`, or `index`). */
+function matching(
+  target: Collection | undefined,
+  index: SecondaryIndex | undefined,
+  result: Document,
+): Document | undefined {
   if (!target) return undefined;
-  if (on.length === 1 && on[0] === '_id') return target.docs.get(indexKey(result._id));
-  const index = target.indexes.find(
-    (candidate) =>
-      candidate.spec.unique &&
-      !candidate.spec.partialFilterExpression &&
-      candidate.fields.length === on.length &&
-      on.every((field) => candidate.fields.includes(field)),
-  )!;
+  if (!index) return target.docs.get(indexKey(result._id));
   const [key] = index.keysFor(result);
   const [idKey] = key === undefined ? [] : index.lookup(key);
   return idKey === undefined ? undefined : target.docs.get(idKey);
@@ -87,20 +95,14 @@ function matching(target: Collection | undefined, on: string[], result: Document
  * none is inserted, dropped, or fails. `let` and a `whenMatched` pipeline are refused.
  */
 export async function writeMerge(ctx: CommandContext, spec: unknown, results: Document[]): Promise<Document> {
-  assertOutsideTransaction(ctx, '$merge');
+  assertWriteStageAllowed(ctx, '$merge');
   const merge = parseMerge(spec, ctx.db);
   assertWritableTarget('$merge', merge);
   const { store } = ctx.server;
-  const existing = store.collection(merge.db, merge.coll, false);
   const byId = merge.on.length === 1 && merge.on[0] === '_id';
-  if (
-    !byId &&
-    !existing?.indexes.some(
-      (i) =>
-        i.spec.unique && i.fields.length === merge.on.length && merge.on.every((f) => i.fields.includes(f)),
-    )
-  )
-    throw new CommandError(51183, 'Cannot find index to verify that join fields will be unique');
+  const noIndex = () =>
+    new CommandError(51183, 'Cannot find index to verify that join fields will be unique');
+  if (!byId && !uniqueIndexOn(store.collection(merge.db, merge.coll, false), merge.on)) throw noIndex();
   const inTarget: CommandContext = { ...ctx, db: merge.db };
   for (const result of results) {
     for (const field of merge.on) {
@@ -111,8 +113,11 @@ export async function writeMerge(ctx: CommandContext, spec: unknown, results: Do
           `$merge write error: 'on' field '${field}' cannot be missing, null, undefined or an array`,
         );
     }
+    // Looked up for each result: another command may drop the collection or its index between two of them.
     const target = store.collection(merge.db, merge.coll, false);
-    const found = matching(target, merge.on, result);
+    const index = byId ? undefined : uniqueIndexOn(target, merge.on);
+    if (!byId && !index) throw noIndex();
+    const found = matching(target, index, result);
     if (found) {
       if (merge.whenMatched === 'fail')
         throw new CommandError(

@@ -8,12 +8,18 @@ import { moveCollection } from './rename.ts';
 /** Databases `$out` may not write to, as on mongod. */
 const INTERNAL_DATABASES = new Set(['admin', 'local', 'config']);
 
-/** `$out` and `$merge` write outside transactions, as on mongod. */
-export function assertOutsideTransaction(ctx: CommandContext, stage: string): void {
+/** `$out` and `$merge` write outside transactions and never under a snapshot or linearizable read, as on mongod. */
+export function assertWriteStageAllowed(ctx: CommandContext, stage: string): void {
   if (ctx.transaction)
     throw new CommandError(
       ErrorCodes.OperationNotSupportedInTransaction,
       `${stage} cannot be used in a transaction`,
+    );
+  const level = (ctx.body.readConcern as Document | undefined)?.level;
+  if (level === 'snapshot' || level === 'linearizable')
+    throw new CommandError(
+      ErrorCodes.InvalidOptions,
+      `${stage} cannot be used with readConcern level ${level}`,
     );
 }
 
@@ -58,10 +64,7 @@ function outTarget(spec: unknown, db: string): { db: string; coll: string } {
  * A result without `_id` gets an ObjectId. Answers mongod's empty cursor.
  */
 export async function writeOut(ctx: CommandContext, spec: unknown, results: Document[]): Promise<Document> {
-  assertOutsideTransaction(ctx, '$out');
-  const level = (ctx.body.readConcern as Document | undefined)?.level;
-  if (level === 'snapshot' || level === 'linearizable')
-    throw new CommandError(ErrorCodes.InvalidOptions, `$out cannot be used with readConcern level ${level}`);
+  assertWriteStageAllowed(ctx, '$out');
   const target = outTarget(spec, ctx.db);
   assertWritableTarget('$out', target);
   const { store } = ctx.server;
