@@ -158,13 +158,17 @@ function hexToBytes(buf: Uint8Array, textAt: number, out: Uint8Array): boolean {
 /** Writes the 12 bytes of the 24 hex digits of `text` from `at` into `out`; false when they are not hex. */
 function hexTextToBytes(text: string, at: number, out: Uint8Array): boolean {
   for (let i = 0; i < OBJECT_ID_BYTES; i++) {
-    const high = HEX_VALUE[text.charCodeAt(at + 2 * i) & 0xff];
-    const low = HEX_VALUE[text.charCodeAt(at + 2 * i + 1) & 0xff];
-    if (high < 0 || low < 0 || text.charCodeAt(at + 2 * i) > 0xff || text.charCodeAt(at + 2 * i + 1) > 0xff)
-      return false;
+    const high = hexValue(text.charCodeAt(at + 2 * i));
+    const low = hexValue(text.charCodeAt(at + 2 * i + 1));
+    if (high < 0 || low < 0) return false;
     out[i] = (high << 4) | low;
   }
   return true;
+}
+
+/** A hex digit's value by its character code; -1 for anything else (NaN past the end, codes past 255). */
+function hexValue(code: number): number {
+  return code < 256 ? HEX_VALUE[code] : -1;
 }
 
 /** Whether the 24 hex characters at `textAt` hold both a-f and A-F. */
@@ -219,7 +223,7 @@ export class ReferenceCache {
   private readonly byKey: Generations<Map<string, ParentState>>;
   private readonly exceptedBytes = new ObjectIdTable<true>();
   private readonly scratch = new Uint8Array(OBJECT_ID_BYTES);
-  /** The 12 bytes of the key being remembered (`set`), apart from `scratch`, which the last lookup points at. */
+  /** The 12 bytes of a key being remembered (`toKeyBytes`), apart from `scratch`, which the last lookup points at. */
   private readonly keyBytes = new Uint8Array(OBJECT_ID_BYTES);
   private lastBuf: Uint8Array = this.scratch;
   private lastAt = 0;
@@ -240,10 +244,7 @@ export class ReferenceCache {
     const generation = Math.min(Math.ceil(limit / 2), Math.max(1024, expectedKeys));
     this.byBytes = new Generations(() => new StateTable(generation), limit);
     this.byKey = new Generations(() => new Map<string, ParentState>(), limit);
-    for (const key of exceptedKeys) {
-      const hex = this.objectIdHex(key);
-      if (hex) this.exceptedBytes.set(Buffer.from(hex, 'hex'), 0, true);
-    }
+    for (const key of exceptedKeys) if (this.toKeyBytes(key)) this.exceptedBytes.set(this.keyBytes, 0, true);
   }
 
   /** Looks up the reference of BSON `type` whose value starts at `at` of `buf`. */
@@ -285,22 +286,15 @@ export class ReferenceCache {
 
   /** Remembers what a probe found for a canonical key. */
   set(key: string, state: ParentState): void {
-    const hexAt = this.objectIdHexAt(key);
-    if (hexAt >= 0 && hexTextToBytes(key, hexAt, this.keyBytes))
-      this.byBytes.fresh().set(this.keyBytes, 0, state);
+    if (this.toKeyBytes(key)) this.byBytes.fresh().set(this.keyBytes, 0, state);
     else this.byKey.fresh().set(key, state);
   }
 
-  /** Where the hex of a canonical key that stands for an ObjectId starts, else -1. */
-  private objectIdHexAt(key: string): number {
-    if (this.keyMatch === 'objectid-or-hex') return key.length === 24 ? 0 : -1;
-    return key.length === 25 && key.startsWith('o') ? 1 : -1;
-  }
-
-  /** The hex of a canonical key that stands for an ObjectId, else undefined. */
-  private objectIdHex(key: string): string | undefined {
-    if (this.keyMatch === 'objectid-or-hex') return key;
-    return key.length === 25 && key.startsWith('o') ? key.slice(1) : undefined;
+  /** Writes the 12 bytes of a canonical key that stands for an ObjectId into `keyBytes`; false for any other key. */
+  private toKeyBytes(key: string): boolean {
+    if (this.keyMatch === 'objectid-or-hex')
+      return key.length === 24 && hexTextToBytes(key, 0, this.keyBytes);
+    return key.length === 25 && key.startsWith('o') && hexTextToBytes(key, 1, this.keyBytes);
   }
 
   /** Points lastBuf/lastAt at the 12 bytes of an ObjectId reference (or a 24-hex string under objectid-or-hex). */

@@ -240,13 +240,13 @@ export class Database {
 
 const INVALID_DB_CHARS = /[/\\. "$\0]/;
 
-/** All databases of one sandbox server. */
 /** A name a collection may be created under (not empty, no NUL, not `system.`). */
 export function assertCollectionName(name: string): void {
   if (typeof name !== 'string' || !name || name.includes('\0') || name.startsWith('system.'))
     throw new CommandError(ErrorCodes.InvalidNamespace, `Invalid collection name: '${name}'`);
 }
 
+/** All databases of one sandbox server. */
 export class Store {
   readonly databases = new Map<string, Database>();
   /** Bumped on every write, so persistence knows when to save. */

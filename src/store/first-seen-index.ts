@@ -173,17 +173,6 @@ export class FirstSeenIndex {
     };
   }
 
-  /** A confirmed first sighting (not one this scan made), with the state it was stored with. */
-  confirmed(key: string): { firstSeenAt: Date; state: UnresolvedState | undefined } | undefined {
-    const i = this.find(key);
-    if (i < 0 || this.flags[i] & FRESH) return undefined;
-    const f = this.flags[i];
-    return {
-      firstSeenAt: new Date(this.seenAt[i]),
-      state: f & INACTIVE ? 'inactive' : f & MISSING ? 'missing' : undefined,
-    };
-  }
-
   /** Whether this scan saw the key unresolved. */
   seen(key: string): boolean {
     const i = this.find(key);

@@ -237,7 +237,7 @@ export class FirstSeenStore {
         if (
           (doc.pending === true && doc.seenBy !== runId) ||
           doc.key === undefined ||
-          doc.id !== this.id(doc.key)
+          !this.isIdOf(doc.id, doc.key)
         )
           dropped.push(doc.id);
         else if (!index.seen(doc.key)) unseen.push({ id: doc.id, key: doc.key });
