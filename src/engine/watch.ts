@@ -238,6 +238,23 @@ const CATEGORY: Record<KeyState, keyof CategoryCounts> = {
 };
 
 /** Why a relation cannot be watched, said once; the console then shows "snapshot as of …". */
+
+/** Children counted by reference: the value (absent when the field is) and its BSON type. */
+interface ReferenceGroup {
+  _id: { v?: unknown; t: string };
+  n: number;
+}
+
+/**
+ * `$group` of children by reference *and its type*: mongod puts equal numbers of different types in one group
+ * (a Double 9.5 and a Decimal128 9.5) under the first value it meets, and the tool classifies them differently
+ * (a fractional Decimal128 is an invalid reference, never deleted) — grouped by value alone, one could be counted
+ * as the other.
+ */
+function byReference(field: string): Document {
+  return { $group: { _id: { v: `$${field}`, t: { $type: `$${field}` } }, n: { $sum: 1 } } };
+}
+
 export class NotWatchable extends Error {}
 
 /** Whether a collection keeps pre- and post-images (`changeStreamPreAndPostImages`). */
@@ -634,11 +651,8 @@ export class RelationWatcher {
       // by maxTimeMS, below the socket timeout (the driver's timeoutMS bounds nothing on a cursor) and within the
       // server's snapshot window. A start too slow for it is not tried again: the relation stays on scan figures,
       // said once (see `TooLargeToStart`).
-      const grouped = this.startChildren.aggregate<{ _id: unknown; n: number }>(
-        [
-          { $sort: { [relation.child.field]: 1 } },
-          { $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } },
-        ],
+      const grouped = this.startChildren.aggregate<ReferenceGroup>(
+        [{ $sort: { [relation.child.field]: 1 } }, byReference(relation.child.field)],
         {
           session,
           allowDiskUse: true,
@@ -663,7 +677,7 @@ export class RelationWatcher {
         this.checkSize();
       };
       for await (const group of grouped) {
-        const classified = this.classifyValue(group._id);
+        const classified = this.classifyValue(group._id.v);
         if (classified.kind !== 'key') this.add(classified, group.n);
         else {
           const entry = batch.get(classified.key) ?? { value: classified.value, n: 0 };
@@ -900,7 +914,7 @@ export class RelationWatcher {
       const values = [...moves].flatMap(([key]) => valuesForKey(key, relation.keyMatch));
       const excluded = this.exceptedIds();
       const groups = await this.children
-        .aggregate<{ _id: unknown; n: number }>(
+        .aggregate<ReferenceGroup>(
           [
             {
               $match: {
@@ -908,7 +922,7 @@ export class RelationWatcher {
                 ...(excluded.length ? { _id: { $nin: excluded } } : {}),
               },
             },
-            { $group: { _id: `$${relation.child.field}`, n: { $sum: 1 } } },
+            byReference(relation.child.field),
           ],
           { session, collation: { locale: 'simple' }, maxTimeMS: config.maxTimeMS },
         )
@@ -916,7 +930,7 @@ export class RelationWatcher {
       const at = snapshotTimeOf(session as unknown as { snapshotTime?: Timestamp });
       const counted = new Map<string, number>();
       for (const group of groups) {
-        const key = canonicalKey(group._id, relation.keyMatch);
+        const key = canonicalKey(group._id.v, relation.keyMatch);
         if (key !== undefined && moves.has(key)) counted.set(key, (counted.get(key) ?? 0) + group.n);
       }
       for (const [key, { to }] of moves) {

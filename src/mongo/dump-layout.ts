@@ -67,11 +67,14 @@ export function splitBsonDocuments(data: Uint8Array, path: string): Uint8Array[]
 }
 
 /** Reads and decodes every document of a `.bson` dump file; any malformed document fails the whole file. */
-export async function readBsonFile(path: string): Promise<Document[]> {
+export async function readBsonFile(
+  path: string,
+  decode: (raw: Uint8Array) => Document = (raw) => BSON.deserialize(raw),
+): Promise<Document[]> {
   const data = await readFile(path);
   return splitBsonDocuments(data, path).map((raw, i) => {
     try {
-      return BSON.deserialize(raw);
+      return decode(raw);
     } catch (error) {
       throw new DumpFormatError(`${path}: document ${i} is not valid BSON (${(error as Error).message})`);
     }

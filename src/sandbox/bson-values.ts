@@ -1,4 +1,4 @@
-import { EJSON } from 'bson';
+import { type Document, EJSON } from 'bson';
 import { valuesAtPath } from '../mongo/paths.ts';
 import { compareNumbers, numericKey } from './numbers.ts';
 
@@ -175,4 +175,24 @@ export function sortKeyAt(doc: unknown, path: string, direction: 1 | -1, strings
     if ((direction === 1 && c < 0) || (direction === -1 && c > 0)) best = values[i];
   }
   return best;
+}
+
+/** Values a filter on `path` looks at: each value reached, and for an array both the array and its elements. */
+export function candidates(doc: unknown, parts: string[], i: number, out: unknown[]): void {
+  if (i === parts.length) {
+    out.push(doc);
+    if (Array.isArray(doc)) out.push(...doc);
+    return;
+  }
+  if (doc === null || typeof doc !== 'object') return;
+  if (Array.isArray(doc)) {
+    const index = Number(parts[i]);
+    if (Number.isInteger(index) && String(index) === parts[i]) candidates(doc[index], parts, i + 1, out);
+    for (const element of doc)
+      if (element !== null && typeof element === 'object' && !Array.isArray(element))
+        candidates(element, parts, i, out);
+    return;
+  }
+  const next = (doc as Document)[parts[i]];
+  if (next !== undefined) candidates(next, parts, i + 1, out);
 }

@@ -1,8 +1,11 @@
 // Over 300 lines: one filter compiler, MongoDB's query operators in one switch.
 import type { Document } from 'bson';
 import { Query } from 'mingo';
-import { compareBson, type StringCompare, typeRank } from './bson-values.ts';
+import { candidates, compareBson, type StringCompare, typeRank } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
+import { MINGO_OPTIONS } from './mingo-context.ts';
+import { typeNumberOf, typeNumbersOf } from './type-names.ts';
+import { testThroughMingo } from './typed-values.ts';
 
 /**
  * The sandbox's own evaluation of query filters, for the operators whose answers depend on BSON semantics
@@ -12,8 +15,7 @@ import { CommandError, ErrorCodes } from './command-error.ts';
  */
 export type Matcher = (doc: Document) => boolean;
 
-/** mingo with scripting off: `$where`, `$function` and `$accumulator` are refused, as on a locked-down mongod. */
-export const MINGO_OPTIONS = { scriptEnabled: false, useStrictMode: true } as const;
+export { MINGO_OPTIONS };
 
 /**
  * The locales mongod's collation takes (ICU ids: https://www.mongodb.com/docs/v7.0/reference/collation-locales-defaults/),
@@ -84,136 +86,12 @@ export function parseCollation(spec: unknown): StringCompare | undefined {
   return collator.compare;
 }
 
-/** `$type` names and numbers, as mongod takes them. */
-const TYPE_NAMES: Record<string, number> = {
-  double: 1,
-  string: 2,
-  object: 3,
-  array: 4,
-  binData: 5,
-  undefined: 6,
-  objectId: 7,
-  bool: 8,
-  date: 9,
-  null: 10,
-  regex: 11,
-  dbPointer: 12,
-  javascript: 13,
-  symbol: 14,
-  javascriptWithScope: 15,
-  int: 16,
-  timestamp: 17,
-  long: 18,
-  decimal: 19,
-  minKey: -1,
-  maxKey: 127,
-};
-const NUMERIC_TYPES = [1, 16, 18, 19];
-const TYPE_NAME_OF = new Map(Object.entries(TYPE_NAMES).map(([name, n]) => [n, name]));
-
-/**
- * The aggregation `$type` of a value, named as mongod names it (`objectId`, `binData`, `missing`...). A whole
- * JavaScript number is refused: it may have been an int, a long or a double, and guessing would answer wrong.
- */
-export function aggregationTypeName(value: unknown): string {
-  if (value === undefined) return 'missing';
-  if (typeof value === 'number' && Number.isInteger(value))
-    throw new CommandError(
-      ErrorCodes.NotImplemented,
-      'aggregation $type cannot tell int, long and double apart in the sandbox (it stores whole numbers without their BSON type); use $isNumber',
-    );
-  return TYPE_NAME_OF.get(typeNumberOf(value, NUMERIC_TYPES)) ?? 'object';
-}
-
-function typeNumbersOf(spec: unknown): number[] {
-  const list = Array.isArray(spec) ? spec : [spec];
-  return list.flatMap((entry) => {
-    if (entry === 'number') return NUMERIC_TYPES;
-    if (typeof entry === 'string') {
-      const n = TYPE_NAMES[entry];
-      if (n === undefined) throw new CommandError(ErrorCodes.BadValue, `Unknown type name alias: ${entry}`);
-      return [n];
-    }
-    const n = Number(entry?.valueOf?.() ?? entry);
-    if (!Object.values(TYPE_NAMES).includes(n))
-      throw new CommandError(ErrorCodes.BadValue, `Invalid numerical type code: ${String(entry)}`);
-    return [n];
-  });
-}
-
-/**
- * The BSON type number of a stored value. A whole JavaScript number may have been an int32, an int64 or a
- * double (the sandbox does not keep them apart), so a `$type` asking which of them is refused, not guessed.
- */
-function typeNumberOf(value: unknown, asked: number[]): number {
-  if (value === null) return 10;
-  if (value === undefined) return 6;
-  if (Array.isArray(value)) return 4;
-  if (value instanceof Date) return 9;
-  if (value instanceof RegExp) return 11;
-  switch (typeof value) {
-    case 'string':
-      return 2;
-    case 'boolean':
-      return 8;
-    case 'bigint':
-      return 18;
-    case 'number': {
-      if (!Number.isInteger(value)) return 1;
-      const precise = asked.filter((n) => n === 1 || n === 16 || n === 18);
-      if (precise.length && !NUMERIC_TYPES.every((n) => asked.includes(n)))
-        throw new CommandError(
-          ErrorCodes.NotImplemented,
-          "$type cannot tell int, long and double apart in the sandbox (it stores whole numbers without their BSON type); use $type: 'number'",
-        );
-      return 16;
-    }
-  }
-  const tag = (value as { _bsontype?: string })._bsontype;
-  const byTag: Record<string, number> = {
-    ObjectId: 7,
-    Long: 18,
-    Int32: 16,
-    Double: 1,
-    Decimal128: 19,
-    Binary: 5,
-    Timestamp: 17,
-    BSONRegExp: 11,
-    Code: 13,
-    BSONSymbol: 14,
-    MinKey: -1,
-    MaxKey: 127,
-    DBRef: 3,
-  };
-  return tag ? (byTag[tag] ?? 3) : 3;
-}
-
 function isOperatorObject(value: unknown): value is Document {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Date)
     return false;
   if ((value as { _bsontype?: string })._bsontype) return false;
   const keys = Object.keys(value);
   return keys.length > 0 && keys[0].startsWith('$');
-}
-
-/** Values a filter on `path` looks at: each value reached, and for an array both the array and its elements. */
-function candidates(doc: unknown, parts: string[], i: number, out: unknown[]): void {
-  if (i === parts.length) {
-    out.push(doc);
-    if (Array.isArray(doc)) out.push(...doc);
-    return;
-  }
-  if (doc === null || typeof doc !== 'object') return;
-  if (Array.isArray(doc)) {
-    const index = Number(parts[i]);
-    if (Number.isInteger(index) && String(index) === parts[i]) candidates(doc[index], parts, i + 1, out);
-    for (const element of doc)
-      if (element !== null && typeof element === 'object' && !Array.isArray(element))
-        candidates(element, parts, i, out);
-    return;
-  }
-  const next = (doc as Document)[parts[i]];
-  if (next !== undefined) candidates(next, parts, i + 1, out);
 }
 
 function isMinOrMaxKey(value: unknown): boolean {
@@ -259,7 +137,7 @@ export class FilterCompiler {
       );
     try {
       const query = new Query(filter, { ...MINGO_OPTIONS, variables: this.variables });
-      return (doc) => query.test(doc);
+      return (doc) => testThroughMingo(doc, (plain) => query.test(plain));
     } catch (error) {
       throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
     }
@@ -331,7 +209,7 @@ export class FilterCompiler {
       case '$type': {
         const wanted = typeNumbersOf(operand);
         return (values) =>
-          values.some((value) => value !== undefined && wanted.includes(typeNumberOf(value, wanted)));
+          values.some((value) => value !== undefined && wanted.includes(typeNumberOf(value)));
       }
       case '$not': {
         if (!(operand instanceof RegExp) && !isOperatorObject(operand))

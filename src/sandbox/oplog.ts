@@ -1,4 +1,4 @@
-import { type Document, Long, Timestamp, type UUID } from 'bson';
+import { BSON, type Document, Long, Timestamp, type UUID } from 'bson';
 import { Collection } from './storage.ts';
 
 /** Entries the oplog keeps (a capped collection: the oldest go first), about a day of a busy demo. */
@@ -205,8 +205,9 @@ export function updateDiff(previous: Document, next: Document): Document {
   return { $v: 2, diff };
 }
 
+/** Binary equality, as mongod's diff sees it: the same BSON bytes (an int32 5 is not an int64 5, nested too). */
 function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
+  if (a === b) return !Object.is(a, -0) === !Object.is(b, -0);
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b) && Object.getPrototypeOf(a) === Object.getPrototypeOf(b);
+  return Buffer.from(BSON.serialize({ v: a })).equals(BSON.serialize({ v: b }));
 }

@@ -10,6 +10,7 @@ import {
   writeFileSynced,
 } from '../mongo/dump-layout.ts';
 import { Collection, ID_INDEX, type IndexSpec, type Store } from './storage.ts';
+import { decodeTyped } from './typed-values.ts';
 
 /** Loads every `<db>/<coll>.bson` under `dir` (mongodump layout) into the store. A missing dir is empty. */
 export async function loadDataDir(store: Store, dir: string): Promise<void> {
@@ -38,7 +39,9 @@ export async function loadDataDir(store: Store, dir: string): Promise<void> {
       );
       for (const spec of (meta?.indexes ?? []) as IndexSpec[])
         if (spec.name !== ID_INDEX.name) coll.addIndex(spec);
-      for (const doc of await readBsonFile(join(dbDir, file))) coll.insert(doc);
+      // Numbers keep their BSON types, as documents arriving over the wire do.
+      for (const doc of await readBsonFile(join(dbDir, file), (raw) => decodeTyped(raw).doc))
+        coll.insert(doc);
       db.collections.set(name, coll);
     }
   }

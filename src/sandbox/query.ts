@@ -6,6 +6,7 @@ import { compareBson, indexKey, type StringCompare, sortKeyAt, valuesAtPath } fr
 import { CommandError, ErrorCodes } from './command-error.ts';
 import { FilterCompiler, type Matcher, MINGO_OPTIONS } from './match.ts';
 import type { Collection } from './storage.ts';
+import { stageReferences, throughMingo } from './typed-values.ts';
 
 export { MINGO_OPTIONS };
 
@@ -385,6 +386,19 @@ function exclude(value: unknown, tree: ProjectionTree): unknown {
   return out;
 }
 
+function isPlainProjection(entries: [string, unknown][]): boolean {
+  return entries.every(
+    ([key, v]) => !key.startsWith('$') && (typeof v === 'number' || typeof v === 'boolean'),
+  );
+}
+
+/** A projection of inclusions or exclusions alone, compiled; undefined for anything else (operators, `{}`). */
+export function compilePlainProjection(projection: unknown): Projector | undefined {
+  if (projection === null || typeof projection !== 'object' || Array.isArray(projection)) return undefined;
+  const entries = Object.entries(projection as Document);
+  return entries.length && isPlainProjection(entries) ? compileProjection(projection) : undefined;
+}
+
 /**
  * Projection that keeps the stored field order (mingo's reorders fields). Plain inclusion/exclusion is
  * handled here; operators (`$slice`, `$elemMatch`, expressions) go to mingo.
@@ -412,14 +426,17 @@ export function compileProjection(projection: unknown): Projector | undefined {
   }
   const entries = Object.entries(projection as Document);
   if (entries.length === 0) return undefined;
-  const plain = entries.every(
-    ([key, v]) => !key.startsWith('$') && (typeof v === 'number' || typeof v === 'boolean'),
-  );
-  if (!plain) {
+  if (!isPlainProjection(entries)) {
     return (doc) => {
       try {
-        return new Query({}, MINGO_OPTIONS).find([doc], projection as Document).next() as Document;
+        return throughMingo(
+          [doc],
+          'a projection with operators',
+          stageReferences({ $project: projection }),
+          (plain) => new Query({}, MINGO_OPTIONS).find(plain, projection as Document).all() as Document[],
+        )[0];
       } catch (error) {
+        if (error instanceof CommandError) throw error;
         throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
       }
     };

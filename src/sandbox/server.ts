@@ -370,6 +370,7 @@ export class SandboxServer implements ServerState {
         connectionId,
         db: command.db,
         body,
+        typed: command.typed,
         budget: new WorkBudget(body.maxTimeMS),
         transaction,
         secondary,

@@ -1,4 +1,5 @@
 import { BSON, type Document } from 'bson';
+import { type Decoded, decodeTyped, promoted } from './typed-values.ts';
 
 /** Opcodes of the MongoDB wire protocol the sandbox speaks. */
 export const OpCode = { Reply: 1, Query: 2004, Compressed: 2012, Msg: 2013 } as const;
@@ -24,7 +25,13 @@ export interface IncomingCommand {
   /** OP_MSG moreToCome: the client expects no reply. */
   moreToCome: boolean;
   db: string;
+  /** The command, every number a plain JavaScript number where it fits (what options are read from). */
   body: Document;
+  /**
+   * The same command with int64 and whole-double values kept typed (`typed-values.ts`): what documents to
+   * store are taken from. The same object as `body` when it holds none.
+   */
+  typed: Document;
 }
 
 export function readMessageLength(chunk: Buffer, offset: number): number {
@@ -37,12 +44,12 @@ function readCString(buf: Buffer, offset: number): [string, number] {
   return [buf.toString('utf8', offset, end), end + 1];
 }
 
-function readDocument(buf: Buffer, offset: number, limit: number): [Document, number] {
+function readDocument(buf: Buffer, offset: number, limit: number): [Decoded, number] {
   if (offset + 5 > limit) throw new WireFormatError('truncated BSON document in message');
   const size = buf.readInt32LE(offset);
   if (size < 5 || offset + size > limit) throw new WireFormatError('BSON document length exceeds message');
   try {
-    return [BSON.deserialize(buf.subarray(offset, offset + size)), offset + size];
+    return [decodeTyped(buf.subarray(offset, offset + size)), offset + size];
   } catch (error) {
     throw new WireFormatError(`invalid BSON: ${(error as Error).message}`);
   }
@@ -64,12 +71,16 @@ function parseOpMsg(frame: Buffer, requestId: number): IncomingCommand {
   const end = flags & MSG_CHECKSUM_PRESENT ? frame.length - 4 : frame.length;
   let offset = HEADER_SIZE + 4;
   let body: Document | undefined;
+  let typed = false;
   const sequences: [string, Document[]][] = [];
   while (offset < end) {
     const kind = frame[offset++];
     if (kind === 0) {
       if (body) throw new WireFormatError('OP_MSG has more than one body section');
-      [body, offset] = readDocument(frame, offset, end);
+      let decoded: Decoded;
+      [decoded, offset] = readDocument(frame, offset, end);
+      body = decoded.doc;
+      typed ||= decoded.typed;
     } else if (kind === 1) {
       const size = frame.readInt32LE(offset);
       const sectionEnd = offset + size;
@@ -77,9 +88,10 @@ function parseOpMsg(frame: Buffer, requestId: number): IncomingCommand {
       let [identifier, at] = readCString(frame, offset + 4);
       const docs: Document[] = [];
       while (at < sectionEnd) {
-        let doc: Document;
-        [doc, at] = readDocument(frame, at, sectionEnd);
-        docs.push(doc);
+        let decoded: Decoded;
+        [decoded, at] = readDocument(frame, at, sectionEnd);
+        docs.push(decoded.doc);
+        typed ||= decoded.typed;
       }
       sequences.push([identifier, docs]);
       offset = sectionEnd;
@@ -94,19 +106,27 @@ function parseOpMsg(frame: Buffer, requestId: number): IncomingCommand {
   }
   const db = typeof body.$db === 'string' ? body.$db : '';
   if (!db) throw new WireFormatError('OP_MSG body has no $db');
-  return { requestId, legacy: false, moreToCome: (flags & MSG_MORE_TO_COME) !== 0, db, body };
+  return {
+    requestId,
+    legacy: false,
+    moreToCome: (flags & MSG_MORE_TO_COME) !== 0,
+    db,
+    body: typed ? promoted(body) : body,
+    typed: body,
+  };
 }
 
 function parseOpQuery(frame: Buffer, requestId: number): IncomingCommand {
   const [namespace, afterName] = readCString(frame, HEADER_SIZE + 4);
   // numberToSkip and numberToReturn (8 bytes) mean nothing for commands.
-  const [query] = readDocument(frame, afterName + 8, frame.length);
+  const [{ doc: query }] = readDocument(frame, afterName + 8, frame.length);
   if (!namespace.endsWith('.$cmd')) {
     throw new WireFormatError(`legacy OP_QUERY is only served on <db>.$cmd, not ${namespace}`);
   }
   // Drivers wrap legacy commands as {$query: {...}, $readPreference: ...}.
-  const body = query.$query && typeof query.$query === 'object' ? (query.$query as Document) : query;
-  return { requestId, legacy: true, moreToCome: false, db: namespace.slice(0, -'.$cmd'.length), body };
+  const typed = query.$query && typeof query.$query === 'object' ? (query.$query as Document) : query;
+  const body = promoted(typed);
+  return { requestId, legacy: true, moreToCome: false, db: namespace.slice(0, -'.$cmd'.length), body, typed };
 }
 
 /**

@@ -50,12 +50,32 @@ describe('mongosh against the server', () => {
     expect(options).toEqual({ changeStreamPreAndPostImages: { enabled: true } });
   });
 
-  it('Decimal128, Timestamp, BinData subtypes, dates and key order round-trip; int64 as the server answers it', async () => {
+  it('int64, whole doubles, int32, Decimal128, Timestamp, BinData subtypes, dates and key order round-trip', async () => {
     const out = await mongosh('types.js');
     expect(out.same).toBe(true);
-    expect(out.keys).toEqual(['_id', 'z', 'dec', 'ts', 'uuid', 'md5', 'raw', 'when', 'nested', 'frac']);
-    expect(out).toMatchObject({ decimal: 1, timestamp: 1, uuidSubtype: 4 });
-    // mongod keeps the int64; the sandbox stores whole numbers without their type and refuses to guess (238).
-    expect(out.long).toEqual(server.isSandbox ? { code: 238 } : 1);
+    expect(out.keys).toEqual([
+      '_id',
+      'z',
+      'dec',
+      'ts',
+      'uuid',
+      'md5',
+      'raw',
+      'when',
+      'nested',
+      'frac',
+      'long',
+      'whole',
+      'int',
+    ]);
+    expect(out).toMatchObject({
+      decimal: 1,
+      timestamp: 1,
+      uuidSubtype: 4,
+      long: 1,
+      whole: 1,
+      int: 1,
+      notLong: 0,
+    });
   });
 });

@@ -96,15 +96,6 @@ describe('$type', () => {
       /Unknown type name alias/,
     );
   });
-
-  it('refuses to guess int, long or double for a whole number the sandbox stored untyped', async () => {
-    if (!server.isSandbox) return;
-    const coll = server.client.db(server.dbName('typed')).collection('n');
-    await coll.insertOne({ v: new Long(7) });
-    await expect(coll.find({ v: { $type: 'long' } }).toArray()).rejects.toThrow(
-      /cannot tell int, long and double apart in the sandbox/,
-    );
-  });
 });
 
 describe('collations', () => {

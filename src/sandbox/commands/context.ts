@@ -82,7 +82,10 @@ export interface CommandContext {
   server: ServerState;
   connectionId: number;
   db: string;
+  /** The command, numbers promoted (see `IncomingCommand.body`): options are read from here. */
   body: Document;
+  /** The command with int64 and whole doubles typed: documents to store are taken from here. */
+  typed: Document;
   budget: WorkBudget;
   /** The session's transaction this command runs in, if any. */
   transaction?: Transaction;

@@ -85,9 +85,11 @@ const explain: CommandHandler = async (ctx) => {
     const readName = Object.keys(read)[0];
     let returned = 0;
     if (coll && (readName === 'find' || readName === 'aggregate')) {
+      const body = { ...read, cursor: {} };
       const result = await readCommands[readName]({
         ...ctx,
-        body: { ...read, cursor: {} },
+        body,
+        typed: body,
         budget: new WorkBudget(undefined),
       });
       if (isCursorBatch(result)) {

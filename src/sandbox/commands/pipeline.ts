@@ -1,18 +1,20 @@
 import { randomInt } from 'node:crypto';
-import { BSON, type Document } from 'bson';
+import type { Document } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
-import { Context, evalExpr } from 'mingo/core';
-import * as accumulatorOperators from 'mingo/operators/accumulator';
-import * as expressionOperators from 'mingo/operators/expression';
-import * as pipelineOperators from 'mingo/operators/pipeline';
-import * as projectionOperators from 'mingo/operators/projection';
-import * as queryOperators from 'mingo/operators/query';
-import * as windowOperators from 'mingo/operators/window';
 import type { StringCompare } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
-import { aggregationTypeName } from '../match.ts';
-import { MINGO_OPTIONS, parseSort, sortDocuments, type WorkBudget } from '../query.ts';
+import {
+  compilePlainProjection,
+  MINGO_OPTIONS,
+  type Projector,
+  parseSort,
+  sortDocuments,
+  type WorkBudget,
+} from '../query.ts';
 import type { CommandContext } from './context.ts';
+import { typedGroup, typedProject } from './typed-stages.ts';
+import { MONGOD_OPERATORS } from '../mingo-context.ts';
+import { forMingo, hasTypedNumbers, pipelineReferences, throughMingo } from '../typed-values.ts';
 
 /** An aggregation pipeline over documents already read: mingo's stages, with mongod's answers where they differ. */
 
@@ -35,34 +37,6 @@ const REFUSED_STAGES = new Set([
   '$changeStream',
 ]);
 const SLICE = 2000;
-
-/**
- * mingo's operators, with mongod's answer where mingo's differs: `$type` names (`objectId`, `binData`...).
- * Built whole, because mingo's default context would otherwise win over an override.
- */
-const AGGREGATION_OPERATORS = Context.init({
-  accumulator: accumulatorOperators,
-  expression: {
-    ...expressionOperators,
-    $type: (obj: unknown, expr: unknown, options: Parameters<typeof evalExpr>[2]) =>
-      aggregationTypeName(evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options)),
-    // mongod 4.4+: a document's BSON size in bytes, null for null or missing, an error for anything else.
-    $bsonSize: (obj: unknown, expr: unknown, options: Parameters<typeof evalExpr>[2]) => {
-      const value = evalExpr(obj, Array.isArray(expr) ? expr[0] : expr, options);
-      if (value === null || value === undefined) return null;
-      if (typeof value !== 'object' || Array.isArray(value) || (value as { _bsontype?: string })._bsontype)
-        throw new CommandError(
-          31393,
-          `$bsonSize requires a document input, found: ${aggregationTypeName(value)}`,
-        );
-      return BSON.calculateObjectSize(value as Document);
-    },
-  },
-  pipeline: pipelineOperators,
-  projection: projectionOperators,
-  query: queryOperators,
-  window: windowOperators,
-});
 
 const evaluatedLets = new WeakMap<Document, Document | undefined>();
 
@@ -88,7 +62,7 @@ export function letVariables(ctx: CommandContext): Document | undefined {
     try {
       const [values] = new Aggregator([{ $replaceWith: { $literal: {} } }, { $addFields: spec }], {
         ...MINGO_OPTIONS,
-        context: AGGREGATION_OPERATORS,
+        context: MONGOD_OPERATORS,
       }).run([{}]) as Document[];
       evaluatedLets.set(ctx.body, values);
     } catch (error) {
@@ -106,17 +80,22 @@ async function runMingo(
 ): Promise<Document[]> {
   const aggregator = new Aggregator(stages, {
     ...MINGO_OPTIONS,
-    context: AGGREGATION_OPERATORS,
+    context: MONGOD_OPERATORS,
     variables: letVariables(ctx),
-    collectionResolver: (name: string) => [
-      ...(ctx.server.store.collection(ctx.db, name, false)?.docs.values() ?? []),
-    ],
+    collectionResolver: (name: string) =>
+      Array.from(ctx.server.store.collection(ctx.db, name, false)?.docs.values() ?? [], (doc) =>
+        forMingo(doc),
+      ),
   });
+  const stageNames = `the stage ${stages.map((stage) => Object.keys(stage)[0]).join(', ')}`;
+  const references = pipelineReferences(stages);
+  const run = (input: Document[]) =>
+    throughMingo(input, stageNames, references, (plain) => aggregator.run(plain) as Document[]);
   try {
-    if (!streaming) return aggregator.run(docs) as Document[];
+    if (!streaming) return run(docs);
     const out: Document[] = [];
     for (let start = 0; start < docs.length; start += SLICE) {
-      for (const doc of aggregator.run(docs.slice(start, start + SLICE))) out.push(doc as Document);
+      for (const doc of run(docs.slice(start, start + SLICE))) out.push(doc);
       ctx.budget.check();
       await ctx.budget.tick();
     }
@@ -205,6 +184,23 @@ export async function runPipeline(
         docs = await sortDocuments(docs, parseSort(stage.$sort) ?? [], budget, strings);
       else if (op === '$limit') docs = docs.slice(0, Number(stage.$limit));
       else docs = docs.slice(Number(stage.$skip));
+      continue;
+    }
+    const group = op === '$group' ? typedGroup(stage.$group) : undefined;
+    const project = op === '$project' ? typedProject(stage.$project) : undefined;
+    if (group || project) {
+      // Over documents holding int64 or whole doubles, the shapes the tool sends are evaluated with types kept.
+      await flush();
+      if (docs.some(hasTypedNumbers)) {
+        docs = group ? group(docs) : docs.map(project as Projector);
+        continue;
+      }
+    }
+    const plainProjection = op === '$project' ? compilePlainProjection(stage.$project) : undefined;
+    if (plainProjection) {
+      // Inclusion or exclusion alone: done here, values kept as stored (typed numbers included).
+      await flush();
+      docs = docs.map(plainProjection);
       continue;
     }
     if (op === '$project') {

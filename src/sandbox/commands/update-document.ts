@@ -4,7 +4,9 @@ import { compareBson, indexKey, typeRank } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { mongodText } from '../key-errors.ts';
 import { MINGO_OPTIONS } from '../query.ts';
+import { numberType, promoted, typedClone, typedLoss } from '../typed-values.ts';
 import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
+import { typedArithmetic, withTypesKept } from './typed-update.ts';
 
 /** What an update makes of one document: operators, replacements, pipelines and upserts, as mongod applies them. */
 
@@ -27,10 +29,6 @@ export function assertSize(doc: Document): void {
       'object to insert exceeds the maximum BSON object size',
     );
   }
-}
-
-function cloneDocument(doc: Document): Document {
-  return BSON.deserialize(BSON.serialize(doc));
 }
 
 export function isOperatorUpdate(u: Document): boolean {
@@ -100,7 +98,13 @@ function setAndUnset(doc: Document, operators: Document): { doc: Document; chang
     const last = parts[parts.length - 1];
     const parent = parentOf(parts, true)!;
     const before = parent[last];
-    if (before !== undefined && compareBson(before, value) === 0 && typeRank(before) === typeRank(value))
+    // A no-op only when identical: `$set` of an int32 5 over an int64 5 changes its type, as on mongod.
+    if (
+      before !== undefined &&
+      compareBson(before, value) === 0 &&
+      typeRank(before) === typeRank(value) &&
+      numberType(before) === numberType(value)
+    )
       continue;
     parent[last] = value;
     changed = true;
@@ -124,7 +128,8 @@ export function updatedCopy(
   inserting: boolean,
 ): Document | undefined {
   if (Array.isArray(u)) {
-    const [next] = new Aggregator(u as Document[], MINGO_OPTIONS).run([cloneDocument(doc)]) as Document[];
+    if (promoted(u) !== u || promoted(doc) !== doc) throw typedLoss('an update pipeline');
+    const [next] = new Aggregator(u as Document[], MINGO_OPTIONS).run([typedClone(doc)]) as Document[];
     return withIdFirst({ ...next, _id: doc._id });
   }
   if (!u || typeof u !== 'object')
@@ -148,16 +153,19 @@ export function updatedCopy(
     delete operators.$setOnInsert;
   }
   if (Object.keys(operators).length === 0) return inserting ? doc : undefined;
-  const simple = arrayFilters ? undefined : setAndUnset(doc, operators);
+  const simple = arrayFilters ? undefined : (setAndUnset(doc, operators) ?? typedArithmetic(doc, operators));
   if (simple) return simple.changed || inserting ? withIdFirst(simple.doc) : undefined;
-  const copy = cloneDocument(doc);
+  const copy = typedClone(doc);
   let changed: string[];
   try {
-    changed = applyOperators(copy, operators, arrayFilters, undefined, {
-      cloneMode: 'none',
-      queryOptions: MINGO_OPTIONS,
-    });
+    changed = withTypesKept(copy, operators, (plain) =>
+      applyOperators(plain, operators, arrayFilters, undefined, {
+        cloneMode: 'none',
+        queryOptions: MINGO_OPTIONS,
+      }),
+    );
   } catch (error) {
+    if (error instanceof CommandError) throw error;
     throw new CommandError(ErrorCodes.BadValue, (error as Error).message);
   }
   return changed.length || inserting ? withIdFirst(copy) : undefined;

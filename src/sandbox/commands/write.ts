@@ -28,8 +28,9 @@ import {
 /** How often a write waiting for a transaction's documents looks again. */
 const HELD_POLL_MS = 10;
 
-function statements(ctx: CommandContext, field: string): Document[] {
-  const list = ctx.body[field];
+/** The statements of a write; from `ctx.typed` where their numbers are stored (see `IncomingCommand.typed`). */
+function statements(ctx: CommandContext, field: string, from: Document = ctx.body): Document[] {
+  const list = from[field];
   if (!Array.isArray(list)) throw new CommandError(ErrorCodes.TypeMismatch, `'${field}' must be an array`);
   if (list.length > MAX_WRITE_BATCH_SIZE) {
     throw new CommandError(
@@ -63,7 +64,7 @@ function reply(fields: Document, writeErrors: WriteError[]): Document {
 }
 
 const insert: CommandHandler = async (ctx) => {
-  const docs = statements(ctx, 'documents');
+  const docs = statements(ctx, 'documents', ctx.typed);
   const ordered = ctx.body.ordered !== false;
   const coll = writableCollection(ctx);
   const writeErrors: WriteError[] = [];
@@ -99,6 +100,8 @@ function refuseLetInUpdatePipelines(ctx: CommandContext, updates: unknown[]): vo
 
 const updateCommand: CommandHandler = async (ctx) => {
   const updates = statements(ctx, 'updates');
+  // What an update stores (its replacement, operator values, an upsert's query fields) keeps its numbers' types.
+  const typedUpdates = statements(ctx, 'updates', ctx.typed);
   refuseLetInUpdatePipelines(
     ctx,
     updates.map((statement) => statement.u),
@@ -111,6 +114,7 @@ const updateCommand: CommandHandler = async (ctx) => {
   let nModified = 0;
   for (let i = 0; i < updates.length; i++) {
     const statement = updates[i];
+    const typed = typedUpdates[i];
     try {
       const targets = await writeTargets(
         ctx,
@@ -126,7 +130,7 @@ const updateCommand: CommandHandler = async (ctx) => {
         );
       }
       for (const doc of targets) {
-        const next = updatedCopy(doc, statement.u, arrayFiltersOf(statement), false);
+        const next = updatedCopy(doc, typed.u, arrayFiltersOf(statement), false);
         if (next) {
           assertSize(next);
           replaceDocument(
@@ -143,7 +147,7 @@ const updateCommand: CommandHandler = async (ctx) => {
         await ctx.budget.tick();
       }
       if (targets.length === 0 && statement.upsert) {
-        const doc = upsertedDocument(statement.q, statement.u, arrayFiltersOf(statement));
+        const doc = upsertedDocument(typed.q, typed.u, arrayFiltersOf(statement));
         insertDocument(ctx, coll, doc);
         upserted.push({ index: i, _id: doc._id });
         n++;
@@ -250,7 +254,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     throw new CommandError(ErrorCodes.FailedToParse, 'Either an update or remove=true must be specified');
   const arrayFilters = Array.isArray(body.arrayFilters) ? body.arrayFilters : undefined;
   if (target) {
-    const next = updatedCopy(target, body.update, arrayFilters, false);
+    const next = updatedCopy(target, ctx.typed.update, arrayFilters, false);
     if (next) {
       assertSize(next);
       replaceDocument(ctx, coll, target, next, !Array.isArray(body.update) && !isOperatorUpdate(body.update));
@@ -263,7 +267,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     };
   }
   if (!body.upsert) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
-  const doc = upsertedDocument(query, body.update, arrayFilters);
+  const doc = upsertedDocument(optionalDocument(ctx.typed, 'query'), ctx.typed.update, arrayFilters);
   insertDocument(ctx, coll, doc);
   ctx.server.store.touch(ctx.db, collectionName(ctx));
   return {
