@@ -1,6 +1,6 @@
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ObjectId } from 'mongodb';
+import { BSON, Double, Long, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackupFiles } from '../support/backups.ts';
 import { executeCleanup } from '../../src/cleanup/execute.ts';
@@ -100,6 +100,43 @@ describe('clean --execute', () => {
     expect(await readFile(join(demo.backupRoot, 'audit.jsonl'), 'utf8')).toMatch(
       /"kind":"clean".*\n.*"kind":"restore"/,
     );
+  });
+
+  it('backs up and restores documents holding int64, whole doubles and -0.0 byte for byte as they were written', async () => {
+    // A backup is only as faithful as what the server returns: on mongod an int64 or a 1.0 in an embedding stays
+    // what it was; the sandbox used to hand them back as int32, so a restore wrote back another type.
+    const demo = await freshDemo(server);
+    const embeddings = server.client.db(demo.olorinDb).collection('content_embeddings');
+    const written = [0, 1, 2].map((i) => ({
+      _id: new ObjectId(),
+      content_id: new ObjectId().toHexString(),
+      embedding_type: 'title',
+      tokens: Long.fromNumber(1000 + i),
+      embedding: [new Double(1), -0, 0.5, new Double(0)],
+      version: new Double(2),
+    }));
+    await embeddings.insertMany(written);
+    const { result } = await scanAndClean(demo);
+    expect(result.status).toBe('completed');
+    const backups = await backedUp(demo.backupRoot);
+    for (const doc of written)
+      expect(backups.get(documentKey(doc._id))?.equals(Buffer.from(BSON.serialize(doc)))).toBe(true);
+    const pool = new SourcePool(demo.config.sources);
+    try {
+      await restoreBackup(result.runDir!, {
+        config: demo.config,
+        pool,
+        access: { readOnly: false },
+        selection: {},
+        dryRun: false,
+      });
+    } finally {
+      await pool.close();
+    }
+    for (const doc of written) {
+      const [raw] = (await embeddings.find({ _id: doc._id }, { raw: true }).toArray()) as unknown as Buffer[];
+      expect(Buffer.from(raw).equals(Buffer.from(BSON.serialize(doc)))).toBe(true);
+    }
   });
 
   it('re-checks every batch: a parent back, a changed reference and a new exception are not deleted', async () => {
