@@ -4,8 +4,8 @@ import { Query } from 'mingo';
 import { candidates, compareBson, type StringCompare, typeRank } from './bson-values.ts';
 import { CommandError, ErrorCodes } from './command-error.ts';
 import { MINGO_OPTIONS } from './mingo-context.ts';
+import { testThroughMingo } from './through-mingo.ts';
 import { typeNumberOf, typeNumbersOf } from './type-names.ts';
-import { testThroughMingo } from './typed-values.ts';
 
 /**
  * The sandbox's own evaluation of query filters, for the operators whose answers depend on BSON semantics

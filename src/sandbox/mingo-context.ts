@@ -7,8 +7,8 @@ import * as projectionOperators from 'mingo/operators/projection';
 import * as queryOperators from 'mingo/operators/query';
 import * as windowOperators from 'mingo/operators/window';
 import { CommandError } from './command-error.ts';
+import { storedOf } from './through-mingo.ts';
 import { aggregationTypeName, mingoTypeQuery } from './type-names.ts';
-import { storedOf } from './typed-values.ts';
 
 /** How the sandbox runs mingo: with mongod's answers where mingo's differ, and no server-side scripting. */
 

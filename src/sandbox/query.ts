@@ -6,7 +6,7 @@ import { compareBson, indexKey, type StringCompare, sortKeyAt, valuesAtPath } fr
 import { CommandError, ErrorCodes } from './command-error.ts';
 import { FilterCompiler, type Matcher, MINGO_OPTIONS } from './match.ts';
 import type { Collection } from './storage.ts';
-import { stageReferences, throughMingo } from './typed-values.ts';
+import { stageReferences, throughMingo } from './through-mingo.ts';
 
 export { MINGO_OPTIONS };
 

@@ -1,6 +1,7 @@
-import { CommandError, ErrorCodes } from './command-error.ts';
 import { candidates } from './bson-values.ts';
-import { wholeNumberTypesKnown, writesAsInt32 } from './typed-values.ts';
+import { CommandError, ErrorCodes } from './command-error.ts';
+import { wholeNumberTypesKnown } from './through-mingo.ts';
+import { writesAsInt32 } from './typed-values.ts';
 
 /** `$type` as mongod answers it: type names and numbers, the aggregation operator, and mingo's query operator. */
 

@@ -3,6 +3,7 @@ import type { Document } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
 import type { StringCompare } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
+import { MONGOD_OPERATORS } from '../mingo-context.ts';
 import {
   compilePlainProjection,
   MINGO_OPTIONS,
@@ -11,10 +12,10 @@ import {
   sortDocuments,
   type WorkBudget,
 } from '../query.ts';
+import { forMingo, pipelineReferences, throughMingo } from '../through-mingo.ts';
+import { hasTypedNumbers } from '../typed-values.ts';
 import type { CommandContext } from './context.ts';
 import { typedGroup, typedProject } from './typed-stages.ts';
-import { MONGOD_OPERATORS } from '../mingo-context.ts';
-import { forMingo, hasTypedNumbers, pipelineReferences, throughMingo } from '../typed-values.ts';
 
 /** An aggregation pipeline over documents already read: mingo's stages, with mongod's answers where they differ. */
 
