@@ -196,3 +196,14 @@ export function candidates(doc: unknown, parts: string[], i: number, out: unknow
   const next = (doc as Document)[parts[i]];
   if (next !== undefined) candidates(next, parts, i + 1, out);
 }
+
+/** A plain embedded document (not an array, a date or a BSON value object). */
+export function isPlainDocument(value: unknown): value is Document {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    !(value instanceof Date) &&
+    !(value as { _bsontype?: string })._bsontype
+  );
+}

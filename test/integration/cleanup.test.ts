@@ -13,7 +13,7 @@ import { successRatio } from '../../src/metrics/prometheus.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { OWNED_COLLECTIONS, ReadOnlyError } from '../../src/store/access.ts';
 import { documentKey, ExceptionsStore } from '../../src/store/exceptions.ts';
-import { freshDemo, scanAndClean } from '../support/cleanup-fixture.ts';
+import { freshDemo, restoreAll, scanAndClean } from '../support/cleanup-fixture.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import type { OlorinFixture } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -121,18 +121,7 @@ describe('clean --execute', () => {
     const backups = await backedUp(demo.backupRoot);
     for (const doc of written)
       expect(backups.get(documentKey(doc._id))?.equals(Buffer.from(BSON.serialize(doc)))).toBe(true);
-    const pool = new SourcePool(demo.config.sources);
-    try {
-      await restoreBackup(result.runDir!, {
-        config: demo.config,
-        pool,
-        access: { readOnly: false },
-        selection: {},
-        dryRun: false,
-      });
-    } finally {
-      await pool.close();
-    }
+    await restoreAll(result.runDir!, demo.config);
     for (const doc of written) {
       const [raw] = (await embeddings.find({ _id: doc._id }, { raw: true }).toArray()) as unknown as Buffer[];
       expect(Buffer.from(raw).equals(Buffer.from(BSON.serialize(doc)))).toBe(true);

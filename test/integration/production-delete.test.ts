@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { BSON, type Document, EJSON } from 'bson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBackupFiles } from '../support/backups.ts';
-import { restoreBackup } from '../../src/cleanup/restore.ts';
 import { listUnresolved } from '../../src/engine/list.ts';
 import { runScan } from '../../src/engine/run-scan.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { documentKey } from '../../src/store/exceptions.ts';
-import { scanAndClean } from '../support/cleanup-fixture.ts';
+import { restoreAll, scanAndClean } from '../support/cleanup-fixture.ts';
 import { backedUp, missingFrom, snapshot } from '../support/invariants.ts';
 import { childrenParentsFile, configFor } from '../support/olorin-fixture.ts';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
@@ -160,18 +159,7 @@ describe('restore after a retried batch', () => {
     expect(copies.map((d) => d.note)).toEqual(['original', 'edited meanwhile']);
     expect(await w.children.countDocuments({ _id: edited } as never)).toBe(0);
 
-    const pool = new SourcePool(w.config.sources);
-    try {
-      await restoreBackup(result.runDir!, {
-        config: w.config,
-        pool,
-        access: { readOnly: false },
-        selection: {},
-        dryRun: false,
-      });
-    } finally {
-      await pool.close();
-    }
+    await restoreAll(result.runDir!, w.config);
     expect(await w.children.findOne({ _id: edited } as never)).toMatchObject({ note: 'edited meanwhile' });
     expect(await w.children.countDocuments()).toBe(250);
   });

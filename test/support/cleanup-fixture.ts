@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type PipelineOptions, runCleanupPipeline } from '../../src/cleanup/pipeline.ts';
+import { restoreBackup } from '../../src/cleanup/restore.ts';
 import type { ResolvedConfig } from '../../src/config/load.ts';
 import { SourcePool } from '../../src/mongo/sources.ts';
 import { loadOlorinDemo, type OlorinFixture } from './olorin-fixture.ts';
@@ -58,6 +59,22 @@ export async function scanAndClean(
     });
     if (outcome.kind !== 'executed') throw new Error(`the cleanup did not run: ${outcome.kind}`);
     return outcome;
+  } finally {
+    await pool.close();
+  }
+}
+
+/** What `restore <run> --yes` does: every document of the run's backup put back, through a pool of its own. */
+export async function restoreAll(runDir: string, config: ResolvedConfig) {
+  const pool = new SourcePool(config.sources);
+  try {
+    return await restoreBackup(runDir, {
+      config,
+      pool,
+      access: { readOnly: false },
+      selection: {},
+      dryRun: false,
+    });
   } finally {
     await pool.close();
   }

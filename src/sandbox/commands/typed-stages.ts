@@ -1,5 +1,5 @@
 import { type Document, Double, Long } from 'bson';
-import { compareBson, indexKey } from '../bson-values.ts';
+import { compareBson, indexKey, isPlainDocument } from '../bson-values.ts';
 import { aggregationTypeName } from '../type-names.ts';
 import { numberType, typedLoss, writesAsInt32 } from '../typed-values.ts';
 
@@ -9,16 +9,6 @@ import { numberType, typedLoss, writesAsInt32 } from '../typed-values.ts';
  * evaluated here with each value's type kept, as mongod does. mingo would see such numbers without their type;
  * other shapes of these stages still go to mingo (and are refused when a typed number is involved).
  */
-
-function isDocument(value: unknown): value is Document {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !(value instanceof Date) &&
-    !(value as { _bsontype?: string })._bsontype
-  );
-}
 
 /** The parts of a field path expression (`'$a.b'`, `'$$ROOT.a'`, `'$$ROOT'` → []), or undefined. */
 function fieldPath(expr: unknown): string[] | undefined {
@@ -35,18 +25,18 @@ function pathValue(value: unknown, parts: string[], i = 0): unknown {
   if (Array.isArray(value)) {
     const out: unknown[] = [];
     for (const element of value) {
-      if (!Array.isArray(element) && !isDocument(element)) continue;
+      if (!Array.isArray(element) && !isPlainDocument(element)) continue;
       const found = pathValue(element, parts, i);
       if (found !== undefined) out.push(found);
     }
     return out;
   }
-  return isDocument(value) ? pathValue(value[parts[i]], parts, i + 1) : undefined;
+  return isPlainDocument(value) ? pathValue(value[parts[i]], parts, i + 1) : undefined;
 }
 
 /** An inclusion `$project` of fields and field paths, in mongod's order (kept fields as stored, then computed). */
 export function typedProject(spec: unknown): ((doc: Document) => Document) | undefined {
-  if (!isDocument(spec)) return undefined;
+  if (!isPlainDocument(spec)) return undefined;
   const kept = new Set<string>();
   const computed: [string, string[]][] = [];
   let idShown = true;
@@ -107,9 +97,10 @@ type Accumulator = { add(doc: Document): void; result(): unknown };
 type AccumulatorFactory = () => Accumulator;
 
 function accumulatorOf(spec: unknown): AccumulatorFactory | undefined {
-  if (!isDocument(spec) || Object.keys(spec).length !== 1) return undefined;
+  if (!isPlainDocument(spec) || Object.keys(spec).length !== 1) return undefined;
   const [op, arg] = Object.entries(spec)[0];
-  if (op === '$count' && isDocument(arg) && Object.keys(arg).length === 0) return accumulatorOf({ $sum: 1 });
+  if (op === '$count' && isPlainDocument(arg) && Object.keys(arg).length === 0)
+    return accumulatorOf({ $sum: 1 });
   if (op === '$sum' && numberType(arg) !== undefined && numberType(arg) !== 'decimal')
     return () => {
       const sum = new TypedSum();
@@ -183,11 +174,11 @@ function groupKeyOf(id: unknown): ((doc: Document) => unknown) | undefined {
   const path = fieldPath(id);
   if (path) return (doc) => pathValue(doc, path) ?? null;
   if (Array.isArray(id) || (typeof id === 'string' && id.startsWith('$'))) return undefined;
-  if (!isDocument(id)) return () => id;
+  if (!isPlainDocument(id)) return () => id;
   const parts: [string, (doc: Document) => unknown][] = [];
   for (const [key, expr] of Object.entries(id)) {
     const direct = fieldPath(expr);
-    const typed = isDocument(expr) && Object.keys(expr).length === 1 ? fieldPath(expr.$type) : undefined;
+    const typed = isPlainDocument(expr) && Object.keys(expr).length === 1 ? fieldPath(expr.$type) : undefined;
     if (direct) parts.push([key, (doc) => pathValue(doc, direct)]);
     else if (typed) parts.push([key, (doc) => aggregationTypeName(pathValue(doc, typed))]);
     else return undefined;
@@ -204,7 +195,7 @@ function groupKeyOf(id: unknown): ((doc: Document) => unknown) | undefined {
 
 /** `$group` by a field path, a constant or a document of those with `$sum`/`$count`/`$first`/`$last`/`$min`/`$max`/`$push`/`$addToSet`. */
 export function typedGroup(spec: unknown): ((docs: Document[]) => Document[]) | undefined {
-  if (!isDocument(spec) || !('_id' in spec)) return undefined;
+  if (!isPlainDocument(spec) || !('_id' in spec)) return undefined;
   const keyOf = groupKeyOf(spec._id);
   if (!keyOf) return undefined;
   const fields: [string, AccumulatorFactory][] = [];

@@ -1,4 +1,5 @@
 import { type Document, Double, Long } from 'bson';
+import { isPlainDocument } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { mongodText } from '../key-errors.ts';
 import { numberType, promoted, typedLoss, writesAsInt32 } from '../typed-values.ts';
@@ -11,18 +12,13 @@ import { numberType, promoted, typedLoss, writesAsInt32 } from '../typed-values.
  */
 
 const SIMPLE_PATH = /^[^.$\d][^.]*(\.[^.$\d][^.]*)*$/;
+
+/** A plain field path an update may write in place: no array position, no `$`, not `_id` or inside it. */
+export function isPlainFieldPath(path: string): boolean {
+  return SIMPLE_PATH.test(path) && path !== '_id' && !path.startsWith('_id.');
+}
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-
-function isPlainObject(value: unknown): value is Document {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    !Array.isArray(value) &&
-    !(value instanceof Date) &&
-    !(value as { _bsontype?: string })._bsontype
-  );
-}
 
 function asBigInt(value: unknown): bigint {
   return typeof value === 'number' ? BigInt(value) : BigInt(String(value));
@@ -97,11 +93,11 @@ export function typedArithmetic(
   const paths: string[] = [];
   for (const op of ops as Arithmetic[]) {
     const spec = operators[op];
-    if (!isPlainObject(spec)) return undefined;
+    if (!isPlainDocument(spec)) return undefined;
     for (const [path, operand] of Object.entries(spec)) {
       const t = numberType(operand);
       if (t === undefined || t === 'decimal') return undefined;
-      if (!SIMPLE_PATH.test(path) || path === '_id' || path.startsWith('_id.')) return undefined;
+      if (!isPlainFieldPath(path)) return undefined;
       writes.push([op, path.split('.'), operand]);
       paths.push(path);
     }
@@ -115,7 +111,7 @@ export function typedArithmetic(
     let parent = out;
     for (let i = 0; i < parts.length - 1; i++) {
       const next = parent[parts[i]];
-      if (next !== undefined && !isPlainObject(next)) return undefined;
+      if (next !== undefined && !isPlainDocument(next)) return undefined;
       parent[parts[i]] = next === undefined ? {} : { ...next };
       parent = parent[parts[i]] as Document;
     }
@@ -144,7 +140,7 @@ function takeTypedNumbers(value: unknown, path: string, out: [string, unknown][]
   if (typeof value !== 'object' || value === null) return value;
   const plain = promoted(value);
   if (plain === value) return value;
-  if (Array.isArray(value) || isPlainObject(value)) {
+  if (Array.isArray(value) || isPlainDocument(value)) {
     const container = value as Document;
     for (const key of Object.keys(container))
       container[key] = takeTypedNumbers(container[key], path ? `${path}.${key}` : key, out);

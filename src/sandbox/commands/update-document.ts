@@ -1,12 +1,12 @@
 import { BSON, type Document, ObjectId } from 'bson';
 import { Aggregator, update as applyOperators } from 'mingo';
-import { compareBson, indexKey, typeRank } from '../bson-values.ts';
+import { compareBson, indexKey, isPlainDocument, typeRank } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { mongodText } from '../key-errors.ts';
 import { MINGO_OPTIONS } from '../query.ts';
 import { numberType, promoted, typedClone, typedLoss } from '../typed-values.ts';
 import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
-import { typedArithmetic, withTypesKept } from './typed-update.ts';
+import { isPlainFieldPath, typedArithmetic, withTypesKept } from './typed-update.ts';
 
 /** What an update makes of one document: operators, replacements, pipelines and upserts, as mongod applies them. */
 
@@ -36,19 +36,6 @@ export function isOperatorUpdate(u: Document): boolean {
   return keys.length > 0 && keys[0].startsWith('$');
 }
 
-/** A plain embedded document (not an array, a date or a BSON value object). */
-function isPlainObject(value: unknown): value is Document {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    !Array.isArray(value) &&
-    !(value instanceof Date) &&
-    !(value as { _bsontype?: string })._bsontype
-  );
-}
-
-const SIMPLE_PATH = /^[^.$\d][^.]*(\.[^.$\d][^.]*)*$/;
-
 /**
  * `$set`/`$unset` of plain field paths (no `_id`, no array positions, no path inside another, every parent a
  * document or absent) applied by copying only the documents along each path — the writes the tool itself sends
@@ -59,11 +46,11 @@ function setAndUnset(doc: Document, operators: Document): { doc: Document; chang
   const set = operators.$set ?? {};
   const unset = operators.$unset ?? {};
   if (Object.keys(operators).some((op) => op !== '$set' && op !== '$unset')) return undefined;
-  if (!isPlainObject(set) || !isPlainObject(unset)) return undefined;
+  if (!isPlainDocument(set) || !isPlainDocument(unset)) return undefined;
   const paths = [...Object.keys(set), ...Object.keys(unset)];
   if (paths.length === 0) return undefined;
   for (const path of paths) {
-    if (!SIMPLE_PATH.test(path) || path === '_id' || path.startsWith('_id.')) return undefined;
+    if (!isPlainFieldPath(path)) return undefined;
     for (const other of paths) if (other !== path && other.startsWith(`${path}.`)) return undefined;
     // Every existing parent along the path must be a document to descend into: `$set` through anything else
     // is mongod's PathNotViable (28); `$unset` through it is left to the general updater.
@@ -72,7 +59,7 @@ function setAndUnset(doc: Document, operators: Document): { doc: Document; chang
     for (let i = 0; i < parts.length - 1 && at !== undefined; i++) {
       const parent = at;
       at = (at as Document)[parts[i]];
-      if (at === undefined || isPlainObject(at)) continue;
+      if (at === undefined || isPlainDocument(at)) continue;
       if (!Object.hasOwn(set, path)) return undefined;
       throw new CommandError(
         ErrorCodes.PathNotViable,
