@@ -81,7 +81,7 @@ const COPYING_STAGES = new Set([
 
 /**
  * What a pipeline stage reads or copies from its input: everything for the stages that keep fields they do not
- * name (and for an exclusion `$project`), the included and referenced paths for an inclusion `$project`, nothing
+ * name (and for an exclusion `$project`), the named and referenced paths for an inclusion `$project`, nothing
  * for `$match` (it passes documents through; its comparisons on promoted numbers are exact), and the `$path`s
  * of anything else.
  */
@@ -95,8 +95,9 @@ export function stageReferences(stage: Document): FieldReferences {
   for (const [key, value] of Object.entries(stage.$project as Document)) {
     if (value === 0 || value === false) {
       if (key !== '_id') return 'all';
-    } else if (value === 1 || value === true) paths.add(key);
-    else {
+    } else {
+      // The field itself: included, or read by a find projection's `$slice`/`$elemMatch` on it.
+      paths.add(key);
       const inner = fieldReferences(value);
       if (inner === 'all') return 'all';
       for (const path of inner) paths.add(path);

@@ -239,5 +239,13 @@ describe('aggregation', () => {
       .catch((error: MongoServerError) => ({ code: Number(error.code) }));
     if (server.isSandbox) expect(computed).toEqual({ code: 238 });
     else expect(typesOf((computed as Document[])[0]).next).toBe('Long');
+    // A find projection operator on a typed array is one of those computations.
+    await c.insertOne({ _id: 4, arr: [Long.fromNumber(1), Long.fromNumber(2)] });
+    const sliced = await c
+      .find({ _id: 4 }, { projection: { arr: { $slice: 1 } }, ...TYPED })
+      .toArray()
+      .catch((error: MongoServerError) => ({ code: Number(error.code) }));
+    if (server.isSandbox) expect(sliced).toEqual({ code: 238 });
+    else expect(((sliced as Document[])[0].arr as Document[])[0]._bsontype).toBe('Long');
   });
 });
