@@ -229,6 +229,17 @@ describe('aggregation', () => {
       { _id: 'string', total: 'Int32', first: 'Int32', n: 'Int32' },
     ]);
     expect(String(groups[0].total)).toBe('5');
+    // A $sum of int32 values that overflows an int32 is an int64 on mongod (mingo's sum came back a double).
+    await c.insertMany([
+      { _id: 10, k: 'c', v: 2_147_483_647 },
+      { _id: 11, k: 'c', v: 1 },
+    ]);
+    const [wide] = await c
+      .aggregate([{ $match: { k: 'c' } }, { $group: { _id: '$k', total: { $sum: '$v' } } }], TYPED)
+      .toArray();
+    expect(typesOf(wide).total).toBe('Long');
+    expect(String(wide.total)).toBe('2147483648');
+    await c.deleteMany({ k: 'c' });
     const projected = await c
       .aggregate([{ $match: { _id: 2 } }, { $project: { _id: 0, v: '$v', w: 1 } }], TYPED)
       .toArray();

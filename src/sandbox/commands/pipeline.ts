@@ -187,13 +187,18 @@ export async function runPipeline(
       else docs = docs.slice(Number(stage.$skip));
       continue;
     }
+    // `$group` by fields or constants with simple accumulators is evaluated here: with each value's type kept, and
+    // without mingo's per-document cost. A `$project` of field paths too, over documents mingo would see untyped.
     const group = op === '$group' ? typedGroup(stage.$group) : undefined;
     const project = op === '$project' ? typedProject(stage.$project) : undefined;
     if (group || project) {
-      // Over documents holding int64 or whole doubles, the shapes the tool sends are evaluated with types kept.
       await flush();
+      if (group) {
+        docs = group(docs);
+        continue;
+      }
       if (docs.some(hasTypedNumbers)) {
-        docs = group ? group(docs) : docs.map(project as Projector);
+        docs = docs.map(project as Projector);
         continue;
       }
     }

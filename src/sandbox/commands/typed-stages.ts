@@ -4,10 +4,11 @@ import { aggregationTypeName } from '../type-names.ts';
 import { numberType, typedLoss, writesAsInt32 } from '../typed-values.ts';
 
 /**
- * The two stages the tool itself sends over documents that may hold int64 or whole-double values — `$project` of
- * field paths (doctor's sample) and `$group` by a field with simple accumulators (the watcher's start, counts) —
- * evaluated here with each value's type kept, as mongod does. mingo would see such numbers without their type;
- * other shapes of these stages still go to mingo (and are refused when a typed number is involved).
+ * Two stages evaluated by the sandbox itself, with each value's type kept as mongod keeps it: `$group` by fields or
+ * constants with simple accumulators (the watcher's start, `countDocuments`; always, as it also spares mingo's
+ * per-document cost) and `$project` of field paths (doctor's sample; when a typed number is involved). mingo would
+ * see int64 and whole doubles without their type; other shapes of these stages still go to it (and are refused
+ * when a typed number is involved).
  */
 
 /** The parts of a field path expression (`'$a.b'`, `'$$ROOT.a'`, `'$$ROOT'` → []), or undefined. */
