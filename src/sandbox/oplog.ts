@@ -1,5 +1,6 @@
-import { BSON, type Document, Long, Timestamp, type UUID } from 'bson';
+import { type Document, Long, Timestamp, type UUID } from 'bson';
 import { Collection } from './storage.ts';
+import { sameBsonValue } from './typed-values.ts';
 
 /** Entries the oplog keeps (a capped collection: the oldest go first), about a day of a busy demo. */
 export const OPLOG_ENTRIES_KEPT = 200_000;
@@ -196,18 +197,11 @@ export function updateDiff(previous: Document, next: Document): Document {
   const deleted: Document = {};
   for (const [key, value] of Object.entries(next)) {
     if (!(key in previous)) inserted[key] = value;
-    else if (!sameValue(previous[key], value)) updated[key] = value;
+    else if (!sameBsonValue(previous[key], value)) updated[key] = value;
   }
   for (const key of Object.keys(previous)) if (!(key in next)) deleted[key] = false;
   if (Object.keys(deleted).length) diff.d = deleted;
   if (Object.keys(updated).length) diff.u = updated;
   if (Object.keys(inserted).length) diff.i = inserted;
   return { $v: 2, diff };
-}
-
-/** Binary equality, as mongod's diff sees it: the same BSON bytes (an int32 5 is not an int64 5, nested too). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return !Object.is(a, -0) === !Object.is(b, -0);
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return Buffer.from(BSON.serialize({ v: a })).equals(BSON.serialize({ v: b }));
 }

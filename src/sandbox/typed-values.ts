@@ -147,3 +147,10 @@ export function typedLoss(what: string): CommandError {
     `${what} is not supported by the sandbox where int64 or whole-number double values are involved: its evaluator would store or return them as int32 (mongod keeps their type)`,
   );
 }
+
+/** Binary equality, as mongod tells an update's no-op or a diff's unchanged field: the same BSON bytes. */
+export function sameBsonValue(a: unknown, b: unknown): boolean {
+  if (a === b) return Object.is(a, -0) === Object.is(b, -0);
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return Buffer.from(BSON.serialize({ v: a })).equals(BSON.serialize({ v: b }));
+}

@@ -96,6 +96,10 @@ describe('updates', () => {
     expect(retyped.modifiedCount).toBe(1);
     const same = await c.updateOne({ _id: 1 }, { $set: { a: 5 } });
     expect(same.modifiedCount).toBe(0);
+    // Nested too: a document holding an int64 5 is not the same document as one holding an int32 5.
+    await c.updateOne({ _id: 1 }, { $set: { sub: { n: Long.fromNumber(5) } } });
+    expect((await c.updateOne({ _id: 1 }, { $set: { sub: { n: 5 } } })).modifiedCount).toBe(1);
+    expect((await c.updateOne({ _id: 1 }, { $set: { sub: { n: 5 } } })).modifiedCount).toBe(0);
     await c.updateOne({ _id: 1 }, { $set: { d: new Double(3), l: Long.fromNumber(3) } });
     expect(typesOf((await c.findOne({ _id: 1 }, TYPED)) as Document)).toMatchObject({
       a: 'Int32',

@@ -1,10 +1,10 @@
 import { BSON, type Document, ObjectId } from 'bson';
 import { Aggregator, update as applyOperators } from 'mingo';
-import { compareBson, indexKey, isPlainDocument, typeRank } from '../bson-values.ts';
+import { indexKey, isPlainDocument } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { mongodText } from '../key-errors.ts';
 import { MINGO_OPTIONS } from '../query.ts';
-import { numberType, promoted, typedClone, typedLoss } from '../typed-values.ts';
+import { promoted, sameBsonValue, typedClone, typedLoss } from '../typed-values.ts';
 import { MAX_BSON_OBJECT_SIZE } from '../wire.ts';
 import { isPlainFieldPath, typedArithmetic, withTypesKept } from './typed-update.ts';
 
@@ -85,14 +85,9 @@ function setAndUnset(doc: Document, operators: Document): { doc: Document; chang
     const last = parts[parts.length - 1];
     const parent = parentOf(parts, true)!;
     const before = parent[last];
-    // A no-op only when identical: `$set` of an int32 5 over an int64 5 changes its type, as on mongod.
-    if (
-      before !== undefined &&
-      compareBson(before, value) === 0 &&
-      typeRank(before) === typeRank(value) &&
-      numberType(before) === numberType(value)
-    )
-      continue;
+    // A no-op only when identical (mongod: same type, same value): `$set` of an int32 5 over an int64 5, even
+    // nested, is a write.
+    if (before !== undefined && sameBsonValue(before, value)) continue;
     parent[last] = value;
     changed = true;
   }
