@@ -179,10 +179,12 @@ describe('updates', () => {
       $rename: { old: 'new' },
     } as Document);
     await c.updateOne({ _id: 1 }, { $set: { 'tags.$[t]': 'A' } }, { arrayFilters: [{ t: 'a' }] });
+    // The positional `$` resolves against the update's query, as on mongod.
+    await c.updateOne({ _id: 1, tags: 'b' }, { $set: { 'tags.$': 'B' } });
     const back = (await c.findOne({ _id: 1 }, TYPED)) as Document;
     expect(typesOf(back)).toMatchObject({ l: 'Long', d: 'Double' });
     expect((back.sub as Document).x._bsontype).toBe('Long');
-    expect(back.tags).toEqual(['A', 'b']);
+    expect(back.tags).toEqual(['A', 'B']);
   });
 });
 

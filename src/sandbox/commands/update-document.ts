@@ -102,12 +102,16 @@ function setAndUnset(doc: Document, operators: Document): { doc: Document; chang
   return { doc: out, changed };
 }
 
-/** The updated copy of `doc`, or undefined when the update changes nothing. */
+/**
+ * The updated copy of `doc`, or undefined when the update changes nothing. `query` (the statement's filter) is what
+ * the positional `$` operator resolves against.
+ */
 export function updatedCopy(
   doc: Document,
   u: unknown,
   arrayFilters: Document[] | undefined,
   inserting: boolean,
+  query?: Document,
 ): Document | undefined {
   if (Array.isArray(u)) {
     if (promoted(u) !== u || promoted(doc) !== doc) throw typedLoss('an update pipeline');
@@ -141,7 +145,7 @@ export function updatedCopy(
   let changed: string[];
   try {
     changed = withTypesKept(copy, operators, (plain) =>
-      applyOperators(plain, operators, arrayFilters, undefined, {
+      applyOperators(plain, operators, arrayFilters, query, {
         cloneMode: 'none',
         queryOptions: MINGO_OPTIONS,
       }),

@@ -130,7 +130,7 @@ const updateCommand: CommandHandler = async (ctx) => {
         );
       }
       for (const doc of targets) {
-        const next = updatedCopy(doc, typed.u, arrayFiltersOf(statement), false);
+        const next = updatedCopy(doc, typed.u, arrayFiltersOf(statement), false, statement.q);
         if (next) {
           assertSize(next);
           replaceDocument(
@@ -254,7 +254,7 @@ const findAndModify: CommandHandler = async (ctx) => {
     throw new CommandError(ErrorCodes.FailedToParse, 'Either an update or remove=true must be specified');
   const arrayFilters = Array.isArray(body.arrayFilters) ? body.arrayFilters : undefined;
   if (target) {
-    const next = updatedCopy(target, ctx.typed.update, arrayFilters, false);
+    const next = updatedCopy(target, ctx.typed.update, arrayFilters, false, query);
     if (next) {
       assertSize(next);
       replaceDocument(ctx, coll, target, next, !Array.isArray(body.update) && !isOperatorUpdate(body.update));
