@@ -18,6 +18,7 @@ import { diagnosticCommands } from './commands/diagnostics.ts';
 import { checkCommandFields } from './commands/command-fields.ts';
 import { killOp } from './commands/current-op.ts';
 import { readCommands } from './commands/read.ts';
+import { applyOps } from './commands/apply-ops.ts';
 import { renameCollection } from './commands/rename.ts';
 import { serverInfoCommands } from './commands/server-info.ts';
 import { writeCommands } from './commands/write.ts';
@@ -50,6 +51,7 @@ const COMMANDS: Record<string, CommandHandler> = {
   ...serverInfoCommands,
   renameCollection,
   killOp,
+  applyOps,
 };
 const HEADER_SIZE = 16;
 /** Room left in a reply for the cursor envelope around the batch. */

@@ -1,4 +1,4 @@
-import { type ChangeStream, type ChangeStreamDocument, type Document, MongoServerError } from 'mongodb';
+import { type ChangeStream, type ChangeStreamDocument, type Document, Long, MongoServerError } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/sandbox.ts';
 import { serverError } from '../support/server-error.ts';
@@ -540,5 +540,103 @@ describe('the sandbox oplog, capped by sandboxOplogEntries (sandbox only)', () =
     expect(numbers.at(-1)).toBe(2499);
     expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => 2500 - numbers.length + i));
     expect(numbers.length).toBeGreaterThan(990);
+  });
+});
+
+// applyOps as mongod 7.0 runs it for mongorestore --oplogReplay (mongod's apply_ops.cpp and applyOperation_inlock,
+// jstests apply_ops2.js and apply_ops_dups.js): one op at a time, not atomically.
+describe('applyOps', () => {
+  const ns = (name: string) => `${dbName}.${name}`;
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: MongoServerError) => ({ code: error.code, ...error.errorResponse }),
+    );
+
+  it('applies inserts (an existing _id replaced), $v: 2 diffs, upserts, deletes and no-ops, keeping types', async () => {
+    const coll = db().collection<{ _id: number } & Document>('replayed');
+    await coll.insertOne({ _id: 1, x: 'init' });
+    const reply = await db().command({
+      applyOps: [
+        {
+          op: 'i',
+          ns: ns('replayed'),
+          o: { _id: 2, x: 'new', n: Long.fromNumber(7), sub: { a: 1 }, arr: ['a'] },
+        },
+        { op: 'i', ns: ns('replayed'), o: { _id: 1, x: 'replaced' } },
+        {
+          op: 'u',
+          ns: ns('replayed'),
+          o2: { _id: 2 },
+          o: {
+            $v: 2,
+            diff: { u: { x: 'diffed' }, i: { y: 1 }, ssub: { u: { a: 2 } }, sarr: { a: true, u1: 'b' } },
+          },
+        },
+        { op: 'u', ns: ns('replayed'), o2: { _id: 3 }, o: { $v: 2, diff: { u: { x: 'upserted' } } } },
+        { op: 'd', ns: ns('replayed'), o: { _id: 99 } },
+        { op: 'n', ns: '', o: { msg: 'noop' } },
+      ],
+    });
+    expect(reply).toMatchObject({ applied: 6, results: [true, true, true, true, true, true] });
+    expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([
+      { _id: 1, x: 'replaced' },
+      { _id: 2, x: 'diffed', n: 7, sub: { a: 2 }, arr: ['a', 'b'], y: 1 },
+      { _id: 3, x: 'upserted' },
+    ]);
+    const typed = await coll.findOne({ _id: 2 }, { promoteLongs: false });
+    expect((typed?.n as { _bsontype?: string })._bsontype).toBe('Long');
+  });
+
+  it('with alwaysUpsert false, an update of a missing document is false in results, the rest still applied', async () => {
+    const coll = db().collection<{ _id: number } & Document>('no_upsert');
+    await coll.insertOne({ _id: 1, x: 'init' });
+    const error = await failure(
+      db().command({
+        applyOps: [
+          { op: 'u', ns: ns('no_upsert'), o2: { _id: 1 }, o: { $v: 2, diff: { u: { x: 'a' } } } },
+          { op: 'u', ns: ns('no_upsert'), o2: { _id: 50 }, o: { $v: 2, diff: { u: { x: 'b' } } } },
+          { op: 'i', ns: ns('no_upsert'), o: { _id: 60 } },
+        ],
+        alwaysUpsert: false,
+      }),
+    );
+    expect(error).toMatchObject({ code: 8, applied: 3, results: [true, false, true] });
+    expect(await coll.find().sort({ _id: 1 }).toArray()).toEqual([{ _id: 1, x: 'a' }, { _id: 60 }]);
+  });
+
+  it('stops at an op that throws: a duplicate on another unique index, earlier ops applied', async () => {
+    const coll = db().collection<{ _id: number } & Document>('dups');
+    await coll.insertOne({ _id: 0, x: 1 });
+    await coll.createIndex({ x: 1 }, { unique: true });
+    const error = await failure(
+      db().command({
+        applyOps: [
+          { op: 'i', ns: ns('dups'), o: { _id: 1, x: 0 } },
+          { op: 'i', ns: ns('dups'), o: { _id: 2, x: 1 } },
+          { op: 'i', ns: ns('dups'), o: { _id: 3, x: 3 } },
+        ],
+      }),
+    );
+    expect(error).toMatchObject({ code: 11000, applied: 2, results: [true, false] });
+    expect((await coll.find().sort({ _id: 1 }).toArray()).map((d) => d._id)).toEqual([0, 1]);
+  });
+
+  it("applies command entries and a transaction's nested applyOps", async () => {
+    const reply = await db().command({
+      applyOps: [
+        { op: 'c', ns: ns('$cmd'), o: { create: 'made' } },
+        {
+          op: 'c',
+          ns: ns('$cmd'),
+          o: { createIndexes: 'made', v: 2, key: { k: 1 }, name: 'k_1', unique: true },
+        },
+        { op: 'c', ns: ns('$cmd'), o: { applyOps: [{ op: 'i', ns: ns('made'), o: { _id: 1, k: 1 } }] } },
+      ],
+    });
+    expect(reply).toMatchObject({ applied: 3, results: [true, true, true] });
+    const made = db().collection('made');
+    expect(await made.find().toArray()).toEqual([{ _id: 1, k: 1 }]);
+    expect((await made.indexes()).find((index) => index.name === 'k_1')).toMatchObject({ unique: true });
   });
 });
