@@ -585,7 +585,7 @@ describe('applyOps', () => {
       { _id: 3, x: 'upserted' },
     ]);
     const typed = await coll.findOne({ _id: 2 }, { promoteLongs: false });
-    expect((typed?.n as { _bsontype?: string })._bsontype).toBe('Long');
+    expect(((typed as Document).n as { _bsontype?: string })._bsontype).toBe('Long');
   });
 
   it('with alwaysUpsert false, an update of a missing document is false in results, the rest still applied', async () => {
