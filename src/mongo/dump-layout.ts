@@ -1,5 +1,5 @@
 import { open, readFile } from 'node:fs/promises';
-import { BSON, type Document, EJSON } from 'bson';
+import { type Document, EJSON } from 'bson';
 
 /**
  * mongodump's on-disk layout, shared by the sandbox's persistence and the cleanup backups:
@@ -66,11 +66,8 @@ export function splitBsonDocuments(data: Uint8Array, path: string): Uint8Array[]
   return docs;
 }
 
-/** Reads and decodes every document of a `.bson` dump file; any malformed document fails the whole file. */
-export async function readBsonFile(
-  path: string,
-  decode: (raw: Uint8Array) => Document = (raw) => BSON.deserialize(raw),
-): Promise<Document[]> {
+/** Reads every document of a `.bson` dump file, each decoded by `decode`; any malformed document fails the whole file. */
+export async function readBsonFile(path: string, decode: (raw: Uint8Array) => Document): Promise<Document[]> {
   const data = await readFile(path);
   return splitBsonDocuments(data, path).map((raw, i) => {
     try {

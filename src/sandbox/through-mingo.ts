@@ -43,7 +43,7 @@ export type FieldReferences = Set<string> | 'all';
  * What a pipeline stage (or any mingo expression) reads from its input documents: `$path` strings, and whole
  * documents through `$$ROOT`/`$$CURRENT` — except as `$bsonSize`'s argument, which measures the stored form.
  */
-export function fieldReferences(spec: unknown): FieldReferences {
+function fieldReferences(spec: unknown): FieldReferences {
   const paths = new Set<string>();
   let all = false;
   const visit = (value: unknown, key: string | undefined) => {

@@ -2,7 +2,7 @@ import { type Document, Double, Long } from 'bson';
 import { isPlainDocument } from '../bson-values.ts';
 import { CommandError, ErrorCodes } from '../command-error.ts';
 import { mongodText } from '../key-errors.ts';
-import { numberType, promoted, typedLoss, writesAsInt32 } from '../typed-values.ts';
+import { numberType, promoted, sameBsonValue, typedLoss, writesAsInt32 } from '../typed-values.ts';
 
 /**
  * Update operators with each number's BSON type kept, as mongod applies them (issue 23 item 4): `$inc` and
@@ -50,11 +50,6 @@ function combine(op: Arithmetic, a: unknown, b: unknown): unknown {
   if (ta === 'int' && tb === 'int' && r >= -(2n ** 31n) && r < 2n ** 31n) return Number(r);
   if (r < INT64_MIN || r > INT64_MAX) return undefined;
   return Long.fromBigInt(r);
-}
-
-/** Whether two stored values are identical: the same BSON number type and the same value. */
-function identical(a: unknown, b: unknown): boolean {
-  return numberType(a) === numberType(b) && asNumberText(a) === asNumberText(b);
 }
 
 /** A number's exact value as text (an int64 beyond 2^53 too; -0 apart from 0). */
@@ -128,7 +123,7 @@ export function typedArithmetic(
         ErrorCodes.BadValue,
         `Failed to apply ${op} operations to current value ((${numberTypeName(before)})${asNumberText(before)}) for document {_id: ${mongodText(doc._id)}}`,
       );
-    if (before !== undefined && identical(before, after)) continue;
+    if (before !== undefined && sameBsonValue(before, after)) continue;
     parent[last] = after;
     changed = true;
   }
