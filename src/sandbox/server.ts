@@ -420,6 +420,9 @@ const SECONDARY_WRITES = new Set([
   'dropIndexes',
   'commitTransaction',
   'abortTransaction',
+  'collMod',
+  'renameCollection',
+  'applyOps',
 ]);
 
 /** What mongod's secondary refuses: any write, and a read whose read preference is primary. */

@@ -140,6 +140,18 @@ describe('a write sent to a secondary (sandbox: its secondary port)', () => {
       const error = await serverError(direct.db(set.dbName('direct')).collection('c').insertOne({ a: 1 }));
       expect(error.code).toBe(10107);
       expect(error.codeName).toBe('NotWritablePrimary');
+      // Every write command, not only CRUD: a collMod, a rename, an applyOps.
+      const db = set.dbName('direct');
+      for (const command of [
+        { collMod: 'c' },
+        { renameCollection: `${db}.c`, to: `${db}.d` },
+        { applyOps: [{ op: 'i', ns: `${db}.c`, o: { _id: 1 } }] },
+      ]) {
+        const refused = await serverError(
+          direct.db(command.renameCollection ? 'admin' : db).command(command),
+        );
+        expect(refused.code, Object.keys(command)[0]).toBe(10107);
+      }
     } finally {
       await direct.close();
     }
